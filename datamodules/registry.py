@@ -1,0 +1,88 @@
+"""Name -> class registries shared by models and datamodules, filled by scanning a package."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """Bad user input (unknown name, missing data, unusable import path): reported, never a traceback."""
+
+
+def load_import_path(path: str, what: str) -> Any:
+    """Resolve `package.module:ClassName` to the object it names."""
+    module_name, sep, attr = path.partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigError(f"{what} import path {path!r} must look like 'package.module:ClassName'.")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(
+            f"{what} import path {path!r}: module {module_name!r} cannot be imported ({exc}). "
+            "Check the spelling and that the package is on PYTHONPATH or installed."
+        ) from None
+    try:
+        obj = module
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except AttributeError:
+        raise ConfigError(
+            f"{what} import path {path!r}: module {module_name!r} has no attribute {attr!r}."
+        ) from None
+    return obj
+
+
+class Registry:
+    """Classes registered by short name; the package's modules are imported on first lookup."""
+
+    def __init__(self, kind: str, package: str) -> None:
+        self.kind = kind
+        self.package = package
+        self._entries: dict[str, type] = {}
+        self._scanned = False
+
+    def register(self, name: str) -> Callable[[type], type]:
+        def decorator(cls: type) -> type:
+            existing = self._entries.get(name)
+            if existing is not None and existing.__qualname__ != cls.__qualname__:
+                raise ValueError(f"{self.kind} name {name!r} is registered twice ({existing} and {cls}).")
+            cls.registry_name = name
+            self._entries[name] = cls
+            return cls
+
+        return decorator
+
+    def _scan(self) -> None:
+        # Import every public module of the package once: registration happens at import time,
+        # so a new file is all a new entry needs (no hand-edited list).
+        if self._scanned:
+            return
+        self._scanned = True
+        package = importlib.import_module(self.package)
+        for info in pkgutil.iter_modules(package.__path__):
+            if not info.name.startswith("_"):
+                importlib.import_module(f"{self.package}.{info.name}")
+
+    def names(self) -> list[str]:
+        self._scan()
+        return sorted(self._entries)
+
+    def get(self, name: str) -> type:
+        """The class registered as `name`, or the class at import path `package.module:Class`."""
+        if ":" in name:
+            return load_import_path(name, self.kind)
+        self._scan()
+        try:
+            return self._entries[name]
+        except KeyError:
+            valid = ", ".join(self.names()) or "(none registered)"
+            raise ConfigError(
+                f"unknown {self.kind} {name!r}. Valid names: {valid}. "
+                f"A class of your own can be given as 'package.module:ClassName'."
+            ) from None
+
+    def items(self) -> list[tuple[str, type]]:
+        return [(name, self._entries[name]) for name in self.names()]

@@ -1,0 +1,105 @@
+"""MNIST, Fashion-MNIST and CIFAR-10 through torchvision's dataset classes (real on-disk formats)."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from torchvision import datasets
+
+from datamodules import ConfigError, register
+from datamodules.images import ImageDataModule
+
+
+class TorchvisionImages(ImageDataModule):
+    """Loads a torchvision dataset into memory; `download=True` fetches it where the network allows."""
+
+    dataset_class: type
+    folder: str  # where torchvision looks, under data_dir
+    how_to_get: str
+
+    def __init__(
+        self,
+        data_dir: str = "data",
+        batch_size: int = 128,
+        num_workers: int = 0,
+        seed: int = 0,
+        normalize: bool = True,
+        val_size: int = 5000,
+        download: bool = False,
+        verify_checksums: bool = True,
+    ) -> None:
+        super().__init__(data_dir, batch_size, num_workers, seed, normalize, val_size)
+        self.download = download
+        self.verify_checksums = verify_checksums
+
+    def prepare_data(self) -> None:
+        if self.download:
+            for train in (True, False):
+                self._open(train)
+
+    def _open(self, train: bool):
+        dataset_class = self.dataset_class
+        if not self.verify_checksums:
+            # Files that exist are accepted as they are (for trimmed copies); the format is still parsed.
+            dataset_class = type(dataset_class.__name__, (dataset_class,), {"_check_integrity": _files_exist})
+        try:
+            return dataset_class(self.data_dir, train=train, download=self.download)
+        except RuntimeError as exc:
+            expected = os.path.join(os.path.abspath(self.data_dir), self.folder)
+            raise ConfigError(
+                f"{self.registry_name}: data not found under {expected} ({exc}). "
+                f"{self.how_to_get} Or pass download=True (e.g. --data-arg download=true) on a machine with "
+                f"network access, or point data_dir at a folder that already holds it."
+            ) from None
+
+    @staticmethod
+    def _images_uint8(dataset) -> torch.Tensor:
+        data = torch.as_tensor(dataset.data)
+        if data.dim() == 3:  # (N, H, W) grayscale
+            return data.unsqueeze(1).contiguous()
+        return data.permute(0, 3, 1, 2).contiguous()  # (N, H, W, C) -> (N, C, H, W)
+
+    def _load_raw(self):
+        train, test = self._open(train=True), self._open(train=False)
+        if self.val_size >= len(train.targets):
+            raise ConfigError(f"{self.registry_name}: val_size={self.val_size} leaves no training images "
+                              f"(only {len(train.targets)} found).")
+        return (self._images_uint8(train), torch.as_tensor(train.targets).long(),
+                self._images_uint8(test), torch.as_tensor(test.targets).long())
+
+
+def _files_exist(self) -> bool:
+    root = os.path.join(self.root, self.base_folder)
+    return all(os.path.isfile(os.path.join(root, name)) for name, _ in self.train_list + self.test_list)
+
+
+@register("mnist")
+class MNIST(TorchvisionImages):
+    """The full MNIST digits (60k train / 10k test)."""
+
+    dataset_class = datasets.MNIST
+    folder = "MNIST/raw"
+    how_to_get = ("Place train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and "
+                  "t10k-labels-idx1-ubyte (optionally .gz) there.")
+    mean, std = (0.1307,), (0.3081,)
+
+
+@register("fashion_mnist")
+class FashionMNIST(TorchvisionImages):
+    """Fashion-MNIST (60k train / 10k test, 28x28 grayscale)."""
+
+    dataset_class = datasets.FashionMNIST
+    folder = "FashionMNIST/raw"
+    how_to_get = MNIST.how_to_get
+    mean, std = (0.2860,), (0.3530,)
+
+
+@register("cifar10")
+class CIFAR10(TorchvisionImages):
+    """CIFAR-10 (50k train / 10k test, 32x32 RGB)."""
+
+    dataset_class = datasets.CIFAR10
+    folder = "cifar-10-batches-py"
+    how_to_get = "Unpack cifar-10-python.tar.gz (data_batch_1..5, test_batch, batches.meta) there."
+    mean, std = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)

@@ -1,0 +1,110 @@
+"""The model contract: each registered LightningModule carries a `bench` spec and `example_input`."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+import torchmetrics
+
+from datamodules.registry import ConfigError
+
+PROFILES = ("smoke", "quick", "standard", "full")
+
+
+@dataclass(frozen=True)
+class BenchSpec:
+    """Per-model benchmark defaults, declared next to the model (TorchBench style)."""
+
+    task: str  # classification | seq2seq | generation | reconstruction | reinforcement_learning
+    accepts: tuple[str, ...]  # datamodule kinds this model can take: image | sequence | seq2seq | rl
+    default_datamodule: str
+    metric: str  # logged as f"val/{metric}" each epoch and f"test/{metric}" at the end
+    metric_direction: str  # "max" or "min": which way is better
+    metric_target: float  # quality target on the default data (time-to-target)
+    default_batch_size: int = 128
+    datamodule_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. {"normalize": False}
+    epochs: dict[str, int] = field(default_factory=lambda: {"smoke": 1, "quick": 1, "standard": 10, "full": 20})
+    tiny: dict[str, Any] = field(default_factory=dict)  # constructor overrides for tests and `smoke`
+
+    def __post_init__(self) -> None:
+        assert self.metric_direction in ("max", "min"), self.metric_direction
+        assert set(self.epochs) >= set(PROFILES), f"epochs must name every profile {PROFILES}"
+
+
+def check_compatible(model_class: type, datamodule: Any) -> None:
+    """Raise ConfigError before training when the model cannot take this kind of data."""
+    spec: BenchSpec = model_class.bench
+    kind = getattr(datamodule, "kind", None)
+    if kind not in spec.accepts:
+        name = getattr(model_class, "registry_name", model_class.__name__)
+        data = getattr(datamodule, "registry_name", type(datamodule).__name__)
+        raise ConfigError(
+            f"model {name!r} takes {' or '.join(spec.accepts)} data, but datamodule {data!r} provides "
+            f"{kind or 'an unknown kind of'} data. Pick a matching datamodule (default: {spec.default_datamodule})."
+        )
+
+
+def build_model(model_class: type, datamodule: Any, tiny: bool = False, **overrides: Any) -> L.LightningModule:
+    """Instantiate `model_class` sized for `datamodule`: shape facts the constructor accepts are passed in."""
+    check_compatible(model_class, datamodule)
+    accepted = inspect.signature(model_class.__init__).parameters
+    kwargs = {k: v for k, v in datamodule.shape_facts().items() if k in accepted}
+    if tiny:
+        kwargs.update(model_class.bench.tiny)
+    unknown = set(overrides) - set(accepted)
+    if unknown:
+        raise ConfigError(f"{model_class.__name__} has no hyper-parameter(s) {sorted(unknown)}; "
+                          f"it takes {sorted(p for p in accepted if p != 'self')}.")
+    kwargs.update(overrides)
+    return model_class(**kwargs)
+
+
+class Classifier(L.LightningModule):
+    """Shared supervised loop: cross-entropy on `self.net` logits, torchmetrics accuracy, AdamW.
+
+    Subclasses build `self.net` in __init__ and call `self.save_hyperparameters()`.
+    """
+
+    def __init__(self, num_classes: int, lr: float, weight_decay: float = 0.0, grad_clip: float = 0.0) -> None:
+        super().__init__()
+        self.val_acc = torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)
+        self.test_acc = torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)
+        self.lr, self.weight_decay, self.grad_clip = lr, weight_decay, grad_clip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits, y)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = self.loss(self(x), y)
+        self.log("train/loss", loss, prog_bar=True)
+        return loss
+
+    def _evaluate(self, batch, accuracy: torchmetrics.Metric, stage: str) -> None:
+        x, y = batch
+        logits = self(x)
+        accuracy(logits, y)
+        self.log(f"{stage}/loss", self.loss(logits, y), sync_dist=True)
+        self.log(f"{stage}/acc", accuracy, prog_bar=True)
+
+    def validation_step(self, batch, batch_idx):
+        self._evaluate(batch, self.val_acc, "val")
+
+    def test_step(self, batch, batch_idx):
+        self._evaluate(batch, self.test_acc, "test")
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
+        # Clipping is a model hyper-parameter (RNNs need it), not a Trainer flag the runner must know about.
+        self.clip_gradients(optimizer, gradient_clip_val=self.grad_clip or gradient_clip_val,
+                            gradient_clip_algorithm=gradient_clip_algorithm or "norm")
+
+    def configure_optimizers(self):
+        return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
