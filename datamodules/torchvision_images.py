@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import glob
 import os
+import pickle
 
 import torch
 from torchvision import datasets
+from torchvision.datasets.utils import extract_archive
 
 from datamodules import ConfigError, register
 from datamodules.images import ImageDataModule
@@ -38,11 +41,16 @@ class TorchvisionImages(ImageDataModule):
             for train in (True, False):
                 self._open(train)
 
+    def _unpack_local_archives(self) -> None:
+        """Hook: turn files a user copied in their distributed form into what torchvision reads."""
+
     def _open(self, train: bool):
+        self._unpack_local_archives()
         dataset_class = self.dataset_class
         if not self.verify_checksums:
             # Files that exist are accepted as they are (for trimmed copies); the format is still parsed.
-            dataset_class = type(dataset_class.__name__, (dataset_class,), {"_check_integrity": _files_exist})
+            dataset_class = type(dataset_class.__name__, (dataset_class,),
+                                 {"_check_integrity": _files_exist, "_load_meta": _load_meta_unverified})
         try:
             return dataset_class(self.data_dir, train=train, download=self.download)
         except RuntimeError as exc:
@@ -74,8 +82,25 @@ def _files_exist(self) -> bool:
     return all(os.path.isfile(os.path.join(root, name)) for name, _ in self.train_list + self.test_list)
 
 
+class IDXImages(TorchvisionImages):
+    """MNIST-format (IDX) datasets: torchvision reads unpacked files, users often hold the .gz ones."""
+
+    def _unpack_local_archives(self) -> None:
+        raw = os.path.join(self.data_dir, self.folder)
+        for archive in glob.glob(os.path.join(raw, "*-ubyte.gz")):
+            if not os.path.exists(archive[: -len(".gz")]):
+                extract_archive(archive, raw)
+
+
+def _load_meta_unverified(self) -> None:
+    # CIFAR's batches.meta without its md5 check (only used with verify_checksums=False).
+    with open(os.path.join(self.root, self.base_folder, self.meta["filename"]), "rb") as f:
+        self.classes = pickle.load(f, encoding="latin1")[self.meta["key"]]
+    self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
+
+
 @register("mnist")
-class MNIST(TorchvisionImages):
+class MNIST(IDXImages):
     """The full MNIST digits (60k train / 10k test)."""
 
     dataset_class = datasets.MNIST
@@ -86,7 +111,7 @@ class MNIST(TorchvisionImages):
 
 
 @register("fashion_mnist")
-class FashionMNIST(TorchvisionImages):
+class FashionMNIST(IDXImages):
     """Fashion-MNIST (60k train / 10k test, 28x28 grayscale)."""
 
     dataset_class = datasets.FashionMNIST
