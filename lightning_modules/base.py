@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,4 +108,14 @@ class Classifier(L.LightningModule):
                             gradient_clip_algorithm=gradient_clip_algorithm or "norm")
 
     def configure_optimizers(self):
-        return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        return adamw_one_cycle(self, self.lr, self.weight_decay)
+
+
+def adamw_one_cycle(module: L.LightningModule, lr: float, weight_decay: float = 0.0):
+    """AdamW with a one-cycle schedule over the whole fit: reaches targets in few epochs."""
+    optimizer = torch.optim.AdamW(module.parameters(), lr=lr, weight_decay=weight_decay)
+    total = module.trainer.estimated_stepping_batches
+    if not math.isfinite(total):
+        return optimizer
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=max(int(total), 2))
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}

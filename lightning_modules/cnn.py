@@ -1,0 +1,63 @@
+"""cnn: a small ConvNet, conv-pool blocks and a linear head, for any channel count and image size."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from lightning_modules import register
+from lightning_modules.base import BenchSpec, Classifier
+
+
+def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
+    # Two 3x3 convs keep the size, the pool halves it.
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.BatchNorm2d(out_channels), nn.ReLU(),
+        nn.Conv2d(out_channels, out_channels, 3, padding=1), nn.BatchNorm2d(out_channels), nn.ReLU(),
+        nn.MaxPool2d(2),
+    )
+
+
+class ConvNet(nn.Module):
+    """[conv-conv-pool] x len(channels) -> global average pool -> dropout -> linear."""
+
+    def __init__(self, in_channels: int, channels: tuple[int, ...], num_classes: int, dropout: float) -> None:
+        super().__init__()
+        blocks, width = [], in_channels
+        for out in channels:
+            blocks.append(conv_block(width, out))
+            width = out
+        self.features = nn.Sequential(*blocks)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout),
+                                  nn.Linear(width, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))  # (B, C, H, W) -> (B, num_classes)
+
+
+@register("cnn")
+class CNN(Classifier):
+    """Small ConvNet image classifier."""
+
+    bench = BenchSpec(
+        task="classification", accepts=("image",), default_datamodule="mnist5k",
+        metric="acc", metric_direction="max", metric_target=0.97, default_batch_size=128,
+        epochs={"smoke": 1, "quick": 1, "standard": 8, "full": 20},
+        tiny={"channels": (4, 8)},
+    )
+
+    def __init__(
+        self,
+        input_shape: tuple[int, ...] = (1, 28, 28),
+        num_classes: int = 10,
+        channels: tuple[int, ...] = (16, 32, 64),
+        dropout: float = 0.2,
+        lr: float = 3e-3,
+        weight_decay: float = 1e-4,
+    ) -> None:
+        super().__init__(num_classes, lr, weight_decay)
+        self.save_hyperparameters()
+        self.net = ConvNet(input_shape[0], tuple(channels), num_classes, dropout)
+
+    def example_input(self, batch_size: int) -> torch.Tensor:
+        return torch.randn(batch_size, *self.hparams.input_shape, device=self.device)

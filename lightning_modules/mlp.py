@@ -1,0 +1,56 @@
+"""mlp: the feedforward network (fully connected layers, ReLU, dropout)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from lightning_modules import register
+from lightning_modules.base import BenchSpec, Classifier
+
+
+class MLPNet(nn.Module):
+    """Flatten -> [Linear -> ReLU -> Dropout] x len(hidden_sizes) -> Linear."""
+
+    def __init__(self, in_features: int, hidden_sizes: tuple[int, ...], num_classes: int, dropout: float) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = in_features
+        for hidden in hidden_sizes:
+            layers += [nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(dropout)]
+            width = hidden
+        layers.append(nn.Linear(width, num_classes))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)  # (B, num_classes)
+
+
+@register("mlp")
+class MLP(Classifier):
+    """Feedforward classifier over flattened inputs."""
+
+    bench = BenchSpec(
+        task="classification", accepts=("image", "sequence"), default_datamodule="mnist5k",
+        metric="acc", metric_direction="max", metric_target=0.95, default_batch_size=128,
+        epochs={"smoke": 1, "quick": 2, "standard": 15, "full": 30},
+        tiny={"hidden_sizes": (16,)},
+    )
+
+    def __init__(
+        self,
+        input_shape: tuple[int, ...] = (1, 28, 28),
+        num_classes: int = 10,
+        hidden_sizes: tuple[int, ...] = (512, 256),
+        dropout: float = 0.2,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-4,
+    ) -> None:
+        super().__init__(num_classes, lr, weight_decay)
+        self.save_hyperparameters()
+        self.net = MLPNet(math.prod(input_shape), tuple(hidden_sizes), num_classes, dropout)
+
+    def example_input(self, batch_size: int) -> torch.Tensor:
+        return torch.randn(batch_size, *self.hparams.input_shape, device=self.device)

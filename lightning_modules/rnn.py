@@ -1,0 +1,58 @@
+"""rnn: an Elman RNN (tanh) over a sequence; its last hidden state feeds a linear classifier."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from lightning_modules import register
+from lightning_modules.base import BenchSpec, Classifier
+
+RECURRENT_LAYERS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+
+class RecurrentNet(nn.Module):
+    """Recurrent layers over (B, T, F) -> the last time step's top-layer output -> linear logits."""
+
+    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int, num_classes: int,
+                 dropout: float) -> None:
+        super().__init__()
+        extra = {"nonlinearity": "tanh"} if cell == "rnn" else {}
+        self.recurrent = RECURRENT_LAYERS[cell](input_size, hidden_size, num_layers, batch_first=True,
+                                                dropout=dropout if num_layers > 1 else 0.0, **extra)
+        self.head = nn.Linear(hidden_size, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outputs, _ = self.recurrent(x)  # (B, T, hidden)
+        return self.head(outputs[:, -1])  # (B, num_classes)
+
+
+@register("rnn")
+class RNN(Classifier):
+    """Elman RNN sequence classifier with gradient-norm clipping."""
+
+    cell = "rnn"
+    bench = BenchSpec(
+        task="classification", accepts=("sequence",), default_datamodule="seq_mnist5k",
+        metric="acc", metric_direction="max", metric_target=0.88, default_batch_size=64,
+        epochs={"smoke": 1, "quick": 1, "standard": 15, "full": 30},
+        tiny={"hidden_size": 8, "num_layers": 1},
+    )
+
+    def __init__(
+        self,
+        input_shape: tuple[int, ...] = (28, 28),
+        num_classes: int = 10,
+        hidden_size: int = 128,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        lr: float = 2e-3,
+        weight_decay: float = 0.0,
+        grad_clip: float = 1.0,
+    ) -> None:
+        super().__init__(num_classes, lr, weight_decay, grad_clip)
+        self.save_hyperparameters()
+        self.net = RecurrentNet(self.cell, input_shape[-1], hidden_size, num_layers, num_classes, dropout)
+
+    def example_input(self, batch_size: int) -> torch.Tensor:
+        return torch.randn(batch_size, *self.hparams.input_shape, device=self.device)
