@@ -73,7 +73,7 @@ class CapsNet(Classifier):
         task="classification", accepts=("image",), default_datamodule="mnist5k",
         metric="acc", metric_direction="max", metric_target=0.97, default_batch_size=64,
         datamodule_kwargs={"normalize": False},  # the decoder reconstructs pixels in [0, 1]
-        epochs={"smoke": 1, "quick": 1, "standard": 6, "full": 30},
+        epochs={"smoke": 1, "quick": 1, "standard": 12, "full": 30},
         tiny={"conv_channels": 8, "primary_types": 2, "primary_dim": 4, "digit_dim": 4, "decoder_hidden": 16},
     )
 

@@ -70,7 +70,7 @@ class ResNet(Classifier):
     bench = BenchSpec(
         task="classification", accepts=("image",), default_datamodule="mnist5k",
         metric="acc", metric_direction="max", metric_target=0.97, default_batch_size=128,
-        epochs={"smoke": 1, "quick": 1, "standard": 6, "full": 30},
+        epochs={"smoke": 1, "quick": 1, "standard": 10, "full": 30},
         tiny={"preset": None, "blocks": (1, 1), "widths": (4, 8)},
     )
 

@@ -60,7 +60,7 @@ class Transformer(L.LightningModule):
     bench = BenchSpec(
         task="seq2seq", accepts=("seq2seq",), default_datamodule="seq2seq",
         metric="exact_match", metric_direction="max", metric_target=0.95, default_batch_size=128,
-        epochs={"smoke": 1, "quick": 1, "standard": 8, "full": 20},
+        epochs={"smoke": 1, "quick": 1, "standard": 25, "full": 50},
         tiny={"d_model": 16, "heads": 2, "layers": 1, "ff": 32},
     )
 

@@ -1,0 +1,124 @@
+"""autoencoder: encoder -> latent code -> decoder, dense (the classic design) or convolutional."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+import torchmetrics
+from torch import nn
+from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
+
+from lightning_modules import register
+from lightning_modules.base import BenchSpec, adamw_one_cycle
+
+
+def dense_autoencoder(input_shape: tuple[int, ...], hidden: int, latent: int) -> tuple[nn.Module, nn.Module]:
+    features = math.prod(input_shape)
+    encoder = nn.Sequential(nn.Flatten(), nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, latent))
+    decoder = nn.Sequential(nn.Linear(latent, hidden), nn.ReLU(), nn.Linear(hidden, features), nn.Sigmoid(),
+                            nn.Unflatten(1, tuple(input_shape)))
+    return encoder, decoder
+
+
+def conv_autoencoder(input_shape: tuple[int, ...], hidden: int, latent: int) -> tuple[nn.Module, nn.Module]:
+    channels, height, width = input_shape
+    small = (height // 4, width // 4)  # two stride-2 convs
+    encoder = nn.Sequential(
+        nn.Conv2d(channels, 32, 3, 2, 1), nn.ReLU(), nn.Conv2d(32, 64, 3, 2, 1), nn.ReLU(),
+        nn.Flatten(), nn.Linear(64 * small[0] * small[1], latent),
+    )
+    decoder = nn.Sequential(
+        nn.Linear(latent, 64 * small[0] * small[1]), nn.ReLU(), nn.Unflatten(1, (64, *small)),
+        nn.ConvTranspose2d(64, 32, 3, 2, 1, output_padding=1), nn.ReLU(),
+        nn.ConvTranspose2d(32, channels, 3, 2, 1, output_padding=1),
+        nn.Upsample(size=(height, width)), nn.Sigmoid(),
+    )
+    return encoder, decoder
+
+
+VARIANTS = {"dense": dense_autoencoder, "conv": conv_autoencoder}
+
+
+class AutoencoderNet(nn.Module):
+    def __init__(self, variant: str, input_shape: tuple[int, ...], hidden: int, latent: int) -> None:
+        super().__init__()
+        self.encoder, self.decoder = VARIANTS[variant](input_shape, hidden, latent)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))  # (B, C, H, W) in [0, 1]
+
+
+@register("autoencoder")
+class Autoencoder(L.LightningModule):
+    """Reconstruction autoencoder on [0, 1] pixels; quality = test MSE (also PSNR and SSIM)."""
+
+    bench = BenchSpec(
+        task="reconstruction", accepts=("image",), default_datamodule="mnist5k",
+        metric="mse", metric_direction="min", metric_target=0.02, default_batch_size=64,
+        datamodule_kwargs={"normalize": False},
+        epochs={"smoke": 1, "quick": 2, "standard": 30, "full": 60},
+        tiny={"hidden": 16, "latent": 4},
+    )
+
+    def __init__(
+        self,
+        input_shape: tuple[int, ...] = (1, 28, 28),
+        variant: str = "dense",
+        hidden: int = 256,
+        latent: int = 64,
+        lr: float = 2e-3,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown autoencoder variant {variant!r}; choose from {sorted(VARIANTS)}")
+        self.save_hyperparameters()
+        self.net = AutoencoderNet(variant, tuple(input_shape), hidden, latent)
+        for stage in ("val", "test"):
+            setattr(self, f"{stage}_mse", torchmetrics.MeanSquaredError())
+        self.test_psnr = PeakSignalNoiseRatio(data_range=1.0)
+        self.test_ssim = StructuralSimilarityIndexMeasure(data_range=1.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx):
+        x, _ = batch
+        loss = F.mse_loss(self(x), x)
+        self.log("train/loss", loss, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        x, _ = batch
+        self.val_mse(self(x).float(), x)
+        self.log("val/mse", self.val_mse, prog_bar=True)
+
+    def test_step(self, batch, batch_idx):
+        x, _ = batch
+        reconstruction = self(x).float()
+        for name in ("mse", "psnr", "ssim"):
+            metric = getattr(self, f"test_{name}")
+            metric(reconstruction, x)
+            self.log(f"test/{name}", metric)
+
+    def configure_optimizers(self):
+        return adamw_one_cycle(self, self.hparams.lr, self.hparams.weight_decay)
+
+    def example_input(self, batch_size: int) -> torch.Tensor:
+        return torch.rand(batch_size, *self.hparams.input_shape, device=self.device)
+
+    def save_artifacts(self, out_dir: Path) -> list[Path]:
+        """Top row: test inputs; bottom row: their reconstructions."""
+        from torchvision.utils import save_image
+
+        x = self.trainer.datamodule.test_set.tensors[0][:16].to(self.device)
+        with torch.no_grad():
+            reconstruction = self(x).float()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / "reconstructions.png"
+        save_image(torch.cat([x.float(), reconstruction]), path, nrow=16, padding=2)
+        return [path]

@@ -1,0 +1,133 @@
+"""dqn: Deep Q-Network (Mnih et al. 2015) on CartPole-v1, with Double-DQN targets (van Hasselt et al. 2016)."""
+
+from __future__ import annotations
+
+import copy
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+import torchmetrics
+from torch import nn
+
+from lightning_modules import register
+from lightning_modules.base import BenchSpec
+
+
+class QNetwork(nn.Module):
+    """obs (B, obs_dim) -> action values (B, n_actions)."""
+
+    def __init__(self, obs_dim: int, n_actions: int, hidden: int) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(nn.Linear(obs_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                                    nn.Linear(hidden, n_actions))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.layers(obs)
+
+
+@register("dqn")
+class DQN(L.LightningModule):
+    """DQN: replay buffer + target network + epsilon-greedy + Huber loss; experience comes from the datamodule."""
+
+    bench = BenchSpec(
+        task="reinforcement_learning", accepts=("rl",), default_datamodule="cartpole",
+        metric="return", metric_direction="max", metric_target=475.0, default_batch_size=64,
+        epochs={"smoke": 1, "quick": 5, "standard": 40, "full": 80},
+        tiny={"hidden": 8},
+    )
+
+    def __init__(
+        self,
+        obs_dim: int = 4,
+        n_actions: int = 2,
+        hidden: int = 128,
+        lr: float = 5e-4,
+        gamma: float = 0.99,
+        epsilon_start: float = 1.0,
+        epsilon_end: float = 0.05,
+        epsilon_decay_steps: int = 10_000,
+        target_update_steps: int = 250,
+        double_dqn: bool = True,
+        grad_clip: float = 10.0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = QNetwork(obs_dim, n_actions, hidden)
+        self.target = copy.deepcopy(self.net).requires_grad_(False)
+        self.val_return = torchmetrics.MeanMetric()
+        self.test_return = torchmetrics.MeanMetric()
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(obs)
+
+    def epsilon(self, env_step: int) -> float:
+        """Linear decay from epsilon_start to epsilon_end over epsilon_decay_steps environment steps."""
+        fraction = min(env_step / self.hparams.epsilon_decay_steps, 1.0)
+        return self.hparams.epsilon_start + fraction * (self.hparams.epsilon_end - self.hparams.epsilon_start)
+
+    @torch.no_grad()
+    def greedy_action(self, obs) -> int:
+        obs = torch.as_tensor(obs, dtype=torch.float32, device=self.device).unsqueeze(0)
+        return int(self.net(obs).argmax(-1).item())
+
+    def act(self, obs, env_step: int) -> int:
+        """Epsilon-greedy behaviour policy the datamodule calls for every environment step."""
+        if torch.rand(()).item() < self.epsilon(env_step):
+            return int(torch.randint(self.hparams.n_actions, ()).item())
+        return self.greedy_action(obs)
+
+    def on_fit_start(self) -> None:
+        self.trainer.datamodule.policy = self.act
+
+    def training_step(self, batch, batch_idx):
+        obs, actions, rewards, next_obs, dones = batch
+        q = self.net(obs).gather(1, actions.unsqueeze(1)).squeeze(1)  # (B,)
+        with torch.no_grad():
+            if self.hparams.double_dqn:  # the online net picks the action, the target net values it
+                next_actions = self.net(next_obs).argmax(1, keepdim=True)
+                next_q = self.target(next_obs).gather(1, next_actions).squeeze(1)
+            else:
+                next_q = self.target(next_obs).max(1).values
+            target = rewards + self.hparams.gamma * (1.0 - dones) * next_q
+        loss = F.smooth_l1_loss(q.float(), target.float())  # Huber
+        self.log("train/loss", loss, prog_bar=True)
+        self.log("train/epsilon", self.epsilon(self.trainer.datamodule.env_steps))
+        returns = self.trainer.datamodule.episode_returns
+        if returns:
+            self.log("train/episode_return", returns[-1])
+        return loss
+
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        # global_step counts optimizer steps; copy the online weights every target_update_steps.
+        if self.global_step % self.hparams.target_update_steps == 0:
+            self.target.load_state_dict(self.net.state_dict())
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
+        self.clip_gradients(optimizer, gradient_clip_val=self.hparams.grad_clip, gradient_clip_algorithm="norm")
+
+    def play_episode(self, seed: int) -> float:
+        """One greedy episode on a fresh environment; returns its undiscounted return."""
+        env = self.trainer.datamodule.make_env()
+        obs, _ = env.reset(seed=seed)
+        total, done = 0.0, False
+        while not done:
+            obs, reward, terminated, truncated, _ = env.step(self.greedy_action(obs))
+            total += reward
+            done = terminated or truncated
+        env.close()
+        return total
+
+    def validation_step(self, seed, batch_idx):
+        self.val_return(self.play_episode(int(seed)))
+        self.log("val/return", self.val_return, prog_bar=True, batch_size=1)
+
+    def test_step(self, seed, batch_idx):
+        self.test_return(self.play_episode(int(seed)))
+        self.log("test/return", self.test_return, batch_size=1)
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.net.parameters(), lr=self.hparams.lr)
+
+    def example_input(self, batch_size: int) -> torch.Tensor:
+        return torch.randn(batch_size, self.hparams.obs_dim, device=self.device)
