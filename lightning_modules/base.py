@@ -114,8 +114,8 @@ class Classifier(L.LightningModule):
 def adamw_one_cycle(module: L.LightningModule, lr: float, weight_decay: float = 0.0):
     """AdamW with a one-cycle schedule over the whole fit: reaches targets in few epochs."""
     optimizer = torch.optim.AdamW(module.parameters(), lr=lr, weight_decay=weight_decay)
-    total = module.trainer.estimated_stepping_batches
-    if not math.isfinite(total):
+    total = module.trainer.estimated_stepping_batches  # inf without max_epochs, -1 for unsized loaders
+    if not math.isfinite(total) or total <= 0:
         return optimizer
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=max(int(total), 2))
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}

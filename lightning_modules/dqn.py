@@ -50,6 +50,7 @@ class DQN(L.LightningModule):
         target_update_steps: int = 250,
         double_dqn: bool = True,
         grad_clip: float = 10.0,
+        lr_decay: bool = True,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -127,7 +128,15 @@ class DQN(L.LightningModule):
         self.log("test/return", self.test_return, batch_size=1)
 
     def configure_optimizers(self):
-        return torch.optim.Adam(self.net.parameters(), lr=self.hparams.lr)
+        optimizer = torch.optim.Adam(self.net.parameters(), lr=self.hparams.lr)
+        # The experience stream has no length, so the schedule's horizon is epochs x env steps per epoch.
+        epochs, steps = self.trainer.max_epochs, getattr(self.trainer.datamodule, "steps_per_epoch", 0)
+        total = epochs * steps if self.hparams.lr_decay and epochs and epochs > 0 else 0
+        if total <= 0:
+            return optimizer
+        # Linear decay to 0 settles the greedy policy at the end instead of chasing a moving target.
+        decay = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1.0 - step / total))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": decay, "interval": "step"}}
 
     def example_input(self, batch_size: int) -> torch.Tensor:
         return torch.randn(batch_size, self.hparams.obs_dim, device=self.device)

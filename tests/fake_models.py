@@ -1,0 +1,57 @@
+"""A tiny model for runner tests, loaded by import path; `mode` injects each failure the runner must record."""
+
+import time
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lightning_modules import BenchSpec
+
+
+class FakeNet(L.LightningModule):
+    """Linear classifier on 8x8 synthetic images; mode in ok | nan | oom | sleep | crash."""
+
+    bench = BenchSpec(
+        task="classification", accepts=("image",), default_datamodule="synthetic",
+        metric="acc", metric_direction="max", metric_target=0.5, default_batch_size=16,
+        datamodule_kwargs={"shape": (1, 8, 8), "num_classes": 3, "num_samples": 64},
+        epochs={"smoke": 1, "quick": 1, "standard": 1, "full": 1},
+    )
+
+    def __init__(self, input_shape=(1, 8, 8), num_classes=3, mode="ok"):
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(64, num_classes))
+
+    def forward(self, x):
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = F.cross_entropy(self(x), y)
+        mode = self.hparams.mode
+        if mode == "nan":
+            loss = loss * float("nan")
+        elif mode == "oom":
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (injected)")
+        elif mode == "sleep":
+            time.sleep(120)
+        elif mode == "crash":
+            raise RuntimeError("boom: injected crash")
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        self.log("val/acc", (self(x).argmax(-1) == y).float().mean())
+
+    def test_step(self, batch, batch_idx):
+        x, y = batch
+        self.log("test/acc", (self(x).argmax(-1) == y).float().mean())
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    def example_input(self, batch_size):
+        return torch.randn(batch_size, *self.hparams.input_shape, device=self.device)

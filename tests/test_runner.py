@@ -1,0 +1,164 @@
+"""The runner: one row per run whatever happens, statuses, resume after a kill, schema, reproduce, bad input."""
+
+import csv
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.cli import main
+from bench.config import RunConfig
+from bench.run_one import run
+from bench.schema import COLUMNS
+from bench.sweep import read_rows, run_child
+
+ROOT = Path(__file__).resolve().parent.parent
+FAKE = "tests.fake_models:FakeNet"
+
+
+def fake_config(mode="ok", **overrides):
+    fields = dict(model=FAKE, datamodule="synthetic", batch_size=16, profile="smoke", time_limit_s=120,
+                  model_args={"mode": mode}, data_args={"shape": (1, 8, 8), "num_classes": 3, "num_samples": 64})
+    fields.update(overrides)
+    return RunConfig(**fields)
+
+
+def test_ok_run_measures_speed_cost_and_environment(tmp_path):
+    row = run_child(fake_config(), tmp_path)
+    assert row["status"] == "ok", row["message"]
+    for column in ("train_samples_per_s", "infer_samples_per_s", "latency_p50_ms", "latency_p95_ms",
+                   "peak_rss_mb", "params", "flops_per_sample", "wall_s", "steps"):
+        assert float(row[column]) > 0, column
+    assert float(row["latency_p95_ms"]) >= float(row["latency_p50_ms"])
+    assert 0 <= float(row["data_wait_fraction"]) <= 1
+    assert row["params"] == 64 * 3 + 3
+    assert row["flops_per_sample"] == 3 * 2 * 64 * 3  # 3 x forward matmul FLOPs
+    assert row.get("metric_value") in (None, "")  # synthetic data: quality not applicable
+    assert "no meaningful quality" in row["message"]
+    assert row["torch_version"] and row["lightning_version"] and row["schema_version"] == 1
+
+
+@pytest.mark.parametrize("mode, status, fragment", [
+    ("nan", "diverged", "non-finite training loss"),
+    ("oom", "oom", "out of memory"),
+    ("crash", "error", "boom: injected crash"),
+])
+def test_failures_become_rows_with_a_status(tmp_path, mode, status, fragment):
+    row = run_child(fake_config(mode), tmp_path)
+    assert row["status"] == status
+    assert fragment in row["message"]
+    assert row["model"] == FAKE and row["reproduce"]
+
+
+def test_a_run_past_its_time_limit_is_killed_and_recorded(tmp_path):
+    started = time.perf_counter()
+    row = run_child(fake_config("sleep", time_limit_s=15), tmp_path)
+    assert row["status"] == "timeout"
+    assert "15 s time limit" in row["message"]
+    assert time.perf_counter() - started < 60
+
+
+def test_missing_device_is_unavailable_and_cpu_float16_unsupported(tmp_path):
+    import torch
+
+    if not torch.cuda.is_available():
+        row = run(fake_config(device="cuda"), tmp_path)
+        assert row["status"] == "unavailable" and "no CUDA device" in row["message"]
+    row = run(fake_config(precision="16-mixed"), tmp_path)
+    assert row["status"] == "unsupported" and "float16" in row["message"]
+
+
+def sweep_command(out, *extra):
+    return [sys.executable, "-m", "bench", "run", "--models", FAKE, "--profile", "smoke", "--wandb", "disabled",
+            "--no-progress", "--out", str(out), *extra]
+
+
+def test_killed_sweep_resumes_without_lost_or_duplicated_rows(tmp_path):
+    out = tmp_path / "sweep"
+    args = sweep_command(out, "--repeats", "4")
+    sweep = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(read_rows(out / "results.csv")) < 2:
+        time.sleep(0.2)
+    os.killpg(sweep.pid, signal.SIGKILL)  # mid-sweep, no chance to clean up
+    sweep.wait()
+    kept = read_rows(out / "results.csv")
+    assert 2 <= len(kept) < 4
+    refused = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
+    assert refused.returncode == 2 and "--resume" in refused.stderr
+    resumed = subprocess.run(args + ["--resume"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    rows = read_rows(out / "results.csv")
+    assert sorted(int(r["repeat"]) for r in rows) == [0, 1, 2, 3]
+    assert rows[: len(kept)] == kept  # finished rows untouched
+    with open(out / "results.csv", newline="") as f:
+        assert next(csv.reader(f)) == COLUMNS
+
+
+def test_every_column_is_documented():
+    documented = set(re.findall(r"`([a-z0-9_]+)`", (ROOT / "results" / "README.md").read_text()))
+    assert not [c for c in COLUMNS if c not in documented]
+
+
+def test_reproduce_reruns_the_same_config(tmp_path):
+    row = run_child(fake_config(seed=3, batch_size=8), tmp_path / "first")
+    command = shlex.split(row["reproduce"])
+    assert command[:2] == ["dnnbench", "run"]
+    out = tmp_path / "again"
+    result = subprocess.run([sys.executable, "-m", "bench", *command[1:], "--out", str(out), "--wandb", "disabled",
+                             "--no-progress"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    (again,) = read_rows(out / "results.csv")
+    for column in ("model", "datamodule", "device", "num_devices", "precision", "compile", "batch_size", "profile",
+                   "seed", "params", "flops_per_sample"):
+        assert float(again[column]) == float(row[column]) if column in ("params", "flops_per_sample") \
+            else str(again[column]) == str(row[column]), column
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--models", "nosuchmodel"], "unknown model 'nosuchmodel'"),
+    (["--models", FAKE, "--data", "imagenet"], "unknown datamodule 'imagenet'"),
+    (["--models", FAKE, "--precisions", "8-bit"], "unknown precision"),
+    (["--models", FAKE, "--devices", "tpu"], "unknown device 'tpu'"),
+    (["--models", FAKE, "--data", "seq2seq"], "takes image data, but datamodule 'seq2seq'"),
+    (["--models", FAKE, "--compile", "maybe"], "--compile takes"),
+    (["--models", FAKE, "--batch-sizes", "0"], "positive integers"),
+    (["--models", "no.such.module:Net"], "cannot be imported"),
+])
+def test_bad_input_exits_2_before_any_run(tmp_path, capsys, args, fragment):
+    out = tmp_path / "out"
+    assert main(["run", *args, "--out", str(out), "--wandb", "disabled"]) == 2
+    assert fragment in capsys.readouterr().err
+    assert not (out / "results.csv").exists()
+
+
+def test_unwritable_output_folder_exits_2(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert main(["run", "--models", FAKE, "--out", str(blocker / "sub"), "--wandb", "disabled"]) == 2
+    assert "not writable" in capsys.readouterr().err
+
+
+def test_list_names_models_datamodules_and_devices(capsys):
+    assert main(["list"]) == 0
+    text = capsys.readouterr().out
+    assert "mnist5k" in text and "32-true" in text and "devices here: cpu" in text
+
+
+@pytest.mark.slow
+def test_two_process_ddp_on_cpu_reports_throughput(tmp_path):
+    out = tmp_path / "ddp"
+    result = subprocess.run(sweep_command(out, "--devices", "cpu,cpu:2"), cwd=ROOT, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr
+    rows = read_rows(out / "results.csv")
+    assert [(r["num_devices"], r["strategy"], r["status"]) for r in rows] == [("1", "auto", "ok"),
+                                                                               ("2", "ddp", "ok")]
+    assert all(float(r["train_samples_per_s"]) > 0 for r in rows)
