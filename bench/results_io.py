@@ -1,0 +1,70 @@
+"""Reading results CSVs for reports and comparisons: schema checks, config keys, aggregation of repeats."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+import pandas as pd
+
+from bench.schema import SCHEMA_VERSION
+
+# What identifies "the same config" across files and repeats (seed and repeat are the repeat axis).
+CONFIG_KEY = ["model", "datamodule", "device", "num_devices", "num_nodes", "precision", "compile", "batch_size",
+              "profile"]
+NUMERIC = ["metric_value", "metric_target", "quality_drift", "time_to_target_s", "train_samples_per_s",
+           "infer_samples_per_s", "data_wait_fraction", "latency_p50_ms", "latency_p95_ms",
+           "peak_gpu_mem_allocated_mb", "peak_gpu_mem_reserved_mb", "peak_rss_mb", "params", "flops_per_sample",
+           "achieved_tflops", "peak_tflops", "mfu", "epochs", "steps", "wall_s"]
+
+
+class ResultsError(ValueError):
+    """A results file that cannot be used, with a one-line reason."""
+
+
+def load_results(path: str | Path) -> pd.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise ResultsError(f"{path}: no such file")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ResultsError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
+    missing = [c for c in CONFIG_KEY + ["status", "schema_version"] if c not in frame.columns]
+    if missing:
+        raise ResultsError(f"{path}: not a dnnbench results file (missing columns {', '.join(missing)})")
+    versions = set(frame["schema_version"]) - {""}
+    unknown = versions - {str(SCHEMA_VERSION)}
+    if unknown:
+        raise ResultsError(f"{path}: unknown schema_version {', '.join(sorted(unknown))} "
+                           f"(this dnnbench reads version {SCHEMA_VERSION})")
+    for column in NUMERIC:
+        if column in frame:
+            frame[column] = pd.to_numeric(frame[column].replace("", None), errors="coerce")
+    frame["config_label"] = frame.apply(config_label, axis=1)
+    return frame
+
+
+def device_label(row) -> str:
+    count = int(float(row["num_devices"] or 1)) * int(float(row.get("num_nodes") or 1))
+    return row["device"] if count == 1 else f"{row['device']}:{count}"
+
+
+def config_label(row) -> str:
+    """Column heading of a pivot: device x precision (+ compile)."""
+    label = f"{device_label(row)} {row['precision']}"
+    return label + " compiled" if row["compile"] == "on" else label
+
+
+def olympic_mean(values: list[float]) -> float:
+    """MLPerf's olympic mean: drop the fastest and the slowest, average the rest."""
+    ordered = sorted(values)
+    return statistics.fmean(ordered[1:-1])
+
+
+def summarize(values: list[float]) -> tuple[float, float | None]:
+    """(centre, spread) of repeats: olympic mean with >= 5, median otherwise; spread = max - min."""
+    if not values:
+        return float("nan"), None
+    centre = olympic_mean(values) if len(values) >= 5 else statistics.median(values)
+    return centre, (max(values) - min(values)) if len(values) > 1 else None

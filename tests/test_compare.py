@@ -1,0 +1,91 @@
+"""dnnbench compare: exit codes, per-metric regression direction, noise with repeats, one-sided configs."""
+
+import pytest
+from results_fixtures import make_row, write_csv
+
+from bench.cli import main
+
+
+def compare(tmp_path, base_rows, new_rows, *extra):
+    base = write_csv(tmp_path / "base.csv", base_rows)
+    new = write_csv(tmp_path / "new.csv", new_rows)
+    return main(["compare", str(base), str(new), *extra])
+
+
+def test_identical_files_exit_0(tmp_path, capsys):
+    rows = [make_row(), make_row(precision="bf16-mixed")]
+    assert compare(tmp_path, rows, rows) == 0
+    assert "0 regression(s)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("column, new_value, regressed", [
+    ("train_samples_per_s", 800.0, True),    # slower: higher is better
+    ("train_samples_per_s", 1200.0, False),  # faster
+    ("peak_rss_mb", 1200.0, True),           # more memory: lower is better
+    ("peak_rss_mb", 800.0, False),
+    ("latency_p50_ms", 12.0, True),
+    ("time_to_target_s", 40.0, True),
+    ("metric_value", 0.90, True),            # accuracy down (direction max)
+    ("metric_value", 0.99, False),
+])
+def test_regression_follows_each_metrics_direction(tmp_path, capsys, column, new_value, regressed):
+    code = compare(tmp_path, [make_row()], [make_row(**{column: new_value})])
+    out = capsys.readouterr().out
+    assert code == (1 if regressed else 0)
+    assert ("REGRESSION" in out) == regressed
+
+
+def test_lower_is_better_quality_metrics_regress_upwards(tmp_path):
+    base = make_row(model="autoencoder", metric_name="mse", metric_direction="min", metric_value=0.010)
+    assert compare(tmp_path, [base], [dict(base, metric_value=0.015)]) == 1
+    assert compare(tmp_path, [base], [dict(base, metric_value=0.008)]) == 0
+
+
+def test_threshold_decides_what_counts(tmp_path):
+    base, new = [make_row()], [make_row(train_samples_per_s=960.0)]  # -4%
+    assert compare(tmp_path, base, new) == 0
+    assert compare(tmp_path, base, new, "--threshold", "3") == 1
+
+
+def test_a_run_that_now_fails_is_a_regression(tmp_path, capsys):
+    assert compare(tmp_path, [make_row()], [make_row(status="oom")]) == 1
+    assert "oom" in capsys.readouterr().out
+
+
+def test_overlapping_repeats_are_noise_not_regression(tmp_path, capsys):
+    base = [make_row(repeat=i, train_samples_per_s=v) for i, v in enumerate([1000, 700, 1300, 900, 1100])]
+    new = [make_row(repeat=i, train_samples_per_s=v) for i, v in enumerate([900, 650, 1250, 850, 1000])]
+    assert compare(tmp_path, base, new) == 0
+    assert "noise" in capsys.readouterr().out
+
+
+def test_clearly_separated_repeats_are_a_regression(tmp_path):
+    base = [make_row(repeat=i, train_samples_per_s=1000 + i) for i in range(5)]
+    new = [make_row(repeat=i, train_samples_per_s=800 + i) for i in range(5)]
+    assert compare(tmp_path, base, new) == 1
+
+
+def test_configs_on_one_side_are_listed_not_dropped(tmp_path, capsys):
+    base = [make_row(), make_row(model="mlp")]
+    new = [make_row(), make_row(model="resnet")]
+    assert compare(tmp_path, base, new) == 0
+    out = capsys.readouterr().out
+    assert "only in base: model=mlp" in out and "only in new: model=resnet" in out
+
+
+def test_bad_inputs_exit_2_with_a_reason(tmp_path, capsys):
+    good = write_csv(tmp_path / "good.csv", [make_row()])
+    assert main(["compare", str(tmp_path / "nope.csv"), str(good)]) == 2
+    assert "no such file" in capsys.readouterr().err
+    (tmp_path / "junk.csv").write_text("a,b\n1,2\n")
+    assert main(["compare", str(tmp_path / "junk.csv"), str(good)]) == 2
+    assert "not a dnnbench results file" in capsys.readouterr().err
+    (tmp_path / "empty.csv").write_text("")
+    assert main(["compare", str(tmp_path / "empty.csv"), str(good)]) == 2
+    assert "not a readable CSV" in capsys.readouterr().err
+    future = write_csv(tmp_path / "future.csv", [make_row(schema_version=99)])
+    assert main(["compare", str(future), str(good)]) == 2
+    assert "unknown schema_version 99" in capsys.readouterr().err
+    other = write_csv(tmp_path / "other.csv", [make_row(model="mlp")])
+    assert main(["compare", str(other), str(good)]) == 2
+    assert "no configs in common" in capsys.readouterr().err

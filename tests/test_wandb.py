@@ -1,0 +1,72 @@
+"""W&B offline: the per-run summary holds the result row; the sweep summary run holds the table."""
+
+import json
+import struct
+
+from results_fixtures import make_row, write_csv
+from wandb.proto import wandb_internal_pb2
+
+from bench import wandb_log
+
+
+def records(path):
+    """Records of a W&B transaction log (.wandb): a 7-byte header, then LevelDB-log chunks in 32 KiB blocks."""
+    data = path.read_bytes()
+    assert data[:4] == b":W&B"
+    pos, block, pending = 7, 32768, b""
+    while pos + 7 <= len(data):
+        if block - pos % block < 7:  # block trailer too small for a chunk header: zero padding
+            pos += block - pos % block
+            continue
+        _crc, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
+        pending += data[pos + 7:pos + 7 + length]
+        pos += 7 + length
+        if kind in (1, 4):  # FULL or LAST chunk completes a record
+            record = wandb_internal_pb2.Record()
+            record.ParseFromString(pending)
+            pending = b""
+            yield record
+
+
+def read_offline_run(run_dir):
+    (log,) = run_dir.glob("*.wandb")
+    summary, run = {}, None
+    for record in records(log):
+        kind = record.WhichOneof("record_type")
+        if kind == "summary":
+            for item in record.summary.update:
+                summary[item.key or "/".join(item.nested_key)] = json.loads(item.value_json)
+        elif kind == "run":
+            run = record.run
+    return summary, run
+
+
+def test_run_summary_holds_the_result_row(tmp_path):
+    config = {"model": "cnn", "device": "cpu", "precision": "bf16-mixed", "batch_size": 64}
+    logger = wandb_log.run_logger(config, "sweep-1", "offline", tmp_path)
+    logger.log_metrics({"train/loss": 0.5}, step=1)
+    row = make_row(precision="bf16-mixed", train_samples_per_s=1234.5, peak_gpu_mem_allocated_mb=None)
+    wandb_log.finish_run(logger, row)
+    (run_dir,) = (tmp_path / "wandb").glob("offline-run-*")
+    summary, run = read_offline_run(run_dir)
+    assert summary["train_samples_per_s"] == 1234.5
+    assert summary["metric_value"] == 0.98 and summary["status"] == "ok"
+    assert "peak_gpu_mem_allocated_mb" not in summary  # empty cells are not logged as zeros
+    assert run.run_group == "sweep-1"
+    assert list(run.tags) == ["cnn", "cpu", "bf16-mixed"]
+
+
+def test_disabled_mode_logs_nothing(tmp_path):
+    assert wandb_log.run_logger({"model": "cnn"}, "s", "disabled", tmp_path) is None
+    wandb_log.log_sweep(tmp_path / "missing.csv", tmp_path, "s", "disabled")
+    assert not (tmp_path / "wandb").exists()
+
+
+def test_sweep_summary_run_holds_the_results_table(tmp_path):
+    csv_path = write_csv(tmp_path / "results.csv", [make_row(), make_row(model="mlp", status="oom")])
+    wandb_log.log_sweep(csv_path, tmp_path, "sweep-2", "offline")
+    (run_dir,) = (tmp_path / "wandb").glob("offline-run-*")
+    summary, run = read_offline_run(run_dir)
+    assert summary["runs"] == 2 and summary["ok"] == 1
+    assert summary["results/_type"] == "table-file" and summary["results/nrows"] == 2
+    assert run.display_name == "sweep-2-summary"
