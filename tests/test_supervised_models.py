@@ -1,0 +1,126 @@
+"""Behaviour of the eight supervised families beyond the registry-wide contract tests."""
+
+import lightning as L
+import pytest
+import torch
+import torch.nn.functional as F
+
+import datamodules
+import lightning_modules
+from lightning_modules import build_model
+from lightning_modules.base import Classifier
+from lightning_modules.capsnet import squash
+from lightning_modules.resnet import BasicBlock
+
+
+def fixed_batch(model_class, size=32):
+    spec = model_class.bench
+    dm = datamodules.get(spec.default_datamodule)(batch_size=size, seed=0, **spec.datamodule_kwargs)
+    dm.setup("fit")
+    return dm, next(iter(dm.train_dataloader()))
+
+
+def supervised_loss(model, batch):
+    if isinstance(model, Classifier):
+        x, y = batch
+        return model.loss(model(x), y)
+    src, tgt = batch  # transformer: teacher-forced cross-entropy
+    return F.cross_entropy(model(src, model.decoder_input(tgt)).flatten(0, 1), tgt.flatten())
+
+
+SUPERVISED = ["mlp", "cnn", "rnn", "lstm", "resnet", "capsnet", "attention", "transformer"]
+
+
+@pytest.mark.parametrize("name", SUPERVISED)
+def test_a_few_steps_reduce_the_loss_on_a_fixed_batch(name):
+    L.seed_everything(0, verbose=False)
+    cls = lightning_modules.get(name)
+    dm, batch = fixed_batch(cls)
+    model = build_model(cls, dm, tiny=True)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.train()
+    first = supervised_loss(model, batch).item()
+    for _ in range(30):
+        loss = supervised_loss(model, batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert supervised_loss(model, batch).item() < 0.9 * first
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn", "rnn", "lstm", "resnet", "capsnet", "attention"])
+def test_classifiers_output_one_score_per_class(name):
+    cls = lightning_modules.get(name)
+    dm, (x, _) = fixed_batch(cls, size=4)
+    model = build_model(cls, dm, tiny=True).eval()
+    assert model(x).shape == (4, 10)
+
+
+@pytest.mark.parametrize("name", ["cnn", "resnet", "mlp", "capsnet"])
+def test_image_models_take_rgb_32x32(name):
+    model = lightning_modules.get(name)(input_shape=(3, 32, 32), num_classes=10,
+                                        **lightning_modules.get(name).bench.tiny).eval()
+    assert model(torch.rand(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_resnet_takes_imagenet_sized_inputs_and_presets_have_their_depth():
+    model = lightning_modules.get("resnet")(input_shape=(3, 224, 224), num_classes=1000, preset="resnet18").eval()
+    assert model(torch.rand(1, 3, 224, 224)).shape == (1, 1000)
+    blocks = [m for m in model.modules() if isinstance(m, BasicBlock)]
+    assert len(blocks) == 8  # 4 stages x 2: 16 convs + stem + fc = 18 layers
+    resnet20 = lightning_modules.get("resnet")(preset="resnet20")
+    blocks = [m for m in resnet20.modules() if isinstance(m, BasicBlock)]
+    assert len(blocks) == 9  # 3 stages x 3: 18 convs + stem + fc = 20 layers
+    projections = [b for b in blocks if not isinstance(b.shortcut, torch.nn.Identity)]
+    assert len(projections) == 2  # where the stage changes width and stride
+
+
+def test_sequence_models_reject_image_data_clearly():
+    from datamodules import ConfigError
+
+    with pytest.raises(ConfigError, match="takes sequence data, but datamodule 'mnist5k' provides image"):
+        build_model(lightning_modules.get("lstm"), datamodules.get("mnist5k")())
+
+
+def test_capsnet_routing_coefficients_sum_to_one_and_squash_stays_below_one():
+    model = lightning_modules.get("capsnet")(**lightning_modules.get("capsnet").bench.tiny).eval()
+    capsules = model.net(torch.rand(3, 1, 28, 28))
+    coupling = model.net.digits.last_coupling  # (B, in_caps, out_caps)
+    torch.testing.assert_close(coupling.sum(-1), torch.ones(coupling.shape[:2]))
+    assert (capsules.norm(dim=-1) < 1).all()
+    big = torch.randn(100, 16) * 100
+    assert (squash(big).norm(dim=-1) < 1).all()
+    torch.testing.assert_close(squash(torch.tensor([[3.0, 4.0]])).norm(), torch.tensor(25 / 26))
+
+
+def test_capsnet_margin_loss_is_zero_for_confident_correct_lengths():
+    model = lightning_modules.get("capsnet")(**lightning_modules.get("capsnet").bench.tiny)
+    lengths = torch.full((2, 10), 0.05)
+    lengths[0, 3] = lengths[1, 7] = 0.95
+    assert model.loss(lengths, torch.tensor([3, 7])).item() == 0.0
+    assert model.loss(lengths, torch.tensor([4, 7])).item() > 0.0
+
+
+def test_attention_weights_are_a_distribution_over_time():
+    model = lightning_modules.get("attention")(**lightning_modules.get("attention").bench.tiny).eval()
+    weights = model.attention_weights(torch.randn(5, 28, 28))
+    assert weights.shape == (5, 28) and (weights >= 0).all()
+    torch.testing.assert_close(weights.sum(-1), torch.ones(5))
+
+
+def test_transformer_causal_mask_hides_future_targets():
+    torch.manual_seed(0)
+    model = lightning_modules.get("transformer")(**lightning_modules.get("transformer").bench.tiny).eval()
+    src = torch.randint(0, 10, (2, 8))
+    tgt_in = torch.randint(0, 10, (2, 8))
+    changed = tgt_in.clone()
+    changed[:, 5:] = (changed[:, 5:] + 1) % 10  # change positions 5.. only
+    before, after = model(src, tgt_in), model(src, changed)
+    torch.testing.assert_close(before[:, :5], after[:, :5])  # earlier outputs cannot see the change
+    assert not torch.allclose(before[:, 5:], after[:, 5:])
+
+
+def test_transformer_greedy_decoding_returns_the_target_length():
+    model = lightning_modules.get("transformer")(**lightning_modules.get("transformer").bench.tiny).eval()
+    decoded = model.greedy_decode(torch.randint(0, 10, (3, 8)))
+    assert decoded.shape == (3, 8) and decoded.dtype == torch.int64
