@@ -1,0 +1,192 @@
+"""Behaviour of dbn, gan, autoencoder and dqn beyond the registry-wide contract tests."""
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import datamodules
+import lightning_modules
+from datamodules.cartpole import ReplayBuffer
+from lightning_modules import build_model
+from lightning_modules.dbn import RBM, contrastive_divergence_loss
+
+
+def trainer(**kwargs):
+    options = dict(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                   enable_model_summary=False, num_sanity_val_steps=0)
+    return L.Trainer(**(options | kwargs))
+
+
+def mnist_pixels(n=64):
+    dm = datamodules.get("mnist5k")(normalize=False, seed=0)
+    dm.setup()
+    return dm.train_set.tensors[0][:n].flatten(1)
+
+
+# ----------------------------------------------------------------------------- dbn
+
+
+def test_one_cd_step_lowers_reconstruction_error_on_a_fixed_batch():
+    torch.manual_seed(0)
+    v = mnist_pixels()
+    rbm = RBM(784, 64)
+    optimizer = torch.optim.SGD(rbm.parameters(), lr=0.1)
+    before = rbm.reconstruction_error(v).item()
+    v_model = rbm.gibbs_chain(v, k=1)
+    contrastive_divergence_loss(rbm, v, v_model).backward()
+    optimizer.step()
+    assert rbm.reconstruction_error(v).item() < before
+
+
+def test_cd_training_opens_a_free_energy_gap_between_data_and_noise():
+    torch.manual_seed(0)
+    v = mnist_pixels(256)
+    rbm = RBM(784, 64)
+    optimizer = torch.optim.SGD(rbm.parameters(), lr=0.05, momentum=0.5)
+    noise = torch.bernoulli(torch.full_like(v, v.mean().item()))
+    gap_before = (rbm.free_energy(noise) - rbm.free_energy(v)).mean().item()
+    for _ in range(50):
+        optimizer.zero_grad()
+        contrastive_divergence_loss(rbm, v, rbm.gibbs_chain(v, 1)).backward()
+        optimizer.step()
+    assert (rbm.free_energy(noise) - rbm.free_energy(v)).mean().item() > gap_before + 10
+
+
+def test_fine_tuning_starts_from_the_pretrained_weights():
+    L.seed_everything(0, verbose=False)
+    dm = datamodules.get("mnist5k")(batch_size=64, normalize=False)
+    model = build_model(lightning_modules.get("dbn"), dm, hidden_sizes=(32, 16), pretrain_epochs=1)
+    initial = [rbm.weight.detach().clone() for rbm in model.rbms]
+    snapshots = {}
+
+    class Snapshot(L.Callback):
+        def on_train_epoch_end(self, trainer, pl_module):
+            snapshots[trainer.current_epoch] = [rbm.weight.detach().clone() for rbm in pl_module.rbms]
+
+        def on_train_epoch_start(self, trainer, pl_module):
+            if pl_module.phase() == len(pl_module.rbms):
+                snapshots["finetune_start"] = [rbm.weight.detach().clone() for rbm in pl_module.rbms]
+
+    trainer(max_epochs=3, limit_train_batches=10, limit_val_batches=1, callbacks=[Snapshot()]).fit(model, dm)
+    assert not torch.equal(snapshots[0][0], initial[0])  # epoch 0 trained RBM 0 ...
+    assert torch.equal(snapshots[0][1], initial[1])  # ... and left RBM 1 alone
+    assert not torch.equal(snapshots[1][1], initial[1])  # epoch 1 trained RBM 1
+    for pretrained, finetune in zip(snapshots[1], snapshots["finetune_start"]):
+        assert torch.equal(pretrained, finetune)  # fine-tuning began from the pre-trained stack
+    x = torch.rand(4, 1, 28, 28)
+    h = torch.sigmoid(F.linear(torch.sigmoid(F.linear(x.flatten(1), model.rbms[0].weight, model.rbms[0].hidden_bias)),
+                               model.rbms[1].weight, model.rbms[1].hidden_bias))
+    torch.testing.assert_close(model(x), model.head(h))  # the classifier is the RBM stack itself
+
+
+# ----------------------------------------------------------------------------- gan
+
+
+def test_gan_steps_both_optimizers_every_batch_and_generates_data_shaped_images():
+    L.seed_everything(0, verbose=False)
+    cls = lightning_modules.get("gan")
+    dm = datamodules.get("mnist5k")(batch_size=16, **cls.bench.datamodule_kwargs)
+    model = build_model(cls, dm, tiny=True)
+    generator_before = [p.detach().clone() for p in model.generator.parameters()]
+    discriminator_before = [p.detach().clone() for p in model.discriminator.parameters()]
+    steps = []
+
+    class CountSteps(L.Callback):
+        def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+            steps.append(trainer.optimizers.index(optimizer))
+
+    trainer(max_epochs=1, limit_train_batches=3, limit_val_batches=1, callbacks=[CountSteps()]).fit(model, dm)
+    assert steps == [1, 0] * 3  # discriminator then generator, every batch
+    assert all(not torch.equal(a, b) for a, b in zip(generator_before, model.generator.parameters()))
+    assert all(not torch.equal(a, b) for a, b in zip(discriminator_before, model.discriminator.parameters()))
+    model.eval()
+    with torch.no_grad():
+        images = model(model.example_input(8))
+    assert images.shape == (8, 1, 28, 28)
+    assert images.min() >= 0 and images.max() <= 1  # the data's pixel range
+
+
+def test_gan_handles_rgb_32x32():
+    model = lightning_modules.get("gan")(input_shape=(3, 32, 32), **lightning_modules.get("gan").bench.tiny).eval()
+    assert model(model.example_input(2)).shape == (2, 3, 32, 32)
+
+
+# ----------------------------------------------------------------------------- autoencoder
+
+
+def test_autoencoder_loss_falls_on_a_fixed_batch_for_both_variants():
+    x = mnist_pixels(32).view(-1, 1, 28, 28)
+    for variant in ("dense", "conv"):
+        torch.manual_seed(0)
+        model = lightning_modules.get("autoencoder")(variant=variant)
+        optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+        first = F.mse_loss(model(x), x).item()
+        for _ in range(20):
+            loss = F.mse_loss(model(x), x)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        assert F.mse_loss(model(x), x).item() < 0.7 * first, variant
+        assert model(x).shape == x.shape
+
+
+# ----------------------------------------------------------------------------- dqn
+
+
+def test_replay_buffer_never_exceeds_capacity_and_keeps_the_newest():
+    buffer = ReplayBuffer(capacity=10, obs_dim=4)
+    for step in range(25):
+        buffer.push(np.full(4, step), step % 2, 1.0, np.full(4, step + 1), False)
+        assert len(buffer) == min(step + 1, 10)
+    assert sorted(buffer.obs[:, 0].tolist()) == list(range(15, 25))
+    obs, actions, rewards, next_obs, dones = buffer.sample(6, np.random.default_rng(0))
+    assert obs.shape == (6, 4) and actions.dtype == torch.int64 and torch.equal(next_obs[:, 0], obs[:, 0] + 1)
+
+
+def test_cartpole_stream_is_deterministic_under_a_seed():
+    def first_batch(seed):
+        dm = datamodules.get("cartpole")(seed=seed, warmup_steps=200, steps_per_epoch=5, batch_size=8)
+        dm.setup()
+        return next(iter(dm.train_dataloader()))
+
+    assert all(torch.equal(a, b) for a, b in zip(first_batch(1), first_batch(1)))
+    assert not torch.equal(first_batch(1)[0], first_batch(2)[0])
+
+
+def test_target_network_updates_on_schedule():
+    L.seed_everything(0, verbose=False)
+    dm = datamodules.get("cartpole")(warmup_steps=100, steps_per_epoch=25, val_episodes=1, test_episodes=1)
+    model = build_model(lightning_modules.get("dqn"), dm, target_update_steps=10, hidden=16)
+    synced = []
+
+    class Probe(L.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            same = all(torch.equal(a, b) for a, b in zip(pl_module.net.parameters(), pl_module.target.parameters()))
+            synced.append((trainer.global_step, same))
+
+    trainer(max_epochs=1, limit_val_batches=0, callbacks=[Probe()]).fit(model, dm)
+    # Before each step: a copy at the start and after every 10th optimizer step, stale in between.
+    assert [step for step, same in synced if same] == [0, 10, 20]
+    assert len(synced) == 25
+
+
+def test_a_short_dqn_run_beats_a_random_policy():
+    L.seed_everything(0, verbose=False)
+    dm = datamodules.get("cartpole")(seed=0, steps_per_epoch=1000, test_episodes=5, val_episodes=1)
+    model = build_model(lightning_modules.get("dqn"), dm, epsilon_decay_steps=2000)
+    fit = trainer(max_epochs=4, limit_val_batches=0)
+    dm.setup()
+    random_returns = []
+    for seed in range(5):
+        env = dm.make_env()
+        env.reset(seed=20_000 + seed)
+        env.action_space.seed(seed)
+        total, done = 0.0, False
+        while not done:
+            _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+            total, done = total + reward, terminated or truncated
+        random_returns.append(total)
+    fit.fit(model, dm)
+    learned = fit.test(model, dm, verbose=False)[0]["test/return"]
+    assert learned > 2 * np.mean(random_returns), (learned, random_returns)
