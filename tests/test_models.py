@@ -34,6 +34,12 @@ def as_tuple(x):
     return x if isinstance(x, tuple) else (x,)
 
 
+def test_all_twelve_families_are_registered():
+    expected = {"mlp", "cnn", "rnn", "lstm", "dbn", "gan", "autoencoder", "resnet", "capsnet", "transformer",
+                "attention", "dqn"}
+    assert expected <= set(MODEL_NAMES)
+
+
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_spec_is_complete_and_default_data_fits(name):
     cls = lightning_modules.get(name)

@@ -1,0 +1,94 @@
+"""Benchmark: train throughput measured by the runner vs a plain PyTorch loop on the same model and data.
+
+    python -m bench.overhead [--models cnn,resnet] [--steps 60]
+
+The plain loop does what the LightningModule's training_step does (forward, loss, backward, optimizer step)
+with the same datamodule batches, timed the same way (median of 10-step windows after 5 warm-up steps, data
+fetch included). Ratio = runner / plain; the bar is >= 0.95 for cnn and resnet. Models with manual
+optimization (gan, dbn) step their optimizers inside training_step, which needs a Trainer, so they are skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+
+import datamodules
+import lightning_modules
+from bench.config import RunConfig
+from bench.measure import WARMUP_STEPS, WINDOW_STEPS, batch_size_of
+from bench.sweep import run_child
+
+
+def plain_loop_samples_per_s(name: str, steps: int, seed: int = 0) -> float:
+    cls = lightning_modules.get(name)
+    spec = cls.bench
+    L.seed_everything(seed, verbose=False)
+    dm = datamodules.get(spec.default_datamodule)(batch_size=spec.default_batch_size, seed=seed,
+                                                  **spec.datamodule_kwargs)
+    dm.setup("fit")
+    model = lightning_modules.build_model(cls, dm)
+    if hasattr(dm, "policy"):
+        dm.policy = model.act  # the DQN's experience stream acts with the model being trained
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    model.train()
+    times, samples = [], []
+    last = time.perf_counter()
+    done = 0
+    while done < steps:
+        for batch_idx, batch in enumerate(dm.train_dataloader()):
+            loss = model.training_step(batch, batch_idx)  # self.log is a no-op without a Trainer
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            now = time.perf_counter()
+            times.append(now - last)
+            samples.append(batch_size_of(batch))
+            last = now
+            done += 1
+            if done >= steps:
+                break
+    times, samples = times[WARMUP_STEPS:], samples[WARMUP_STEPS:]
+    windows = [(sum(samples[i:i + WINDOW_STEPS]), sum(times[i:i + WINDOW_STEPS]))
+               for i in range(0, len(times), WINDOW_STEPS)]
+    return statistics.median(n / t for n, t in windows)
+
+
+def runner_samples_per_s(name: str, out_dir: Path) -> float | None:
+    spec = lightning_modules.get(name).bench
+    config = RunConfig(model=name, datamodule=spec.default_datamodule, batch_size=spec.default_batch_size,
+                       profile="quick", time_limit_s=900)
+    row = run_child(config, out_dir)
+    if row["status"] != "ok":
+        print(f"  {name}: runner status {row['status']}: {row['message']}")
+        return None
+    return float(row["train_samples_per_s"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default="all")
+    parser.add_argument("--steps", type=int, default=60, help="plain-loop steps to time")
+    args = parser.parse_args()
+    torch.set_num_threads(torch.get_num_threads())
+    names = lightning_modules.names() if args.models == "all" else args.models.split(",")
+    print(f"{'model':12s} {'runner/s':>10s} {'plain/s':>10s} {'ratio':>6s}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names:
+            if not lightning_modules.get(name)().automatic_optimization:
+                print(f"{name:12s} {'':>10s} {'':>10s}   n/a (manual optimization)")
+                continue
+            runner = runner_samples_per_s(name, Path(tmp))
+            plain = plain_loop_samples_per_s(name, args.steps)
+            ratio = f"{runner / plain:6.3f}" if runner else "  fail"
+            print(f"{name:12s} {runner or float('nan'):10.1f} {plain:10.1f} {ratio}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
