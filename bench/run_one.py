@@ -66,7 +66,8 @@ def unsupported_reason(config: RunConfig) -> str | None:
         if config.precision.startswith("bf16") and not torch.cuda.is_bf16_supported():
             return f"{torch.cuda.get_device_name(0)} does not support bfloat16"
     if config.device == "cpu" and config.precision == "16-mixed":
-        return "float16 autocast on CPU is not a meaningful benchmark (use bf16-mixed)"
+        # Lightning would silently run bf16-mixed instead: a row labelled 16-mixed would be a lie.
+        return "16-mixed is not supported on CPU (Lightning substitutes bf16-mixed); use bf16-mixed"
     return None
 
 

@@ -71,7 +71,7 @@ def test_missing_device_is_unavailable_and_cpu_float16_unsupported(tmp_path):
         row = run(fake_config(device="cuda"), tmp_path)
         assert row["status"] == "unavailable" and "no CUDA device" in row["message"]
     row = run(fake_config(precision="16-mixed"), tmp_path)
-    assert row["status"] == "unsupported" and "float16" in row["message"]
+    assert row["status"] == "unsupported" and "16-mixed is not supported on CPU" in row["message"]
 
 
 def sweep_command(out, *extra):
