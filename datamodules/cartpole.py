@@ -82,7 +82,7 @@ class CartPole(BenchDataModule):
         buffer_capacity: int = 50_000,
         warmup_steps: int = 1_000,
         steps_per_epoch: int = 1_000,
-        val_episodes: int = 3,
+        val_episodes: int = 5,
         test_episodes: int = 10,
     ) -> None:
         super().__init__(data_dir, batch_size, num_workers, seed)

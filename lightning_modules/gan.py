@@ -82,7 +82,7 @@ class _View(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         classifier = self.classifier[0]
         out = classifier.body(images.float()) if self.features else classifier(images.float())
-        return out.double() if self.features else out
+        return out.double()  # double: IS takes logs of class probabilities that underflow in float32
 
 
 @register("gan")
