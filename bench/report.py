@@ -108,18 +108,23 @@ def plots(frame: pd.DataFrame, out_dir: Path) -> list[Path]:
         ax.figure.savefig(out_dir / name, dpi=100)
         plt.close(ax.figure)
         paths.append(out_dir / name)
-    reached = ok.dropna(subset=["metric_value"])
+    reached = ok.dropna(subset=["metric_value", "metric_target"])
     if not reached.empty:
+        # Models measure different things (acc, FID, MSE, return): plot quality relative to each one's target.
+        relative = reached["metric_value"] / reached["metric_target"]
+        inverse = reached["metric_target"] / reached["metric_value"]
+        reached = reached.assign(quality=relative.where(reached["metric_direction"] != "min", inverse))
         fig, ax = plt.subplots(figsize=(7, 4.5))
         for model, group in reached.groupby("model"):
             x = group["time_to_target_s"].fillna(group["wall_s"])
-            ax.scatter(x, group["metric_value"], label=model)
-            for xi, yi, hollow in zip(x, group["metric_value"], group["time_to_target_s"].isna()):
+            ax.scatter(x, group["quality"], label=model)
+            for xi, yi, hollow in zip(x, group["quality"], group["time_to_target_s"].isna()):
                 if hollow:
                     ax.scatter([xi], [yi], facecolors="none", edgecolors="black", s=80)
         ax.set_xscale("log")
         ax.set_xlabel("time to target (s); circled: target not reached, total wall time instead")
-        ax.set_ylabel("test metric")
+        ax.axhline(1.0, color="grey", linewidth=0.8, linestyle="--")
+        ax.set_ylabel("test quality / target (1 = target met, higher is better)")
         ax.set_title("Quality vs time to target")
         ax.legend(fontsize=7, ncol=2)
         fig.tight_layout()
