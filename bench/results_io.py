@@ -41,19 +41,16 @@ def load_results(path: str | Path) -> pd.DataFrame:
     for column in NUMERIC:
         if column in frame:
             frame[column] = pd.to_numeric(frame[column].replace("", None), errors="coerce")
-    frame["config_label"] = frame.apply(config_label, axis=1)
+    frame["config_label"] = config_labels(frame)
     return frame
 
 
-def device_label(row) -> str:
-    count = int(float(row["num_devices"] or 1)) * int(float(row.get("num_nodes") or 1))
-    return row["device"] if count == 1 else f"{row['device']}:{count}"
-
-
-def config_label(row) -> str:
-    """Column heading of a pivot: device x precision (+ compile)."""
-    label = f"{device_label(row)} {row['precision']}"
-    return label + " compiled" if row["compile"] == "on" else label
+def config_labels(frame: pd.DataFrame) -> pd.Series:
+    """Column headings of a pivot: device[:count] precision [compiled]."""
+    count = (pd.to_numeric(frame["num_devices"], errors="coerce").fillna(1)
+             * pd.to_numeric(frame["num_nodes"], errors="coerce").fillna(1)).astype(int)
+    device = frame["device"].where(count == 1, frame["device"] + ":" + count.astype(str))
+    return device + " " + frame["precision"] + frame["compile"].map({"on": " compiled"}).fillna("")
 
 
 def olympic_mean(values: list[float]) -> float:
