@@ -118,7 +118,8 @@ class GAN(L.LightningModule):
         for stage in ("val", "test"):
             setattr(self, f"{stage}_fid", FrechetInceptionDistance(_View(self.classifier, True), normalize=True,
                                                                    input_img_size=shape))
-        self.test_is = InceptionScore(_View(self.classifier, False), normalize=True, splits=5)
+        # normalize=False: with True, torchmetrics' IS multiplies images by 255 before calling the feature net.
+        self.test_is = InceptionScore(_View(self.classifier, False), normalize=False, splits=5)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.generator(z)
@@ -197,7 +198,7 @@ class GAN(L.LightningModule):
                                     self.hparams.width).to(self.device).eval()]
         self.fid_untrained = FrechetInceptionDistance(_View(self.classifier, True), normalize=True,
                                                       input_img_size=tuple(self.hparams.input_shape)).to(self.device)
-        self.is_real = InceptionScore(_View(self.classifier, False), normalize=True, splits=5).to(self.device)
+        self.is_real = InceptionScore(_View(self.classifier, False), normalize=False, splits=5).to(self.device)
 
     def test_step(self, batch, batch_idx):
         real, _ = batch

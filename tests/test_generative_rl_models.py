@@ -190,3 +190,27 @@ def test_a_short_dqn_run_beats_a_random_policy():
     fit.fit(model, dm)
     learned = fit.test(model, dm, verbose=False)[0]["test/return"]
     assert learned > 2 * np.mean(random_returns), (learned, random_returns)
+
+
+def test_gan_quality_metrics_separate_real_digits_from_noise():
+    torch.manual_seed(0)
+    dm = datamodules.get("mnist5k")(normalize=False)
+    dm.setup()
+    model = lightning_modules.get("gan")(classifier_epochs=1)
+    model.train_feature_classifier(*dm.train_set.tensors)
+    real_a, real_b = dm.test_set.tensors[0][:250], dm.test_set.tensors[0][250:]
+    noise = torch.rand(250, 1, 28, 28)
+    model.test_is.update(real_a)
+    is_real = model.test_is.compute()[0].item()
+    model.test_is.reset()
+    model.test_is.update(noise)
+    is_noise = model.test_is.compute()[0].item()
+    assert is_real > 5 and is_noise < 3, (is_real, is_noise)
+    fid = model.test_fid
+    fid.update(real_a, real=True)
+    fid.update(real_b, real=False)
+    fid_real = fid.compute().item()
+    fid.reset()
+    fid.update(real_a, real=True)
+    fid.update(noise, real=False)
+    assert fid_real < 0.1 * fid.compute().item()
