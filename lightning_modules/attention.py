@@ -68,9 +68,6 @@ class Attention(Classifier):
         self.save_hyperparameters()
         self.net = AttentionNet(input_shape[-1], hidden_size, attention_size, num_classes)
 
-    def example_input(self, batch_size: int) -> torch.Tensor:
-        return torch.randn(batch_size, *self.hparams.input_shape, device=self.device)
-
     @torch.no_grad()
     def attention_weights(self, x: torch.Tensor) -> torch.Tensor:
         self.net(x)

@@ -80,6 +80,10 @@ class Classifier(L.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
+    def example_input(self, batch_size: int) -> torch.Tensor:
+        """Random inputs of the shape the model was built for (subclasses keep `input_shape` in hparams)."""
+        return torch.randn(batch_size, *self.hparams.input_shape, device=self.device)
+
     def loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits, y)
 

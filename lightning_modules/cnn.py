@@ -58,6 +58,3 @@ class CNN(Classifier):
         super().__init__(num_classes, lr, weight_decay)
         self.save_hyperparameters()
         self.net = ConvNet(input_shape[0], tuple(channels), num_classes, dropout)
-
-    def example_input(self, batch_size: int) -> torch.Tensor:
-        return torch.randn(batch_size, *self.hparams.input_shape, device=self.device)

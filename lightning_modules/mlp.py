@@ -51,6 +51,3 @@ class MLP(Classifier):
         super().__init__(num_classes, lr, weight_decay)
         self.save_hyperparameters()
         self.net = MLPNet(math.prod(input_shape), tuple(hidden_sizes), num_classes, dropout)
-
-    def example_input(self, batch_size: int) -> torch.Tensor:
-        return torch.randn(batch_size, *self.hparams.input_shape, device=self.device)

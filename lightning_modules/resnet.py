@@ -93,6 +93,3 @@ class ResNet(Classifier):
         if not blocks or len(blocks) != len(widths):
             raise ValueError("resnet needs a preset or equal-length `blocks` and `widths`")
         self.net = ResNetBody(input_shape[0], max(input_shape[1:]), tuple(blocks), tuple(widths), num_classes)
-
-    def example_input(self, batch_size: int) -> torch.Tensor:
-        return torch.randn(batch_size, *self.hparams.input_shape, device=self.device)

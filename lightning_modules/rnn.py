@@ -53,6 +53,3 @@ class RNN(Classifier):
         super().__init__(num_classes, lr, weight_decay, grad_clip)
         self.save_hyperparameters()
         self.net = RecurrentNet(self.cell, input_shape[-1], hidden_size, num_layers, num_classes, dropout)
-
-    def example_input(self, batch_size: int) -> torch.Tensor:
-        return torch.randn(batch_size, *self.hparams.input_shape, device=self.device)
