@@ -2,6 +2,7 @@
 
 import json
 import struct
+import time
 
 from results_fixtures import make_row, write_csv
 from wandb.proto import wandb_internal_pb2
@@ -28,10 +29,23 @@ def records(path):
             yield record
 
 
+def finished_records(log, wait_s=60.0):
+    """The log's records once its exit record is on disk: wandb-core may still be flushing after finish() returns."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            found = list(records(log))
+        except Exception:  # a chunk only partly written yet
+            found = []
+        if any(r.WhichOneof("record_type") == "exit" for r in found) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
+
+
 def read_offline_run(run_dir):
     (log,) = run_dir.glob("*.wandb")
     summary, run = {}, None
-    for record in records(log):
+    for record in finished_records(log):
         kind = record.WhichOneof("record_type")
         if kind == "summary":
             for item in record.summary.update:
