@@ -6,6 +6,8 @@ CD), then supervised fine-tuning of the stack (sigmoid MLP sharing the RBM weigh
 
 from __future__ import annotations
 
+import math
+
 import lightning as L
 import torch
 import torch.nn.functional as F
@@ -72,7 +74,7 @@ class DBN(L.LightningModule):
         persistent: bool = False,
         pretrain_epochs: int = 5,
         pretrain_lr: float = 0.05,
-        finetune_lr: float = 1e-3,
+        finetune_lr: float = 3e-3,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -92,9 +94,13 @@ class DBN(L.LightningModule):
         return self.head(h)
 
     def epochs_per_rbm(self) -> int:
-        # Leave at least one epoch for fine-tuning, however short the run.
-        max_epochs = self.trainer.max_epochs if self.trainer.max_epochs and self.trainer.max_epochs > 0 else 1
-        return min(self.hparams.pretrain_epochs, (max_epochs - 1) // len(self.rbms))
+        """Pre-training epochs per RBM: `pretrain_epochs`, cut so a bounded run keeps time to fine-tune."""
+        n, wanted = len(self.rbms), self.hparams.pretrain_epochs
+        max_epochs = self.trainer.max_epochs
+        if max_epochs is None or max_epochs < 0:  # unbounded run
+            return wanted
+        # At most half the run pre-trains (but one epoch per RBM where that still leaves one to fine-tune).
+        return min(wanted, max(max_epochs // (2 * n), min(1, (max_epochs - 1) // n)))
 
     def phase(self) -> int:
         """Index of the RBM being pre-trained this epoch, or len(rbms) once fine-tuning."""
@@ -112,6 +118,7 @@ class DBN(L.LightningModule):
         optimizers[-1].zero_grad()
         self.manual_backward(loss)
         optimizers[-1].step()
+        self.lr_schedulers().step()
         self.log("train/loss", loss, prog_bar=True)
         return loss
 
@@ -122,15 +129,15 @@ class DBN(L.LightningModule):
             v = v.float()
         rbm = self.rbms[layer]
         with torch.no_grad():
-            if self.hparams.persistent:
-                start = self.chains[layer]
-                if start is None or start.shape != v.shape:
-                    start = torch.bernoulli(v)
-            else:
-                start = v
+            start = v  # CD-k: chains start at the data
+            chains = self.chains[layer]
+            if self.hparams.persistent:  # PCD: chains continue where the last batch left them
+                if chains is None or chains.shape[1:] != v.shape[1:] or len(chains) < len(v):
+                    chains = torch.bernoulli(v)
+                start = chains[: len(v)]  # a smaller (last) batch advances only the first chains
             v_model = rbm.gibbs_chain(start, self.hparams.cd_k)
             if self.hparams.persistent:
-                self.chains[layer] = v_model
+                self.chains[layer] = torch.cat([v_model.float(), chains[len(v):]])
         loss = contrastive_divergence_loss(rbm, v, v_model)
         optimizer.zero_grad()
         self.manual_backward(loss)
@@ -151,11 +158,22 @@ class DBN(L.LightningModule):
     def test_step(self, batch, batch_idx):
         self._evaluate(batch, self.test_acc, "test")
 
+    def finetune_lr_factor(self, step: int) -> float:
+        """Cosine decay over the fine-tuning steps of a bounded run; constant otherwise."""
+        max_epochs, batches = self.trainer.max_epochs, self.trainer.num_training_batches
+        if max_epochs is None or max_epochs < 0 or not math.isfinite(batches):
+            return 1.0
+        total = max((max_epochs - len(self.rbms) * self.epochs_per_rbm()) * batches, 1)
+        return 0.5 * (1 + math.cos(math.pi * min(step / total, 1.0)))
+
     def configure_optimizers(self):
         # One SGD-with-momentum optimizer per RBM (CD updates), one Adam for fine-tuning the whole stack.
         pretrain = [torch.optim.SGD(rbm.parameters(), lr=self.hparams.pretrain_lr, momentum=0.5)
                     for rbm in self.rbms]
-        return [*pretrain, torch.optim.Adam(self.parameters(), lr=self.hparams.finetune_lr)]
+        finetune = torch.optim.Adam(self.parameters(), lr=self.hparams.finetune_lr)
+        # Stepped by hand in training_step (manual optimization), once per fine-tuning step.
+        schedule = torch.optim.lr_scheduler.LambdaLR(finetune, lambda step: self.finetune_lr_factor(step))
+        return [*pretrain, finetune], [schedule]
 
     def example_input(self, batch_size: int) -> torch.Tensor:
         return torch.rand(batch_size, *self.hparams.input_shape, device=self.device)

@@ -80,6 +80,17 @@ def test_fine_tuning_starts_from_the_pretrained_weights():
     torch.testing.assert_close(model(x), model.head(h))  # the classifier is the RBM stack itself
 
 
+def test_persistent_cd_chains_survive_a_short_last_batch():
+    L.seed_everything(0, verbose=False)
+    dm = datamodules.get("mnist5k")(batch_size=48, normalize=False)  # 4000 train = 83 x 48 + a batch of 16
+    model = build_model(lightning_modules.get("dbn"), dm, hidden_sizes=(32,), persistent=True, pretrain_epochs=1)
+    trainer(max_epochs=2, limit_val_batches=0).fit(model, dm)  # epoch 0 pre-trains, epoch 1 fine-tunes
+    chains = model.chains[0]
+    assert chains.shape == (48, 784)  # the short batch advanced only its share; the other chains were kept
+    assert set(chains.unique().tolist()) <= {0.0, 1.0}  # still binary Gibbs states
+    assert 0.02 < chains.mean() < 0.5  # the model's samples look like sparse digits, not all-on or all-off
+
+
 # ----------------------------------------------------------------------------- gan
 
 
