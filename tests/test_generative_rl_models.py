@@ -123,6 +123,23 @@ def test_gan_handles_rgb_32x32():
     assert model(model.example_input(2)).shape == (2, 3, 32, 32)
 
 
+def test_conditional_gan_uses_the_label_and_the_plain_dcgan_has_none():
+    torch.manual_seed(0)
+    tiny = lightning_modules.get("gan").bench.tiny
+    model = lightning_modules.get("gan")(**tiny).eval()  # conditional by default
+    z = torch.randn(4, model.hparams.latent_dim)
+    with torch.no_grad():
+        as_zero, as_seven = model(z, torch.zeros(4, dtype=torch.long)), model(z, torch.full((4,), 7))
+        assert not torch.allclose(as_zero, as_seven)  # the label steers the generator
+        torch.testing.assert_close(model(z), model(z, torch.tensor([0, 1, 2, 3])))  # default: classes in turn
+        images = torch.rand(4, 1, 28, 28)
+        assert not torch.allclose(model.discriminator(images, torch.zeros(4, dtype=torch.long)),
+                                  model.discriminator(images, torch.full((4,), 7)))  # and the discriminator
+    plain = lightning_modules.get("gan")(conditional=False, **tiny)
+    assert plain.generator.project[0].in_features == plain.hparams.latent_dim
+    assert plain.discriminator.label_embedding is None
+
+
 # ----------------------------------------------------------------------------- autoencoder
 
 
