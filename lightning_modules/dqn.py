@@ -97,13 +97,14 @@ class DQN(L.LightningModule):
             target = rewards + self.hparams.gamma * (1.0 - dones) * next_q
         loss = F.smooth_l1_loss(q.float(), target.float())  # Huber
         self.log("train/loss", loss, prog_bar=True)
+        return loss
+
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        # Logged here, not in training_step, so the step needs nothing but the batch (bench.overhead calls it bare).
         self.log("train/epsilon", self.epsilon(self.trainer.datamodule.env_steps))
         returns = self.trainer.datamodule.episode_returns
         if returns:
             self.log("train/episode_return", returns[-1])
-        return loss
-
-    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
         # global_step counts optimizer steps; copy the online weights every target_update_steps.
         if self.global_step % self.hparams.target_update_steps == 0:
             self.target.load_state_dict(self.net.state_dict())
