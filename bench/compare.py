@@ -9,6 +9,7 @@ difference can reach p < 0.05, so such changes are always noise.)
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 
 import pandas as pd
@@ -32,7 +33,7 @@ P_NOISE = 0.05
 
 def judge(base: list[float], new: list[float], direction: str, threshold: float) -> tuple[float, str]:
     """(change in percent, verdict) for one metric of one config."""
-    base_centre, new_centre = pd.Series(base).median(), pd.Series(new).median()
+    base_centre, new_centre = statistics.median(base), statistics.median(new)
     if base_centre == 0:
         change = 0.0 if new_centre == 0 else float("inf")
     else:
@@ -73,8 +74,8 @@ def compare(base: pd.DataFrame, new: pd.DataFrame, threshold: float) -> tuple[pd
             else:
                 name = column
             change, verdict = judge(before, after, direction, threshold)
-            rows.append({"config": label, "metric": name, "base": f"{pd.Series(before).median():.4g}",
-                         "new": f"{pd.Series(after).median():.4g}", "change %": f"{change:+.1f}",
+            rows.append({"config": label, "metric": name, "base": f"{statistics.median(before):.4g}",
+                         "new": f"{statistics.median(after):.4g}", "change %": f"{change:+.1f}",
                          "verdict": verdict})
     only_base = [k for k in base_groups if k not in new_groups]
     only_new = [k for k in new_groups if k not in base_groups]
