@@ -22,13 +22,20 @@ from bench.schema import SCHEMA_VERSION
 AUTOCAST_DTYPES = {"16-mixed": "float16", "bf16-mixed": "bfloat16"}
 
 
+CODE_PATHS = ["bench", "lightning_modules", "datamodules", "pyproject.toml", "constraints.txt"]
+
+
 def git_commit() -> str:
+    """HEAD's short hash, with `-dirty` when the code (not results) differs from it: the row's code is not HEAD's."""
+    root = Path(__file__).resolve().parent.parent
     try:
-        root = Path(__file__).resolve().parent.parent
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
-                              timeout=10).stdout.strip()
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                                timeout=10).stdout.strip()
+        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS],
+                                 cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
+    return f"{commit}-dirty" if commit and changed else commit
 
 
 def environment(config: RunConfig) -> dict[str, Any]:
