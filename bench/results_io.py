@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.schema import SCHEMA_VERSION
+from bench.schema import READABLE_SCHEMA_VERSIONS
 
 # What identifies "the same config" across files and repeats (seed and repeat are the repeat axis).
 CONFIG_KEY = ["model", "datamodule", "device", "num_devices", "num_nodes", "precision", "compile", "batch_size",
@@ -34,10 +34,10 @@ def load_results(path: str | Path) -> pd.DataFrame:
     if missing:
         raise ResultsError(f"{path}: not a dnnbench results file (missing columns {', '.join(missing)})")
     versions = set(frame["schema_version"]) - {""}
-    unknown = versions - {str(SCHEMA_VERSION)}
+    unknown = versions - {str(v) for v in READABLE_SCHEMA_VERSIONS}
     if unknown:
         raise ResultsError(f"{path}: unknown schema_version {', '.join(sorted(unknown))} "
-                           f"(this dnnbench reads version {SCHEMA_VERSION})")
+                           f"(this dnnbench reads versions {', '.join(map(str, READABLE_SCHEMA_VERSIONS))})")
     for column in NUMERIC:
         if column in frame:
             frame[column] = pd.to_numeric(frame[column].replace("", None), errors="coerce")

@@ -51,6 +51,13 @@ def environment(config: RunConfig) -> dict[str, Any]:
             "reproduce": config.reproduce()}
 
 
+def other_metrics(test_results: dict[str, Any], main_metric: str) -> str:
+    """The test metrics besides the main one, as `name=value` pairs (IS next to FID, PSNR/SSIM next to MSE)."""
+    pairs = [f"{key.removeprefix('test/')}={float(value):.4g}" for key, value in sorted(test_results.items())
+             if key.startswith("test/") and key != f"test/{main_metric}"]
+    return " ".join(pairs)
+
+
 def failure_status(exc: BaseException) -> str:
     import torch
 
@@ -122,6 +129,7 @@ def train_and_measure(config: RunConfig, out_dir: Path, row: dict[str, Any]) -> 
     metric = results[0].get(f"test/{spec.metric}") if results else None
     if has_quality and metric is not None:
         row["metric_value"] = float(metric)
+        row["other_metrics"] = other_metrics(results[0], spec.metric)
     elif not has_quality:
         row["message"] = f"{config.datamodule} data has no meaningful quality; metric left empty"
     row.update(time_to_target_s=quality.time_to_target, train_samples_per_s=speed.samples_per_s(),

@@ -1,6 +1,7 @@
 """The results CSV columns: part of the interface, documented in results/README.md."""
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS = (1, 2)  # 2 added other_metrics; a version-1 file reads the same without it
 
 CONFIG_COLUMNS = [
     "model", "datamodule", "device", "num_devices", "num_nodes", "strategy", "precision", "compile",
@@ -8,7 +9,8 @@ CONFIG_COLUMNS = [
 ]
 RESULT_COLUMNS = [
     "status", "message",
-    "metric_name", "metric_value", "metric_direction", "metric_target", "quality_drift", "time_to_target_s",
+    "metric_name", "metric_value", "metric_direction", "metric_target", "other_metrics", "quality_drift",
+    "time_to_target_s",
     "train_samples_per_s", "infer_samples_per_s", "data_wait_fraction", "latency_p50_ms", "latency_p95_ms",
     "peak_gpu_mem_allocated_mb", "peak_gpu_mem_reserved_mb", "peak_rss_mb",
     "params", "flops_per_sample", "achieved_tflops", "peak_tflops", "mfu",

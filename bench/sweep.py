@@ -94,6 +94,10 @@ def run_sweep(configs: list[RunConfig], sweep_dir: Path, resume: bool, progress:
     if done and not resume:
         raise FileExistsError(f"{csv_path} already has {len(done)} rows: pass --resume to continue that sweep, "
                               "or --out a new folder")
+    if done and list(done[0]) != COLUMNS:
+        raise FileExistsError(f"{csv_path} was written with other columns (schema_version "
+                              f"{done[0].get('schema_version') or '?'}; this dnnbench writes {SCHEMA_VERSION}): "
+                              "appending would misalign them; --out a new folder")
     finished = {key_of_row(r) for r in done}
     todo = [c for c in configs if c.key() not in finished]
     if resume and len(todo) < len(configs):

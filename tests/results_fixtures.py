@@ -20,9 +20,9 @@ def make_row(model="cnn", precision="32-true", status="ok", repeat=0, compile="o
     return row
 
 
-def write_csv(path, rows):
+def write_csv(path, rows, columns=COLUMNS):
     with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
     return path

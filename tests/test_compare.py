@@ -89,3 +89,13 @@ def test_bad_inputs_exit_2_with_a_reason(tmp_path, capsys):
     other = write_csv(tmp_path / "other.csv", [make_row(model="mlp")])
     assert main(["compare", str(other), str(good)]) == 2
     assert "no configs in common" in capsys.readouterr().err
+
+
+def test_a_schema_version_1_file_still_compares(tmp_path, capsys):
+    """Version 2 only added other_metrics: a baseline written by an older dnnbench stays usable in CI gates."""
+    old = make_row(schema_version=1, train_samples_per_s=1000.0)
+    del old["other_metrics"]
+    base = write_csv(tmp_path / "v1.csv", [old], columns=[c for c in old])
+    new = write_csv(tmp_path / "v2.csv", [make_row(train_samples_per_s=500.0)])
+    assert main(["compare", str(base), str(new)]) == 1  # the halved throughput is found
+    assert "train_samples_per_s" in capsys.readouterr().out

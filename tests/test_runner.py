@@ -15,7 +15,7 @@ import pytest
 from bench.cli import main
 from bench.config import RunConfig
 from bench.run_one import run
-from bench.schema import COLUMNS
+from bench.schema import COLUMNS, SCHEMA_VERSION
 from bench.sweep import read_rows, run_child
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,7 +41,7 @@ def test_ok_run_measures_speed_cost_and_environment(tmp_path):
     assert row["flops_per_sample"] == 3 * 2 * 64 * 3  # 3 x forward matmul FLOPs
     assert row.get("metric_value") in (None, "")  # synthetic data: quality not applicable
     assert "no meaningful quality" in row["message"]
-    assert row["torch_version"] and row["lightning_version"] and row["schema_version"] == 1
+    assert row["torch_version"] and row["lightning_version"] and row["schema_version"] == SCHEMA_VERSION
 
 
 @pytest.mark.parametrize("mode, status, fragment", [
@@ -100,6 +100,26 @@ def test_killed_sweep_resumes_without_lost_or_duplicated_rows(tmp_path):
     assert rows[: len(kept)] == kept  # finished rows untouched
     with open(out / "results.csv", newline="") as f:
         assert next(csv.reader(f)) == COLUMNS
+
+
+def test_a_sweep_refuses_to_append_to_a_csv_with_other_columns(tmp_path, capsys):
+    out = tmp_path / "old"
+    out.mkdir()
+    old_columns = [c for c in COLUMNS if c != "other_metrics"]  # a schema-version-1 file
+    (out / "results.csv").write_text(",".join(old_columns) + "\n" + ",".join("1" for _ in old_columns) + "\n")
+    code = main(["run", "--models", FAKE, "--data", "synthetic", "--profile", "smoke", "--out", str(out),
+                 "--resume", "--wandb", "disabled", "--no-progress"])
+    assert code == 2 and "other columns" in capsys.readouterr().err
+    assert (out / "results.csv").read_text().count("\n") == 2  # untouched
+
+
+def test_other_test_metrics_go_beside_the_main_one(tmp_path):
+    row = run(RunConfig(model="autoencoder", datamodule="mnist5k", profile="smoke", batch_size=32,
+                        time_limit_s=120), tmp_path)
+    assert row["status"] == "ok", row["message"]
+    pairs = dict(pair.split("=") for pair in row["other_metrics"].split())
+    assert {"psnr", "ssim"} <= set(pairs) and "mse" not in pairs  # mse is metric_value itself
+    assert float(pairs["psnr"]) > 0 and 0 < float(pairs["ssim"]) <= 1
 
 
 def test_every_column_is_documented():
