@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import statistics
 import sys
 from pathlib import Path
 
@@ -53,6 +54,24 @@ def pivot(frame: pd.DataFrame, column: str) -> pd.DataFrame:
         result.insert(0, "metric", metric)
     result.index.name = "model"
     return result
+
+
+def other_metrics_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per model and config, the median of each secondary test metric (IS beside FID, PSNR/SSIM beside MSE)."""
+    rows = []
+    ok = frame[frame["status"] == "ok"]
+    if "other_metrics" not in ok or not ok["other_metrics"].astype(bool).any():
+        return pd.DataFrame()
+    for (model, label), group in ok.groupby(["model", "config_label"], sort=True):
+        values: dict[str, list[float]] = {}
+        for text in group["other_metrics"]:
+            for pair in text.split():
+                name, _, value = pair.partition("=")
+                values.setdefault(name, []).append(float(value))
+        if values:
+            medians = " ".join(f"{name}={statistics.median(v):.4g}" for name, v in values.items())
+            rows.append({"model": model, "config": label, "median of repeats": medians})
+    return pd.DataFrame(rows)
 
 
 def relative_to_baseline(frame: pd.DataFrame) -> pd.DataFrame:
@@ -149,6 +168,10 @@ def write_report(csv_path: Path, out_dir: Path) -> Path:
     if not relative.empty:
         sections.append(("Against 32-true eager", "train/inference speed-up and quality drift (median of repeats)",
                          relative.set_index("model")))
+    others = other_metrics_table(frame)
+    if not others.empty:
+        sections.append(("Other test metrics", "each model's secondary metrics, `name=value`",
+                         others.set_index("model")))
     failed = frame[frame["status"] != "ok"]
     if not failed.empty:
         sections.append(("Failed runs", "status and reason",

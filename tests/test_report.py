@@ -41,6 +41,15 @@ def test_report_cell_with_repeats(tmp_path):
     assert "1000 ±1e+02 (n=3)" in (tmp_path / "summary.md").read_text()
 
 
+def test_secondary_metrics_get_their_own_table(tmp_path):
+    rows = [make_row(model="gan", repeat=i, metric_name="fid", metric_direction="min", metric_value=fid,
+                     other_metrics=f"fid_untrained=2700 is={score}") for i, (fid, score) in
+            enumerate([(90.0, 7.0), (100.0, 8.0), (80.0, 9.0)])]
+    rows.append(make_row(model="gan", repeat=3, status="error"))  # a failed repeat adds nothing
+    write_report(write_csv(tmp_path / "results.csv", rows), tmp_path)
+    assert "| gan | cpu 32-true | fid_untrained=2700 is=8 |" in (tmp_path / "summary.md").read_text()
+
+
 def test_report_cli_refuses_bad_files(tmp_path, capsys):
     assert main(["report", str(tmp_path / "missing.csv")]) == 2
     assert "no such file" in capsys.readouterr().err
