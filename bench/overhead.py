@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -86,34 +88,71 @@ class NeedsTrainer(Exception):
     """The module's training step cannot run without a Trainer, so there is no plain loop to compare with."""
 
 
-def runner_samples_per_s(name: str, out_dir: Path) -> float | None:
+def runner_run(name: str, profile: str, out_dir: Path) -> tuple[float, int] | None:
+    """(train samples/s, steps) of one runner child process at the model's defaults."""
     spec = lightning_modules.get(name).bench
     config = RunConfig(model=name, datamodule=spec.default_datamodule, batch_size=spec.default_batch_size,
-                       profile="quick", time_limit_s=900)
+                       profile=profile, time_limit_s=1800)
     row = run_child(config, out_dir)
     if row["status"] != "ok":
         print(f"  {name}: runner status {row['status']}: {row['message']}")
         return None
-    return float(row["train_samples_per_s"])
+    return float(row["train_samples_per_s"]), int(row["steps"])
+
+
+def plain_run(name: str, steps: int) -> float:
+    """The plain loop in a fresh process too, so neither side inherits the other's allocator or thread state."""
+    result = subprocess.run([sys.executable, "-m", "bench.overhead", "--plain", name, "--steps", str(steps)],
+                            capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
+    if result.returncode == NEEDS_TRAINER_EXIT:
+        raise NeedsTrainer(result.stdout.strip())
+    if result.returncode != 0:
+        raise RuntimeError(f"plain loop for {name} failed: {result.stderr.strip().splitlines()[-1:]}")
+    return float(result.stdout.strip().splitlines()[-1])
+
+
+NEEDS_TRAINER_EXIT = 3
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="all")
-    parser.add_argument("--steps", type=int, default=60, help="plain-loop steps to time")
+    parser.add_argument("--profile", default="quick", help="runner profile (standard gives more timed windows)")
+    parser.add_argument("--repeats", type=int, default=1, help="alternate runner and plain runs this many times")
+    parser.add_argument("--steps", type=int, default=60, help=argparse.SUPPRESS)
+    parser.add_argument("--plain", metavar="MODEL", help=argparse.SUPPRESS)  # child mode: print plain samples/s
     args = parser.parse_args()
+    if args.plain:
+        try:
+            print(plain_loop_samples_per_s(args.plain, args.steps))
+        except NeedsTrainer as exc:
+            print(exc)
+            sys.exit(NEEDS_TRAINER_EXIT)
+        return
     names = lightning_modules.names() if args.models == "all" else args.models.split(",")
-    print(f"{'model':12s} {'runner/s':>10s} {'plain/s':>10s} {'ratio':>6s}")
+    print(f"profile {args.profile}, {args.repeats} alternating repeat(s); plain loop times as many steps as the "
+          "runner trained. Medians of the repeats:")
+    print(f"{'model':12s} {'runner/s':>10s} {'plain/s':>10s} {'ratio':>6s}  ratios per repeat")
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
+            runner, plain = [], []
             try:
-                plain = plain_loop_samples_per_s(name, args.steps)
+                for _ in range(args.repeats):
+                    measured = runner_run(name, args.profile, Path(tmp))
+                    if measured is None:
+                        break
+                    runner.append(measured[0])
+                    plain.append(plain_run(name, max(measured[1], 30)))
             except NeedsTrainer as exc:
-                print(f"{name:12s} {'':>10s} {'':>10s}   n/a (its step needs a Trainer: {exc})", flush=True)
+                print(f"{name:12s} {'':>10s} {'':>10s}    n/a  (its step needs a Trainer: {exc})", flush=True)
                 continue
-            runner = runner_samples_per_s(name, Path(tmp))
-            ratio = f"{runner / plain:6.3f}" if runner else "  fail"
-            print(f"{name:12s} {runner or float('nan'):10.1f} {plain:10.1f} {ratio}", flush=True)
+            if not runner:
+                print(f"{name:12s} {'':>10s} {'':>10s}   fail", flush=True)
+                continue
+            each = " ".join(f"{r / p:.3f}" for r, p in zip(runner, plain))
+            ratio = statistics.median(runner) / statistics.median(plain)
+            print(f"{name:12s} {statistics.median(runner):10.1f} {statistics.median(plain):10.1f} {ratio:6.3f}  {each}",
+                  flush=True)
 
 
 if __name__ == "__main__":
