@@ -114,6 +114,7 @@ def train_and_measure(config: RunConfig, out_dir: Path, row: dict[str, Any]) -> 
         accelerator="gpu" if config.device == "cuda" else "cpu", devices=config.num_devices,
         num_nodes=config.num_nodes, strategy=config.strategy, precision=config.precision,
         max_epochs=spec.epochs[config.profile], enable_checkpointing=False, logger=logger or False,
+        use_distributed_sampler=False,  # datamodules shard their own pre-collated batches (datamodules/base.py)
         num_sanity_val_steps=0, enable_model_summary=False, enable_progress_bar=False,
         callbacks=[speed, quality], default_root_dir=str(out_dir),
         **(SMOKE_LIMITS if config.profile == "smoke" else {}),

@@ -28,16 +28,44 @@ class TensorBatches(Dataset):
         return tuple(t[index] for t in self.tensors)
 
 
+class RankBatches:
+    """Every `world_size`-th batch of `batches`, from `rank` on: one rank's share of a data-parallel epoch.
+
+    All ranks shuffle with the same seed, so their shares are disjoint; the last `len % world_size` batches are
+    dropped so every rank takes the same number of steps (DDP's gradient all-reduce needs that).
+    """
+
+    def __init__(self, batches: BatchSampler, rank: int, world_size: int) -> None:
+        self.batches, self.rank, self.world_size = batches, rank, world_size
+
+    def __len__(self) -> int:
+        return len(self.batches) // self.world_size
+
+    def __iter__(self):
+        for i, batch in enumerate(self.batches):
+            if i >= len(self) * self.world_size:
+                return
+            if i % self.world_size == self.rank:
+                yield batch
+
+
 def batch_loader(
-    dataset: TensorBatches, batch_size: int, shuffle: bool, seed: int, num_workers: int = 0
+    dataset: TensorBatches, batch_size: int, shuffle: bool, seed: int, num_workers: int = 0,
+    rank: int = 0, world_size: int = 1,
 ) -> DataLoader:
-    """A DataLoader that yields pre-collated batches by slicing `dataset` with a list of indices."""
+    """A DataLoader that yields pre-collated batches by slicing `dataset` with a list of indices.
+
+    With world_size > 1 each rank gets its share of the batches (the runner turns Lightning's
+    DistributedSampler off: it would swap out the batch sampler and break the pre-collated batches).
+    """
     if shuffle:
         sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(seed))
     else:
         sampler = SequentialSampler(dataset)
     # batch_size=None: the sampler already yields whole batches, so the loader neither batches nor collates.
     batches = BatchSampler(sampler, batch_size, drop_last=False)
+    if world_size > 1:
+        batches = RankBatches(batches, rank, world_size)
     return DataLoader(dataset, sampler=batches, batch_size=None, num_workers=num_workers)
 
 
@@ -87,7 +115,11 @@ class TensorDataModule(BenchDataModule):
     test_set: TensorBatches
 
     def train_dataloader(self) -> DataLoader:
-        return batch_loader(self.train_set, self.batch_size, True, self.seed, self.num_workers)
+        # Training is split across data-parallel ranks; evaluation is not: every rank scores the whole split, so
+        # the synced metrics count each sample once per rank and equal the single-device value.
+        trainer = self.trainer
+        rank, world_size = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        return batch_loader(self.train_set, self.batch_size, True, self.seed, self.num_workers, rank, world_size)
 
     def val_dataloader(self) -> DataLoader:
         return batch_loader(self.val_set, self.batch_size, False, self.seed, self.num_workers)

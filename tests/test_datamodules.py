@@ -242,3 +242,13 @@ def test_every_registered_datamodule_takes_the_common_arguments():
         params = inspect.signature(cls.__init__).parameters
         for common in ("data_dir", "batch_size", "num_workers", "seed"):
             assert common in params, f"{name} lacks {common}"
+
+
+def test_data_parallel_ranks_get_disjoint_equal_shares_of_the_batches():
+    from datamodules.base import TensorBatches, batch_loader
+
+    dataset = TensorBatches(torch.arange(100).float(), torch.arange(100))
+    shares = [[b[1].tolist() for b in batch_loader(dataset, 8, True, seed=3, rank=r, world_size=3)] for r in range(3)]
+    assert [len(s) for s in shares] == [4, 4, 4]  # 13 batches: the 13th is dropped so every rank steps 4 times
+    seen = [i for share in shares for batch in share for i in batch]
+    assert len(seen) == len(set(seen)) == 96  # no sample on two ranks
