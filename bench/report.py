@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import math
 import statistics
 import sys
 from pathlib import Path
@@ -122,6 +123,9 @@ def plots(frame: pd.DataFrame, out_dir: Path) -> list[Path]:
         ax.set_xlabel("")
         if column == "train_samples_per_s":
             ax.set_yscale("log")
+            # Bars on a log axis start at its bottom: put that a decade below the smallest value so no bar looks ~0.
+            low = float(data.min().min())
+            ax.set_ylim(bottom=10 ** math.floor(math.log10(low)) / 10 if low > 0 else None)
         ax.legend(fontsize=8)
         ax.figure.tight_layout()
         ax.figure.savefig(out_dir / name, dpi=100)
@@ -170,7 +174,7 @@ def write_report(csv_path: Path, out_dir: Path) -> Path:
                          relative.set_index("model")))
     others = other_metrics_table(frame)
     if not others.empty:
-        sections.append(("Other test metrics", "each model's secondary metrics, `name=value`",
+        sections.append(("Other test metrics", "each model's secondary metrics as name=value",
                          others.set_index("model")))
     failed = frame[frame["status"] != "ok"]
     if not failed.empty:
