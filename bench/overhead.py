@@ -88,6 +88,9 @@ class NeedsTrainer(Exception):
     """The module's training step cannot run without a Trainer, so there is no plain loop to compare with."""
 
 
+NEEDS_TRAINER_EXIT = 3  # exit code of the --plain child for NeedsTrainer
+
+
 def runner_run(name: str, profile: str, out_dir: Path) -> tuple[float, int] | None:
     """(train samples/s, steps) of one runner child process at the model's defaults."""
     spec = lightning_modules.get(name).bench
@@ -109,9 +112,6 @@ def plain_run(name: str, steps: int) -> float:
     if result.returncode != 0:
         raise RuntimeError(f"plain loop for {name} failed: {result.stderr.strip().splitlines()[-1:]}")
     return float(result.stdout.strip().splitlines()[-1])
-
-
-NEEDS_TRAINER_EXIT = 3
 
 
 def main() -> None:
