@@ -1,9 +1,11 @@
-"""`dnnbench compare BASE.csv NEW.csv [--threshold PCT]`: per-metric changes; exit 1 on a regression.
+"""`dnnbench compare BASE.csv NEW.csv [--threshold PCT]`: per-metric changes of each config; exit 1 on a regression.
 
 Exit codes: 0 nothing regressed beyond the threshold, 1 something did, 2 unusable input.
-With repeats on both sides, a change is called a regression only if Mann-Whitney U says the two samples
-differ (p < 0.05); otherwise it is marked noise. (Two-sided test: with fewer than 4 repeats per side no
-difference can reach p < 0.05, so such changes are always noise.)
+Every column with a better direction is judged (quality, throughput, latency, memory, time-to-target), and so is
+each secondary test metric (other_metrics) that declares its direction. With repeats on both sides, a change is
+called a regression only if Mann-Whitney U says the two samples differ (p < 0.05); otherwise it is marked noise.
+(Two-sided test: with fewer than 4 repeats per side no difference can reach p < 0.05, so such changes are
+always noise.)
 """
 
 from __future__ import annotations
@@ -12,24 +14,14 @@ import argparse
 import statistics
 import sys
 
-import numpy as np
 import pandas as pd
-from scipy.stats import mannwhitneyu
 
-from bench.results_io import CONFIG_KEY, ResultsError, load_results
+from bench import config as cfg
+from bench import stats
+from bench.columns import BY_NAME, GATED, Status
+from bench.results_io import ResultsError, load_results
 
-# (column, direction): "max" = higher is better. metric_value's direction comes from the row.
-METRICS = [
-    ("metric_value", None),
-    ("train_samples_per_s", "max"),
-    ("infer_samples_per_s", "max"),
-    ("latency_p50_ms", "min"),
-    ("latency_p95_ms", "min"),
-    ("peak_gpu_mem_allocated_mb", "min"),
-    ("peak_rss_mb", "min"),
-    ("time_to_target_s", "min"),
-]
-P_NOISE = 0.05
+NAME, HELP = "compare", "compare two results CSVs; exit 1 on regressions"
 
 
 def judge(base: list[float], new: list[float], direction: str, threshold: float) -> tuple[float, str, bool]:
@@ -47,47 +39,56 @@ def judge(base: list[float], new: list[float], direction: str, threshold: float)
 
 
 def mark_noise(rows: list[dict], pending: list[tuple[int, list[float], list[float]]]) -> None:
-    """Re-mark as noise each pending (row index, base, new) change whose Mann-Whitney U p-value is >= P_NOISE.
-
-    Tests of equal sample sizes go to scipy as one vectorised call: one call per test costs ~2 ms of overhead,
-    which on a 1,000-row file was most of compare's time.
-    """
+    """Re-mark as noise each pending (row index, base, new) change that Mann-Whitney U does not confirm."""
     by_shape: dict[tuple[int, int], list[tuple[int, list[float], list[float]]]] = {}
     for test in pending:
         by_shape.setdefault((len(test[1]), len(test[2])), []).append(test)
     for tests in by_shape.values():
-        base, new = np.array([t[1] for t in tests]), np.array([t[2] for t in tests])
-        pvalues = np.atleast_1d(mannwhitneyu(base, new, alternative="two-sided", axis=1).pvalue)
-        for (index, _, _), pvalue in zip(tests, pvalues):
-            if pvalue >= P_NOISE:
+        same = stats.not_different([t[1] for t in tests], [t[2] for t in tests])
+        for (index, _, _), noise in zip(tests, same):
+            if noise:
                 rows[index]["verdict"] = "noise"
 
 
+def metric_samples(old_ok: pd.DataFrame, new_ok: pd.DataFrame):
+    """(name, direction, base values, new values) for every gated column and directed secondary metric."""
+    for column in GATED:
+        if column not in old_ok or column not in new_ok:
+            continue
+        direction, name = BY_NAME[column].better, column
+        if direction == "row":
+            direction = new_ok["metric_direction"].iloc[0] or "max"
+            name = f"quality ({new_ok['metric_name'].iloc[0]})"
+        yield name, direction, old_ok[column].dropna().tolist(), new_ok[column].dropna().tolist()
+    secondary: dict[str, tuple[str, list, list]] = {}
+    for side, frame in ((1, old_ok), (2, new_ok)):
+        for metrics in frame["other_metrics"]:
+            for metric, entry in metrics.items():
+                if entry.get("better") in ("max", "min"):
+                    secondary.setdefault(metric, (entry["better"], [], []))[side].append(float(entry["value"]))
+    for metric, (direction, before, after) in sorted(secondary.items()):
+        yield f"other ({metric})", direction, before, after
+
+
+def spelled_out(identity: tuple[str, ...]) -> str:
+    return " ".join(f"{axis}={value}" for axis, value in zip(cfg.IDENTITY, identity))
+
+
 def compare(base: pd.DataFrame, new: pd.DataFrame, threshold: float) -> tuple[pd.DataFrame, list, list]:
-    base_groups = dict(list(base.groupby(CONFIG_KEY)))
-    new_groups = dict(list(new.groupby(CONFIG_KEY)))
-    common = [k for k in base_groups if k in new_groups]
+    base_groups = dict(list(base.groupby("config_id", sort=False)))
+    new_groups = dict(list(new.groupby("config_id", sort=False)))
     rows, pending = [], []
-    for key in common:
+    for key in (k for k in base_groups if k in new_groups):
         old_rows, new_rows = base_groups[key], new_groups[key]
-        label = " ".join(str(k) for k in (key[0], key[2] + (f":{key[3]}" if key[3] != "1" else ""), key[5],
-                                          "compiled" if key[6] == "on" else "", f"bs{key[7]}", key[8]) if k)
-        old_ok, new_ok = old_rows[old_rows["status"] == "ok"], new_rows[new_rows["status"] == "ok"]
+        label = cfg.label(old_rows.iloc[0].to_dict(), leave_out=())
+        old_ok, new_ok = old_rows[old_rows["status"] == Status.OK], new_rows[new_rows["status"] == Status.OK]
         if not old_ok.empty and new_ok.empty:
             rows.append({"config": label, "metric": "status", "base": "ok",
                          "new": "/".join(sorted(set(new_rows["status"]))), "change %": "", "verdict": "REGRESSION"})
             continue
-        for column, direction in METRICS:
-            if column not in old_ok or column not in new_ok:
-                continue
-            before, after = old_ok[column].dropna().tolist(), new_ok[column].dropna().tolist()
+        for name, direction, before, after in metric_samples(old_ok, new_ok):
             if not before or not after:
                 continue
-            if column == "metric_value":
-                direction = new_ok["metric_direction"].iloc[0] or "max"
-                name = f"quality ({new_ok['metric_name'].iloc[0]})"
-            else:
-                name = column
             change, verdict, needs_test = judge(before, after, direction, threshold)
             if needs_test:
                 pending.append((len(rows), before, after))
@@ -95,32 +96,39 @@ def compare(base: pd.DataFrame, new: pd.DataFrame, threshold: float) -> tuple[pd
                          "new": f"{statistics.median(after):.4g}", "change %": f"{change:+.1f}",
                          "verdict": verdict})
     mark_noise(rows, pending)
-    only_base = [k for k in base_groups if k not in new_groups]
-    only_new = [k for k in new_groups if k not in base_groups]
+    only_base = [spelled_out(k) for k in base_groups if k not in new_groups]
+    only_new = [spelled_out(k) for k in new_groups if k not in base_groups]
     return pd.DataFrame(rows), only_base, only_new
 
 
-def cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="dnnbench compare", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("base")
-    parser.add_argument("new")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("base", help="results CSV of the baseline")
+    parser.add_argument("new", help="results CSV to judge against it")
     parser.add_argument("--threshold", type=float, default=5.0, help="percent change that counts (default 5)")
-    args = parser.parse_args(argv)
-    try:
-        base, new = load_results(args.base), load_results(args.new)
-        table, only_base, only_new = compare(base, new, args.threshold)
-        if table.empty:
-            raise ResultsError(f"no configs in common between {args.base} and {args.new}")
-    except ResultsError as exc:
-        print(f"dnnbench compare: error: {exc}", file=sys.stderr)
-        return 2
+
+
+def main(args: argparse.Namespace) -> int:
+    base, new = load_results(args.base), load_results(args.new)
+    table, only_base, only_new = compare(base, new, args.threshold)
+    if table.empty:
+        raise ResultsError(f"no configs in common between {args.base} and {args.new}")
     with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_colwidth", 60):
         print(table.to_string(index=False))
-    for title, keys in (("only in base", only_base), ("only in new", only_new)):
-        for key in keys:
-            print(f"{title}: " + " ".join(f"{c}={v}" for c, v in zip(CONFIG_KEY, key)))
+    for title, labels in (("only in base", only_base), ("only in new", only_new)):
+        for text in labels:
+            print(f"{title}: {text}")
     regressions = table[table["verdict"] == "REGRESSION"]
     print(f"\n{len(regressions)} regression(s) beyond {args.threshold:g}% "
           f"({(table['verdict'] == 'noise').sum()} change(s) marked noise)")
     return 1 if len(regressions) else 0
+
+
+def cli(argv: list[str]) -> int:
+    """`python -m bench.compare ...`: the same as `dnnbench compare ...`."""
+    from bench.cli import main as dnnbench
+
+    return dnnbench([NAME, *argv])
+
+
+if __name__ == "__main__":
+    sys.exit(cli(sys.argv[1:]))

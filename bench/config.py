@@ -1,19 +1,74 @@
-"""Run configurations and the sweep matrix: the product of the comma lists on the command line."""
+"""Run configurations and the one config identity (step: what planning produces and every later step keys on).
+
+A config's identity is every axis that changes what is measured: model, data, devices, precision, compile,
+batch size, profile, and the model/data arguments. Resume, quality drift, report labels, compare and W&B names
+all use `identity` / `run_key` / `label` below, nothing else.
+"""
 
 from __future__ import annotations
 
 import itertools
+import json
 import shlex
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "bf16-true", "64-true")
-PROFILES = ("smoke", "quick", "standard", "full")
+from lightning_modules.base import PROFILES
+
 DEVICE_TYPES = ("cpu", "cuda")
 
 # Profile presets for the sweep itself (per-model epochs live in each model's BenchSpec).
 SMOKE_LIMITS = {"limit_train_batches": 5, "limit_val_batches": 2, "limit_test_batches": 2}
 DEFAULT_TIME_LIMIT_S = {"smoke": 300, "quick": 600, "standard": 1800, "full": 7200}
+assert set(DEFAULT_TIME_LIMIT_S) == set(PROFILES)
+
+# The identity columns, in CSV order; seed and repeat are the repeat axis on top of them.
+IDENTITY = ("model", "datamodule", "device", "num_devices", "num_nodes", "precision", "compile", "batch_size",
+            "profile", "model_args", "data_args")
+REPEAT_AXIS = ("seed", "repeat")
+
+
+def args_cell(args: Mapping[str, Any] | str | None) -> str:
+    """Model/data arguments as their canonical CSV cell: a JSON object with sorted keys (`{}` for none)."""
+    if isinstance(args, str):
+        args = json.loads(args) if args.strip() else {}
+    return json.dumps(dict(args or {}), sort_keys=True, default=str)
+
+
+def identity(row: Mapping[str, Any]) -> tuple[str, ...]:
+    """What makes two rows the same config (a CSV row, a RunConfig's columns, or a report's frame row)."""
+    cells = []
+    for column in IDENTITY:
+        value = row.get(column, "")
+        if column in ("model_args", "data_args"):
+            value = args_cell(value)
+        elif column == "compile" and isinstance(value, bool):
+            value = "on" if value else "off"
+        cells.append(str(value))
+    return tuple(cells)
+
+
+def run_key(row: Mapping[str, Any]) -> tuple[str, ...]:
+    """What identifies one finished run (for --resume): the config's identity and its place on the repeat axis."""
+    return identity(row) + tuple(str(row.get(column, "")) for column in REPEAT_AXIS)
+
+
+def label(row: Mapping[str, Any], leave_out: tuple[str, ...] = ("model",)) -> str:
+    """A short human name for a config: `mnist5k cpu:2 bf16-mixed compiled bs64 lr=0.01` (profile last)."""
+    count = int(row.get("num_devices") or 1) * int(row.get("num_nodes") or 1)
+    parts = {
+        "model": str(row.get("model", "")),
+        "datamodule": str(row.get("datamodule", "")),
+        "device": str(row.get("device", "")) + (f":{count}" if count > 1 else ""),
+        "precision": str(row.get("precision", "")),
+        "compile": "compiled" if identity(row)[IDENTITY.index("compile")] == "on" else "",
+        "batch_size": f"bs{row.get('batch_size', '')}",
+        "model_args": " ".join(f"{k}={v}" for k, v in json.loads(args_cell(row.get("model_args"))).items()),
+        "data_args": " ".join(f"data.{k}={v}" for k, v in json.loads(args_cell(row.get("data_args"))).items()),
+        "profile": str(row.get("profile", "")),
+    }
+    return " ".join(text for name, text in parts.items() if text and name not in leave_out)
 
 
 @dataclass
@@ -48,21 +103,29 @@ class RunConfig:
 
     @property
     def run_id(self) -> str:
+        """A file-name-safe id, unique within a sweep (the arguments enter through a short hash)."""
+        import hashlib
+
         parts = [self.model, self.datamodule, self.device_spec.replace(":", "x"), self.precision,
                  "compile" if self.compile else "eager", f"bs{self.batch_size}", f"s{self.seed}", f"r{self.repeat}"]
+        if self.model_args or self.data_args:
+            digest = hashlib.sha1((args_cell(self.model_args) + args_cell(self.data_args)).encode()).hexdigest()
+            parts.append(digest[:8])
         return "-".join(p.replace("/", "_").replace(":", "_").replace(".", "_") for p in parts)
 
-    def key(self) -> tuple:
-        """What identifies a finished row for --resume (matches the CSV's config columns)."""
-        return tuple(str(v) for v in (self.model, self.datamodule, self.device, self.num_devices, self.num_nodes,
-                                      self.precision, "on" if self.compile else "off", self.batch_size,
-                                      self.profile, self.seed, self.repeat))
-
     def columns(self) -> dict[str, Any]:
+        """The config's cells of its results row."""
         return {"model": self.model, "datamodule": self.datamodule, "device": self.device,
                 "num_devices": self.num_devices, "num_nodes": self.num_nodes, "strategy": self.strategy,
                 "precision": self.precision, "compile": "on" if self.compile else "off",
-                "batch_size": self.batch_size, "profile": self.profile, "seed": self.seed, "repeat": self.repeat}
+                "batch_size": self.batch_size, "profile": self.profile, "model_args": args_cell(self.model_args),
+                "data_args": args_cell(self.data_args), "seed": self.seed, "repeat": self.repeat}
+
+    def key(self) -> tuple[str, ...]:
+        return run_key(self.columns())
+
+    def label(self) -> str:
+        return label(self.columns(), leave_out=())
 
     def reproduce(self) -> str:
         """The `dnnbench run` command that re-runs this row (same seed; its repeat index reads 0)."""
@@ -82,11 +145,6 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def key_of_row(row: dict[str, Any]) -> tuple:
-    return tuple(str(row[c]) for c in ("model", "datamodule", "device", "num_devices", "num_nodes", "precision",
-                                       "compile", "batch_size", "profile", "seed", "repeat"))
 
 
 def parse_device(spec: str) -> tuple[str, int]:

@@ -1,4 +1,5 @@
-"""`dnnbench report RESULTS.csv [--out DIR]`: summary.md, PNG plots and an offline index.html."""
+"""`dnnbench report RESULTS.csv... [--out DIR]`: summary.md, PNG plots and an offline index.html (step: rows read
+through the one reader -> tables and plots)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.results_io import ResultsError, load_results, summarize
+from bench import config as cfg
+from bench.results_io import load_results
+from bench.stats import summarize
+
+NAME, HELP = "report", "render summary.md, plots and index.html from results CSVs"
 
 TABLES = [  # (title, column, unit note)
     ("Quality (test metric)", "metric_value", "each model's own metric; (max) higher is better, (min) lower"),
@@ -61,25 +66,37 @@ def other_metrics_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Per model and config, the median of each secondary test metric (IS beside FID, PSNR/SSIM beside MSE)."""
     rows = []
     ok = frame[frame["status"] == "ok"]
-    if "other_metrics" not in ok or not ok["other_metrics"].astype(bool).any():
-        return pd.DataFrame()
     for (model, label), group in ok.groupby(["model", "config_label"], sort=True):
         values: dict[str, list[float]] = {}
-        for text in group["other_metrics"]:
-            for pair in text.split():
-                name, _, value = pair.partition("=")
-                values.setdefault(name, []).append(float(value))
+        for metrics in group["other_metrics"]:
+            for name, entry in metrics.items():
+                values.setdefault(name, []).append(float(entry["value"]))
         if values:
             medians = " ".join(f"{name}={statistics.median(v):.4g}" for name, v in values.items())
             rows.append({"model": model, "config": label, "median of repeats": medians})
     return pd.DataFrame(rows)
 
 
+def varying_axes_labels(frame: pd.DataFrame) -> pd.Series:
+    """Pivot headings from the config identity: device and precision always, other axes where a model varies them.
+
+    Two batch sizes of one model are two columns, never repeats of one (the identity tells them apart).
+    """
+    always = ("device", "precision", "compile")
+    constant = tuple(axis for axis in cfg.IDENTITY if axis not in always
+                     and frame.groupby("model")[axis].nunique().max() <= 1)
+    rows = frame.to_dict("records")
+    return pd.Series([cfg.label(row, leave_out=("model", *constant)) for row in rows], index=frame.index)
+
+
 def relative_to_baseline(frame: pd.DataFrame) -> pd.DataFrame:
     """Speed-up (train samples/s ratio) and quality drift of each precision / compile vs 32-true eager."""
     ok = frame[frame["status"] == "ok"]
     rows = []
-    for (model, _device), group in ok.groupby(["model", frame["device"] + ":" + frame["num_devices"]]):
+    # The baseline of a variant is the same config in 32-true eager: every other identity axis held equal.
+    held = [axis for axis in cfg.IDENTITY if axis not in ("precision", "compile")]
+    for key, group in ok.groupby(held, sort=True):
+        model = key[0]
         base = group[(group["precision"] == "32-true") & (group["compile"] == "off")]
         if base.empty:
             continue
@@ -157,10 +174,12 @@ def plots(frame: pd.DataFrame, out_dir: Path) -> list[Path]:
     return paths
 
 
-def write_report(csv_path: Path, out_dir: Path) -> Path:
-    """Write summary.md, plots and index.html for one results CSV; returns the index.html path."""
-    csv_path, out_dir = Path(csv_path), Path(out_dir)
-    frame = load_results(csv_path)
+def write_report(csv_paths: list[Path], out_dir: Path) -> Path:
+    """Write summary.md, plots and index.html for results CSVs; returns the index.html path."""
+    out_dir = Path(out_dir)
+    frame = pd.concat([load_results(path) for path in csv_paths], ignore_index=True)
+    frame["config_label"] = varying_axes_labels(frame)
+    names = ", ".join(Path(p).name if len(csv_paths) == 1 else str(p) for p in csv_paths)
     out_dir.mkdir(parents=True, exist_ok=True)
     sections = []
     counts = frame["status"].value_counts()
@@ -183,7 +202,7 @@ def write_report(csv_path: Path, out_dir: Path) -> Path:
     images = plots(frame, out_dir)
     artifacts = sorted((out_dir / "artifacts").glob("*/*.png")) if (out_dir / "artifacts").is_dir() else []
 
-    markdown = [f"# dnnbench summary: {csv_path.name}", ""]
+    markdown = [f"# dnnbench summary: {names}", ""]
     for title, note, table in sections:
         markdown += [f"## {title}", "", note or "", ""]
         if table is not None:
@@ -192,7 +211,7 @@ def write_report(csv_path: Path, out_dir: Path) -> Path:
         markdown.append(f"![{image.stem}]({image.relative_to(out_dir).as_posix()})")
     (out_dir / "summary.md").write_text("\n".join(markdown) + "\n")
 
-    body = [f"<h1>dnnbench summary</h1><p class=note>{html.escape(str(csv_path))}</p>"]
+    body = [f"<h1>dnnbench summary</h1><p class=note>{html.escape(names)}</p>"]
     for title, note, table in sections:
         body.append(f"<h2>{html.escape(title)}</h2><p class=note>{html.escape(note or '')}</p>")
         if table is not None:
@@ -211,15 +230,24 @@ def write_report(csv_path: Path, out_dir: Path) -> Path:
     return index
 
 
-def cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="dnnbench report", description=__doc__)
-    parser.add_argument("results", help="results CSV written by dnnbench run")
-    parser.add_argument("--out", default=None, help="folder for the report (default: next to the CSV)")
-    args = parser.parse_args(argv)
-    try:
-        index = write_report(Path(args.results), Path(args.out) if args.out else Path(args.results).parent)
-    except ResultsError as exc:
-        print(f"dnnbench report: error: {exc}", file=sys.stderr)
-        return 2
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("results", nargs="+", help="results CSVs written by dnnbench run")
+    parser.add_argument("--out", default=None, help="folder for the report (default: next to the first CSV)")
+
+
+def main(args: argparse.Namespace) -> int:
+    paths = [Path(p) for p in args.results]
+    index = write_report(paths, Path(args.out) if args.out else paths[0].parent)
     print(f"dnnbench report: {index}")
     return 0
+
+
+def cli(argv: list[str]) -> int:
+    """`python -m bench.report ...`: the same as `dnnbench report ...`."""
+    from bench.cli import main as dnnbench
+
+    return dnnbench([NAME, *argv])
+
+
+if __name__ == "__main__":
+    sys.exit(cli(sys.argv[1:]))

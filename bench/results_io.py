@@ -1,28 +1,105 @@
-"""Reading results CSVs for reports and comparisons: schema checks, config keys, aggregation of repeats."""
+"""The one results CSV reader and writer (step: rows to disk, and back for resume, report, compare and W&B)."""
 
 from __future__ import annotations
 
-import statistics
+import csv
+import json
+import math
+import os
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from bench.schema import READABLE_SCHEMA_VERSIONS
-
-# What identifies "the same config" across files and repeats (seed and repeat are the repeat axis).
-CONFIG_KEY = ["model", "datamodule", "device", "num_devices", "num_nodes", "precision", "compile", "batch_size",
-              "profile"]
-NUMERIC = ["metric_value", "metric_target", "quality_drift", "time_to_target_s", "train_samples_per_s",
-           "infer_samples_per_s", "data_wait_fraction", "latency_p50_ms", "latency_p95_ms",
-           "peak_gpu_mem_allocated_mb", "peak_gpu_mem_reserved_mb", "peak_rss_mb", "params", "flops_per_sample",
-           "achieved_tflops", "peak_tflops", "mfu", "epochs", "steps", "wall_s"]
+from bench import config
+from bench.columns import COLUMNS, NUMERIC, READABLE_SCHEMA_VERSIONS, SCHEMA_VERSION
 
 
 class ResultsError(ValueError):
     """A results file that cannot be used, with a one-line reason."""
 
 
+# ----------------------------------------------------------------------------------------------- writing
+def format_cell(value: Any) -> str:
+    """One CSV cell: empty for missing, 6 significant digits for floats, JSON for structured values."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True, default=str)
+    return str(value)
+
+
+def as_cells(row: dict[str, Any]) -> dict[str, str]:
+    return {column: format_cell(row.get(column)) for column in COLUMNS}
+
+
+def append_row(csv_path: Path, row: dict[str, Any]) -> dict[str, str]:
+    """Append one row and flush it to disk at once: a sweep killed at any moment keeps every finished row."""
+    new_file = not csv_path.exists() or csv_path.stat().st_size == 0
+    cells = as_cells(row)
+    with open(csv_path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        if new_file:
+            writer.writeheader()
+        writer.writerow(cells)
+        f.flush()
+        os.fsync(f.fileno())
+    return cells
+
+
+def repair_partial_last_line(csv_path: Path) -> bool:
+    """Cut a last line that a crash or a full disk left without its newline; True if there was one.
+
+    Every row is written with its line ending in one write, so a line without one was never finished: it is
+    dropped (and its run re-run on resume) rather than glued to the next row.
+    """
+    if not csv_path.exists() or csv_path.stat().st_size == 0:
+        return False
+    with open(csv_path, "rb+") as f:
+        data = f.read()
+        if data.endswith(b"\n"):
+            return False
+        f.truncate(data.rfind(b"\n") + 1)
+    return True
+
+
+def read_rows(csv_path: Path) -> list[dict[str, str]]:
+    """The finished rows of a sweep's CSV as strings (for resume and drift); [] when there is none yet."""
+    if not csv_path.exists() or csv_path.stat().st_size == 0:
+        return []
+    try:
+        with open(csv_path, newline="") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ResultsError(f"{csv_path}: not a readable results CSV ({exc})") from None
+    if reader.fieldnames != COLUMNS:
+        found = rows[0].get("schema_version") if rows else "?"
+        raise ResultsError(f"{csv_path} was written with other columns (schema_version {found or '?'}; this "
+                           f"dnnbench writes {SCHEMA_VERSION}): appending would misalign them; --out a new folder")
+    return rows
+
+
+# ----------------------------------------------------------------------------------------------- reading
+def parse_other_metrics(cell: str) -> dict[str, dict[str, Any]]:
+    """`other_metrics` of any readable version as {name: {"value": v, "better": "max"|"min"|None}}.
+
+    Version 3 writes a JSON object; versions 1-2 wrote `name=value` pairs with no direction.
+    """
+    cell = (cell or "").strip()
+    if not cell:
+        return {}
+    if cell.startswith("{"):
+        return {name: entry if isinstance(entry, dict) else {"value": entry, "better": None}
+                for name, entry in json.loads(cell).items()}
+    pairs = (pair.partition("=") for pair in cell.split())
+    return {name: {"value": float(value), "better": None} for name, _, value in pairs}
+
+
 def load_results(path: str | Path) -> pd.DataFrame:
+    """A results CSV of any readable schema version as a frame: numeric columns parsed, identity columns filled."""
     path = Path(path)
     if not path.is_file():
         raise ResultsError(f"{path}: no such file")
@@ -30,7 +107,8 @@ def load_results(path: str | Path) -> pd.DataFrame:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise ResultsError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
-    missing = [c for c in CONFIG_KEY + ["status", "schema_version"] if c not in frame.columns]
+    required = [c for c in config.IDENTITY if c not in ("model_args", "data_args")] + ["status", "schema_version"]
+    missing = [c for c in required if c not in frame.columns]
     if missing:
         raise ResultsError(f"{path}: not a dnnbench results file (missing columns {', '.join(missing)})")
     versions = set(frame["schema_version"]) - {""}
@@ -38,30 +116,18 @@ def load_results(path: str | Path) -> pd.DataFrame:
     if unknown:
         raise ResultsError(f"{path}: unknown schema_version {', '.join(sorted(unknown))} "
                            f"(this dnnbench reads versions {', '.join(map(str, READABLE_SCHEMA_VERSIONS))})")
+    for column in ("model_args", "data_args", "other_metrics"):  # absent before schema 3 (other_metrics: 2)
+        if column not in frame:
+            frame[column] = ""
+    for column in ("model_args", "data_args"):
+        frame[column] = frame[column].map(config.args_cell)
+    try:
+        frame["other_metrics"] = frame["other_metrics"].map(parse_other_metrics)
+    except ValueError as exc:
+        raise ResultsError(f"{path}: unreadable other_metrics cell ({exc})") from None
     for column in NUMERIC:
         if column in frame:
             frame[column] = pd.to_numeric(frame[column].replace("", None), errors="coerce")
-    frame["config_label"] = config_labels(frame)
+    frame["config_id"] = [config.identity(row) for row in frame.to_dict("records")]
+    frame["config_label"] = [config.label(row) for row in frame.to_dict("records")]
     return frame
-
-
-def config_labels(frame: pd.DataFrame) -> pd.Series:
-    """Column headings of a pivot: device[:count] precision [compiled]."""
-    count = (pd.to_numeric(frame["num_devices"], errors="coerce").fillna(1)
-             * pd.to_numeric(frame["num_nodes"], errors="coerce").fillna(1)).astype(int)
-    device = frame["device"].where(count == 1, frame["device"] + ":" + count.astype(str))
-    return device + " " + frame["precision"] + frame["compile"].map({"on": " compiled"}).fillna("")
-
-
-def olympic_mean(values: list[float]) -> float:
-    """MLPerf's olympic mean: drop the fastest and the slowest, average the rest."""
-    ordered = sorted(values)
-    return statistics.fmean(ordered[1:-1])
-
-
-def summarize(values: list[float]) -> tuple[float, float | None]:
-    """(centre, spread) of repeats: olympic mean with >= 5, median otherwise; spread = max - min."""
-    if not values:
-        return float("nan"), None
-    centre = olympic_mean(values) if len(values) >= 5 else statistics.median(values)
-    return centre, (max(values) - min(values)) if len(values) > 1 else None

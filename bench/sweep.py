@@ -1,128 +1,88 @@
-"""Run a list of configs, each in its own child process with a time limit, appending one CSV row per run."""
+"""The sweep (step: configs -> one child per run, in order -> rows appended by the one writer, with resume).
+
+One sweep at a time writes a folder; every finished row is on disk before the next run starts.
+"""
 
 from __future__ import annotations
 
-import csv
-import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-from bench.config import RunConfig, key_of_row
-from bench.schema import COLUMNS, SCHEMA_VERSION
+from bench import config as cfg
+from bench.columns import Status
+from bench.config import RunConfig
+from bench.launch import run_child
+from bench.results_io import ResultsError, append_row, read_rows, repair_partial_last_line
 
 
-def read_rows(csv_path: Path) -> list[dict[str, str]]:
-    if not csv_path.exists() or csv_path.stat().st_size == 0:
-        return []
-    with open(csv_path, newline="") as f:
-        return list(csv.DictReader(f))
+class SweepError(ValueError):
+    """A sweep folder that cannot be used: reported in one line, exit 2, before anything runs."""
 
 
-def append_row(csv_path: Path, row: dict[str, Any]) -> None:
-    """Append and flush to disk at once: a sweep killed at any moment keeps every finished row."""
-    new_file = not csv_path.exists() or csv_path.stat().st_size == 0
-    with open(csv_path, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
-        if new_file:
-            writer.writeheader()
-        writer.writerow({k: format_cell(row.get(k)) for k in COLUMNS})
-        f.flush()
-        os.fsync(f.fileno())
+def open_sweep_folder(out: Path) -> Path:
+    """Create the sweep folder (and check it is writable) before the first run."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise SweepError(f"output folder {out} is not writable ({exc.strerror or exc})") from None
+    return out
 
 
-def format_cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return value
-
-
-def run_child(config: RunConfig, sweep_dir: Path) -> dict[str, Any]:
-    """Start `python -m bench.run_one` for one config; kill it at the time limit; always return a row."""
-    runs = sweep_dir / "runs"
-    runs.mkdir(parents=True, exist_ok=True)
-    config_path, result_path = runs / f"{config.run_id}.config.json", runs / f"{config.run_id}.json"
-    log_path = runs / f"{config.run_id}.log"
-    config_path.write_text(json.dumps(config.to_dict()))
-    result_path.unlink(missing_ok=True)
-    started = time.perf_counter()
-    with open(log_path, "w") as log:
-        # A new session, so a timeout kills the whole process group (DDP ranks included).
-        child = subprocess.Popen([sys.executable, "-m", "bench.run_one", str(config_path), str(result_path)],
-                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                 cwd=Path(__file__).resolve().parent.parent)
-        try:
-            child.wait(timeout=config.time_limit_s)
-            timed_out = False
-        except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
-            child.wait()
-            timed_out = True
-    if result_path.exists():
-        return json.loads(result_path.read_text())
-    row = config.columns() | {"schema_version": SCHEMA_VERSION, "reproduce": config.reproduce(),
-                              "wall_s": time.perf_counter() - started}
-    if timed_out:
-        row.update(status="timeout", message=f"killed after the {config.time_limit_s:g} s time limit")
-    else:
-        last = [line for line in log_path.read_text(errors="replace").splitlines() if line.strip()][-1:]
-        row.update(status="error", message=f"run process exited with code {child.returncode}"
-                   + (f": {last[0].strip()[:400]}" if last else ""))
-    return row
-
-
-def fill_quality_drift(row: dict[str, Any], done: list[dict[str, Any]]) -> None:
-    """quality_drift = this row's metric minus the same config's 32-true metric (both in this sweep)."""
-    if row.get("precision") == "32-true" or row.get("metric_value") in (None, ""):
-        return
-    key = key_of_row(row | {"precision": "32-true"})
-    for other in done:
-        if key_of_row(other) == key and other.get("metric_value") not in (None, ""):
-            row["quality_drift"] = float(row["metric_value"]) - float(other["metric_value"])
-            return
-
-
-def run_sweep(configs: list[RunConfig], sweep_dir: Path, resume: bool, progress: bool = True) -> list[dict]:
-    csv_path = sweep_dir / "results.csv"
-    done = read_rows(csv_path)
+def runs_to_do(configs: list[RunConfig], csv_path: Path, resume: bool) -> tuple[list[RunConfig], list[dict]]:
+    """The configs not yet in the CSV, and the rows that are (a partial last line is dropped and re-run)."""
+    if resume and repair_partial_last_line(csv_path):
+        print(f"dnnbench: {csv_path} ended in a partial row (a crash mid-write): removed, that run is re-run")
+    try:
+        done = read_rows(csv_path)
+    except ResultsError as exc:
+        raise SweepError(str(exc)) from None
     if done and not resume:
-        raise FileExistsError(f"{csv_path} already has {len(done)} rows: pass --resume to continue that sweep, "
-                              "or --out a new folder")
-    if done and list(done[0]) != COLUMNS:
-        raise FileExistsError(f"{csv_path} was written with other columns (schema_version "
-                              f"{done[0].get('schema_version') or '?'}; this dnnbench writes {SCHEMA_VERSION}): "
-                              "appending would misalign them; --out a new folder")
-    finished = {key_of_row(r) for r in done}
+        raise SweepError(f"{csv_path} already has {len(done)} rows: pass --resume to continue that sweep, "
+                         "or --out a new folder")
+    finished = {cfg.run_key(row) for row in done}
     todo = [c for c in configs if c.key() not in finished]
     if resume and len(todo) < len(configs):
         print(f"dnnbench: resuming, {len(configs) - len(todo)} of {len(configs)} runs already in {csv_path}")
+    return todo, done
+
+
+def fill_quality_drift(row: dict[str, Any], done: list[dict[str, Any]]) -> dict[str, Any]:
+    """quality_drift = this row's metric minus the same config's 32-true metric (both in this sweep)."""
+    if row.get("precision") == "32-true" or row.get("metric_value") in (None, ""):
+        return row
+    key = cfg.run_key(row | {"precision": "32-true"})
+    for other in done:
+        if cfg.run_key(other) == key and other.get("metric_value") not in (None, ""):
+            return row | {"quality_drift": float(row["metric_value"]) - float(other["metric_value"])}
+    return row
+
+
+def run_sweep(configs: list[RunConfig], sweep_dir: Path, resume: bool, progress: bool = True) -> list[dict]:
+    """Run every config not yet done; returns all rows of the sweep (as CSV cells)."""
+    csv_path = sweep_dir / "results.csv"
+    todo, done = runs_to_do(configs, csv_path, resume)
     from tqdm.auto import tqdm
 
     bar = tqdm(todo, desc="dnnbench", unit="run", disable=not progress, file=sys.stderr)
     for config in bar:
-        bar.set_postfix_str(f"{config.model} {config.device_spec} {config.precision}")
-        row = run_child(config, sweep_dir)
-        fill_quality_drift(row, done)
-        append_row(csv_path, row)
-        done.append({k: format_cell(row.get(k)) for k in COLUMNS})
-        bar.write(f"  {config.model:12s} {config.device_spec:7s} {config.precision:10s} {row['status']:11s} "
-                  f"{_short(row)}")
+        bar.set_postfix_str(config.label())
+        row = fill_quality_drift(run_child(config, sweep_dir), done)
+        done.append(append_row(csv_path, row))
+        bar.write(f"  {config.label():48s} {row['status']:11s} {console_summary(row)}")
     return done
 
 
-def _short(row: dict[str, Any]) -> str:
-    if row.get("status") != "ok":
+def console_summary(row: dict[str, Any]) -> str:
+    if row.get("status") != Status.OK:
         return str(row.get("message", ""))[:100]
     parts = []
     if row.get("metric_value") not in (None, ""):
         parts.append(f"{row['metric_name']}={float(row['metric_value']):.4g}")
     if row.get("train_samples_per_s"):
-        parts.append(f"train {float(row['train_samples_per_s']):.0f}/s")
-    parts.append(f"{float(row.get('wall_s') or 0):.0f}s")
+        parts.append(f"train {float(row['train_samples_per_s']):.0f} samples/s")
+    parts.append(f"{float(row.get('wall_s') or 0):.0f} s")
     return " ".join(parts)

@@ -1,4 +1,5 @@
-"""Weights & Biases: one run per config (through Lightning's WandbLogger) and one summary run per sweep.
+"""Weights & Biases (step: a run's row and a sweep's CSV -> W&B runs): one run per config through Lightning's
+WandbLogger, and one summary run per sweep read through the one results reader.
 
 Offline by default when no API key is set: runs land in <sweep>/wandb/ ready for `wandb sync`.
 Nothing here may fail a sweep: callers catch and warn.
@@ -24,17 +25,18 @@ def _clean(row: dict[str, Any]) -> dict[str, Any]:
     return clean
 
 
-def run_logger(config: dict[str, Any], sweep_name: str, mode: str, save_dir: Path):
-    """A WandbLogger for one run (None when disabled), grouped by sweep and tagged model/device/precision."""
-    if mode == "disabled":
+def run_logger(config, save_dir: Path):
+    """A WandbLogger for one RunConfig (None when disabled), grouped by sweep, named and tagged by its identity."""
+    if config.wandb == "disabled":
         return None
     from lightning.pytorch.loggers import WandbLogger
 
     os.environ.setdefault("WANDB_SILENT", "true")
-    name = "-".join(str(config[k]) for k in ("model", "device", "precision") if k in config)
-    return WandbLogger(project=PROJECT, group=sweep_name or None, name=name, save_dir=str(save_dir), mode=mode,
-                       tags=[str(config.get(k)) for k in ("model", "device", "precision")], config=_clean(config),
-                       job_type="run", reinit="finish_previous")
+    columns = config.columns()
+    tags = [str(columns[k]) for k in ("model", "datamodule", "device", "precision", "batch_size")]
+    return WandbLogger(project=PROJECT, group=config.sweep_name or None, name=config.label(),
+                       save_dir=str(save_dir), mode=config.wandb, tags=tags,
+                       config=_clean(config.to_dict() | columns), job_type="run", reinit="finish_previous")
 
 
 def finish_run(logger, row: dict[str, Any]) -> None:

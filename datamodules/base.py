@@ -55,8 +55,8 @@ def batch_loader(
 ) -> DataLoader:
     """A DataLoader that yields pre-collated batches by slicing `dataset` with a list of indices.
 
-    With world_size > 1 each rank gets its share of the batches (the runner turns Lightning's
-    DistributedSampler off: it would swap out the batch sampler and break the pre-collated batches).
+    With world_size > 1 each rank gets its share of the batches (such datamodules declare `shards_itself`, so the
+    runner turns Lightning's DistributedSampler off: it would swap out the batch sampler and break the batches).
     """
     if shuffle:
         sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(seed))
@@ -110,9 +110,15 @@ class BenchDataModule(L.LightningDataModule):
 class TensorDataModule(BenchDataModule):
     """Train/val/test splits held in memory as tensors, served as pre-collated batches."""
 
+    shards_itself: ClassVar[bool] = True  # train_dataloader gives each DDP rank its share (RankBatches)
     train_set: TensorBatches
     val_set: TensorBatches
     test_set: TensorBatches
+
+    def split_tensors(self, split: str) -> tuple[torch.Tensor, ...]:
+        """The whole `split` ("train", "val", "test") as tensors, e.g. (images, labels): for models that draw
+        pictures of samples or fit an instrument on the data, instead of reaching into the datasets."""
+        return getattr(self, f"{split}_set").tensors
 
     def train_dataloader(self) -> DataLoader:
         # Training is split across data-parallel ranks; evaluation is not: every rank scores the whole split, so

@@ -48,7 +48,7 @@ class SequenceView(TensorDataModule):
             return
         self.source.setup(stage)
         for split in ("train_set", "val_set", "test_set"):
-            images, labels = getattr(self.source, split).tensors
+            images, labels = self.source.split_tensors(split.removesuffix("_set"))
             setattr(self, split, TensorBatches(rows_as_steps(images), labels))
         self._prepared = True
 

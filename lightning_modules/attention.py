@@ -81,7 +81,7 @@ class Attention(Classifier):
         import matplotlib.pyplot as plt
 
         datamodule = self.trainer.datamodule
-        x, y = datamodule.test_set.tensors
+        x, y = datamodule.split_tensors("test")
         x, y = x[:6].to(self.device), y[:6]
         was_training = self.training
         self.eval()

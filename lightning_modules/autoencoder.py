@@ -62,6 +62,7 @@ class Autoencoder(L.LightningModule):
         datamodule_kwargs={"normalize": False},
         epochs={"smoke": 1, "quick": 2, "standard": 30, "full": 60},
         tiny={"hidden": 16, "latent": 4},
+        other_metric_directions={"psnr": "max", "ssim": "max"},
     )
 
     def __init__(
@@ -115,7 +116,7 @@ class Autoencoder(L.LightningModule):
         """Top row: test inputs; bottom row: their reconstructions."""
         from torchvision.utils import save_image
 
-        x = self.trainer.datamodule.test_set.tensors[0][:16].to(self.device)
+        x = self.trainer.datamodule.split_tensors("test")[0][:16].to(self.device)
         with torch.no_grad():
             reconstruction = self(x).float()
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -31,6 +31,8 @@ class BenchSpec:
     datamodule_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. {"normalize": False}
     epochs: dict[str, int] = field(default_factory=lambda: {"smoke": 1, "quick": 1, "standard": 10, "full": 20})
     tiny: dict[str, Any] = field(default_factory=dict)  # constructor overrides for tests and `smoke`
+    # Which way is better for each other test metric the model logs (compare gates those); unlisted: not gated.
+    other_metric_directions: dict[str, str] = field(default_factory=lambda: {"loss": "min"})
 
     def __post_init__(self) -> None:
         assert self.metric_direction in ("max", "min"), self.metric_direction

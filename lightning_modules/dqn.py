@@ -100,7 +100,7 @@ class DQN(L.LightningModule):
         return loss
 
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
-        # Logged here, not in training_step, so the step needs nothing but the batch (bench.overhead calls it bare).
+        # The exploration rate and the latest episode's return belong to the batch just trained on.
         self.log("train/epsilon", self.epsilon(self.trainer.datamodule.env_steps))
         returns = self.trainer.datamodule.episode_returns
         if returns:

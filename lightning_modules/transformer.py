@@ -62,6 +62,7 @@ class Transformer(L.LightningModule):
         metric="exact_match", metric_direction="max", metric_target=0.95, default_batch_size=128,
         epochs={"smoke": 1, "quick": 1, "standard": 25, "full": 50},
         tiny={"d_model": 16, "heads": 2, "layers": 1, "ff": 32},
+        other_metric_directions={"token_acc": "max", "loss": "min"},
     )
 
     def __init__(

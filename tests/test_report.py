@@ -4,7 +4,7 @@ from results_fixtures import make_row, write_csv
 
 from bench.cli import main
 from bench.report import write_report
-from bench.results_io import olympic_mean, summarize
+from bench.stats import olympic_mean, summarize
 
 
 def test_report_writes_tables_plots_and_page(tmp_path):
@@ -16,7 +16,7 @@ def test_report_writes_tables_plots_and_page(tmp_path):
     art = tmp_path / "artifacts" / "gan-run"
     art.mkdir(parents=True)
     (art / "gan_samples.png").write_bytes(b"\x89PNG")  # the runner saves model artifacts here
-    index = write_report(csv_path, tmp_path)
+    index = write_report([csv_path], tmp_path)
     summary = (tmp_path / "summary.md").read_text()
     assert "| cnn | acc (max) | 0.98 | 0.975 |" in summary
     assert "| mlp | acc (max) | 0.98 | oom |" in summary  # a failed run shows its status, never 0
@@ -37,7 +37,7 @@ def test_repeats_show_median_and_spread_and_olympic_mean():
 
 def test_report_cell_with_repeats(tmp_path):
     rows = [make_row(repeat=i, train_samples_per_s=v) for i, v in enumerate([900.0, 1000.0, 1100.0])]
-    write_report(write_csv(tmp_path / "results.csv", rows), tmp_path)
+    write_report([write_csv(tmp_path / "results.csv", rows)], tmp_path)
     assert "1000 ±1e+02 (n=3)" in (tmp_path / "summary.md").read_text()
 
 
@@ -46,7 +46,7 @@ def test_secondary_metrics_get_their_own_table(tmp_path):
                      other_metrics=f"fid_untrained=2700 is={score}") for i, (fid, score) in
             enumerate([(90.0, 7.0), (100.0, 8.0), (80.0, 9.0)])]
     rows.append(make_row(model="gan", repeat=3, status="error"))  # a failed repeat adds nothing
-    write_report(write_csv(tmp_path / "results.csv", rows), tmp_path)
+    write_report([write_csv(tmp_path / "results.csv", rows)], tmp_path)
     assert "| gan | cpu 32-true | fid_untrained=2700 is=8 |" in (tmp_path / "summary.md").read_text()
 
 

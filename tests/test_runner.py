@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from bench.child import run
 from bench.cli import main
+from bench.columns import COLUMNS, SCHEMA_VERSION, markdown_docs
 from bench.config import RunConfig
-from bench.run_one import run
-from bench.schema import COLUMNS, SCHEMA_VERSION
-from bench.sweep import read_rows, run_child
+from bench.launch import run_child
+from bench.results_io import read_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 FAKE = "tests.fake_models:FakeNet"
@@ -117,14 +118,18 @@ def test_other_test_metrics_go_beside_the_main_one(tmp_path):
     row = run(RunConfig(model="autoencoder", datamodule="mnist5k", profile="smoke", batch_size=32,
                         time_limit_s=120), tmp_path)
     assert row["status"] == "ok", row["message"]
-    pairs = dict(pair.split("=") for pair in row["other_metrics"].split())
-    assert {"psnr", "ssim"} <= set(pairs) and "mse" not in pairs  # mse is metric_value itself
-    assert float(pairs["psnr"]) > 0 and 0 < float(pairs["ssim"]) <= 1
+    others = row["other_metrics"]
+    assert {"psnr", "ssim"} <= set(others) and "mse" not in others  # mse is metric_value itself
+    assert others["psnr"]["value"] > 0 and 0 < others["ssim"]["value"] <= 1
+    assert others["psnr"]["better"] == "max"  # declared by the model, so compare can gate it
 
 
 def test_every_column_is_documented():
-    documented = set(re.findall(r"`([a-z0-9_]+)`", (ROOT / "results" / "README.md").read_text()))
+    text = (ROOT / "results" / "README.md").read_text()
+    documented = set(re.findall(r"`([a-z0-9_]+)`", text))
     assert not [c for c in COLUMNS if c not in documented]
+    generated = text.split("tests/test_runner.py checks it -->\n")[1].split("<!-- end of columns -->")[0]
+    assert generated == markdown_docs(), "results/README.md is stale: regenerate it with python -m bench.columns"
 
 
 def test_reproduce_reruns_the_same_config(tmp_path):

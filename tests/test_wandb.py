@@ -8,6 +8,7 @@ from results_fixtures import make_row, write_csv
 from wandb.proto import wandb_internal_pb2
 
 from bench import wandb_log
+from bench.config import RunConfig
 
 
 def records(path):
@@ -56,8 +57,9 @@ def read_offline_run(run_dir):
 
 
 def test_run_summary_holds_the_result_row(tmp_path):
-    config = {"model": "cnn", "device": "cpu", "precision": "bf16-mixed", "batch_size": 64}
-    logger = wandb_log.run_logger(config, "sweep-1", "offline", tmp_path)
+    config = RunConfig(model="cnn", datamodule="mnist5k", precision="bf16-mixed", batch_size=64, wandb="offline",
+                       sweep_name="sweep-1")
+    logger = wandb_log.run_logger(config, tmp_path)
     logger.log_metrics({"train/loss": 0.5}, step=1)
     row = make_row(precision="bf16-mixed", train_samples_per_s=1234.5, peak_gpu_mem_allocated_mb=None)
     wandb_log.finish_run(logger, row)
@@ -67,11 +69,12 @@ def test_run_summary_holds_the_result_row(tmp_path):
     assert summary["metric_value"] == 0.98 and summary["status"] == "ok"
     assert "peak_gpu_mem_allocated_mb" not in summary  # empty cells are not logged as zeros
     assert run.run_group == "sweep-1"
-    assert list(run.tags) == ["cnn", "cpu", "bf16-mixed"]
+    assert list(run.tags) == ["cnn", "mnist5k", "cpu", "bf16-mixed", "64"]  # the whole identity, batch size too
+    assert run.display_name == config.label() and "bs64" in run.display_name
 
 
 def test_disabled_mode_logs_nothing(tmp_path):
-    assert wandb_log.run_logger({"model": "cnn"}, "s", "disabled", tmp_path) is None
+    assert wandb_log.run_logger(RunConfig(model="cnn", datamodule="mnist5k", wandb="disabled"), tmp_path) is None
     wandb_log.log_sweep(tmp_path / "missing.csv", tmp_path, "s", "disabled")
     assert not (tmp_path / "wandb").exists()
 

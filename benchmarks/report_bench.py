@@ -1,6 +1,6 @@
 """Benchmark: `report` on a 1,000-row results CSV (bar < 5 s) and `compare` of two such files (bar < 2 s).
 
-    python -m bench.report_bench
+    python -m benchmarks.report_bench
 
 The rows are generated (12 models x 2 devices x 4 precisions x 2 compile x ~5 repeats, some failed), not
 measured: this times the reporting code, nothing else.
@@ -17,9 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.columns import COLUMNS, SCHEMA_VERSION
 from bench.compare import cli as compare_cli
 from bench.report import write_report
-from bench.schema import COLUMNS, SCHEMA_VERSION
 
 MODELS = ["mlp", "cnn", "rnn", "lstm", "dbn", "gan", "autoencoder", "resnet", "capsnet", "transformer", "attention",
           "dqn"]
@@ -64,7 +64,7 @@ def main() -> None:
         base = write(Path(tmp) / "base.csv", generated_rows(1000, 0))
         new = write(Path(tmp) / "new.csv", generated_rows(1000, 1))
         start = time.perf_counter()
-        write_report(base, Path(tmp) / "report")
+        write_report([base], Path(tmp) / "report")
         report_s = time.perf_counter() - start
         start = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()):

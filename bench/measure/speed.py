@@ -1,14 +1,15 @@
-"""Measurement: Lightning callbacks for training speed, time-to-target and divergence; inference timing; FLOPs."""
+"""Training speed, time-to-target and divergence, as Lightning callbacks over the Trainer's own loop."""
 
 from __future__ import annotations
 
-import math
-import statistics
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import lightning as L
 import torch
+
+from bench import stats
 
 WARMUP_STEPS = 5  # excluded from throughput (allocator warm-up, cudnn autotune, compile)
 WINDOW_STEPS = 10  # throughput = median over windows of this many steps
@@ -21,6 +22,24 @@ class Diverged(RuntimeError):
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def batch_size_of(batch: Any) -> int:
+    first = batch[0] if isinstance(batch, (tuple, list)) else batch
+    return int(first.shape[0]) if torch.is_tensor(first) and first.dim() > 0 else 1
+
+
+@dataclass(frozen=True)
+class TrainThroughput:
+    """The speed window's result."""
+
+    train_samples_per_s: float | None
+    train_samples_per_s_spread: float | None
+    timed_steps: int
+    data_wait_fraction: float | None
+
+    def columns(self) -> dict[str, Any]:
+        return dict(self.__dict__)
 
 
 class TrainSpeed(L.Callback):
@@ -54,25 +73,12 @@ class TrainSpeed(L.Callback):
             self.step_samples.append(batch_size_of(batch) * self.world_size)
         self._last_end = now
 
-    def samples_per_s(self) -> float | None:
-        times, samples = self.step_times[WARMUP_STEPS:], self.step_samples[WARMUP_STEPS:]
-        if not times:  # very short runs (smoke): use what there is after the first step
-            times, samples = self.step_times[1:], self.step_samples[1:]
-        if not times:
-            return None
-        windows = [(sum(samples[i:i + WINDOW_STEPS]), sum(times[i:i + WINDOW_STEPS]))
-                   for i in range(0, len(times), WINDOW_STEPS)]
-        return statistics.median(n / t for n, t in windows if t > 0)
-
-    def data_wait_fraction(self) -> float | None:
-        steps = self.step_times[WARMUP_STEPS:] or self.step_times
-        waits = self.wait_times[WARMUP_STEPS:] or self.wait_times
-        return sum(waits) / sum(steps) if steps and sum(steps) > 0 else None
-
-
-def batch_size_of(batch: Any) -> int:
-    first = batch[0] if isinstance(batch, (tuple, list)) else batch
-    return int(first.shape[0]) if torch.is_tensor(first) and first.dim() > 0 else 1
+    def result(self) -> TrainThroughput:
+        start = WARMUP_STEPS if len(self.step_times) > WARMUP_STEPS else 1  # smoke: what there is after step 1
+        times, samples, waits = self.step_times[start:], self.step_samples[start:], self.wait_times[start:]
+        rate, spread = stats.median_and_spread(stats.windowed_rates(samples, times, WINDOW_STEPS))
+        wait = sum(waits) / sum(times) if times and sum(times) > 0 else None
+        return TrainThroughput(rate, spread, len(times), wait)
 
 
 class QualityWatch(L.Callback):
@@ -102,42 +108,3 @@ class QualityWatch(L.Callback):
         if reached:
             synchronize(pl_module.device)
             self.time_to_target = time.perf_counter() - self.fit_start
-
-
-def as_args(example: Any) -> tuple:
-    return example if isinstance(example, tuple) else (example,)
-
-
-@torch.no_grad()
-def inference_timing(model: torch.nn.Module, example: Any, device: torch.device, autocast_dtype: torch.dtype | None,
-                     warmup: int = 3, iterations: int = 20) -> dict[str, float]:
-    """Latency p50/p95 (ms) and samples/s of eval-mode forward passes at the example's batch size."""
-    args = as_args(example)
-    batch = batch_size_of(args)
-    model.eval()
-    latencies = []
-    context = (torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype is not None
-               else torch.autocast(device.type, enabled=False))
-    with context:
-        for i in range(warmup + iterations):
-            synchronize(device)
-            start = time.perf_counter()
-            model(*args)
-            synchronize(device)
-            if i >= warmup:
-                latencies.append(time.perf_counter() - start)
-    latencies.sort()
-    p50 = statistics.median(latencies)
-    p95 = latencies[min(len(latencies) - 1, math.ceil(0.95 * len(latencies)) - 1)]
-    return {"latency_p50_ms": p50 * 1e3, "latency_p95_ms": p95 * 1e3, "infer_samples_per_s": batch / p50}
-
-
-def forward_flops_per_sample(model: torch.nn.Module, example: Any) -> float | None:
-    """FLOPs of one forward pass per sample, counted by torch.utils.flop_counter (Lightning's measure_flops)."""
-    from lightning.fabric.utilities.throughput import measure_flops
-
-    args = as_args(example)
-    model.eval()
-    with torch.no_grad():
-        total = measure_flops(model, lambda: model(*args))
-    return total / batch_size_of(args) if total else None

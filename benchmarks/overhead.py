@@ -1,6 +1,6 @@
 """Benchmark: train throughput measured by the runner vs a plain PyTorch loop on the same model and data.
 
-    python -m bench.overhead [--models cnn,resnet] [--steps 60]
+    python -m benchmarks.overhead [--models cnn,resnet] [--steps 60]
 
 The plain loop does what the LightningModule's training_step does (forward, loss, backward, optimizer step)
 with the same datamodule batches, timed the same way (median of 10-step windows after 5 warm-up steps, data
@@ -27,9 +27,10 @@ import torch
 
 import datamodules
 import lightning_modules
+from bench import stats
 from bench.config import RunConfig
-from bench.measure import WARMUP_STEPS, WINDOW_STEPS, batch_size_of
-from bench.sweep import run_child
+from bench.launch import run_child
+from bench.measure.speed import WARMUP_STEPS, WINDOW_STEPS, batch_size_of
 
 
 def plain_loop_samples_per_s(name: str, steps: int, seed: int = 0) -> float:
@@ -57,10 +58,7 @@ def plain_loop_samples_per_s(name: str, steps: int, seed: int = 0) -> float:
             done += 1
             if done >= steps:
                 break
-    times, samples = times[WARMUP_STEPS:], samples[WARMUP_STEPS:]
-    windows = [(sum(samples[i:i + WINDOW_STEPS]), sum(times[i:i + WINDOW_STEPS]))
-               for i in range(0, len(times), WINDOW_STEPS)]
-    return statistics.median(n / t for n, t in windows)
+    return statistics.median(stats.windowed_rates(samples[WARMUP_STEPS:], times[WARMUP_STEPS:], WINDOW_STEPS))
 
 
 def plain_step(model: L.LightningModule):
@@ -105,7 +103,7 @@ def runner_run(name: str, profile: str, out_dir: Path) -> tuple[float, int] | No
 
 def plain_run(name: str, steps: int) -> float:
     """The plain loop in a fresh process too, so neither side inherits the other's allocator or thread state."""
-    result = subprocess.run([sys.executable, "-m", "bench.overhead", "--plain", name, "--steps", str(steps)],
+    result = subprocess.run([sys.executable, "-m", "benchmarks.overhead", "--plain", name, "--steps", str(steps)],
                             capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
     if result.returncode == NEEDS_TRAINER_EXIT:
         raise NeedsTrainer(result.stdout.strip())

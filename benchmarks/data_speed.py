@@ -1,6 +1,6 @@
 """Benchmark: time to iterate one training epoch of a datamodule (default mnist5k at batch 128).
 
-    python -m bench.data_speed [--data mnist5k] [--batch-size 128] [--repeats 20]
+    python -m benchmarks.data_speed [--data mnist5k] [--batch-size 128] [--repeats 20]
 
 The bar for mnist5k is < 0.1 s per epoch on a 2-core CPU: the loader must cost nothing next to the model.
 """

@@ -1,0 +1,95 @@
+"""The child entry (step: one config in its own process -> exactly one row, whatever happens).
+
+`python -m bench.child JOB.json`: the job names the config, the sweep folder, where to write the row and the
+parent's `sys.path`, so a model given by import path resolves here exactly as it did when the sweep was planned.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from bench.columns import SCHEMA_VERSION, Status
+from bench.config import RunConfig
+
+
+def failure_status(exc: BaseException) -> Status:
+    import torch
+
+    from bench.measure.speed import Diverged
+
+    if isinstance(exc, Diverged):
+        return Status.DIVERGED
+    if isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower():
+        return Status.OOM
+    return Status.ERROR
+
+
+def precheck(config: RunConfig) -> tuple[Status, str] | None:
+    """A status without training when the device is missing or cannot run the precision."""
+    import torch
+
+    from bench.precision import PRECISIONS
+
+    if config.device == "cuda" and not torch.cuda.is_available():
+        return Status.UNAVAILABLE, "no CUDA device on this machine"
+    if config.device == "cuda" and torch.cuda.device_count() < config.num_devices:
+        return Status.UNAVAILABLE, f"{config.num_devices} GPUs asked, {torch.cuda.device_count()} present"
+    reason = PRECISIONS[config.precision].unsupported_reason(config.device)
+    return (Status.UNSUPPORTED, reason) if reason else None
+
+
+def run(config: RunConfig, sweep_dir: Path) -> dict[str, Any] | None:
+    """Execute one config in this process and return its row (None on DDP ranks other than 0)."""
+    from bench.environment import environment
+    from bench.measure.memory import peak_rss_mb
+
+    started = time.perf_counter()
+    row: dict[str, Any] = config.columns() | {"status": Status.OK, "message": "",
+                                               "started_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                                               "schema_version": SCHEMA_VERSION, "reproduce": config.reproduce()}
+    try:
+        row |= environment(config.device)
+        if (outcome := precheck(config)) is not None:
+            row["status"], row["message"] = outcome
+        else:
+            from bench.session import train_and_measure
+
+            measured = train_and_measure(config, sweep_dir)
+            if measured is None:
+                return None
+            row |= measured
+    except BaseException as exc:  # noqa: BLE001 - one row whatever happens
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        last_line = (traceback.format_exception_only(type(exc), exc)[-1]).strip()
+        row.update(status=failure_status(exc), message=last_line[:500])
+        traceback.print_exc()
+    row["peak_rss_mb"] = peak_rss_mb()
+    row["wall_s"] = time.perf_counter() - started
+    return row
+
+
+def write_row(row: dict[str, Any], result_path: Path) -> None:
+    tmp = Path(f"{result_path}.tmp")
+    tmp.write_text(json.dumps(row, default=str))
+    tmp.replace(result_path)  # atomic: the sweep never reads half a row
+
+
+def main(argv: list[str] | None = None) -> int:
+    job = json.loads(Path((argv or sys.argv[1:])[0]).read_text())
+    sys.path[:0] = [p for p in job["sys_path"] if p not in sys.path]  # the sweep's imports resolve here too
+    config = RunConfig(**job["config"])
+    row = run(config, Path(job["sweep_dir"]))
+    if row is not None and int(os.environ.get("LOCAL_RANK", "0")) == 0 and int(os.environ.get("NODE_RANK", "0")) == 0:
+        write_row(row, Path(job["result_path"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

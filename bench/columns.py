@@ -1,0 +1,184 @@
+"""The results columns and statuses: one table from which the CSV header, results/README.md, compare, report and
+console all come (step: the row's shape, shared by every step of the data path)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+SCHEMA_VERSION = 3
+# 2 added other_metrics (as `name=value` pairs); 3 made it a JSON object and added the config's model/data
+# arguments, the speed window, the device-cost throughput and the settings that change speed.
+READABLE_SCHEMA_VERSIONS = (1, 2, 3)
+
+
+class Status(str, Enum):
+    """How a run ended; every row has exactly one."""
+
+    OK = "ok"
+    OOM = "oom"
+    UNSUPPORTED = "unsupported"
+    UNAVAILABLE = "unavailable"
+    DIVERGED = "diverged"
+    TIMEOUT = "timeout"
+    ERROR = "error"
+
+    __str__ = str.__str__  # "ok", not "Status.OK", in CSV cells and f-strings
+
+    @property
+    def measured(self) -> bool:
+        """Outcomes of the benchmark itself (an OOM is a result); error and timeout are failures of the run."""
+        return self not in (Status.ERROR, Status.TIMEOUT)
+
+
+STATUS_MEANINGS = {
+    Status.OK: "trained, tested and measured",
+    Status.OOM: "out of memory: recorded as is, the batch size is never changed silently",
+    Status.UNSUPPORTED: "the device cannot run this precision / compile; reason in `message`",
+    Status.UNAVAILABLE: "the device is not present",
+    Status.DIVERGED: "the training loss became NaN/inf",
+    Status.TIMEOUT: "killed at `--time-limit`",
+    Status.ERROR: "any other exception; its last line in `message`",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One results column: where it belongs, how to read it and which way is better."""
+
+    name: str
+    group: str  # config | outcome | quality | speed | latency | memory | cost | environment
+    description: str
+    numeric: bool = False
+    better: str | None = None  # "max" / "min" for gated metrics; "row" = the row's metric_direction says
+    unit: str = ""
+    console: bool = False  # shown in the console table at the end of a sweep
+
+
+def _c(name, group, description, numeric=False, better=None, unit="", console=False) -> Column:
+    return Column(name, group, description, numeric, better, unit, console)
+
+
+TABLE: tuple[Column, ...] = (
+    # config: together these are the config's identity (bench.config.IDENTITY) plus the repeat axis
+    _c("model", "config", "registered model name or `package.module:Class`", console=True),
+    _c("datamodule", "config", "registered datamodule name or import path"),
+    _c("device", "config", "`cpu` or `cuda`", console=True),
+    _c("num_devices", "config", "devices per node (>1 = DDP)", console=True),
+    _c("num_nodes", "config", "nodes (handed to Lightning)"),
+    _c("strategy", "config", "Lightning strategy: `auto` for one device, `ddp` for several"),
+    _c("precision", "config", "Lightning precision (bench/precision.py): `32-true`, `16-mixed`, `bf16-mixed`, "
+       "`bf16-true`, `64-true`", console=True),
+    _c("compile", "config", "`on` = the LightningModule went through `torch.compile`, `off` = eager", console=True),
+    _c("batch_size", "config", "per-device batch size (train and inference timing)", console=True),
+    _c("profile", "config", "`smoke`, `quick`, `standard`, `full`: epochs come from the model's "
+       "`BenchSpec.epochs[profile]`"),
+    _c("model_args", "config", "`--model-arg` values as a JSON object (`{}` = the model's defaults)"),
+    _c("data_args", "config", "`--data-arg` values as a JSON object (`{}` = the datamodule's defaults)"),
+    _c("seed", "config", "the seed this run used (`--seed` + repeat index)"),
+    _c("repeat", "config", "repeat index, 0..`--repeats`-1"),
+    # outcome
+    _c("status", "outcome", "how the run ended: " + "; ".join(f"`{s}` ({m})" for s, m in STATUS_MEANINGS.items()),
+       console=True),
+    _c("message", "outcome", "reason for a non-ok status, and notes (e.g. quality not applicable on synthetic "
+       "data), separated by `; `"),
+    # quality
+    _c("metric_name", "quality", "the model's quality metric, logged as `test/<name>` (e.g. `acc`, "
+       "`exact_match`, `fid`, `mse`, `return`)", console=True),
+    _c("metric_value", "quality", "that metric on the held-out test split after training (empty when the data "
+       "has no quality)", numeric=True, better="row", console=True),
+    _c("metric_direction", "quality", "`max` (higher is better) or `min`"),
+    _c("metric_target", "quality", "the model's declared target on its default datamodule (empty on other data)",
+       numeric=True),
+    _c("other_metrics", "quality", "the run's other test metrics as a JSON object `{name: {\"value\": v, "
+       "\"better\": \"max\"|\"min\"}}` (IS next to a GAN's FID, PSNR/SSIM next to the autoencoder's MSE, token "
+       "accuracy next to exact match); compare gates each by its direction"),
+    _c("quality_drift", "quality", "`metric_value` minus the same config's `32-true` value, when both are in the "
+       "sweep (absolute, in the metric's units)", numeric=True),
+    _c("time_to_target_s", "quality", "wall-clock seconds from the start of fit until `val/<metric>` first "
+       "reached the target (checked at each validation; MLPerf/DAWNBench style); empty if never reached",
+       numeric=True, better="min", unit="s", console=True),
+    # speed
+    _c("train_samples_per_s", "speed", "training samples per second (all devices) of the Trainer loop: median "
+       "over the speed window's sub-windows, each step timed from the end of the previous batch (data fetch and "
+       "Lightning's loop included)", numeric=True, better="max", unit="samples/s", console=True),
+    _c("train_samples_per_s_spread", "speed", "(max - min) / median of the sub-window throughputs",
+       numeric=True, unit="ratio"),
+    _c("timed_steps", "speed", "training steps inside the speed window (after the warm-up steps)", numeric=True),
+    _c("infer_samples_per_s", "speed", "batch size / median latency of eval-mode forward passes of "
+       "`example_input(batch_size)` on the run's device and precision", numeric=True, better="max",
+       unit="samples/s", console=True),
+    _c("data_wait_fraction", "speed", "share of train step time spent between the previous batch's end and this "
+       "batch's start (loader fetch + loop overhead)", numeric=True, better="min", unit="ratio"),
+    # latency
+    _c("latency_p50_ms", "latency", "inference latency median at `batch_size`", numeric=True, better="min",
+       unit="ms"),
+    _c("latency_p95_ms", "latency", "inference latency 95th percentile at `batch_size`", numeric=True,
+       better="min", unit="ms"),
+    # memory
+    _c("peak_gpu_mem_allocated_mb", "memory", "`torch.cuda.max_memory_allocated` after the run (peak stats reset "
+       "before fit)", numeric=True, better="min", unit="MiB"),
+    _c("peak_gpu_mem_reserved_mb", "memory", "`torch.cuda.max_memory_reserved` (what the caching allocator held)",
+       numeric=True, unit="MiB"),
+    _c("peak_rss_mb", "memory", "peak resident set size of the run's process (or of its DDP children, whichever "
+       "is larger)", numeric=True, better="min", unit="MiB", console=True),
+    # cost
+    _c("params", "cost", "parameter count of the model", numeric=True),
+    _c("flops_per_sample", "cost", "training FLOPs per sample = 3 x the forward FLOPs counted by "
+       "`torch.utils.flop_counter` (Lightning `measure_flops`)", numeric=True, unit="FLOP"),
+    _c("achieved_tflops", "cost", "`flops_per_sample * train_samples_per_s / 1e12`", numeric=True,
+       unit="TFLOP/s"),
+    _c("peak_tflops", "cost", "the denominator used for MFU: `--peak-tflops`, else Lightning's "
+       "`get_available_flops` for the device and precision (dense) x devices; empty when unknown (CPUs)",
+       numeric=True, unit="TFLOP/s"),
+    _c("mfu", "cost", "`achieved_tflops / peak_tflops`", numeric=True, unit="ratio"),
+    _c("epochs", "cost", "epochs completed", numeric=True),
+    _c("steps", "cost", "optimizer steps taken", numeric=True),
+    _c("wall_s", "cost", "wall-clock seconds of the whole run (data, fit, test, measurements)", numeric=True,
+       unit="s", console=True),
+    # environment
+    _c("device_name", "environment", "GPU name, or the CPU's"),
+    _c("torch_version", "environment", "torch version in the run's process"),
+    _c("lightning_version", "environment", "lightning version in the run's process"),
+    _c("cuda_version", "environment", "CUDA version torch was built with"),
+    _c("git_commit", "environment", "short commit of the dnnbench checkout (`-dirty` when its code differs)"),
+    _c("hostname", "environment", "machine name"),
+    _c("started_at", "environment", "local start time of the run"),
+    _c("schema_version", "environment", f"version of this column set ({SCHEMA_VERSION})"),
+    _c("reproduce", "environment", "the `dnnbench run ...` command that re-runs this row (same seed; its repeat "
+       "index reads 0)"),
+)
+
+BY_NAME = {column.name: column for column in TABLE}
+COLUMNS = [column.name for column in TABLE]
+NUMERIC = [column.name for column in TABLE if column.numeric]
+GATED = [column.name for column in TABLE if column.better]  # what compare judges
+CONSOLE = [column.name for column in TABLE if column.console]
+GROUPS = list(dict.fromkeys(column.group for column in TABLE))
+
+
+def of_group(group: str) -> list[str]:
+    return [column.name for column in TABLE if column.group == group]
+
+
+def heading(name: str) -> str:
+    """A column's name with its unit, for table headers."""
+    unit = BY_NAME[name].unit if name in BY_NAME else ""
+    return f"{name} ({unit})" if unit else name
+
+
+def markdown_docs() -> str:
+    """The column reference of results/README.md, one table per group (a test checks the README matches)."""
+    lines = []
+    for group in GROUPS:
+        lines += [f"### {group.capitalize()}", "| column | unit | better | meaning |", "|---|---|---|---|"]
+        for column in TABLE:
+            if column.group == group:
+                better = {"row": "`metric_direction`", None: ""}.get(column.better, column.better)
+                lines.append(f"| `{column.name}` | {column.unit} | {better} | {column.description} |")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+if __name__ == "__main__":  # python -m bench.columns > the column section of results/README.md
+    print(markdown_docs(), end="")
