@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from bench import compare, report
 from bench.columns import CONSOLE, Status
@@ -39,8 +40,15 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse whose bad input is one line and exit 2, like every other bad input (no usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dnnbench", description="Benchmark twelve deep-network families: "
+    parser = Parser(prog="dnnbench", description="Benchmark twelve deep-network families: "
                                      "quality, speed and memory in one row per run.")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="sweep models x data x devices x precisions x compile",

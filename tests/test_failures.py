@@ -256,6 +256,18 @@ def test_bad_input_exits_2_in_one_line_before_anything_runs(tmp_path, capsys, ar
     assert not out.exists()
 
 
+@pytest.mark.parametrize("argv, fragment", [
+    (["run", "--repeats", "abc"], "invalid int value: 'abc'"),
+    (["compare", "base.csv"], "required: new"),
+])
+def test_argument_syntax_errors_are_one_line_too(capsys, argv, fragment):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and fragment in err and "usage" not in err
+
+
 def test_resume_on_a_binary_or_directory_results_file_exits_2_and_touches_nothing(tmp_path, capsys):
     out = tmp_path / "sweep"
     out.mkdir()
