@@ -1,6 +1,7 @@
 """The command line (step: argv -> the subcommand: `run` a sweep, `list` what is registered, `report`, `compare`).
 
-Bad input anywhere is one line on stderr and exit code 2.
+Exit codes: 0 done; 1 a run ended in `error` or `timeout` (run) or a metric regressed (compare); 2 bad input or an
+unusable file or folder, in one line on stderr before anything runs (or, for a full disk mid-sweep, when it happens).
 """
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from bench import compare, report
-from bench.columns import CONSOLE
+from bench.columns import CONSOLE, Status
 from bench.config import COMPILE_MODES, MATMUL_PRECISIONS, PROFILES
 from bench.precision import PRECISIONS
 
@@ -47,8 +49,15 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse whose bad input is one line and exit 2, like every other bad input (no usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dnnbench", description="Benchmark twelve deep-network families: "
+    parser = Parser(prog="dnnbench", description="Benchmark twelve deep-network families: "
                                      "quality, speed and memory in one row per run.")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="sweep models x data x devices x precisions x compile",
@@ -66,16 +75,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def command_run(args: argparse.Namespace) -> int:
+    """Exit 0 when every run measured something (ok, oom, diverged, ...), 1 when a run ended in error or timeout."""
     from bench.plan import plan
-    from bench.sweep import open_sweep_folder, run_sweep
+    from bench.sweep import hold_sweep_folder, open_sweep_folder, run_sweep
 
     planned = plan(args)
     out = open_sweep_folder(planned.out)
-    print(f"dnnbench: {len(planned.configs)} run(s), profile {args.profile}, results -> {out / 'results.csv'}")
-    rows = run_sweep(planned.configs, out, resume=args.resume, progress=not args.no_progress)
-    print_table(rows)
-    finish_sweep(out, planned.configs[0].wandb if planned.configs else "disabled")
+    with hold_sweep_folder(out):
+        print(f"dnnbench: {len(planned.configs)} run(s), profile {args.profile}, results -> {out / 'results.csv'}")
+        rows = run_sweep(planned.configs, out, resume=args.resume, progress=not args.no_progress)
+        print_table(rows)
+        finish_sweep(out, planned.configs[0].wandb if planned.configs else "disabled")
     print(f"dnnbench: results in {out / 'results.csv'}")
+    failed = [row for row in rows if not Status(row["status"]).measured]
+    if failed:
+        print(f"dnnbench: {len(failed)} of {len(rows)} run(s) ended in error or timeout (reasons in the table above "
+              f"and in {out / 'runs'}/<run>.log): exit code 1", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -90,6 +106,7 @@ def finish_sweep(out: Path, wandb_mode: str) -> None:
         try:
             from bench import wandb_log
 
+            os.environ.setdefault("WANDB_INIT_TIMEOUT", wandb_log.INIT_TIMEOUT_S)  # W&B gone since the start
             wandb_log.log_sweep(out / "results.csv", out, out.name, wandb_mode)
         except Exception as exc:
             print(f"dnnbench: warning: W&B sweep summary not written ({exc})", file=sys.stderr)
@@ -145,6 +162,11 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args)
     except (PlanError, ConfigError, SweepError, ResultsError) as exc:
         print(f"dnnbench: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a full disk, a vanished folder: every finished row is already on disk
+        where = f" ({exc.filename})" if exc.filename else ""
+        kept = "; every row written so far is kept, `--resume` continues the sweep" if args.command == "run" else ""
+        print(f"dnnbench: error: {exc.strerror or exc}{where}{kept}", file=sys.stderr)
         return 2
 
 

@@ -5,12 +5,13 @@ Every column with a better direction is judged (quality, throughput, latency, me
 each secondary test metric (other_metrics) that declares its direction. With repeats on both sides, a change is
 called a regression only if Mann-Whitney U says the two samples differ (p < 0.05); otherwise it is marked noise.
 (Two-sided test: with fewer than 4 repeats per side no difference can reach p < 0.05, so such changes are
-always noise.)
+always noise.) A config with no ok run on one side is judged by its status: failing now is a regression.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 
@@ -70,6 +71,14 @@ def metric_samples(old_ok: pd.DataFrame, new_ok: pd.DataFrame):
         yield f"other ({metric})", direction, before, after
 
 
+def status_change(label: str, old_rows: pd.DataFrame, new_rows: pd.DataFrame) -> dict:
+    """A config without ok runs on one side: now failing is a regression, now passing an improvement."""
+    before, after = ("/".join(sorted(set(rows["status"]))) for rows in (old_rows, new_rows))
+    old_ok, new_ok = (rows["status"].eq(Status.OK).any() for rows in (old_rows, new_rows))
+    verdict = "REGRESSION" if old_ok and not new_ok else "improved" if new_ok and not old_ok else "same"
+    return {"config": label, "metric": "status", "base": before, "new": after, "change %": "", "verdict": verdict}
+
+
 def spelled_out(identity: tuple[str, ...]) -> str:
     return " ".join(f"{axis}={value}" for axis, value in zip(cfg.IDENTITY, identity))
 
@@ -82,9 +91,8 @@ def compare(base: pd.DataFrame, new: pd.DataFrame, threshold: float) -> tuple[pd
         old_rows, new_rows = base_groups[key], new_groups[key]
         label = cfg.label(old_rows.iloc[0].to_dict(), leave_out=())
         old_ok, new_ok = old_rows[old_rows["status"] == Status.OK], new_rows[new_rows["status"] == Status.OK]
-        if not old_ok.empty and new_ok.empty:
-            rows.append({"config": label, "metric": "status", "base": "ok",
-                         "new": "/".join(sorted(set(new_rows["status"]))), "change %": "", "verdict": "REGRESSION"})
+        if old_ok.empty or new_ok.empty:  # no metric to judge on one side: judge the status
+            rows.append(status_change(label, old_rows, new_rows))
             continue
         for name, direction, before, after in metric_samples(old_ok, new_ok):
             if not before or not after:
@@ -108,6 +116,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    if not (math.isfinite(args.threshold) and args.threshold >= 0):
+        raise ResultsError(f"--threshold must be a finite percentage >= 0; got {args.threshold:g}")
     base, new = load_results(args.base), load_results(args.new)
     table, only_base, only_new = compare(base, new, args.threshold)
     if table.empty:

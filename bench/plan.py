@@ -1,4 +1,6 @@
-"""Planning (step: the command line -> validated configs; no I/O, nothing runs).
+"""Planning (step: the command line -> validated configs; nothing runs, no file is touched).
+
+Its one contact with the outside: when online W&B logging is asked for, one bounded check that W&B answers.
 
 Every bad input is a PlanError here, reported in one line with exit 2 before the first run.
 """
@@ -7,15 +9,30 @@ from __future__ import annotations
 
 import argparse
 import ast
+import collections.abc
+import inspect
+import math
 import os
+import sys
 import time
+import traceback
+import types
+import typing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import lightning as L
 
 import datamodules
 import lightning_modules
+from bench import wandb_log
 from bench.config import COMPILE_MODES, DEFAULT_TIME_LIMIT_S, RunConfig, matrix, parse_device
 from bench.precision import PRECISIONS
+from datamodules import ConfigError
+
+# Datamodule arguments the runner sets itself, and the flag that sets them.
+RUNNER_DATA_ARGS = {"batch_size": "--batch-sizes", "seed": "--seed"}
 
 
 class PlanError(ValueError):
@@ -28,8 +45,18 @@ class Plan:
     out: Path  # absolute: the children may resolve paths elsewhere
 
 
-def comma_list(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
+def comma_list(text: str, flag: str) -> list[str]:
+    """A comma list naming at least one value, none twice."""
+    return distinct([part.strip() for part in text.split(",") if part.strip()], flag)
+
+
+def distinct(values: list, flag: str) -> list:
+    if not values:
+        raise PlanError(f"{flag} is empty: give at least one value")
+    repeated = sorted({str(v) for i, v in enumerate(values) if v in values[:i]})
+    if repeated:
+        raise PlanError(f"{flag} names {', '.join(repeated)} more than once")
+    return values
 
 
 def key_values(pairs: list[str]) -> dict:
@@ -46,47 +73,103 @@ def key_values(pairs: list[str]) -> dict:
     return parsed
 
 
+def fits(value: Any, hint: Any) -> bool:
+    """Whether an argument value has its annotated type; annotations this cannot judge let it pass."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(fits(value, arg) for arg in args)
+    if origin is typing.Literal:
+        return value in args
+    if hint in (float, int):  # an int is a fine float; a bool is no number here
+        return isinstance(value, (int, float) if hint is float else int) and not isinstance(value, bool)
+    if hint in (tuple, list) or origin in (tuple, list, collections.abc.Sequence):
+        if not isinstance(value, (tuple, list)):  # (JSON hands the child a list for a tuple anyway)
+            return False
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            return len(value) == len(args) and all(map(fits, value, args))
+        return all(fits(v, args[0]) for v in value) if args else True
+    if hint is type(None):
+        return value is None
+    target = origin or hint  # dict[str, int] -> dict
+    return isinstance(value, target) if isinstance(target, type) and target is not typing.Any else True
+
+
+def check_arguments(what: str, cls: type, arguments: dict[str, Any]) -> None:
+    """Each --model-arg / --data-arg is a keyword the constructor takes, of the type it annotates."""
+    parameters = inspect.signature(cls.__init__).parameters
+    keywords = [n for n, p in parameters.items() if n != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:  # an annotation that does not resolve here: check names only
+        hints = {}
+    for key, value in arguments.items():
+        if key not in keywords:
+            if takes_any:
+                continue
+            raise PlanError(f"{what} takes no argument {key!r}; it takes {', '.join(keywords)}")
+        if key in hints and not fits(value, hints[key]):
+            raise PlanError(f"{what} argument {key}={value!r} is not {type_name(hints[key])}")
+
+
+def type_name(hint: Any) -> str:
+    return hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")
+
+
 def model_classes(models: str) -> dict[str, type]:
-    names = lightning_modules.names() if models == "all" else comma_list(models)
-    if not names:
-        raise PlanError("no models registered and none given with --models")
-    classes = {}
+    names = lightning_modules.names() if models == "all" else comma_list(models, "--models")
+    classes: dict[str, type] = {}
     for name in names:
         cls = lightning_modules.get(name)
         if not hasattr(cls, "bench"):
             raise PlanError(f"model {name!r} has no `bench` spec (lightning_modules.BenchSpec): it needs its "
                             "default datamodule, metric and epochs per profile to be benchmarked")
+        if not (isinstance(cls, type) and issubclass(cls, L.LightningModule)):
+            raise PlanError(f"model {name!r} is not a LightningModule subclass ({cls!r})")
+        twin = next((other for other, known in classes.items() if known is cls), None)
+        if twin:
+            raise PlanError(f"--models names the same model twice ({twin!r} and {name!r})")
         classes[name] = cls
     return classes
 
 
 def check_data(classes: dict[str, type], data: list[str | None], data_args: dict) -> None:
-    """Each model can take each datamodule, and the datamodule accepts the arguments."""
+    """Each model can take each datamodule, and the datamodule takes the arguments and builds with them."""
+    clashes = sorted(set(data_args) & set(RUNNER_DATA_ARGS))
+    if clashes:
+        raise PlanError(f"--data-arg {clashes[0]} is the runner's own: use {RUNNER_DATA_ARGS[clashes[0]]}")
     for cls in classes.values():
         for dm_name in data:
             dm_name = dm_name or cls.bench.default_datamodule
+            dm_class = datamodules.get(dm_name)
+            check_arguments(f"datamodule {dm_name!r}", dm_class, data_args)
             extra = dict(cls.bench.datamodule_kwargs) if dm_name == cls.bench.default_datamodule else {}
             try:
-                datamodule = datamodules.get(dm_name)(**(extra | data_args))
-            except TypeError as exc:
-                raise PlanError(f"datamodule {dm_name!r}: {exc}") from None
+                datamodule = dm_class(**(extra | data_args))
+            except ConfigError:
+                raise
+            except Exception as exc:  # the user's arguments to a (maybe user's) class: report, don't trace
+                reason = (traceback.format_exception_only(type(exc), exc)[-1]).strip()
+                raise PlanError(f"datamodule {dm_name!r} with {data_args or 'its defaults'}: {reason}") from None
             lightning_modules.check_compatible(cls, datamodule)
 
 
 def devices(text: str) -> list[tuple[str, int]]:
-    specs = comma_list(text)
+    specs = comma_list(text, "--devices")
     if specs == ["auto"]:
         import torch
 
         specs = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     try:
-        return [parse_device(d) for d in specs]
+        parsed = [parse_device(d) for d in specs]
     except ValueError as exc:
         raise PlanError(str(exc)) from None
+    distinct([kind if count == 1 else f"{kind}:{count}" for kind, count in parsed], "--devices")  # cpu = cpu:1
+    return parsed
 
 
 def precisions(text: str) -> list[str]:
-    chosen = comma_list(text)
+    chosen = comma_list(text, "--precisions")
     unknown = [p for p in chosen if p not in PRECISIONS]
     if unknown:
         raise PlanError(f"unknown precision(s) {unknown}; choose from {', '.join(PRECISIONS)}")
@@ -94,16 +177,16 @@ def precisions(text: str) -> list[str]:
 
 
 def compile_flags(text: str) -> list[bool]:
-    flags = comma_list(text)
-    if not flags or any(c not in ("off", "on") for c in flags):
+    flags = comma_list(text, "--compile")
+    if any(c not in ("off", "on") for c in flags):
         raise PlanError(f"--compile takes off, on or off,on; got {text!r}")
     return [c == "on" for c in flags]
 
 
 def compile_modes(text: str) -> tuple[str, ...]:
-    modes = tuple(comma_list(text))
+    modes = tuple(comma_list(text, "--compile-mode"))
     unknown = [m for m in modes if m not in COMPILE_MODES]
-    if not modes or unknown:
+    if unknown:
         raise PlanError(f"--compile-mode takes a comma list of {', '.join(COMPILE_MODES)}; got {text!r}")
     return modes
 
@@ -111,33 +194,57 @@ def compile_modes(text: str) -> tuple[str, ...]:
 def batch_sizes(text: str) -> list[int | None]:
     if text == "default":
         return [None]
+    texts = comma_list(text, "--batch-sizes")
     try:
-        sizes = [int(b) for b in comma_list(text)]
+        sizes = [int(b) for b in texts]
     except ValueError:
         raise PlanError(f"--batch-sizes must be positive integers; got {text!r}") from None
     if any(b < 1 for b in sizes):
         raise PlanError("--batch-sizes must be positive integers")
-    return sizes
+    return distinct(sizes, "--batch-sizes")
+
+
+def check_numbers(args: argparse.Namespace) -> None:
+    """Counts at least 1, seconds and TFLOP/s positive and finite (a nan time limit would never fire)."""
+    if args.repeats < 1 or args.num_nodes < 1:
+        raise PlanError("--repeats and --num-nodes must be at least 1")
+    if not 0 <= args.seed < 2**32:
+        raise PlanError(f"--seed must be in 0..{2**32 - 1} (what Lightning's seed_everything takes); got {args.seed}")
+    for flag, value in (("--time-limit", args.time_limit), ("--peak-tflops", args.peak_tflops)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise PlanError(f"{flag} must be a positive finite number; got {value:g}")
+
+
+def wandb_mode(requested: str | None, out: Path) -> str:
+    """The W&B mode of the sweep: online only when W&B answers now, else offline, said once (W&B never costs a row)."""
+    mode = requested or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
+    if mode == "online" and (problem := wandb_log.online_problem()):
+        print(f"dnnbench: warning: W&B online logging is off for this sweep ({problem}); runs are logged offline "
+              f"to {out / 'wandb'} for `wandb sync`", file=sys.stderr)
+        return "offline"
+    return mode
 
 
 def plan(args: argparse.Namespace) -> Plan:
     """Turn the `run` command line into configs, or raise PlanError naming what is wrong."""
+    check_numbers(args)
     classes = model_classes(args.models)
-    data = [None] if args.data == "default" else comma_list(args.data)
+    data = [None] if args.data == "default" else comma_list(args.data, "--data")
     data_args, model_args = key_values(args.data_arg), key_values(args.model_arg)
+    for name, cls in classes.items():
+        check_arguments(f"model {name!r}", cls, model_args)
     check_data(classes, data, data_args)
-    if args.repeats < 1 or args.num_nodes < 1:
-        raise PlanError("--repeats and --num-nodes must be at least 1")
+    axes = (devices(args.devices), precisions(args.precisions), compile_flags(args.compile),
+            batch_sizes(args.batch_sizes))
     out = Path(args.out or f"results/runs/{time.strftime('%Y%m%d-%H%M%S')}").resolve()
-    wandb_mode = args.wandb or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
     configs = matrix(
-        list(classes), data, devices(args.devices), precisions(args.precisions), compile_flags(args.compile),
-        batch_sizes(args.batch_sizes), args.repeats, args.seed, compile_modes=compile_modes(args.compile_mode),
+        list(classes), data, *axes, args.repeats, args.seed,
         default_data={n: c.bench.default_datamodule for n, c in classes.items()},
         default_batch={n: c.bench.default_batch_size for n, c in classes.items()},
         num_nodes=args.num_nodes, profile=args.profile,
-        time_limit_s=args.time_limit or DEFAULT_TIME_LIMIT_S[args.profile], data_args=data_args,
-        model_args=model_args, peak_tflops=args.peak_tflops, wandb=wandb_mode, sweep_name=out.name,
+        time_limit_s=DEFAULT_TIME_LIMIT_S[args.profile] if args.time_limit is None else args.time_limit,
+        data_args=data_args, model_args=model_args, peak_tflops=args.peak_tflops,
+        wandb=wandb_mode(args.wandb, out), sweep_name=out.name, compile_modes=compile_modes(args.compile_mode),
         channels_last=args.channels_last, matmul_precision=args.matmul_precision,
         cudnn_benchmark=args.cudnn_benchmark == "on",
     )

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench import config as cfg
-from bench.results_io import load_results
+from bench.results_io import ResultsError, load_results
 from bench.stats import summarize
 
 NAME, HELP = "report", "render summary.md, plots and index.html from results CSVs"
@@ -237,7 +237,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     paths = [Path(p) for p in args.results]
-    index = write_report(paths, Path(args.out) if args.out else paths[0].parent)
+    out = Path(args.out) if args.out else paths[0].parent
+    if out.exists() and not out.is_dir():
+        raise ResultsError(f"report folder {out} is a file")
+    try:
+        index = write_report(paths, out)
+    except OSError as exc:
+        raise ResultsError(f"report not written to {out} ({exc.strerror or exc})") from None
     print(f"dnnbench report: {index}")
     return 0
 

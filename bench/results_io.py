@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -12,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from bench import config
-from bench.columns import COLUMNS, NUMERIC, READABLE_SCHEMA_VERSIONS, SCHEMA_VERSION
+from bench.columns import COLUMNS, NUMERIC, READABLE_SCHEMA_VERSIONS, SCHEMA_VERSION, Status
 
 
 class ResultsError(ValueError):
@@ -49,37 +50,111 @@ def append_row(csv_path: Path, row: dict[str, Any]) -> dict[str, str]:
     return cells
 
 
-def repair_partial_last_line(csv_path: Path) -> bool:
-    """Cut a last line that a crash or a full disk left without its newline; True if there was one.
+def record_starts(text: str) -> list[tuple[int, list[str]]]:
+    """Each CSV record of `text` with the character offset where it starts (a quoted cell may span lines)."""
+    consumed = 0
 
-    Every row is written with its line ending in one write, so a line without one was never finished: it is
-    dropped (and its run re-run on resume) rather than glued to the next row.
+    def lines():
+        nonlocal consumed
+        for line in io.StringIO(text, newline=""):
+            consumed += len(line)
+            yield line
+
+    records, start = [], 0
+    for record in csv.reader(lines()):  # the reader pulls lines only until its record is complete
+        records.append((start, record))
+        start = consumed
+    return records
+
+
+def complete_length(data: bytes) -> int:
+    """How many leading bytes of a results CSV are whole rows (all of them when it is not ours to repair)."""
+    text = data.decode("utf-8", errors="surrogateescape")
+    header = ",".join(COLUMNS)
+    if "\n" not in text:
+        return 0 if header.startswith(text.rstrip("\r")) else len(data)  # the header itself was cut
+    try:
+        records = record_starts(text)
+    except csv.Error:
+        return len(data)  # not a CSV: the reader says why, nothing is cut
+    if records[0][1] != COLUMNS or len(records) < 2:
+        return len(data)
+    start, last = records[-1]
+    if text.endswith("\n") and len(last) == len(COLUMNS):
+        return len(data)
+    return len(text[:start].encode("utf-8", errors="surrogateescape"))
+
+
+def repair_partial_last_line(csv_path: Path) -> bool:
+    """Cut a last row that a crash or a full disk left unfinished; True if there was one.
+
+    Every row is written with its line ending in one write, so a row without one (or with too few cells, when the
+    cut fell after a line break inside a quoted cell) was never finished: it is dropped, and its run re-run on
+    resume, rather than glued to the next row. A file that is not a results CSV of this version is left alone.
     """
-    if not csv_path.exists() or csv_path.stat().st_size == 0:
+    if not csv_path.exists():
+        return False
+    if not csv_path.is_file():
+        raise ResultsError(f"{csv_path} is not a file")
+    data = csv_path.read_bytes()
+    keep = complete_length(data)
+    if keep == len(data):
         return False
     with open(csv_path, "rb+") as f:
-        data = f.read()
-        if data.endswith(b"\n"):
-            return False
-        f.truncate(data.rfind(b"\n") + 1)
+        f.truncate(keep)
     return True
+
+
+def parse_records(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """The header and the (line number, cells) of each row of a CSV; ResultsError with a reason if unreadable."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            records = [(reader.line_num, cells) for cells in reader if cells]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ResultsError(f"{path}: not a readable CSV ({exc})") from None
+    if not header:
+        raise ResultsError(f"{path}: not a readable CSV (empty file)")
+    return header, records
+
+
+def checked_rows(path: Path, header: list[str], records: list[tuple[int, list[str]]]) -> list[dict[str, str]]:
+    """Rows as {column: cell}, each with its number of cells, a known status and numbers where numbers belong."""
+    numeric = [column for column in NUMERIC if column in header]
+    statuses = {status.value for status in Status}
+    rows = []
+    for line, cells in records:
+        where = f"{path} line {line}"
+        if len(cells) != len(header):
+            raise ResultsError(f"{where}: {len(cells)} fields where the header has {len(header)} (a row cut short "
+                               "by a crash or a full disk? `dnnbench run --resume` repairs a partial last row)")
+        row = dict(zip(header, cells))
+        if "status" in row and row["status"] not in statuses:
+            raise ResultsError(f"{where}: unknown status {row['status']!r} (known: {', '.join(sorted(statuses))})")
+        for column in numeric:
+            try:
+                float(row[column] or 0)
+            except ValueError:
+                raise ResultsError(f"{where}: {column} {row[column][:40]!r} is not a number") from None
+        rows.append(row)
+    return rows
 
 
 def read_rows(csv_path: Path) -> list[dict[str, str]]:
     """The finished rows of a sweep's CSV as strings (for resume and drift); [] when there is none yet."""
-    if not csv_path.exists() or csv_path.stat().st_size == 0:
+    if not csv_path.exists():
         return []
-    try:
-        with open(csv_path, newline="") as f:
-            reader = csv.DictReader(f)
-            rows = list(reader)
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise ResultsError(f"{csv_path}: not a readable results CSV ({exc})") from None
-    if reader.fieldnames != COLUMNS:
-        found = rows[0].get("schema_version") if rows else "?"
+    if not csv_path.is_file():
+        raise ResultsError(f"{csv_path} is not a file")
+    if csv_path.stat().st_size == 0:
+        return []
+    header, records = parse_records(csv_path)
+    if header != COLUMNS:
+        found = dict(zip(header, records[0][1])).get("schema_version") if records else None
         raise ResultsError(f"{csv_path} was written with other columns (schema_version {found or '?'}; this "
                            f"dnnbench writes {SCHEMA_VERSION}): appending would misalign them; --out a new folder")
-    return rows
+    return checked_rows(csv_path, header, records)
 
 
 # ----------------------------------------------------------------------------------------------- reading
@@ -102,16 +177,14 @@ def load_results(path: str | Path) -> pd.DataFrame:
     """A results CSV of any readable schema version as a frame: numeric columns parsed, identity columns filled."""
     path = Path(path)
     if not path.is_file():
-        raise ResultsError(f"{path}: no such file")
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ResultsError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
+        raise ResultsError(f"{path}: {'a folder, not a results CSV' if path.is_dir() else 'no such file'}")
+    header, records = parse_records(path)
     added_in_3 = ("model_args", "data_args", "compile_mode", *config.SETTINGS_BEFORE_SCHEMA_3)
     required = [c for c in config.IDENTITY if c not in added_in_3] + ["status", "schema_version"]
-    missing = [c for c in required if c not in frame.columns]
+    missing = [c for c in required if c not in header]
     if missing:
         raise ResultsError(f"{path}: not a dnnbench results file (missing columns {', '.join(missing)})")
+    frame = pd.DataFrame(checked_rows(path, header, records), columns=header, dtype=str)
     versions = set(frame["schema_version"]) - {""}
     unknown = versions - {str(v) for v in READABLE_SCHEMA_VERSIONS}
     if unknown:

@@ -5,8 +5,9 @@ Runs inside the child process; knows models and data only through their registri
 
 from __future__ import annotations
 
+import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -167,15 +168,24 @@ def save_artifacts(model: L.LightningModule, out_dir: Path) -> list[str]:
 
 
 def wandb_logger(config: RunConfig, sweep_dir: Path):
+    """The run's W&B logger with its W&B run already started: online, else offline, else none.
+
+    Started here rather than lazily inside fit, where a W&B that went away since the sweep's check would fail the
+    run; here a failure only changes where (or whether) the run is logged.
+    """
     if config.wandb == "disabled":
         return None
-    try:
-        from bench import wandb_log
+    from bench import wandb_log
 
-        return wandb_log.run_logger(config, sweep_dir)
-    except Exception as exc:
-        print(f"dnnbench: W&B logging off for this run ({exc})", file=sys.stderr)
-        return None
+    os.environ.setdefault("WANDB_INIT_TIMEOUT", wandb_log.INIT_TIMEOUT_S)
+    for mode in dict.fromkeys((config.wandb, "offline")):
+        try:
+            logger = wandb_log.run_logger(replace(config, wandb=mode), sweep_dir)
+            logger.experiment  # noqa: B018 - starts the W&B run (rank 0; other ranks get Lightning's dummy)
+            return logger
+        except Exception as exc:
+            print(f"dnnbench: W&B {mode} logging failed for this run ({exc})".splitlines()[0], file=sys.stderr)
+    return None
 
 
 def finish_wandb(logger, row: dict[str, Any]) -> None:

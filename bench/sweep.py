@@ -5,7 +5,13 @@ One sweep at a time writes a folder; every finished row is on disk before the ne
 
 from __future__ import annotations
 
+import fcntl
+import os
+import socket
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +38,36 @@ def open_sweep_folder(out: Path) -> Path:
     return out
 
 
+@contextmanager
+def hold_sweep_folder(out: Path) -> Iterator[None]:
+    """Hold the sweep folder for this sweep's life: a second sweep on it is refused, naming the one that holds it.
+
+    An flock on `.dnnbench.lock`: the OS drops it when this process ends however it ends (children do not inherit
+    it), so a killed sweep never leaves a stale lock behind.
+    """
+    try:
+        handle = open(out / ".dnnbench.lock", "a+")
+    except OSError as exc:
+        raise SweepError(f"output folder {out} is not writable ({exc.strerror or exc})") from None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "holder unknown"
+            raise SweepError(f"{out} is in use by another sweep ({holder}): wait for it to end, "
+                             "or --out another folder") from None
+        handle.truncate(0)
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        handle.flush()
+        yield
+
+
 def runs_to_do(configs: list[RunConfig], csv_path: Path, resume: bool) -> tuple[list[RunConfig], list[dict]]:
     """The configs not yet in the CSV, and the rows that are (a partial last line is dropped and re-run)."""
-    if resume and repair_partial_last_line(csv_path):
-        print(f"dnnbench: {csv_path} ended in a partial row (a crash mid-write): removed, that run is re-run")
     try:
+        if resume and repair_partial_last_line(csv_path):
+            print(f"dnnbench: {csv_path} ended in a partial row (a crash mid-write): removed, that run is re-run")
         done = read_rows(csv_path)
     except ResultsError as exc:
         raise SweepError(str(exc)) from None

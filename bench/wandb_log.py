@@ -13,6 +13,59 @@ from pathlib import Path
 from typing import Any
 
 PROJECT = os.environ.get("WANDB_PROJECT", "dnnbench")
+CHECK_TIMEOUT_S = 5.0  # how long a sweep waits to learn whether W&B answers
+INIT_TIMEOUT_S = "15"  # wandb.init's own wait (90 s by default) should W&B go away after that check
+
+
+def online_problem(timeout_s: float = CHECK_TIMEOUT_S) -> str | None:
+    """Why online logging would fail now (no API key, W&B unreachable, key rejected); None when W&B answers.
+
+    wandb.init retries an unreachable server for 90 s and then fails the run it is in, so a sweep asks once, at
+    the start, within `timeout_s` whatever DNS or the network do, and logs offline instead when the answer is no.
+    """
+    import threading
+
+    answer = [f"no answer within {timeout_s:g} s"]
+
+    def ask() -> None:
+        answer[0] = _ask_wandb(timeout_s)
+
+    asking = threading.Thread(target=ask, daemon=True)  # a hung DNS lookup must not hold the sweep
+    asking.start()
+    asking.join(timeout_s + 1)
+    return answer[0]
+
+
+def _ask_wandb(timeout_s: float) -> str | None:
+    """The viewer query with the credentials wandb.init would use (its own lookup: env, .netrc, settings)."""
+    import base64
+    import json
+    import urllib.error
+    import urllib.request
+
+    from wandb.sdk import wandb_setup
+    from wandb.sdk.lib import wbauth
+
+    base = (os.environ.get("WANDB_BASE_URL") or wandb_setup.singleton().settings.base_url).rstrip("/")
+    try:
+        auth = wbauth.authenticate_session(host=base, source="dnnbench", prompt=False, update_session=False)
+    except Exception as exc:
+        return f"W&B credentials unusable: {exc}".splitlines()[0]
+    if auth is None:
+        return "no W&B API key: set WANDB_API_KEY or run `wandb login`"
+    headers = {"Content-Type": "application/json"}
+    if key := getattr(auth, "api_key", None):
+        headers["Authorization"] = "Basic " + base64.b64encode(f"api:{key}".encode()).decode()
+    query = json.dumps({"query": "query { viewer { id } }"}).encode()
+    try:
+        with urllib.request.urlopen(urllib.request.Request(f"{base}/graphql", query, headers), timeout=timeout_s) as r:
+            viewer = (json.load(r).get("data") or {}).get("viewer")
+    except urllib.error.HTTPError as exc:
+        return f"{base} rejected the API key (HTTP {exc.code})" if exc.code in (401, 403) else \
+            f"{base} answered HTTP {exc.code}"
+    except (OSError, ValueError) as exc:  # refused, no route, DNS, timeout, not JSON
+        return f"{base} is unreachable ({getattr(exc, 'reason', None) or exc})"
+    return None if viewer or not key else f"{base} rejected the API key"
 
 
 def _clean(row: dict[str, Any]) -> dict[str, Any]:

@@ -55,3 +55,9 @@ class FakeNet(L.LightningModule):
 
     def example_input(self, batch_size):
         return torch.randn(batch_size, *self.hparams.input_shape, device=self.device)
+
+
+class NotAModule:
+    """Has a `bench` spec but is no LightningModule: planning must refuse it."""
+
+    bench = FakeNet.bench
