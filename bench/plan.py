@@ -130,5 +130,6 @@ def plan(args: argparse.Namespace) -> Plan:
         num_nodes=args.num_nodes, profile=args.profile,
         time_limit_s=args.time_limit or DEFAULT_TIME_LIMIT_S[args.profile], data_args=data_args,
         model_args=model_args, peak_tflops=args.peak_tflops, wandb=wandb_mode, sweep_name=out.name,
+        wandb_project=args.wandb_project, wandb_entity=args.wandb_entity or "",
     )
     return Plan(configs, out)

@@ -101,7 +101,8 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> dict[str, Any] | No
     train_speed = speed.TrainSpeed(config.num_devices * config.num_nodes)
     watch = speed.QualityWatch(built.spec.metric, built.spec.metric_direction, built.metric_target)
     logger = wandb_logger(config, sweep_dir)
-    trainer = make_trainer(config, built, [train_speed, watch], logger, sweep_dir)
+    history = [wandb_history()] if logger is not None else []  # per-step curves, logged after fit
+    trainer = make_trainer(config, built, [train_speed, watch, *history], logger, sweep_dir)
     device = trainer.strategy.root_device
     memory.reset_gpu_peak(device)
     fit_model = torch.compile(built.model) if config.compile else built.model
@@ -116,7 +117,7 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> dict[str, Any] | No
     row |= measure_trained(config, built, fit_model, device, throughput.train_samples_per_s)
     built.notes += save_artifacts(built.model, sweep_dir / "artifacts" / config.run_id)
     row["message"] = "; ".join(built.notes)
-    finish_wandb(logger, config.columns() | row)
+    finish_wandb(logger, config.columns() | row, sweep_dir / "artifacts" / config.run_id)
     return row
 
 
@@ -143,12 +144,18 @@ def wandb_logger(config: RunConfig, sweep_dir: Path):
         return None
 
 
-def finish_wandb(logger, row: dict[str, Any]) -> None:
+def wandb_history() -> L.Callback:
+    from bench import wandb_log
+
+    return wandb_log.StepHistory()
+
+
+def finish_wandb(logger, row: dict[str, Any], artifact_dir: Path) -> None:
     if logger is None:
         return
     try:
         from bench import wandb_log
 
-        wandb_log.finish_run(logger, row)
+        wandb_log.finish_run(logger, row, artifact_dir)
     except Exception as exc:
         print(f"dnnbench: W&B summary not written ({exc})", file=sys.stderr)
