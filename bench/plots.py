@@ -7,6 +7,7 @@ marker per precision. Legends sit beside the axes, never on the bars.
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -51,10 +52,10 @@ def bar_chart(data: pd.DataFrame, title: str, ylabel: str, path: Path, log: bool
         above = (upper.reindex_like(data) - data).clip(lower=0).fillna(0)
         errors = np.stack([np.stack([np.zeros(len(data)), above[c].to_numpy()]) for c in data.columns])
     width = min(MAX_WIDTH_IN, max(7.0, 3 + 0.3 * data.size))
-    fig, ax = plt.subplots(figsize=(width, 4.8))
+    fig, ax = plt.subplots(figsize=(width, 4.8), layout="constrained")  # makes room for the legend beside
     data.plot.bar(ax=ax, rot=30, width=0.8, color=palette(len(data.columns)), yerr=errors, capsize=2,
                   error_kw={"elinewidth": 0.8})
-    ax.set_title(title)
+    ax.set_title("\n".join(textwrap.wrap(title, int(width * 8))))  # ~8 characters per inch at the default size
     ax.set_ylabel(ylabel)
     ax.set_xlabel("")
     if log:
@@ -65,7 +66,7 @@ def bar_chart(data: pd.DataFrame, title: str, ylabel: str, path: Path, log: bool
             ax.set_ylim(bottom=10 ** math.floor(math.log10(low)) / 10)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(title="config", fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
 
@@ -75,11 +76,11 @@ def memory_charts(ok: pd.DataFrame, out_dir: Path) -> list[Path | None]:
     peak GPU memory where measured."""
     above = ok["cpu_mem_above_import_mb"]
     if above.notna().any():
-        cpu = bar_chart(by_model_and_config(ok, above), "CPU memory of the run: peak RSS above the after-import "
-                        "baseline (Python, torch and Lightning left out)", "MiB", out_dir / "memory.png")
+        cpu = bar_chart(by_model_and_config(ok, above), "CPU memory of the run (peak RSS above the RSS after "
+                        "imports)", "MiB", out_dir / "memory.png")
     else:
-        cpu = bar_chart(by_model_and_config(ok, ok["peak_rss_mb"]), "Peak RSS of the whole run process "
-                        "(no after-import baseline in these rows)", "MiB", out_dir / "memory.png")
+        cpu = bar_chart(by_model_and_config(ok, ok["peak_rss_mb"]), "Peak RSS of the whole run process (these "
+                        "rows have no after-import baseline)", "MiB", out_dir / "memory.png")
     gpu = bar_chart(by_model_and_config(ok, ok["peak_gpu_mem_allocated_mb"]), "Peak GPU memory "
                     "(torch.cuda.max_memory_allocated)", "MiB", out_dir / "gpu_memory.png")
     return [cpu, gpu]
@@ -98,7 +99,7 @@ def quality_chart(ok: pd.DataFrame, path: Path) -> Path | None:
     did not reach the target and sit at the run's wall time instead."""
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
-    from matplotlib.ticker import ScalarFormatter
+    from matplotlib.ticker import FuncFormatter
 
     rows = quality_relative_to_target(ok)
     if rows.empty:
@@ -109,7 +110,7 @@ def quality_chart(ok: pd.DataFrame, path: Path) -> Path | None:
     precisions = [p for p in PRECISIONS if p in set(rows["precision"])] + \
         sorted(set(rows["precision"]) - set(PRECISIONS))
     markers = {p: MARKERS[i % len(MARKERS)] for i, p in enumerate(precisions)}
-    fig, ax = plt.subplots(figsize=(10, 5.5))
+    fig, ax = plt.subplots(figsize=(10, 5.5), layout="constrained")
     for (model, precision, hit), group in rows.groupby(["model", "precision", reached]):
         x = group["time_to_target_s"] if hit else group["wall_s"]
         ax.scatter(x, group["quality"], s=60, marker=markers[precision], edgecolors=colours[model],
@@ -117,7 +118,7 @@ def quality_chart(ok: pd.DataFrame, path: Path) -> Path | None:
     x_all = rows["time_to_target_s"].where(reached, rows["wall_s"])
     if x_all.max() > 20 * x_all.min() > 0:  # a log axis only where times span orders of magnitude
         ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     ax.axhline(1.0, color="grey", linewidth=0.8, linestyle="--")
     if reached.any():
         ax.set_title("Quality vs time to target")
@@ -132,7 +133,7 @@ def quality_chart(ok: pd.DataFrame, path: Path) -> Path | None:
     first = ax.legend(handles=model_handles, title="model", fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.add_artist(first)
     ax.legend(handles=precision_handles, title="precision", fontsize=8, loc="lower left", bbox_to_anchor=(1.01, 0.0))
-    fig.savefig(path, dpi=100, bbox_inches="tight")
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
 

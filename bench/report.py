@@ -98,20 +98,37 @@ def varying_axes_labels(frame: pd.DataFrame) -> pd.Series:
 
 
 # ----------------------------------------------------------------------------------------------- tables
-def cell(rows: pd.DataFrame, column: str, count: bool = True) -> str:
+def cell_text(values: list[float], status: str, noisy: bool, count: bool) -> str:
     """One table cell: the centre of the ok repeats ± half their range (with n when `count`), else the failure
-    status (empty when not `count`: the row's `runs` cell says it); ⚠ when one of them shared its device."""
-    ok = rows[rows["status"] == "ok"]
-    if ok.empty:
-        return "/".join(sorted(set(rows["status"]))) if count else ""
-    values = ok[column].dropna().tolist()
+    status (empty when not `count`: the row's `runs` cell says it); ⚠ when a run shared its device."""
+    if status != "ok" and not values:
+        return status if count else ""
     if not values:
         return ""
     centre, spread = summarize(values)
     text = number(centre)
-    if spread is not None:
+    if spread:  # identical repeats (a parameter count) show no ±0
         text += f" ±{number(spread / 2)}" + (f" (n={len(values)})" if count else "")
-    return text + (f" {NOISE_MARK}" if column in NOISE_SENSITIVE and ok["noisy"].any() else "")
+    return text + (f" {NOISE_MARK}" if noisy else "")
+
+
+def cells(frame: pd.DataFrame, columns: list[str], count: bool = True) -> dict[tuple[str, str], dict[str, str]]:
+    """Every cell of a table at once: {(model, config label): {column: text}}; the failure status stands in for
+    the values of a config with no ok run."""
+    keys = ["model", "config_label"]
+    statuses = frame.groupby(keys, sort=False)["status"].agg(lambda s: "/".join(sorted(set(s))))
+    ok = frame.loc[frame["status"] == "ok", [*keys, "noisy", *columns]]  # narrow: grouping a wide frame is slow
+    ok_groups = dict(list(ok.groupby(keys, sort=False)))
+    table = {}
+    for key, status in statuses.items():
+        rows = ok_groups.get(key)
+        if rows is None:
+            table[key] = {column: cell_text([], status, False, count) for column in columns}
+            continue
+        noisy = bool(rows["noisy"].any())
+        table[key] = {column: cell_text(rows[column].dropna().tolist(), "ok", noisy and column in NOISE_SENSITIVE,
+                                        count) for column in columns}
+    return table
 
 
 def memory_column(frame: pd.DataFrame) -> str:
@@ -119,19 +136,13 @@ def memory_column(frame: pd.DataFrame) -> str:
     return "peak_gpu_mem_allocated_mb" if gpu is not None and gpu.notna().any() else "peak_rss_mb"
 
 
-def in_order(frame: pd.DataFrame) -> list[tuple[str, str]]:
-    """(model, config label) pairs: models sorted, configs in the order the sweep ran them."""
-    pairs = list(dict.fromkeys(zip(frame["model"], frame["config_label"])))
-    return sorted(pairs, key=lambda pair: pair[0])
-
-
 def pivot(frame: pd.DataFrame, column: str) -> pd.DataFrame:
     """Model rows x config columns."""
     labels = list(dict.fromkeys(frame["config_label"]))
-    table = {}
-    for model, model_rows in frame.groupby("model", sort=True):
-        table[model] = {label: cell(group, column) for label, group in model_rows.groupby("config_label")}
-    result = pd.DataFrame.from_dict(table, orient="index").reindex(columns=labels).fillna("")
+    table: dict[str, dict[str, str]] = {}
+    for (model, label), texts in cells(frame, [column]).items():
+        table.setdefault(model, {})[label] = texts[column]
+    result = pd.DataFrame.from_dict(table, orient="index").sort_index().reindex(columns=labels).fillna("")
     if column == "metric_value":
         metric = frame.groupby("model")["metric_name"].first() + " (" + \
             frame.groupby("model")["metric_direction"].first() + ")"
@@ -161,19 +172,28 @@ def header(column: str) -> str:
     return f"{column} ({DERIVED[column][1]})" if column in DERIVED else heading(column)
 
 
-def group_table(frame: pd.DataFrame, group: str) -> tuple[pd.DataFrame, list[str]]:
+def config_rows(frame: pd.DataFrame) -> dict[tuple[str, str], dict[str, str]]:
+    """The leading cells of every per-config table: model, config, runs (and the metric, for the quality table),
+    models sorted, configs in the order the sweep ran them."""
+    narrow = frame[["model", "config_label", "status", "noisy", "metric_name", "metric_direction", "metric_target"]]
+    leading = {}
+    for (model, label), rows in sorted(narrow.groupby(["model", "config_label"], sort=False), key=lambda g: g[0][0]):
+        first = rows.iloc[0]
+        target = f", target {number(first['metric_target'])}" if pd.notna(first["metric_target"]) else ""
+        leading[(model, label)] = {"model": model, "config": label, "runs": runs_text(rows),
+                                   "metric": f"{first['metric_name']} ({first['metric_direction']}{target})"}
+    return leading
+
+
+def group_table(frame: pd.DataFrame, group: str, leading: dict[tuple[str, str], dict[str, str]]
+                ) -> tuple[pd.DataFrame, list[str]]:
     """One row per config: every measured column of the group (units in headers); and the group's empty columns."""
     measured, empty = group_columns(frame, group)
+    texts = cells(frame, measured, count=False)
     records = []
-    for model, label in in_order(frame):
-        rows = frame[(frame["model"] == model) & (frame["config_label"] == label)]
-        record = {"model": model, "config": label, "runs": runs_text(rows)}
-        if group == "quality":
-            first = rows.iloc[0]
-            target = f", target {number(first['metric_target'])}" if pd.notna(first["metric_target"]) else ""
-            record["metric"] = f"{first['metric_name']} ({first['metric_direction']}{target})"
-        record |= {header(column): cell(rows, column, count=False) for column in measured}
-        records.append(record)
+    for key, first_cells in leading.items():
+        record = first_cells if group == "quality" else {k: v for k, v in first_cells.items() if k != "metric"}
+        records.append(record | {header(column): texts[key][column] for column in measured})
     return pd.DataFrame(records), empty
 
 
@@ -268,7 +288,7 @@ def headline_sections(frame: pd.DataFrame) -> list[Section]:
                 "train longer (--profile standard, full) or check the targets"
             sections.append((title, f"No run reached its target ({why}).", None))
             continue
-        note += "; values without ± are single runs"
+        note += "; values without ± are single runs (or identical repeats)"
         if column == "metric_value" and not_aiming:
             note += ". Not trained to the targets in this profile: see the note at the top"
         sections.append((title, note, table))
@@ -277,8 +297,9 @@ def headline_sections(frame: pd.DataFrame) -> list[Section]:
 
 def group_sections(frame: pd.DataFrame) -> list[Section]:
     sections = []
+    leading = config_rows(frame)
     for group in GROUPS:
-        table, empty = group_table(frame, group)
+        table, empty = group_table(frame, group, leading)
         note = "median of the ok repeats ± half their range; `runs` says how many"
         if empty:
             note += "; not measured in these runs: " + ", ".join(empty)
@@ -359,18 +380,23 @@ def html_table(table: pd.DataFrame, number_: int) -> str:
 
 def mostly_numbers(cells: pd.Series) -> bool:
     """Whether most non-empty cells of a column start with a number (those columns are right-aligned)."""
-    filled = cells[cells != ""]
-    return not filled.empty and filled.str.match(r"[-+]?[0-9]").mean() >= 0.5
+    filled = [cell for cell in cells if cell]
+    return bool(filled) and sum(cell[0] in "+-0123456789" for cell in filled) >= len(filled) / 2
 
 
-def write_markdown(path: Path, title: str, notes: list[str], sections: list[Section], images: list[Path]) -> None:
+def write_markdown(path: Path, title: str, notes: list[str], sections: list[Section],
+                   images: dict[str, list[Path]]) -> None:
     lines = [f"# {title}", "", *[f"> {note}\n" for note in notes]]
     for section_title, note, table in sections:
         lines += [f"## {section_title}", "", note or "", ""]
         if table is not None:
             lines += [markdown_table(as_flat(table), index=False), ""]
-    lines += [f"![{image.stem}]({image.relative_to(path.parent).as_posix()})" for image in images]
-    path.write_text("\n".join(lines) + "\n")
+    for heading_, paths in images.items():
+        if paths:
+            lines += [f"## {heading_}", ""]
+            lines += [f"![{image.stem}]({image.relative_to(path.parent).as_posix()})" for image in paths]
+            lines.append("")
+    path.write_text("\n".join(lines))
 
 
 STYLE = ("body{font-family:sans-serif;margin:2em;max-width:1500px}"
@@ -378,21 +404,25 @@ STYLE = ("body{font-family:sans-serif;margin:2em;max-width:1500px}"
          "table.results td,table.results th{border:1px solid #ccc;padding:3px 8px;text-align:right;white-space:nowrap}"
          "table.results th{background:#f0f0f0;text-align:center}.note{color:#555;max-width:1100px}"
          ".badge{background:#fff3cd;border:1px solid #e0b400;padding:.5em 1em;max-width:1100px}"
-         "img{max-width:100%}figure{margin:1em 0;display:inline-block;vertical-align:top}")
+         "img{max-width:1450px}figure{margin:1em 1em 1em 0;display:inline-table;vertical-align:top}"
+         "figcaption{display:table-caption;caption-side:bottom;font-size:12px;color:#555;overflow-wrap:anywhere}")
 
 
-def write_html(path: Path, title: str, notes: list[str], sections: list[Section], images: list[Path]) -> None:
+def write_html(path: Path, title: str, notes: list[str], sections: list[Section],
+               images: dict[str, list[Path]]) -> None:
     body = [f"<h1>{html.escape(title)}</h1>"]
     body += [f"<p class=badge>{html.escape(note)}</p>" for note in notes]
     for number_, (section_title, note, table) in enumerate(sections):
         body.append(f"<h2>{html.escape(section_title)}</h2><p class=note>{html.escape(note or '')}</p>")
         if table is not None:
             body.append(html_table(table, number_))
-    body.append("<h2>Plots</h2>")
-    for image in images:
-        source = html.escape(image.relative_to(path.parent).as_posix())
-        body.append(f"<figure><img src='{source}' alt='{html.escape(image.stem)}'>"
-                    f"<figcaption>{source}</figcaption></figure>")
+    for heading_, paths in images.items():
+        body.append(f"<h2>{html.escape(heading_)}</h2>" if paths else "")
+        for image in paths:
+            source = html.escape(image.relative_to(path.parent).as_posix())
+            caption = html.escape(image.name if image.parent == path.parent else f"{image.parent.name}: {image.name}")
+            body.append(f"<figure><img src='{source}' alt='{html.escape(image.stem)}'>"
+                        f"<figcaption>{caption}</figcaption></figure>")
     path.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
                     f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>\n")
 
@@ -405,7 +435,8 @@ def write_report(paths: list[Path], out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     sections = sections_of(frame, csv_paths)
     notes = [*profile_notes(frame), *filter(None, [noise_note(frame)])]
-    images = plots.write_plots(frame, out_dir) + artifact_images(frame, out_dir)
+    images = {"Plots": plots.write_plots(frame, out_dir),
+              "Sample grids and attention maps (by run)": artifact_images(frame, out_dir)}
     title = "dnnbench report: " + ", ".join(dict.fromkeys(Path(s).name for s in frame["source"]))
     write_markdown(out_dir / "summary.md", title, notes, sections, images)
     write_html(out_dir / "index.html", title, notes, sections, images)
