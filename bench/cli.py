@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bench import compare, report
 from bench.columns import CONSOLE
-from bench.config import DEFAULT_TIME_LIMIT_S, PROFILES
+from bench.config import COMPILE_MODES, DEFAULT_TIME_LIMIT_S, MATMUL_PRECISIONS, PROFILES
 from bench.precision import PRECISIONS
 
 
@@ -36,6 +36,15 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--num-nodes", type=int, default=1, help="nodes for multi-node DDP (handed to Lightning)")
     run.add_argument("--precisions", default="32-true", help=f"comma list of {', '.join(PRECISIONS)}")
     run.add_argument("--compile", default="off", help="comma list of off,on (torch.compile)")
+    run.add_argument("--compile-mode", default="default",
+                     help=f"comma list of torch.compile modes for compiled runs: {', '.join(COMPILE_MODES)} "
+                     "(reduce-overhead = CUDA graphs)")
+    run.add_argument("--channels-last", action="store_true",
+                     help="image models: weights (and so convolutions) in channels-last memory format")
+    run.add_argument("--matmul-precision", default="highest", choices=MATMUL_PRECISIONS,
+                     help="torch.set_float32_matmul_precision: high/medium let fp32 matmuls use TF32 tensor cores")
+    run.add_argument("--cudnn-benchmark", default="off", choices=("on", "off"),
+                     help="torch.backends.cudnn.benchmark: autotune convolution algorithms during warm-up")
     run.add_argument("--batch-sizes", default="default", help="comma list (default: each model's own)")
     run.add_argument("--repeats", type=int, default=1, help="runs per config (seeds seed, seed+1, ...)")
     run.add_argument("--seed", type=int, default=0, help="seed of the first repeat; repeat i uses seed + i")

@@ -72,6 +72,14 @@ TABLE: tuple[Column, ...] = (
     _c("precision", "config", "Lightning precision (bench/precision.py): `32-true`, `16-mixed`, `bf16-mixed`, "
        "`bf16-true`, `64-true`", console=True),
     _c("compile", "config", "`on` = the LightningModule went through `torch.compile`, `off` = eager", console=True),
+    _c("compile_mode", "config", "`torch.compile` mode when compiled (`default`, `reduce-overhead` = CUDA graphs, "
+       "`max-autotune`); empty when eager"),
+    _c("memory_format", "config", "`channels_last` (`--channels-last`: the module's weights, and so its "
+       "convolutions, in channels-last format) or `contiguous`"),
+    _c("matmul_precision", "config", "`torch.set_float32_matmul_precision`: `highest` (true fp32 matmuls), "
+       "`high`/`medium` (TF32 allowed: fp32 rows then use the TF32 peak)"),
+    _c("cudnn_benchmark", "config", "`torch.backends.cudnn.benchmark` (`on`: cuDNN autotunes convolution "
+       "algorithms during warm-up)"),
     _c("batch_size", "config", "per-device batch size (train and inference timing)", console=True),
     _c("profile", "config", "`smoke`, `quick`, `standard`, `full`: epochs come from the model's "
        "`BenchSpec.epochs[profile]`"),
@@ -106,17 +114,29 @@ TABLE: tuple[Column, ...] = (
        "Lightning's loop included)", numeric=True, better="max", unit="samples/s", console=True),
     _c("train_samples_per_s_spread", "speed", "(max - min) / median of the sub-window throughputs",
        numeric=True, unit="ratio"),
-    _c("timed_steps", "speed", "training steps inside the speed window (after the warm-up steps)", numeric=True),
-    _c("infer_samples_per_s", "speed", "batch size / median latency of eval-mode forward passes of "
-       "`example_input(batch_size)` on the run's device and precision", numeric=True, better="max",
-       unit="samples/s", console=True),
+    _c("timed_steps", "speed", "training steps inside the speed window: a fixed-length window of 100 steps after "
+       "10 warm-up steps (on a CPU it may stop at 2 s once it has 20), in its own short fit after the quality "
+       "run (smoke: the quality run's own steps after the first); the host waits for the device only at the ends "
+       "of 10-step sub-windows", numeric=True),
+    _c("device_samples_per_s", "speed", "the model's own cost on the device: samples / device-busy time over 10 "
+       "profiled steps after the window (torch.profiler: kernel times on a GPU, aten op self times on a CPU), "
+       "independent of host-side loop overhead", numeric=True, better="max", unit="samples/s"),
+    _c("device_busy_fraction", "speed", "`train_samples_per_s / device_samples_per_s`: the share of a Trainer "
+       "step the device was busy (near 1: device-bound; low: host-bound, launch or Python overhead)",
+       numeric=True, unit="ratio"),
+    _c("compile_s", "speed", "compiled runs: the first training step's time above a typical step (torch.compile "
+       "compiling the training graph); never inside a timed window", numeric=True, unit="s"),
+    _c("infer_samples_per_s", "speed", "eval-mode forward passes of `example_input(batch_size)` back to back "
+       "(the host waits only at the end), on the run's device and precision, of the trained (compiled) module",
+       numeric=True, better="max", unit="samples/s", console=True),
     _c("data_wait_fraction", "speed", "share of train step time spent between the previous batch's end and this "
        "batch's start (loader fetch + loop overhead)", numeric=True, better="min", unit="ratio"),
     # latency
-    _c("latency_p50_ms", "latency", "inference latency median at `batch_size`", numeric=True, better="min",
-       unit="ms"),
-    _c("latency_p95_ms", "latency", "inference latency 95th percentile at `batch_size`", numeric=True,
-       better="min", unit="ms"),
+    _c("latency_p50_ms", "latency", "inference latency median at `batch_size`: each forward pass timed alone "
+       "(CUDA events on a GPU, the host waiting after each)", numeric=True, better="min", unit="ms"),
+    _c("latency_p90_ms", "latency", "inference latency 90th percentile", numeric=True, unit="ms"),
+    _c("latency_p95_ms", "latency", "inference latency 95th percentile", numeric=True, better="min", unit="ms"),
+    _c("latency_p99_ms", "latency", "inference latency 99th percentile", numeric=True, unit="ms"),
     # memory
     _c("peak_gpu_mem_allocated_mb", "memory", "`torch.cuda.max_memory_allocated` after the run (peak stats reset "
        "before fit)", numeric=True, better="min", unit="MiB"),
@@ -130,12 +150,16 @@ TABLE: tuple[Column, ...] = (
     # cost
     _c("params", "cost", "parameter count of the model", numeric=True),
     _c("flops_per_sample", "cost", "training FLOPs per sample = 3 x the forward FLOPs counted by "
-       "`torch.utils.flop_counter` (Lightning `measure_flops`)", numeric=True, unit="FLOP"),
+       "`torch.utils.flop_counter` on the run's device, plus analytic matmul counts for RNN/LSTM/GRU layers (the "
+       "counter cannot see inside their fused kernels)", numeric=True, unit="FLOP"),
     _c("achieved_tflops", "cost", "`flops_per_sample * train_samples_per_s / 1e12`", numeric=True,
        unit="TFLOP/s"),
-    _c("peak_tflops", "cost", "the denominator used for MFU: `--peak-tflops`, else Lightning's "
-       "`get_available_flops` for the device and precision (dense) x devices; empty when unknown (CPUs)",
-       numeric=True, unit="TFLOP/s"),
+    _c("peak_tflops", "cost", "the denominator used for MFU, x devices: `--peak-tflops`, else the dense "
+       "datasheet peak of the GPU for `peak_dtype` (bench/measure/peaks.py), else Lightning's table; empty when "
+       "unknown (CPUs)", numeric=True, unit="TFLOP/s"),
+    _c("peak_dtype", "cost", "the dtype whose peak was used: `fp32` or `tf32` for 32-true (by "
+       "`matmul_precision`), `bf16`/`fp16` for 16-bit precisions, `fp64`"),
+    _c("peak_source", "cost", "where `peak_tflops` came from: `table: <gpu>`, `lightning`, `--peak-tflops`"),
     _c("mfu", "cost", "`achieved_tflops / peak_tflops`", numeric=True, unit="ratio"),
     _c("epochs", "cost", "epochs completed", numeric=True),
     _c("steps", "cost", "optimizer steps taken", numeric=True),

@@ -24,8 +24,16 @@ DEFAULT_TIME_LIMIT_S = {"smoke": 300, "quick": 600, "standard": 1800, "full": 72
 assert set(DEFAULT_TIME_LIMIT_S) == set(PROFILES)
 
 # The identity columns, in CSV order; seed and repeat are the repeat axis on top of them.
-IDENTITY = ("model", "datamodule", "device", "num_devices", "num_nodes", "precision", "compile", "batch_size",
-            "profile", "model_args", "data_args")
+IDENTITY = ("model", "datamodule", "device", "num_devices", "num_nodes", "precision", "compile", "compile_mode",
+            "memory_format", "matmul_precision", "cudnn_benchmark", "batch_size", "profile", "model_args",
+            "data_args")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")  # torch.compile's modes (reduce-overhead: CUDA graphs)
+MATMUL_PRECISIONS = ("highest", "high", "medium")  # torch.set_float32_matmul_precision: high/medium allow TF32
+# The label leaves out settings at these values (the defaults), so ordinary sweeps keep short names.
+QUIET_SETTINGS = {"compile_mode": ("", "default"), "memory_format": ("contiguous",), "matmul_precision": ("highest",),
+                  "cudnn_benchmark": ("off",)}
+# What rows written before these columns existed ran with (torch's own defaults).
+SETTINGS_BEFORE_SCHEMA_3 = {"memory_format": "contiguous", "matmul_precision": "highest", "cudnn_benchmark": "off"}
 REPEAT_AXIS = ("seed", "repeat")
 
 
@@ -63,12 +71,18 @@ def label(row: Mapping[str, Any], leave_out: tuple[str, ...] = ("model",)) -> st
         "device": str(row.get("device", "")) + (f":{count}" if count > 1 else ""),
         "precision": str(row.get("precision", "")),
         "compile": "compiled" if identity(row)[IDENTITY.index("compile")] == "on" else "",
+        "compile_mode": str(row.get("compile_mode", "") or ""),
+        "memory_format": str(row.get("memory_format", "") or ""),
+        "matmul_precision": f"matmul={row.get('matmul_precision', '')}" if row.get("matmul_precision") else "",
+        "cudnn_benchmark": f"cudnn.benchmark={row.get('cudnn_benchmark', '')}" if row.get("cudnn_benchmark") else "",
         "batch_size": f"bs{row.get('batch_size', '')}",
         "model_args": " ".join(f"{k}={v}" for k, v in json.loads(args_cell(row.get("model_args"))).items()),
         "data_args": " ".join(f"data.{k}={v}" for k, v in json.loads(args_cell(row.get("data_args"))).items()),
         "profile": str(row.get("profile", "")),
     }
-    return " ".join(text for name, text in parts.items() if text and name not in leave_out)
+    shown = {name: text for name, text in parts.items() if str(row.get(name, "") or "") not in
+             QUIET_SETTINGS.get(name, ())}
+    return " ".join(text for name, text in shown.items() if text and name not in leave_out)
 
 
 @dataclass
@@ -82,6 +96,10 @@ class RunConfig:
     num_nodes: int = 1
     precision: str = "32-true"
     compile: bool = False
+    compile_mode: str = "default"  # torch.compile(mode=...), when compile is on
+    channels_last: bool = False  # image models: weights (and so convolutions) in channels-last memory format
+    matmul_precision: str = "highest"  # torch.set_float32_matmul_precision: "high"/"medium" allow TF32
+    cudnn_benchmark: bool = False  # torch.backends.cudnn.benchmark (Trainer(benchmark=...)); torch's default
     batch_size: int = 128
     profile: str = "quick"
     seed: int = 0
@@ -110,9 +128,10 @@ class RunConfig:
 
         parts = [self.model, self.datamodule, self.device_spec.replace(":", "x"), self.precision,
                  "compile" if self.compile else "eager", f"bs{self.batch_size}", f"s{self.seed}", f"r{self.repeat}"]
-        if self.model_args or self.data_args:
-            digest = hashlib.sha1((args_cell(self.model_args) + args_cell(self.data_args)).encode()).hexdigest()
-            parts.append(digest[:8])
+        settings = {k: v for k, v in self.columns().items() if k in QUIET_SETTINGS and v not in QUIET_SETTINGS[k]}
+        if self.model_args or self.data_args or settings:
+            text = args_cell(self.model_args) + args_cell(self.data_args) + args_cell(settings)
+            parts.append(hashlib.sha1(text.encode()).hexdigest()[:8])
         return "-".join(p.replace("/", "_").replace(":", "_").replace(".", "_") for p in parts)
 
     def columns(self) -> dict[str, Any]:
@@ -120,6 +139,9 @@ class RunConfig:
         return {"model": self.model, "datamodule": self.datamodule, "device": self.device,
                 "num_devices": self.num_devices, "num_nodes": self.num_nodes, "strategy": self.strategy,
                 "precision": self.precision, "compile": "on" if self.compile else "off",
+                "compile_mode": self.compile_mode if self.compile else "",
+                "memory_format": "channels_last" if self.channels_last else "contiguous",
+                "matmul_precision": self.matmul_precision, "cudnn_benchmark": "on" if self.cudnn_benchmark else "off",
                 "batch_size": self.batch_size, "profile": self.profile, "model_args": args_cell(self.model_args),
                 "data_args": args_cell(self.data_args), "seed": self.seed, "repeat": self.repeat}
 
@@ -137,6 +159,12 @@ class RunConfig:
                 "--time-limit", f"{self.time_limit_s:g}"]
         if self.num_nodes > 1:
             args += ["--num-nodes", str(self.num_nodes)]
+        if self.compile:
+            args += ["--compile-mode", self.compile_mode]
+        if self.channels_last:
+            args += ["--channels-last"]
+        args += ["--matmul-precision", self.matmul_precision, "--cudnn-benchmark",
+                 "on" if self.cudnn_benchmark else "off"]
         for key, value in self.data_args.items():
             args += ["--data-arg", f"{key}={value}"]
         for key, value in self.model_args.items():
@@ -161,14 +189,19 @@ def parse_device(spec: str) -> tuple[str, int]:
 
 def matrix(models: list[str], data: list[str | None], devices: list[tuple[str, int]], precisions: list[str],
            compiles: list[bool], batch_sizes: list[int | None], repeats: int, seed: int,
-           default_data: dict[str, str], default_batch: dict[str, int], **common: Any) -> list[RunConfig]:
-    """Every combination; 32-true first within a config so the quality drift of others can be filled in."""
+           default_data: dict[str, str], default_batch: dict[str, int], compile_modes: tuple[str, ...] = ("default",),
+           **common: Any) -> list[RunConfig]:
+    """Every combination; 32-true first within a config so the quality drift of others can be filled in.
+
+    Compile modes multiply only the compiled configs: an eager run has no mode.
+    """
     ordered_precisions = sorted(precisions, key=lambda p: p != "32-true")
+    compile_axis = [(on, mode) for on in compiles for mode in (compile_modes if on else ("default",))]
     configs = []
-    for model, datamodule, (device, count), compile_, batch_size, repeat, precision in itertools.product(
-            models, data, devices, compiles, batch_sizes, range(repeats), ordered_precisions):
+    for model, datamodule, (device, count), (compile_, mode), batch_size, repeat, precision in itertools.product(
+            models, data, devices, compile_axis, batch_sizes, range(repeats), ordered_precisions):
         configs.append(RunConfig(
             model=model, datamodule=datamodule or default_data[model], device=device, num_devices=count,
-            precision=precision, compile=compile_, batch_size=batch_size or default_batch[model],
+            precision=precision, compile=compile_, compile_mode=mode, batch_size=batch_size or default_batch[model],
             seed=seed + repeat, repeat=repeat, **common))
     return configs

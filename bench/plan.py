@@ -14,7 +14,7 @@ from pathlib import Path
 
 import datamodules
 import lightning_modules
-from bench.config import DEFAULT_TIME_LIMIT_S, RunConfig, matrix, parse_device
+from bench.config import COMPILE_MODES, DEFAULT_TIME_LIMIT_S, RunConfig, matrix, parse_device
 from bench.precision import PRECISIONS
 
 
@@ -100,6 +100,14 @@ def compile_flags(text: str) -> list[bool]:
     return [c == "on" for c in flags]
 
 
+def compile_modes(text: str) -> tuple[str, ...]:
+    modes = tuple(comma_list(text))
+    unknown = [m for m in modes if m not in COMPILE_MODES]
+    if not modes or unknown:
+        raise PlanError(f"--compile-mode takes a comma list of {', '.join(COMPILE_MODES)}; got {text!r}")
+    return modes
+
+
 def batch_sizes(text: str) -> list[int | None]:
     if text == "default":
         return [None]
@@ -124,12 +132,14 @@ def plan(args: argparse.Namespace) -> Plan:
     wandb_mode = args.wandb or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
     configs = matrix(
         list(classes), data, devices(args.devices), precisions(args.precisions), compile_flags(args.compile),
-        batch_sizes(args.batch_sizes), args.repeats, args.seed,
+        batch_sizes(args.batch_sizes), args.repeats, args.seed, compile_modes=compile_modes(args.compile_mode),
         default_data={n: c.bench.default_datamodule for n, c in classes.items()},
         default_batch={n: c.bench.default_batch_size for n, c in classes.items()},
         num_nodes=args.num_nodes, profile=args.profile,
         time_limit_s=args.time_limit or DEFAULT_TIME_LIMIT_S[args.profile], data_args=data_args,
         model_args=model_args, peak_tflops=args.peak_tflops, wandb=wandb_mode, sweep_name=out.name,
+        channels_last=args.channels_last, matmul_precision=args.matmul_precision,
+        cudnn_benchmark=args.cudnn_benchmark == "on",
         wandb_project=args.wandb_project, wandb_entity=args.wandb_entity or "",
     )
     return Plan(configs, out)

@@ -107,7 +107,8 @@ def load_results(path: str | Path) -> pd.DataFrame:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise ResultsError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
-    required = [c for c in config.IDENTITY if c not in ("model_args", "data_args")] + ["status", "schema_version"]
+    added_in_3 = ("model_args", "data_args", "compile_mode", *config.SETTINGS_BEFORE_SCHEMA_3)
+    required = [c for c in config.IDENTITY if c not in added_in_3] + ["status", "schema_version"]
     missing = [c for c in required if c not in frame.columns]
     if missing:
         raise ResultsError(f"{path}: not a dnnbench results file (missing columns {', '.join(missing)})")
@@ -121,6 +122,11 @@ def load_results(path: str | Path) -> pd.DataFrame:
             frame[column] = ""
     for column in ("model_args", "data_args"):
         frame[column] = frame[column].map(config.args_cell)
+    for column, value in config.SETTINGS_BEFORE_SCHEMA_3.items():
+        if column not in frame:
+            frame[column] = value
+    if "compile_mode" not in frame:
+        frame["compile_mode"] = frame["compile"].map({"on": "default"}).fillna("")
     try:
         frame["other_metrics"] = frame["other_metrics"].map(parse_other_metrics)
     except ValueError as exc:

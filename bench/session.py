@@ -16,7 +16,7 @@ import torch
 import datamodules
 import lightning_modules
 from bench.config import SMOKE_LIMITS, RunConfig
-from bench.measure import cost, inference, memory, speed
+from bench.measure import cost, inference, memory, peaks, speed
 from bench.precision import PRECISIONS
 
 
@@ -46,17 +46,34 @@ def build(config: RunConfig) -> Built:
     return built
 
 
-def make_trainer(config: RunConfig, built: Built, callbacks: list, logger, sweep_dir: Path) -> L.Trainer:
+def make_trainer(config: RunConfig, built: Built, callbacks: list, logger, sweep_dir: Path,
+                 **overrides: Any) -> L.Trainer:
+    """The Trainer of a quality run (epochs from the profile) or, with overrides, of the speed window's fit."""
+    settings = dict(max_epochs=built.spec.epochs[config.profile], **(SMOKE_LIMITS if config.profile == "smoke"
+                                                                       else {}))
+    settings.update(overrides)
     return L.Trainer(
         accelerator="gpu" if config.device == "cuda" else "cpu", devices=config.num_devices,
         num_nodes=config.num_nodes, strategy=config.strategy, precision=config.precision,
-        max_epochs=built.spec.epochs[config.profile], enable_checkpointing=False, logger=logger or False,
+        benchmark=config.cudnn_benchmark, enable_checkpointing=False, logger=logger or False,
         # A datamodule that shards its own batches across ranks says so; others get Lightning's sampler.
         use_distributed_sampler=not getattr(built.datamodule, "shards_itself", False),
         num_sanity_val_steps=0, enable_model_summary=False, enable_progress_bar=False,
-        callbacks=callbacks, default_root_dir=str(sweep_dir),
-        **(SMOKE_LIMITS if config.profile == "smoke" else {}),
+        callbacks=callbacks, default_root_dir=str(sweep_dir), **settings,
     )
+
+
+def speed_window_fit(config: RunConfig, built: Built, fit_model: torch.nn.Module,
+                     sweep_dir: Path) -> speed.TrainThroughput:
+    """The speed window in a fit of its own: the same (trained, compiled) module and data, no logger, no
+    validation, a fixed number of steps whatever the profile's epochs; it ends when the window is done."""
+    window = speed.SpeedWindow(config.num_devices * config.num_nodes)
+    divergence = speed.QualityWatch(built.spec.metric, built.spec.metric_direction, None)
+    steps = speed.WARMUP_STEPS + 3 * speed.TIMED_STEPS + speed.PROFILED_STEPS  # room for epoch ends; stops early
+    trainer = make_trainer(config, built, [window, divergence], None, sweep_dir, max_epochs=-1, max_steps=steps,
+                           limit_val_batches=0, limit_train_batches=1.0)
+    trainer.fit(fit_model, built.datamodule)
+    return window.result()
 
 
 def quality_columns(built: Built, results: list[dict], watch: speed.QualityWatch) -> dict[str, Any]:
@@ -80,42 +97,61 @@ def other_metrics(test_results: dict[str, Any], model: L.LightningModule, main_m
 
 def measure_trained(config: RunConfig, built: Built, fit_model: torch.nn.Module, device: torch.device,
                     train_samples_per_s: float | None) -> dict[str, Any]:
-    """Inference, FLOPs/MFU and GPU memory of the trained module."""
+    """Inference, FLOPs/MFU and GPU memory of the trained module, on the run's device and precision."""
+    fit_model.to(device)  # Lightning's teardown moved the module to the CPU after fit/test
     precision = PRECISIONS[config.precision]
     args = precision.cast_inputs(inference.as_args(built.model.example_input(config.batch_size)))
+    args = tuple(a.to(device) if torch.is_tensor(a) else a for a in args)
     latency = inference.inference_timing(fit_model, args, device, precision)
     try:
-        forward = cost.forward_flops_per_sample(built.model, args)
+        with precision.autocast(device.type):
+            forward = cost.forward_flops_per_sample(built.model, args)
     except Exception as exc:  # FLOP counting is best effort (e.g. ops the counter does not know)
         forward = None
         built.notes.append(f"flop count failed: {exc}".splitlines()[0])
-    world_size = config.num_devices * config.num_nodes
-    peak = cost.peak_tflops(device, precision, world_size, config.peak_tflops)
+    peak = peaks.device_peak(device, precision.compute_dtype, config.num_devices * config.num_nodes,
+                             config.peak_tflops)
     return (latency.columns() | cost.cost(forward, train_samples_per_s, peak).columns()
             | memory.gpu_peak(device).columns())
 
 
+def apply_settings(config: RunConfig, built: Built) -> torch.nn.Module:
+    """The speed settings the row records (cudnn benchmark goes to the Trainer); returns the module to fit."""
+    torch.set_float32_matmul_precision(config.matmul_precision)
+    if config.channels_last:
+        if len(getattr(built.model.hparams, "input_shape", ())) == 3 or built.spec.task == "generation":
+            built.model.to(memory_format=torch.channels_last)
+        else:
+            built.notes.append("channels_last has no effect: the model's inputs are not images")
+    return torch.compile(built.model, mode=config.compile_mode) if config.compile else built.model
+
+
 def train_and_measure(config: RunConfig, sweep_dir: Path) -> dict[str, Any] | None:
-    """Train and test one config and measure it; the row's result columns (None on ranks other than 0)."""
+    """Train and test one config, then time its speed window and inference; the row's result columns (None on
+    ranks other than 0)."""
     built = build(config)
-    train_speed = speed.TrainSpeed(config.num_devices * config.num_nodes)
     watch = speed.QualityWatch(built.spec.metric, built.spec.metric_direction, built.metric_target)
+    smoke_window = speed.SpeedWindow(config.num_devices * config.num_nodes, warmup=1, profiled=0, stop=False)
     logger = wandb_logger(config, sweep_dir)
-    history = [wandb_history()] if logger is not None else []  # per-step curves, logged after fit
-    trainer = make_trainer(config, built, [train_speed, watch, *history], logger, sweep_dir)
+    callbacks = [watch, smoke_window] if config.profile == "smoke" else [watch]
+    if logger is not None:
+        callbacks.append(wandb_history())  # per-step curves, logged after fit
+    trainer = make_trainer(config, built, callbacks, logger, sweep_dir)
     device = trainer.strategy.root_device
     memory.reset_gpu_peak(device)
-    fit_model = torch.compile(built.model) if config.compile else built.model
+    fit_model = apply_settings(config, built)
     trainer.fit(fit_model, built.datamodule)
     results = trainer.test(fit_model, built.datamodule, verbose=False)
+    row = {"params": sum(p.numel() for p in built.model.parameters()), "epochs": trainer.current_epoch,
+           "steps": trainer.global_step, "compile_s": watch.compile_seconds() if config.compile else None}
+    row |= quality_columns(built, results, watch)
+    if trainer.global_rank == 0:  # pictures of the model that was tested, before the speed window trains on
+        built.notes += save_artifacts(built.model, sweep_dir / "artifacts" / config.run_id)
+    throughput = (smoke_window.result() if config.profile == "smoke"
+                  else speed_window_fit(config, built, fit_model, sweep_dir))
     if trainer.global_rank != 0:
         return None  # every rank trains; rank 0 measures inference and writes the row
-    throughput = train_speed.result()
-    row = {"params": sum(p.numel() for p in built.model.parameters()), "epochs": trainer.current_epoch,
-           "steps": trainer.global_step}
-    row |= quality_columns(built, results, watch) | throughput.columns()
-    row |= measure_trained(config, built, fit_model, device, throughput.train_samples_per_s)
-    built.notes += save_artifacts(built.model, sweep_dir / "artifacts" / config.run_id)
+    row |= throughput.columns() | measure_trained(config, built, fit_model, device, throughput.train_samples_per_s)
     row["message"] = "; ".join(built.notes)
     finish_wandb(logger, config.columns() | row, sweep_dir / "artifacts" / config.run_id)
     return row

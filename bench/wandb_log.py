@@ -34,12 +34,14 @@ def _clean(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def identity_tags(config) -> list[str]:
-    """One tag per identity axis (model, data, devices, precision, compile, batch size, profile, arguments)."""
-    tags = [config.model, config.datamodule, config.device_spec, config.precision,
-            "compiled" if config.compile else "eager", f"bs{config.batch_size}", config.profile]
-    tags += [f"{k}={v}" for k, v in sorted(config.model_args.items())]
-    tags += [f"data.{k}={v}" for k, v in sorted(config.data_args.items())]
-    return [str(tag)[:TAG_LIMIT] for tag in tags]
+    """One tag per identity axis, spelled as the config's label spells it (bench.config.label; settings left at
+    their defaults are left out there and here)."""
+    from bench import config as cfg
+
+    columns = config.columns()
+    axes = [axis for axis in cfg.IDENTITY if axis not in ("num_devices", "num_nodes")]  # both are in `device`
+    tags = [cfg.label(columns, leave_out=tuple(other for other in axes if other != axis)) for axis in axes]
+    return [tag[:TAG_LIMIT] for tag in tags if tag]
 
 
 def run_logger(config, save_dir: Path):

@@ -1,20 +1,25 @@
-"""Benchmark: train throughput measured by the runner vs a plain PyTorch loop on the same model and data.
+"""Benchmark: what the runner adds to training, per model, against a bare Lightning Trainer and an expert loop.
 
-    python -m benchmarks.overhead [--models cnn,resnet] [--steps 60]
+    python -m benchmarks.overhead [--models cnn,resnet] [--device cpu|cuda] [--profile quick] [--repeats 3]
 
-The plain loop does what the LightningModule's training_step does (forward, loss, backward, optimizer step)
-with the same datamodule batches, timed the same way (median of 10-step windows after 5 warm-up steps, data
-fetch included). Ratio = runner / plain; the bar is >= 0.95 for cnn and resnet.
-
-The plain loop steps AdamW (the runner uses each model's configure_optimizers, whose schedules need a Trainer;
-the optimizer's cost is the same). Models with manual optimization step their own optimizers inside
-training_step: the plain loop hands them the optimizers from configure_optimizers and a bare backward (gan).
-A module whose step needs the Trainer itself (dbn: the epoch decides which RBM trains) is reported n/a.
+Three measurements of the same module, datamodule and batch size, each in a fresh process (so none inherits
+another's allocator or thread state), alternating over the repeats:
+  runner   a `dnnbench` run: its Trainer-loop throughput (train_samples_per_s) and its model cost on the device
+           (device_samples_per_s, from the profiler's kernel/op times);
+  bare     a Lightning Trainer with no logger and no callbacks of ours, on the same batches (on a GPU the
+           datamodule's device-resident ones), timed over the same number of steps after the same warm-up;
+  expert   a plain PyTorch loop: forward, loss, backward, AdamW step (manual-optimization modules step their own
+           optimizers) on batches already on the device, the host waiting only at the ends of 10-step windows.
+Printed ratios (medians of the repeats): runner train / bare (the harness's own cost: bar >= 0.95),
+runner device / expert (the model-cost measure: bar >= 0.95) and runner train / expert (on a CPU the bar is
+>= 0.95 for cnn and resnet; on a GPU, for resnet on synthetic 3x224x224 at batch 256, device-bound).
+A module whose step needs the Trainer itself (dbn: the epoch decides which RBM trains) has no expert loop (n/a).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
 import sys
@@ -27,38 +32,28 @@ import torch
 
 import datamodules
 import lightning_modules
-from bench import stats
 from bench.config import RunConfig
 from bench.launch import run_child
-from bench.measure.speed import WARMUP_STEPS, WINDOW_STEPS, batch_size_of
+from bench.measure.speed import WARMUP_STEPS, WINDOW_STEPS, batch_size_of, synchronize
+from datamodules.base import DeviceBatches, TensorDataModule
+
+NEEDS_TRAINER_EXIT = 3  # exit code of an --expert child whose module cannot step without a Trainer
 
 
-def plain_loop_samples_per_s(name: str, steps: int, seed: int = 0) -> float:
+class NeedsTrainer(Exception):
+    """The module's training step cannot run without a Trainer, so there is no plain loop to compare with."""
+
+
+def build(name: str, device: torch.device, data_args: dict, seed: int = 0):
     cls = lightning_modules.get(name)
     spec = cls.bench
     L.seed_everything(seed, verbose=False)
-    dm = datamodules.get(spec.default_datamodule)(batch_size=spec.default_batch_size, seed=seed,
-                                                  **spec.datamodule_kwargs)
+    data = spec.default_datamodule if not data_args else "synthetic"
+    kwargs = (spec.datamodule_kwargs if not data_args else data_args) | {"batch_size": data_args.get(
+        "batch_size", spec.default_batch_size)}
+    dm = datamodules.get(data)(seed=seed, **kwargs)
     dm.setup("fit")
-    model = lightning_modules.build_model(cls, dm)
-    if hasattr(dm, "policy"):
-        dm.policy = model.act  # the DQN's experience stream acts with the model being trained
-    step = plain_step(model)
-    model.train()
-    times, samples = [], []
-    last = time.perf_counter()
-    done = 0
-    while done < steps:
-        for batch_idx, batch in enumerate(dm.train_dataloader()):
-            step(batch, batch_idx)
-            now = time.perf_counter()
-            times.append(now - last)
-            samples.append(batch_size_of(batch))
-            last = now
-            done += 1
-            if done >= steps:
-                break
-    return statistics.median(stats.windowed_rates(samples[WARMUP_STEPS:], times[WARMUP_STEPS:], WINDOW_STEPS))
+    return lightning_modules.build_model(cls, dm).to(device), dm
 
 
 def plain_step(model: L.LightningModule):
@@ -82,75 +77,138 @@ def plain_step(model: L.LightningModule):
     return lambda batch, batch_idx: model.training_step(batch, batch_idx)
 
 
-class NeedsTrainer(Exception):
-    """The module's training step cannot run without a Trainer, so there is no plain loop to compare with."""
+def batches_forever(dm, device: torch.device):
+    """The datamodule's training batches, epoch after epoch; on a GPU from tensors already on the device."""
+    while True:
+        if isinstance(dm, TensorDataModule) and device.type == "cuda":
+            loader = DeviceBatches(tuple(t.to(device) for t in dm.train_set.tensors), dm.batch_size, True, dm.seed)
+        else:
+            loader = dm.train_dataloader()
+        yield from loader
 
 
-NEEDS_TRAINER_EXIT = 3  # exit code of the --plain child for NeedsTrainer
+def expert_samples_per_s(name: str, steps: int, device: torch.device, data_args: dict) -> float:
+    model, dm = build(name, device, data_args)
+    if hasattr(dm, "policy"):
+        dm.policy = model.act  # the DQN's experience stream acts with the model being trained
+    step = plain_step(model.train())
+    batches = batches_forever(dm, device)
+    for i in range(WARMUP_STEPS):
+        step(next(batches), i)
+    rates = []
+    for _ in range(max(1, steps // WINDOW_STEPS)):
+        synchronize(device)
+        start, samples = time.perf_counter(), 0
+        for i in range(WINDOW_STEPS):
+            batch = next(batches)
+            step(batch, i)
+            samples += batch_size_of(batch)
+        synchronize(device)
+        rates.append(samples / (time.perf_counter() - start))
+    return statistics.median(rates)
 
 
-def runner_run(name: str, profile: str, out_dir: Path) -> tuple[float, int] | None:
-    """(train samples/s, steps) of one runner child process at the model's defaults."""
+class StepClock(L.Callback):
+    """Reads the clock (after waiting for the device) at two steps only: the bare Trainer's whole harness."""
+
+    def __init__(self, start: int, stop: int) -> None:
+        self.start_step, self.stop_step, self.times, self.samples, self.steps = start, stop, [], 0, 0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.steps += 1
+        if self.start_step < self.steps <= self.stop_step:
+            self.samples += batch_size_of(batch)
+        if self.steps in (self.start_step, self.stop_step):
+            synchronize(pl_module.device)
+            self.times.append(time.perf_counter())
+
+
+def bare_trainer_samples_per_s(name: str, steps: int, device: torch.device, data_args: dict) -> float:
+    model, dm = build(name, torch.device("cpu"), data_args)
+    clock = StepClock(WARMUP_STEPS, WARMUP_STEPS + steps)
+    trainer = L.Trainer(accelerator="gpu" if device.type == "cuda" else "cpu", devices=1, max_epochs=-1,
+                        max_steps=WARMUP_STEPS + steps, limit_val_batches=0, logger=False, callbacks=[clock],
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                        use_distributed_sampler=False)
+    trainer.fit(model, dm)
+    return clock.samples / (clock.times[1] - clock.times[0])
+
+
+def runner_row(name: str, profile: str, device: str, data_args: dict, out_dir: Path) -> dict:
     spec = lightning_modules.get(name).bench
-    config = RunConfig(model=name, datamodule=spec.default_datamodule, batch_size=spec.default_batch_size,
-                       profile=profile, time_limit_s=1800)
+    config = RunConfig(model=name, datamodule="synthetic" if data_args else spec.default_datamodule,
+                       batch_size=data_args.get("batch_size", spec.default_batch_size), device=device,
+                       profile=profile, time_limit_s=1800,
+                       data_args={k: v for k, v in data_args.items() if k != "batch_size"})
     row = run_child(config, out_dir)
     if row["status"] != "ok":
-        print(f"  {name}: runner status {row['status']}: {row['message']}")
-        return None
-    return float(row["train_samples_per_s"]), int(row["steps"])
+        raise RuntimeError(f"runner status {row['status']}: {row['message']}")
+    return row
 
 
-def plain_run(name: str, steps: int) -> float:
-    """The plain loop in a fresh process too, so neither side inherits the other's allocator or thread state."""
-    result = subprocess.run([sys.executable, "-m", "benchmarks.overhead", "--plain", name, "--steps", str(steps)],
-                            capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
+def in_fresh_process(mode: str, name: str, steps: int, device: str, data_args: dict) -> float | None:
+    command = [sys.executable, "-m", "benchmarks.overhead", f"--{mode}", name, "--steps", str(steps), "--device",
+               device, "--data-args", json.dumps(data_args)]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
     if result.returncode == NEEDS_TRAINER_EXIT:
-        raise NeedsTrainer(result.stdout.strip())
+        return None
     if result.returncode != 0:
-        raise RuntimeError(f"plain loop for {name} failed: {result.stderr.strip().splitlines()[-1:]}")
+        raise RuntimeError(f"{mode} for {name} failed: {result.stderr.strip().splitlines()[-1:]}")
     return float(result.stdout.strip().splitlines()[-1])
+
+
+def ratio(a: list[float], b: list[float | None]) -> str:
+    b = [x for x in b if x]
+    return f"{statistics.median(a) / statistics.median(b):6.3f}" if a and b else "   n/a"
+
+
+def measure_model(name: str, args, out_dir: Path) -> str:
+    runner, device_cost, bare, expert = [], [], [], []
+    for _ in range(args.repeats):
+        row = runner_row(name, args.profile, args.device, args.data, out_dir)
+        runner.append(float(row["train_samples_per_s"]))
+        device_cost.append(float(row["device_samples_per_s"] or "nan"))
+        steps = max(int(float(row["timed_steps"] or 0)), 20)
+        bare.append(in_fresh_process("bare", name, steps, args.device, args.data))
+        expert.append(in_fresh_process("expert", name, steps, args.device, args.data))
+    return (f"{name:12s} {statistics.median(runner):10.1f} {statistics.median(device_cost):10.1f} "
+            f"{statistics.median(bare):10.1f} " + (f"{statistics.median([e for e in expert if e]):10.1f}"
+                                                    if any(expert) else f"{'n/a':>10s}")
+            + f"  {ratio(runner, bare)} {ratio(device_cost, expert)} {ratio(runner, expert)}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="all")
-    parser.add_argument("--profile", default="quick", help="runner profile (standard gives more timed windows)")
-    parser.add_argument("--repeats", type=int, default=1, help="alternate runner and plain runs this many times")
-    parser.add_argument("--steps", type=int, default=60, help=argparse.SUPPRESS)
-    parser.add_argument("--plain", metavar="MODEL", help=argparse.SUPPRESS)  # child mode: print plain samples/s
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--profile", default="quick", help="runner profile")
+    parser.add_argument("--repeats", type=int, default=1, help="alternate the three measurements this many times")
+    parser.add_argument("--data-args", default="{}", help="JSON: synthetic data instead of the default, e.g. "
+                        '\'{"shape": [3, 224, 224], "num_classes": 1000, "num_samples": 2048, "batch_size": 256}\'')
+    parser.add_argument("--steps", type=int, default=100, help=argparse.SUPPRESS)
+    for mode in ("bare", "expert"):  # child modes: print samples/s
+        parser.add_argument(f"--{mode}", metavar="MODEL", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.plain:
+    args.data = json.loads(args.data_args)
+    device = torch.device(args.device)
+    if args.bare or args.expert:
         try:
-            print(plain_loop_samples_per_s(args.plain, args.steps))
+            measure = bare_trainer_samples_per_s if args.bare else expert_samples_per_s
+            print(measure(args.bare or args.expert, args.steps, device, args.data))
         except NeedsTrainer as exc:
             print(exc)
             sys.exit(NEEDS_TRAINER_EXIT)
         return
     names = lightning_modules.names() if args.models == "all" else args.models.split(",")
-    print(f"profile {args.profile}, {args.repeats} alternating repeat(s); plain loop times as many steps as the "
-          "runner trained. Medians of the repeats:")
-    print(f"{'model':12s} {'runner/s':>10s} {'plain/s':>10s} {'ratio':>6s}  ratios per repeat")
+    print(f"device {args.device}, profile {args.profile}, {args.repeats} alternating repeat(s), medians; samples/s")
+    print(f"{'model':12s} {'runner':>10s} {'run.device':>10s} {'bare':>10s} {'expert':>10s}  "
+          f"{'run/bare':>6s} {'dev/exp':>6s} {'run/exp':>6s}")
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
-            runner, plain = [], []
             try:
-                for _ in range(args.repeats):
-                    measured = runner_run(name, args.profile, Path(tmp))
-                    if measured is None:
-                        break
-                    runner.append(measured[0])
-                    plain.append(plain_run(name, max(measured[1], 30)))
-            except NeedsTrainer as exc:
-                print(f"{name:12s} {'':>10s} {'':>10s}    n/a  (its step needs a Trainer: {exc})", flush=True)
-                continue
-            if not runner:
-                print(f"{name:12s} {'':>10s} {'':>10s}   fail", flush=True)
-                continue
-            each = " ".join(f"{r / p:.3f}" for r, p in zip(runner, plain))
-            ratio = statistics.median(runner) / statistics.median(plain)
-            print(f"{name:12s} {statistics.median(runner):10.1f} {statistics.median(plain):10.1f} {ratio:6.3f}  {each}",
-                  flush=True)
+                print(measure_model(name, args, Path(tmp)), flush=True)
+            except RuntimeError as exc:
+                print(f"{name:12s} failed: {exc}", flush=True)
 
 
 if __name__ == "__main__":

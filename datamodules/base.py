@@ -49,9 +49,52 @@ class RankBatches:
                 yield batch
 
 
+# In-memory splits move to the GPU when together they take at most this share of its free memory: the model's
+# activations, optimizer state and the allocator's cache need the rest. Larger data is served from pinned memory.
+RESIDENT_SHARE_OF_FREE_MEMORY = 0.25
+
+
+class DeviceBatches:
+    """Pre-collated batches sliced from tensors that live on the accelerator: shuffled with a permutation drawn on
+    the device, evaluation batches as views; no host work and no copy per step (Lightning's transfer is a no-op).
+
+    Same contract as `batch_loader`: a fresh permutation each epoch from one seeded generator, and with
+    world_size > 1 every world_size-th batch from `rank` on, the tail dropped so every rank takes as many steps.
+    """
+
+    def __init__(self, tensors: tuple[torch.Tensor, ...], batch_size: int, shuffle: bool, seed: int,
+                 rank: int = 0, world_size: int = 1) -> None:
+        self.tensors, self.batch_size, self.shuffle = tensors, batch_size, shuffle
+        self.rank, self.world_size = rank, world_size
+        self.generator = torch.Generator(device=tensors[0].device).manual_seed(seed) if shuffle else None
+
+    def __len__(self) -> int:
+        batches = -(-len(self.tensors[0]) // self.batch_size)
+        return batches // self.world_size if self.world_size > 1 else batches
+
+    def __iter__(self):
+        n, device = len(self.tensors[0]), self.tensors[0].device
+        order = torch.randperm(n, generator=self.generator, device=device) if self.shuffle else None
+        for i in range(len(self)):
+            start = (i * self.world_size + self.rank) * self.batch_size
+            if order is None:
+                yield tuple(t[start:start + self.batch_size] for t in self.tensors)
+            else:
+                index = order[start:start + self.batch_size]
+                yield tuple(t[index] for t in self.tensors)
+
+
+def fits_on(device: torch.device, tensors: list[torch.Tensor]) -> bool:
+    """Whether `tensors` may live on `device` (a CUDA device: within RESIDENT_SHARE_OF_FREE_MEMORY of its free)."""
+    if device.type != "cuda":
+        return False
+    free, _total = torch.cuda.mem_get_info(device)
+    return sum(t.numel() * t.element_size() for t in tensors) <= RESIDENT_SHARE_OF_FREE_MEMORY * free
+
+
 def batch_loader(
     dataset: TensorBatches, batch_size: int, shuffle: bool, seed: int, num_workers: int = 0,
-    rank: int = 0, world_size: int = 1,
+    rank: int = 0, world_size: int = 1, pin_memory: bool = False,
 ) -> DataLoader:
     """A DataLoader that yields pre-collated batches by slicing `dataset` with a list of indices.
 
@@ -66,7 +109,8 @@ def batch_loader(
     batches = BatchSampler(sampler, batch_size, drop_last=False)
     if world_size > 1:
         batches = RankBatches(batches, rank, world_size)
-    return DataLoader(dataset, sampler=batches, batch_size=None, num_workers=num_workers)
+    # pin_memory: batches land in page-locked memory, so Lightning's copy to the GPU runs without blocking.
+    return DataLoader(dataset, sampler=batches, batch_size=None, num_workers=num_workers, pin_memory=pin_memory)
 
 
 def stratified_split(
@@ -120,18 +164,43 @@ class TensorDataModule(BenchDataModule):
         pictures of samples or fit an instrument on the data, instead of reaching into the datasets."""
         return getattr(self, f"{split}_set").tensors
 
-    def train_dataloader(self) -> DataLoader:
+    def accelerator(self) -> torch.device:
+        """The device the attached Trainer trains on (the CPU when there is none)."""
+        return self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+
+    def resident_splits(self) -> dict[str, TensorBatches] | None:
+        """The splits on the accelerator when it is a GPU and they fit there (moved once, then kept); else None."""
+        device = self.accelerator()
+        cached = getattr(self, "_resident", None)
+        if cached is not None and cached[0] == device:
+            return cached[1]
+        splits = {name: getattr(self, f"{name}_set") for name in ("train", "val", "test")}
+        unique = {id(s): s for s in splits.values()}  # synthetic data serves one set as all three
+        if not fits_on(device, [t for s in unique.values() for t in s.tensors]):
+            return None
+        moved = {key: TensorBatches(*(t.to(device) for t in s.tensors)) for key, s in unique.items()}
+        self._resident = (device, {name: moved[id(s)] for name, s in splits.items()})
+        return self._resident[1]
+
+    def _loader(self, split: str, shuffle: bool, rank: int = 0, world_size: int = 1):
+        resident = self.resident_splits()
+        if resident is not None:
+            return DeviceBatches(resident[split].tensors, self.batch_size, shuffle, self.seed, rank, world_size)
+        return batch_loader(getattr(self, f"{split}_set"), self.batch_size, shuffle, self.seed, self.num_workers,
+                            rank, world_size, pin_memory=self.accelerator().type == "cuda")
+
+    def train_dataloader(self):
         # Training is split across data-parallel ranks; evaluation is not: every rank scores the whole split, so
         # the synced metrics count each sample once per rank and equal the single-device value.
         trainer = self.trainer
         rank, world_size = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
-        return batch_loader(self.train_set, self.batch_size, True, self.seed, self.num_workers, rank, world_size)
+        return self._loader("train", True, rank, world_size)
 
-    def val_dataloader(self) -> DataLoader:
-        return batch_loader(self.val_set, self.batch_size, False, self.seed, self.num_workers)
+    def val_dataloader(self):
+        return self._loader("val", False)
 
-    def test_dataloader(self) -> DataLoader:
-        return batch_loader(self.test_set, self.batch_size, False, self.seed, self.num_workers)
+    def test_dataloader(self):
+        return self._loader("test", False)
 
-    def predict_dataloader(self) -> DataLoader:
+    def predict_dataloader(self):
         return self.test_dataloader()

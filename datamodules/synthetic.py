@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from datamodules import ConfigError, register
-from datamodules.base import IMAGE, SEQUENCE, TensorBatches, TensorDataModule
+from datamodules.base import IMAGE, SEQUENCE, TensorBatches, TensorDataModule, fits_on
 
 
 @register("synthetic")
@@ -38,9 +38,13 @@ class Synthetic(TensorDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
-        generator = torch.Generator().manual_seed(self.seed)
-        inputs = torch.randn((self.num_samples, *self.shape), generator=generator)
-        labels = torch.randint(0, self.num_classes, (self.num_samples,), generator=generator)
+        # Generated where the model trains (on a GPU: no host memory, no copy), unless it would not fit there.
+        device = self.accelerator()
+        probe = [torch.empty((self.num_samples, *self.shape), device="meta")]
+        device = device if fits_on(device, probe) else torch.device("cpu")
+        generator = torch.Generator(device=device).manual_seed(self.seed)
+        inputs = torch.randn((self.num_samples, *self.shape), generator=generator, device=device)
+        labels = torch.randint(0, self.num_classes, (self.num_samples,), generator=generator, device=device)
         self.train_set = self.val_set = self.test_set = TensorBatches(inputs, labels)
 
     def shape_facts(self) -> dict[str, Any]:

@@ -73,10 +73,14 @@ def test_run_summary_holds_the_result_row(tmp_path):
     assert summary["metric_value"] == 0.98 and summary["status"] == "ok"
     assert "peak_gpu_mem_allocated_mb" not in summary  # empty cells are not logged as zeros
     assert run.run_group == "sweep-1"
-    # the whole identity: model, data, devices, precision, compile, batch size, profile
-    assert list(run.tags) == ["cnn", "mnist5k", "cpu", "bf16-mixed", "eager", "bs64", "quick"]
+    # the whole identity as the label spells it: model, data, devices, precision, batch size, profile (eager and
+    # the other default settings are left out, as in the name)
+    assert list(run.tags) == ["cnn", "mnist5k", "cpu", "bf16-mixed", "bs64", "quick"]
     assert run.display_name == config.label() and "bs64" in run.display_name
     assert run.project == "dnnbench"
+    other = RunConfig(model="cnn", datamodule="mnist5k", compile=True, compile_mode="max-autotune",
+                      model_args={"lr": 0.01})
+    assert {"compiled", "max-autotune", "lr=0.01"} <= set(wandb_log.identity_tags(other))
 
 
 def test_disabled_mode_logs_nothing(tmp_path):

@@ -1,7 +1,12 @@
-"""Training speed, time-to-target and divergence, as Lightning callbacks over the Trainer's own loop."""
+"""Training speed, time-to-target and divergence, as Lightning callbacks over the Trainer's own loop.
+
+No host synchronisation inside a timed window: the device is synchronised only at window ends (every
+WINDOW_STEPS steps), where the clock is read and the loss is checked for NaN/inf.
+"""
 
 from __future__ import annotations
 
+import statistics
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -11,8 +16,11 @@ import torch
 
 from bench import stats
 
-WARMUP_STEPS = 5  # excluded from throughput (allocator warm-up, cudnn autotune, compile)
-WINDOW_STEPS = 10  # throughput = median over windows of this many steps
+WARMUP_STEPS = 10  # before the window: allocator warm-up, cudnn autotune, (re)compilation
+TIMED_STEPS = 100  # the window's length ...
+CPU_WINDOW_S, CPU_MIN_STEPS = 2.0, 20  # ... except on a CPU, where it may stop at 2 s once it has 20 steps
+WINDOW_STEPS = 10  # throughput = median over sub-windows of this many steps; its spread is reported too
+PROFILED_STEPS = 10  # after the window: the model's own device time, from the profiler's kernel/op times
 
 
 class Diverged(RuntimeError):
@@ -29,75 +37,202 @@ def batch_size_of(batch: Any) -> int:
     return int(first.shape[0]) if torch.is_tensor(first) and first.dim() > 0 else 1
 
 
+def loss_of(outputs: Any) -> torch.Tensor | None:
+    loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+    return loss.detach() if torch.is_tensor(loss) else None
+
+
 @dataclass(frozen=True)
 class TrainThroughput:
-    """The speed window's result."""
+    """The speed window's result: the Trainer loop's rate, the model's own device rate and the share between."""
 
-    train_samples_per_s: float | None
-    train_samples_per_s_spread: float | None
-    timed_steps: int
-    data_wait_fraction: float | None
+    train_samples_per_s: float | None = None
+    train_samples_per_s_spread: float | None = None
+    timed_steps: int = 0
+    data_wait_fraction: float | None = None
+    device_samples_per_s: float | None = None
+    device_busy_fraction: float | None = None
 
     def columns(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
-class TrainSpeed(L.Callback):
-    """Samples/s over timed windows after warm-up, and the share of step time spent waiting for data.
+class SpeedWindow(L.Callback):
+    """Warm-up steps, then a timed window of the Trainer loop, then a few profiled steps; then it stops the fit.
 
-    A step's time runs from the end of the previous batch to the end of this one, so it contains the loader's
-    fetch (the data wait: previous batch end -> this batch start) and the model's forward/backward/step.
+    A step runs from the end of the previous batch to the end of this one, so the window contains the loader's
+    fetch (the data wait: previous batch end -> this batch start, read on the host without synchronising) and
+    Lightning's loop as well as the model's forward/backward/step. Sub-windows close early at an epoch's end or
+    before validation (neither is a training step), and the clock restarts when training resumes.
     """
 
-    def __init__(self, world_size: int = 1) -> None:
-        self.world_size = world_size
-        self.step_times: list[float] = []
-        self.wait_times: list[float] = []
-        self.step_samples: list[int] = []
-        self._last_end: float | None = None
-        self._start: float | None = None
+    def __init__(self, world_size: int = 1, warmup: int = WARMUP_STEPS, timed: int = TIMED_STEPS,
+                 profiled: int = PROFILED_STEPS, stop: bool = True) -> None:
+        self.world_size, self.warmup, self.timed, self.profiled, self.stop = world_size, warmup, timed, profiled, stop
+        self.steps = 0
+        self.windows: list[tuple[int, int, float]] = []  # (steps, samples, seconds) of each closed sub-window
+        self.waits = 0.0
+        self.timing_done = False
+        self.device_seconds: float | None = None
+        self.profiled_steps = self.profiled_samples = 0
+        self._open: list[int] | None = None  # [steps, samples] of the sub-window being timed
+        self._window_start = self._last_end = self._batch_start = 0.0
+        self._profiler = None
 
-    def on_train_epoch_start(self, trainer, pl_module) -> None:
-        synchronize(pl_module.device)
-        self._last_end = time.perf_counter()  # the epoch's first fetch counts as waiting for data
+    def timed_steps(self) -> int:
+        return sum(steps for steps, _, _ in self.windows)
+
+    def _restart(self, device: torch.device) -> None:
+        synchronize(device)
+        self._window_start = self._last_end = time.perf_counter()
+        self._open = [0, 0]
+
+    def _close(self, device: torch.device) -> None:
+        """End the open sub-window: the only place the host waits for the device while timing."""
+        if self._open is None:
+            return
+        if self._open[0]:
+            synchronize(device)
+            self.windows.append((self._open[0], self._open[1], time.perf_counter() - self._window_start))
+        self._open = None
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        self._start = time.perf_counter()
+        self._batch_start = time.perf_counter()
+        if self.timing_done and self.profiled and self._profiler is None and self.device_seconds is None:
+            self._profiler = start_profiler(pl_module.device)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.steps += 1
+        samples = batch_size_of(batch) * self.world_size
+        if self._profiler is not None:
+            self._profiled_step(trainer, pl_module, samples)
+        elif self.steps == self.warmup:
+            self._restart(pl_module.device)
+        elif self._open is not None and not self.timing_done:
+            self.waits += self._batch_start - self._last_end
+            self._open = [self._open[0] + 1, self._open[1] + samples]
+            if self._open[0] >= WINDOW_STEPS:
+                self._close(pl_module.device)
+                self._restart(pl_module.device)
+                self._check_done(trainer, pl_module.device)
+        self._last_end = time.perf_counter()
+
+    def _check_done(self, trainer, device: torch.device) -> None:
+        timed, seconds = self.timed_steps(), sum(w[2] for w in self.windows)
+        if timed >= self.timed or (device.type == "cpu" and timed >= CPU_MIN_STEPS and seconds >= CPU_WINDOW_S):
+            self._open, self.timing_done = None, True
+            if not self.profiled and self.stop:
+                trainer.should_stop = True
+
+    def _profiled_step(self, trainer, pl_module, samples: int) -> None:
+        self.profiled_steps += 1
+        self.profiled_samples += samples
+        if self.profiled_steps < self.profiled:
+            return
         synchronize(pl_module.device)
-        now = time.perf_counter()
-        if self._last_end is not None and self._start is not None:
-            self.step_times.append(now - self._last_end)
-            self.wait_times.append(self._start - self._last_end)
-            self.step_samples.append(batch_size_of(batch) * self.world_size)
-        self._last_end = now
+        self.device_seconds = device_time_s(self._profiler, pl_module.device)
+        self._profiler = None
+        if self.stop:
+            trainer.should_stop = True
+
+    def on_validation_start(self, trainer, pl_module) -> None:
+        self._close(pl_module.device)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self._close(pl_module.device)
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        if self.steps >= self.warmup and not self.timing_done:
+            self._restart(pl_module.device)
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        self.on_train_epoch_start(trainer, pl_module)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self._close(pl_module.device)
+        if self._profiler is not None:  # the fit ended while profiling: no device time
+            self._profiler.__exit__(None, None, None)
+            self._profiler = None
 
     def result(self) -> TrainThroughput:
-        start = WARMUP_STEPS if len(self.step_times) > WARMUP_STEPS else 1  # smoke: what there is after step 1
-        times, samples, waits = self.step_times[start:], self.step_samples[start:], self.wait_times[start:]
-        rate, spread = stats.median_and_spread(stats.windowed_rates(samples, times, WINDOW_STEPS))
-        wait = sum(waits) / sum(times) if times and sum(times) > 0 else None
-        return TrainThroughput(rate, spread, len(times), wait)
+        rate, spread = stats.median_and_spread([n / s for _, n, s in self.windows if s > 0])
+        seconds = sum(w[2] for w in self.windows)
+        device_rate = busy = None
+        if self.device_seconds and rate:
+            device_rate = self.profiled_samples / self.device_seconds
+            busy = rate / device_rate
+        return TrainThroughput(rate, spread, self.timed_steps(), self.waits / seconds if seconds else None,
+                               device_rate, busy)
+
+
+def start_profiler(device: torch.device):
+    """torch.profiler over the next steps: kernel times on a GPU, aten op self times on a CPU."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activity = ProfilerActivity.CUDA if device.type == "cuda" else ProfilerActivity.CPU
+    profiler = profile(activities=[activity])
+    profiler.__enter__()
+    return profiler
+
+
+def device_time_s(profiler, device: torch.device) -> float | None:
+    """Seconds the device was busy during the profiled steps (sum of self times: no double counting)."""
+    profiler.__exit__(None, None, None)
+    events = profiler.key_averages()
+    if device.type == "cuda":
+        micros = sum(getattr(e, "self_device_time_total", 0) or 0 for e in events)
+    else:
+        micros = sum(e.self_cpu_time_total for e in events)
+    return micros / 1e6 if micros else None
 
 
 class QualityWatch(L.Callback):
-    """Time-to-target (wall-clock since fit start until val/<metric> first reaches the target) and divergence."""
+    """Time-to-target (wall-clock since fit start until val/<metric> first reaches the target), divergence, and
+    the compile time (the first training step's excess over a typical one).
+
+    The loss's finiteness is accumulated on the device each step and read only every WINDOW_STEPS steps and at
+    each epoch's end, so checking for divergence adds no host synchronisation to the steps in between.
+    """
 
     def __init__(self, metric: str, direction: str, target: float | None) -> None:
         self.key, self.direction, self.target = f"val/{metric}", direction, target
         self.fit_start: float | None = None
         self.time_to_target: float | None = None
         self.steps = 0
+        self.step_seconds: list[float] = []  # host-side, first steps only (for the compile time)
+        self._nonfinite: torch.Tensor | None = None
+        self._step_start = 0.0
 
     def on_fit_start(self, trainer, pl_module) -> None:
         self.fit_start = time.perf_counter()
 
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self._step_start = time.perf_counter()
+
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.steps += 1
-        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
-        if torch.is_tensor(loss) and not torch.isfinite(loss.detach()).all():
-            raise Diverged(f"non-finite training loss ({loss.item()}) at step {self.steps}")
+        loss = loss_of(outputs)
+        if loss is not None:
+            bad = ~torch.isfinite(loss).all()
+            self._nonfinite = bad if self._nonfinite is None else self._nonfinite | bad
+        if self.steps <= 3:  # the first step compiles; two more give a typical step (synchronised: not timed)
+            synchronize(pl_module.device)
+            self.step_seconds.append(time.perf_counter() - self._step_start)
+        if self.steps % WINDOW_STEPS == 0:
+            self.check_finite()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.check_finite()
+
+    def check_finite(self) -> None:
+        if self._nonfinite is not None and bool(self._nonfinite):
+            raise Diverged(f"non-finite training loss within steps {max(1, self.steps - WINDOW_STEPS + 1)}-"
+                           f"{self.steps}")
+
+    def compile_seconds(self) -> float | None:
+        if len(self.step_seconds) < 2:
+            return None
+        return max(0.0, self.step_seconds[0] - statistics.median(self.step_seconds[1:]))
 
     def on_validation_end(self, trainer, pl_module) -> None:
         value = trainer.callback_metrics.get(self.key)

@@ -1,0 +1,142 @@
+"""GPU-true speed on CPU terms: the speed window, device-side NaN checks, where inference and FLOPs run, resident
+data batches, the peak table and recurrent FLOPs. GPU-only checks carry the `gpu` marker."""
+
+import lightning as L
+import pytest
+import torch
+
+import datamodules
+import lightning_modules
+from bench import session
+from bench.config import RunConfig
+from bench.measure import cost, inference, peaks, speed
+from datamodules.base import DeviceBatches, TensorBatches, batch_loader
+from tests.fake_models import FakeNet
+
+
+def fit_fake(callbacks, max_steps, mode="ok", num_samples=64):
+    dm = datamodules.get("synthetic")(batch_size=4, shape=(1, 8, 8), num_classes=3, num_samples=num_samples)
+    model = FakeNet(mode=mode)
+    trainer = L.Trainer(accelerator="cpu", max_steps=max_steps, max_epochs=-1, limit_val_batches=0, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                        callbacks=callbacks)
+    trainer.fit(model, dm)
+    return trainer
+
+
+def test_speed_window_times_a_fixed_number_of_steps_then_profiles_and_stops():
+    window = speed.SpeedWindow(warmup=3, timed=20, profiled=4)
+    trainer = fit_fake([window], max_steps=500)
+    result = window.result()
+    # 16 batches an epoch: steps 4-13 (10), 14-16 (closed at the epoch's end), 17-26 (10): at least 20, then done
+    assert result.timed_steps == 23 and len(window.windows) == 3
+    assert trainer.global_step < 500  # it stopped the fit itself
+    assert window.profiled_steps == 4 and result.device_samples_per_s > 0
+    assert result.train_samples_per_s > 0 and 0 <= result.data_wait_fraction <= 1
+    assert result.device_busy_fraction == pytest.approx(result.train_samples_per_s / result.device_samples_per_s)
+
+
+def test_a_cpu_window_may_stop_early_once_it_has_20_steps(monkeypatch):
+    monkeypatch.setattr(speed, "CPU_WINDOW_S", 0.0)  # every step "slow": the 2 s rule applies at 20 steps
+    window = speed.SpeedWindow(warmup=2, timed=100, profiled=0)
+    fit_fake([window], max_steps=500, num_samples=400)  # 100 batches an epoch: no epoch end inside the window
+    assert window.result().timed_steps == 20 and len(window.windows) == 2
+
+
+def test_divergence_is_read_at_window_ends_and_still_caught_within_one(monkeypatch):
+    reads = []
+    original = speed.QualityWatch.check_finite
+    monkeypatch.setattr(speed.QualityWatch, "check_finite", lambda self: (reads.append(self.steps), original(self)))
+    watch = speed.QualityWatch("acc", "max", None)
+    with pytest.raises(speed.Diverged, match="within steps 1-10"):
+        fit_fake([watch], max_steps=50, mode="nan")
+    assert reads == [10]  # not once per step: the flag stays on the device until a window ends
+    reads.clear()
+    fit_fake([speed.QualityWatch("acc", "max", None)], max_steps=25)
+    assert reads == [10, 16, 20, 25]  # every 10th step and each epoch's end (16 batches an epoch)
+
+
+def test_inference_and_flops_run_on_the_training_device_after_lightnings_teardown(tmp_path, monkeypatch):
+    seen = {}
+
+    def spy(name, real):
+        def wrapped(model, args, *rest, **kwargs):
+            seen[name] = (next(model.parameters()).device, args[0].device)
+            return real(model, args, *rest, **kwargs)
+        return wrapped
+
+    monkeypatch.setattr(inference, "inference_timing", spy("inference", inference.inference_timing))
+    monkeypatch.setattr(cost, "forward_flops_per_sample", spy("flops", cost.forward_flops_per_sample))
+    config = RunConfig(model="tests.fake_models:FakeNet", datamodule="synthetic", batch_size=16, profile="smoke",
+                       data_args={"shape": (1, 8, 8), "num_classes": 3, "num_samples": 64})
+    row = session.train_and_measure(config, tmp_path)
+    assert row["infer_samples_per_s"] > 0 and row["flops_per_sample"] == 3 * 2 * 64 * 3
+    training_device = torch.device("cpu")  # the smoke Trainer's root device here
+    assert seen == {"inference": (training_device, training_device), "flops": (training_device, training_device)}
+
+
+def test_device_batches_serve_the_same_epoch_as_the_loader_and_shard_disjointly():
+    x, y = torch.arange(50.0).view(50, 1), torch.arange(50)
+    plain = [b[1].tolist() for b in batch_loader(TensorBatches(x, y), 8, False, 0)]
+    resident = [b[1].tolist() for b in DeviceBatches((x, y), 8, False, 0)]
+    assert resident == plain
+    shuffled = DeviceBatches((x, y), 8, True, seed=1)
+    first, second = [b[1].tolist() for b in shuffled], [b[1].tolist() for b in shuffled]
+    assert sorted(sum(first, [])) == list(range(50)) and first != second  # a new permutation each epoch
+    ranks = [[i for b in DeviceBatches((x, y), 8, True, seed=1, rank=r, world_size=2) for i in b[1].tolist()]
+             for r in (0, 1)]
+    assert len(DeviceBatches((x, y), 8, True, 1, 0, 2)) == 3 and not set(ranks[0]) & set(ranks[1])
+
+
+def test_peaks_are_dense_datasheet_figures_by_dtype_and_tf32_setting(monkeypatch):
+    cuda = torch.device("cuda", 0)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H200")
+    assert peaks.device_peak(cuda, torch.bfloat16, 1) == peaks.Peak(989.4, "bf16", "table: h200")
+    assert peaks.device_peak(cuda, torch.float32, 2).tflops == 2 * 67.0
+    monkeypatch.setattr(torch, "get_float32_matmul_precision", lambda: "high")
+    assert peaks.device_peak(cuda, torch.float32, 1) == peaks.Peak(494.7, "tf32", "table: h200")
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H100 NVL")
+    assert peaks.device_peak(cuda, torch.float16, 1).source == "table: h100 nvl"
+    assert peaks.device_peak(cuda, torch.float16, 1, override=123.0) == peaks.Peak(123.0, "fp16", "--peak-tflops")
+    assert peaks.device_peak(torch.device("cpu"), torch.float32, 1).tflops is None
+
+
+@pytest.mark.parametrize("name, gates", [("lstm", 4), ("rnn", 1)])
+def test_recurrent_flops_are_counted_analytically(name, gates):
+    model = lightning_modules.build_model(lightning_modules.get(name), datamodules.get("seq_mnist5k")())
+    steps, features, hidden, classes = 28, 28, model.hparams.hidden_size, 10
+    analytic = steps * 2 * gates * hidden * (features + hidden) + 2 * hidden * classes
+    counted = cost.forward_flops_per_sample(model, (model.example_input(4),))
+    assert counted == pytest.approx(analytic, rel=0.05)
+
+
+def test_cpu_runs_keep_the_plain_loader():
+    dm = datamodules.get("mnist5k")(batch_size=64)
+    dm.setup("fit")
+    assert dm.resident_splits() is None
+    assert isinstance(dm.train_dataloader(), torch.utils.data.DataLoader)
+
+
+@pytest.mark.gpu
+def test_gpu_data_lives_on_the_device_and_inference_runs_there(tmp_path):
+    config = RunConfig(model="cnn", datamodule="mnist5k", device="cuda", profile="quick")
+    built = session.build(config)
+    trainer = session.make_trainer(config, built, [], None, tmp_path, max_steps=1)
+    trainer.fit(built.model, built.datamodule)
+    batches = built.datamodule.train_dataloader()
+    assert isinstance(batches, DeviceBatches) and next(iter(batches))[0].is_cuda
+    row = session.train_and_measure(config, tmp_path)
+    assert row["data_wait_fraction"] < 0.02, row["data_wait_fraction"]
+    assert row["infer_samples_per_s"] > row["train_samples_per_s"]
+    assert row["mfu"] > 0 and row["peak_source"]
+    assert row["timed_steps"] >= 100 and row["device_samples_per_s"] > 0
+
+
+@pytest.mark.gpu
+def test_gpu_synthetic_data_is_generated_on_the_device(tmp_path):
+    config = RunConfig(model="resnet", datamodule="synthetic", device="cuda", profile="smoke", batch_size=8,
+                       data_args={"shape": (3, 64, 64), "num_classes": 10, "num_samples": 64})
+    built = session.build(config)
+    trainer = session.make_trainer(config, built, [], None, tmp_path, max_steps=1)
+    trainer.fit(built.model, built.datamodule)
+    assert built.datamodule.train_set.tensors[0].is_cuda
