@@ -47,8 +47,10 @@ def precheck(config: RunConfig) -> tuple[Status, str] | None:
 def run(config: RunConfig, sweep_dir: Path) -> dict[str, Any] | None:
     """Execute one config in this process and return its row (None on DDP ranks other than 0)."""
     from bench.environment import environment
-    from bench.measure.memory import peak_rss_mb
+    from bench.measure.memory import peak_rss_mb, rss_now_mb
+    from bench.measure.noise import NoiseWatch
 
+    noise = NoiseWatch(config.device, config.num_devices).start()
     started = time.perf_counter()
     row: dict[str, Any] = config.columns() | {"status": Status.OK, "message": "",
                                                "started_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -60,6 +62,7 @@ def run(config: RunConfig, sweep_dir: Path) -> dict[str, Any] | None:
         else:
             from bench.session import train_and_measure
 
+            row["rss_after_import_mb"] = rss_now_mb()
             measured = train_and_measure(config, sweep_dir)
             if measured is None:
                 return None
@@ -72,6 +75,9 @@ def run(config: RunConfig, sweep_dir: Path) -> dict[str, Any] | None:
         traceback.print_exc()
     row["peak_rss_mb"] = peak_rss_mb()
     row["wall_s"] = time.perf_counter() - started
+    row |= noise.stop().columns()
+    if row["noise_warning"]:  # the sweep's console shows it too (bench.sweep.console_summary)
+        print(f"dnnbench: warning: {row['noise_warning']}", file=sys.stderr)
     return row
 
 

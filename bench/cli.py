@@ -14,14 +14,27 @@ from typing import NoReturn
 
 from bench import compare, report
 from bench.columns import CONSOLE, Status
-from bench.config import COMPILE_MODES, MATMUL_PRECISIONS, PROFILES
+from bench.config import COMPILE_MODES, DEFAULT_TIME_LIMIT_S, MATMUL_PRECISIONS, PROFILES
 from bench.precision import PRECISIONS
 
 
+class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """`--help` names every flag's default once: appended unless the help text already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default is argparse.SUPPRESS:
+            return text
+        if action.nargs == 0:  # a switch
+            return f"{text} (default: off)"
+        return super()._get_help_string(action)
+
+
 def add_run_arguments(run: argparse.ArgumentParser) -> None:
-    run.add_argument("--models", default="all", help="comma list of names or package.module:Class (default: all)")
+    run.add_argument("--models", default="all", help="comma list of registered names or package.module:Class")
     run.add_argument("--data", default="default", help="comma list of datamodules (default: each model's own)")
-    run.add_argument("--devices", default="cpu", help="comma list: cpu, cuda, cpu:N, cuda:N (DDP), or auto")
+    run.add_argument("--devices", default="cpu", help="comma list: cpu, cuda, cpu:N, cuda:N (DDP), or auto "
+                     "(cpu, plus cuda where present)")
     run.add_argument("--num-nodes", type=int, default=1, help="nodes for multi-node DDP (handed to Lightning)")
     run.add_argument("--precisions", default="32-true", help=f"comma list of {', '.join(PRECISIONS)}")
     run.add_argument("--compile", default="off", help="comma list of off,on (torch.compile)")
@@ -35,17 +48,28 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--cudnn-benchmark", default="off", choices=("on", "off"),
                      help="torch.backends.cudnn.benchmark: autotune convolution algorithms during warm-up")
     run.add_argument("--batch-sizes", default="default", help="comma list (default: each model's own)")
-    run.add_argument("--repeats", type=int, default=1, help="runs per config (seed, seed+1, ...)")
-    run.add_argument("--seed", type=int, default=0, help="seed of the first repeat")
-    run.add_argument("--profile", default="quick", choices=PROFILES, help="epochs per model from its BenchSpec")
-    run.add_argument("--out", default=None, help="sweep folder (default results/runs/<timestamp>/)")
+    run.add_argument("--repeats", type=int, default=1, help="runs per config (seeds seed, seed+1, ...)")
+    run.add_argument("--seed", type=int, default=0, help="seed of the first repeat; repeat i uses seed + i")
+    run.add_argument("--profile", default="quick", choices=PROFILES,
+                     help="how long each model trains: epochs per profile come from its BenchSpec "
+                     "(`dnnbench list` shows them); smoke and quick do not aim at quality targets")
+    run.add_argument("--out", default=None, help="sweep folder (default: results/runs/<timestamp>/)")
     run.add_argument("--resume", action="store_true", help="skip configs already in OUT/results.csv")
-    run.add_argument("--time-limit", type=float, default=None, help="seconds per run (default by profile)")
+    run.add_argument("--time-limit", type=float, default=None,
+                     help="seconds per run (default: by profile, " + ", ".join(
+                         f"{p} {s:g}" for p, s in DEFAULT_TIME_LIMIT_S.items()) + ")")
     run.add_argument("--wandb", default=None, choices=("offline", "online", "disabled"),
                      help="W&B mode (default: offline, or online when WANDB_API_KEY is set)")
-    run.add_argument("--peak-tflops", type=float, default=None, help="MFU denominator (per run, all devices)")
-    run.add_argument("--data-arg", action="append", default=[], metavar="KEY=VALUE", help="datamodule argument")
-    run.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE", help="model argument")
+    run.add_argument("--wandb-project", default=wandb_default("WANDB_PROJECT", "dnnbench"),
+                     help="W&B project (default: $WANDB_PROJECT, else dnnbench)")
+    run.add_argument("--wandb-entity", default=wandb_default("WANDB_ENTITY", None),
+                     help="W&B entity, a user or team (default: $WANDB_ENTITY, else your account's default)")
+    run.add_argument("--peak-tflops", type=float, default=None, help="MFU denominator in TFLOP/s, per run, all "
+                     "devices (default: the device's dense peak where known; none on CPUs, so MFU stays empty)")
+    run.add_argument("--data-arg", action="append", default=[], metavar="KEY=VALUE",
+                     help="datamodule argument, repeatable (default: the datamodule's own)")
+    run.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
+                     help="model argument, repeatable (default: the model's own)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -56,22 +80,33 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def wandb_default(variable: str, fallback: str | None) -> str | None:
+    return os.environ.get(variable) or fallback
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="dnnbench", description="Benchmark twelve deep-network families: "
                                      "quality, speed and memory in one row per run.")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="sweep models x data x devices x precisions x compile",
-                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                              description="Sweep models x data x devices x precisions x compile x batch sizes; "
+                              "one row per run in OUT/results.csv, then the report and W&B runs.",
+                              formatter_class=DefaultsFormatter)
     add_run_arguments(run)
     run.set_defaults(handler=command_run)
-    commands.add_parser("list", help="registered models and datamodules, precisions, devices here").set_defaults(
+    commands.add_parser("list", help="registered models (data, metric, batch size, epochs per profile), "
+                        "datamodules, precisions, devices here", formatter_class=DefaultsFormatter).set_defaults(
         handler=command_list)
     for module in (report, compare):
         sub = commands.add_parser(module.NAME, help=module.HELP, description=module.__doc__,
-                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+                                  formatter_class=HelpFormatter)
         module.add_arguments(sub)
         sub.set_defaults(handler=module.main)
     return parser
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, DefaultsFormatter):
+    """The module docstring as written, and defaults on every flag."""
 
 
 def command_run(args: argparse.Namespace) -> int:
@@ -85,7 +120,8 @@ def command_run(args: argparse.Namespace) -> int:
         print(f"dnnbench: {len(planned.configs)} run(s), profile {args.profile}, results -> {out / 'results.csv'}")
         rows = run_sweep(planned.configs, out, resume=args.resume, progress=not args.no_progress)
         print_table(rows)
-        finish_sweep(out, planned.configs[0].wandb if planned.configs else "disabled")
+        finish_sweep(out, planned.configs[0].wandb if planned.configs else "disabled", args.wandb_project,
+                     args.wandb_entity)
     print(f"dnnbench: results in {out / 'results.csv'}")
     failed = [row for row in rows if not Status(row["status"]).measured]
     if failed:
@@ -95,7 +131,7 @@ def command_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def finish_sweep(out: Path, wandb_mode: str) -> None:
+def finish_sweep(out: Path, wandb_mode: str, project: str = "dnnbench", entity: str | None = None) -> None:
     """Report and W&B summary: failures here are warnings, the CSV is already safe on disk."""
     try:
         index = report.write_report([out / "results.csv"], out)
@@ -107,23 +143,24 @@ def finish_sweep(out: Path, wandb_mode: str) -> None:
             from bench import wandb_log
 
             os.environ.setdefault("WANDB_INIT_TIMEOUT", wandb_log.INIT_TIMEOUT_S)  # W&B gone since the start
-            wandb_log.log_sweep(out / "results.csv", out, out.name, wandb_mode)
+            wandb_log.log_sweep(out / "results.csv", out, out.name, wandb_mode, project, entity)
         except Exception as exc:
             print(f"dnnbench: warning: W&B sweep summary not written ({exc})", file=sys.stderr)
 
 
 def print_table(rows: list[dict]) -> None:
+    """The sweep's rows in the console: the console columns, numbers as the report writes them, units in headers."""
     import pandas as pd
 
-    from bench.columns import BY_NAME
+    from bench.columns import BY_NAME, heading, number
 
     if not rows:
         return
-    frame = pd.DataFrame(rows)[CONSOLE]
+    frame = pd.DataFrame(rows).reindex(columns=CONSOLE)
     for column in CONSOLE:
         if BY_NAME[column].numeric:
-            frame[column] = pd.to_numeric(frame[column], errors="coerce").round(3)
-    print(frame.fillna("").to_string(index=False))
+            frame[column] = frame[column].map(number)
+    print(frame.fillna("").rename(columns=heading).to_string(index=False))
 
 
 def command_list(args: argparse.Namespace) -> int:

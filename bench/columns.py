@@ -3,8 +3,10 @@ console all come (step: the row's shape, shared by every step of the data path).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 SCHEMA_VERSION = 3
 # 2 added other_metrics (as `name=value` pairs); 3 made it a JSON object and added the config's model/data
@@ -142,6 +144,9 @@ TABLE: tuple[Column, ...] = (
        numeric=True, unit="MiB"),
     _c("peak_rss_mb", "memory", "peak resident set size of the run's process (or of its DDP children, whichever "
        "is larger)", numeric=True, better="min", unit="MiB", console=True),
+    _c("rss_after_import_mb", "memory", "resident set size of the run's process after importing torch, Lightning "
+       "and the registries, before building anything: `peak_rss_mb` minus this is the run's own CPU memory",
+       numeric=True, unit="MiB"),
     # cost
     _c("params", "cost", "parameter count of the model", numeric=True),
     _c("flops_per_sample", "cost", "training FLOPs per sample = 3 x the forward FLOPs counted by "
@@ -161,13 +166,32 @@ TABLE: tuple[Column, ...] = (
     _c("wall_s", "cost", "wall-clock seconds of the whole run (data, fit, test, measurements)", numeric=True,
        unit="s", console=True),
     # environment
-    _c("device_name", "environment", "GPU name, or the CPU's"),
+    _c("device_name", "environment", "GPU name, or the CPU's model"),
+    _c("cpu_model", "environment", "the CPU's brand string (py-cpuinfo)"),
+    _c("cpu_threads", "environment", "logical CPUs of the machine", numeric=True),
+    _c("torch_threads", "environment", "intra-op threads torch used in the run (`torch.get_num_threads()`)",
+       numeric=True),
+    _c("gpu_driver", "environment", "NVIDIA driver version (NVML); empty without one"),
     _c("torch_version", "environment", "torch version in the run's process"),
     _c("lightning_version", "environment", "lightning version in the run's process"),
     _c("cuda_version", "environment", "CUDA version torch was built with"),
+    _c("cudnn_version", "environment", "cuDNN version torch loads (`torch.backends.cudnn.version()`)"),
+    _c("env_vars", "environment", "the environment variables that change speed or placement and were set "
+       "(`CUDA_VISIBLE_DEVICES`, `OMP_NUM_THREADS`, ...), as a JSON object"),
     _c("git_commit", "environment", "short commit of the dnnbench checkout (`-dirty` when its code differs)"),
     _c("hostname", "environment", "machine name"),
     _c("started_at", "environment", "local start time of the run"),
+    _c("load_avg_start", "environment", "the machine's 1-minute load average when the run started "
+       "(`os.getloadavg`; earlier runs of the sweep count too)", numeric=True),
+    _c("load_avg_end", "environment", "the 1-minute load average when the run ended (this run counts too)",
+       numeric=True),
+    _c("other_cpu_cores", "environment", "CPU cores that processes outside the run's own process tree used on "
+       "average while it ran (psutil)", numeric=True, unit="cores"),
+    _c("busy_processes", "environment", "the busiest of those processes, as `name (pid) cores`"),
+    _c("foreign_gpu_processes", "environment", "processes other than the run's on its GPUs, at start or end "
+       "(NVML); empty when NVML is not available", numeric=True),
+    _c("noise_warning", "environment", "why this run's speed may be off (it shared its device: busy processes, "
+       "foreign GPU processes); empty when it ran alone"),
     _c("schema_version", "environment", f"version of this column set ({SCHEMA_VERSION})"),
     _c("reproduce", "environment", "the `dnnbench run ...` command that re-runs this row (same seed; its repeat "
        "index reads 0)"),
@@ -189,6 +213,29 @@ def heading(name: str) -> str:
     """A column's name with its unit, for table headers."""
     unit = BY_NAME[name].unit if name in BY_NAME else ""
     return f"{name} ({unit})" if unit else name
+
+
+SI_PREFIXES = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"))
+
+
+def number(value: Any, signed: bool = False) -> str:
+    """A number as tables and the console show it: 4 significant digits in plain notation, an SI prefix from a
+    million on (`1.235 G`), never scientific notation; empty for a missing value."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return "" if value is None else str(value)
+    if math.isnan(x):
+        return ""
+    sign = "+" if signed and x > 0 else ""
+    if math.isinf(x):
+        return f"{sign}{x}"
+    for scale, prefix in SI_PREFIXES:
+        if abs(x) >= scale:
+            return f"{sign}{x / scale:.4g} {prefix}"
+    digits = max(0, 3 - math.floor(math.log10(abs(x)))) if x else 0
+    text = f"{x:.{digits}f}"
+    return sign + (text.rstrip("0").rstrip(".") if "." in text else text)
 
 
 def markdown_docs() -> str:

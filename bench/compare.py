@@ -19,7 +19,8 @@ import pandas as pd
 
 from bench import config as cfg
 from bench import stats
-from bench.columns import BY_NAME, GATED, Status
+from bench.columns import BY_NAME, GATED, Status, number
+from bench.environment import differences
 from bench.results_io import ResultsError, load_results
 
 NAME, HELP = "compare", "compare two results CSVs; exit 1 on regressions"
@@ -100,8 +101,8 @@ def compare(base: pd.DataFrame, new: pd.DataFrame, threshold: float) -> tuple[pd
             change, verdict, needs_test = judge(before, after, direction, threshold)
             if needs_test:
                 pending.append((len(rows), before, after))
-            rows.append({"config": label, "metric": name, "base": f"{statistics.median(before):.4g}",
-                         "new": f"{statistics.median(after):.4g}", "change %": f"{change:+.1f}",
+            rows.append({"config": label, "metric": name, "base": number(statistics.median(before)),
+                         "new": number(statistics.median(after)), "change %": f"{change:+.1f}",
                          "verdict": verdict})
     mark_noise(rows, pending)
     only_base = [spelled_out(k) for k in base_groups if k not in new_groups]
@@ -119,6 +120,8 @@ def main(args: argparse.Namespace) -> int:
     if not (math.isfinite(args.threshold) and args.threshold >= 0):
         raise ResultsError(f"--threshold must be a finite percentage >= 0; got {args.threshold:g}")
     base, new = load_results(args.base), load_results(args.new)
+    for difference in differences(base, new):  # numbers from different machines or software are not like for like
+        print(f"dnnbench compare: warning: {difference}", file=sys.stderr)
     table, only_base, only_new = compare(base, new, args.threshold)
     if table.empty:
         raise ResultsError(f"no configs in common between {args.base} and {args.new}")

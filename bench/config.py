@@ -109,6 +109,8 @@ class RunConfig:
     model_args: dict[str, Any] = field(default_factory=dict)
     peak_tflops: float | None = None
     wandb: str = "disabled"
+    wandb_project: str = "dnnbench"
+    wandb_entity: str = ""  # empty: the W&B account's default entity
     sweep_name: str = ""
 
     @property

@@ -1,13 +1,28 @@
-"""Environment capture (step: what the row says about the machine and software it ran on)."""
+"""Environment capture (step: what the row says about the machine and software it ran on), and the provenance
+that report and compare read back from those columns."""
 
 from __future__ import annotations
 
+import json
+import os
 import platform
 import subprocess
 from pathlib import Path
 from typing import Any
 
 CODE_PATHS = ["bench", "lightning_modules", "datamodules", "pyproject.toml", "constraints.txt"]
+# Variables that change speed or placement; recorded when set (prefixes: every variable starting with them).
+SPEED_ENV_VARS = ("CUDA_VISIBLE_DEVICES", "CUDA_LAUNCH_BLOCKING", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                  "OPENBLAS_NUM_THREADS", "OMP_PROC_BIND", "KMP_AFFINITY", "PYTORCH_CUDA_ALLOC_CONF",
+                  "CUBLAS_WORKSPACE_CONFIG", "NVIDIA_TF32_OVERRIDE")
+SPEED_ENV_PREFIXES = ("NCCL_", "TORCHINDUCTOR_")
+# Report header and compare warnings: (what, column) of the facts that make two results comparable.
+PROVENANCE = (("host", "hostname"), ("device", "device_name"), ("CPU", "cpu_model"), ("CPU threads", "cpu_threads"),
+              ("torch threads", "torch_threads"), ("GPU driver", "gpu_driver"), ("torch", "torch_version"),
+              ("lightning", "lightning_version"), ("CUDA", "cuda_version"), ("cuDNN", "cudnn_version"),
+              ("commit", "git_commit"), ("profile", "profile"), ("environment variables", "env_vars"))
+MUST_MATCH = ("hostname", "device_name", "cpu_model", "torch_version", "lightning_version", "cuda_version",
+              "cudnn_version")
 
 
 def git_commit() -> str:
@@ -23,14 +38,90 @@ def git_commit() -> str:
     return f"{commit}-dirty" if commit and changed else commit
 
 
+def cpu_model() -> str:
+    """The CPU's brand string from py-cpuinfo, cached per machine and boot: py-cpuinfo probes in a subprocess
+    (~1 s), too slow to pay on every run."""
+    import psutil
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dnnbench" / \
+        f"cpu-{platform.node()}-{int(psutil.boot_time())}.json"
+    try:
+        return json.loads(cache.read_text())["brand_raw"]
+    except (OSError, ValueError, KeyError):
+        pass
+    import cpuinfo
+
+    brand = cpuinfo.get_cpu_info().get("brand_raw") or platform.machine()
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps({"brand_raw": brand}))
+    except OSError:
+        pass  # a read-only home only costs the probe next time
+    return brand
+
+
+def gpu_driver() -> str:
+    """The NVIDIA driver version from NVML; empty where there is no driver."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception:  # no NVML library or no driver: a CPU machine
+        return ""
+    try:
+        version = pynvml.nvmlSystemGetDriverVersion()
+        return version.decode() if isinstance(version, bytes) else str(version)
+    finally:
+        pynvml.nvmlShutdown()
+
+
+def speed_env_vars() -> str:
+    """The set variables among SPEED_ENV_VARS / SPEED_ENV_PREFIXES, as a JSON object."""
+    chosen = {k: v for k, v in os.environ.items() if k in SPEED_ENV_VARS or k.startswith(SPEED_ENV_PREFIXES)}
+    return json.dumps(dict(sorted(chosen.items())))
+
+
 def environment(device: str) -> dict[str, Any]:
     """The environment columns of a run on `device` ("cpu" / "cuda")."""
     import lightning
+    import psutil
     import torch
 
-    device_name = platform.processor() or platform.machine()
-    if device == "cuda" and torch.cuda.is_available():
-        device_name = torch.cuda.get_device_name(0)
-    return {"device_name": device_name, "torch_version": torch.__version__,
-            "lightning_version": lightning.__version__, "cuda_version": torch.version.cuda or "",
-            "git_commit": git_commit(), "hostname": platform.node()}
+    cpu = cpu_model()
+    device_name = torch.cuda.get_device_name(0) if device == "cuda" and torch.cuda.is_available() else cpu
+    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    return {"device_name": device_name, "cpu_model": cpu, "cpu_threads": psutil.cpu_count(logical=True),
+            "torch_threads": torch.get_num_threads(), "gpu_driver": gpu_driver(),
+            "torch_version": torch.__version__, "lightning_version": lightning.__version__,
+            "cuda_version": torch.version.cuda or "", "cudnn_version": str(cudnn or ""),
+            "env_vars": speed_env_vars(), "git_commit": git_commit(), "hostname": platform.node()}
+
+
+def distinct(frame, column: str) -> list[str]:
+    """The distinct non-empty values of a column of a results frame, in order of appearance ([] if absent)."""
+    if column not in frame:
+        return []
+    values = (str(v) for v in frame[column].dropna() if str(v) not in ("", "{}"))
+    return list(dict.fromkeys(values))
+
+
+def provenance(frame) -> dict[str, list[str]]:
+    """What the rows say about where and with what they ran: {fact: distinct values}, for the report header."""
+    facts = {}
+    started = sorted(distinct(frame, "started_at"))
+    if started:
+        facts["date"] = [started[0]] if started[0] == started[-1] else [f"{started[0]} to {started[-1]}"]
+    for name, column in PROVENANCE:
+        values = distinct(frame, column)
+        facts[name] = [v.removesuffix(".0") for v in values] if column.endswith("threads") else values
+    return facts
+
+
+def differences(base, new) -> list[str]:
+    """The machine and software facts in which two results frames differ (compare warns: not like for like)."""
+    found = []
+    for column in MUST_MATCH:
+        before, after = distinct(base, column), distinct(new, column)
+        if before and after and set(before) != set(after):
+            found.append(f"{column} differs: {', '.join(before)} vs {', '.join(after)}")
+    return found

@@ -247,5 +247,6 @@ def plan(args: argparse.Namespace) -> Plan:
         wandb=wandb_mode(args.wandb, out), sweep_name=out.name, compile_modes=compile_modes(args.compile_mode),
         channels_last=args.channels_last, matmul_precision=args.matmul_precision,
         cudnn_benchmark=args.cudnn_benchmark == "on",
+        wandb_project=args.wandb_project, wandb_entity=args.wandb_entity or "",
     )
     return Plan(configs, out)

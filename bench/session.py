@@ -135,6 +135,8 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> dict[str, Any] | No
     smoke_window = speed.SpeedWindow(config.num_devices * config.num_nodes, warmup=1, profiled=0, stop=False)
     logger = wandb_logger(config, sweep_dir)
     callbacks = [watch, smoke_window] if config.profile == "smoke" else [watch]
+    if logger is not None:
+        callbacks.append(wandb_history())  # per-step curves, logged after fit
     trainer = make_trainer(config, built, callbacks, logger, sweep_dir)
     device = trainer.strategy.root_device
     memory.reset_gpu_peak(device)
@@ -152,7 +154,7 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> dict[str, Any] | No
         return None  # every rank trains; rank 0 measures inference and writes the row
     row |= throughput.columns() | measure_trained(config, built, fit_model, device, throughput.train_samples_per_s)
     row["message"] = "; ".join(built.notes)
-    finish_wandb(logger, config.columns() | row)
+    finish_wandb(logger, config.columns() | row, sweep_dir / "artifacts" / config.run_id)
     return row
 
 
@@ -188,12 +190,18 @@ def wandb_logger(config: RunConfig, sweep_dir: Path):
     return None
 
 
-def finish_wandb(logger, row: dict[str, Any]) -> None:
+def wandb_history() -> L.Callback:
+    from bench import wandb_log
+
+    return wandb_log.StepHistory()
+
+
+def finish_wandb(logger, row: dict[str, Any], artifact_dir: Path) -> None:
     if logger is None:
         return
     try:
         from bench import wandb_log
 
-        wandb_log.finish_run(logger, row)
+        wandb_log.finish_run(logger, row, artifact_dir)
     except Exception as exc:
         print(f"dnnbench: W&B summary not written ({exc})", file=sys.stderr)

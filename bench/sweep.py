@@ -108,12 +108,22 @@ def run_sweep(configs: list[RunConfig], sweep_dir: Path, resume: bool, progress:
 
 
 def console_summary(row: dict[str, Any]) -> str:
+    """A run's console line after its label and status: quality and speed with units (or why it failed), and a
+    warning line when it shared its device."""
+    from bench.columns import number
+
     if row.get("status") != Status.OK:
-        return str(row.get("message", ""))[:100]
-    parts = []
-    if row.get("metric_value") not in (None, ""):
-        parts.append(f"{row['metric_name']}={float(row['metric_value']):.4g}")
-    if row.get("train_samples_per_s"):
-        parts.append(f"train {float(row['train_samples_per_s']):.0f} samples/s")
-    parts.append(f"{float(row.get('wall_s') or 0):.0f} s")
-    return " ".join(parts)
+        text = str(row.get("message", ""))[:100]
+    else:
+        parts = []
+        if row.get("metric_value") not in (None, ""):
+            parts.append(f"{row['metric_name']} {number(row['metric_value'])}")
+        for column, name, unit in (("train_samples_per_s", "train", "samples/s"),
+                                   ("infer_samples_per_s", "infer", "samples/s"), ("latency_p50_ms", "p50", "ms")):
+            if row.get(column) not in (None, ""):
+                parts.append(f"{name} {number(row[column])} {unit}")
+        parts += [f"batch {row.get('batch_size')}", f"{number(row.get('wall_s') or 0)} s"]
+        text = ", ".join(parts)
+    if row.get("noise_warning"):
+        text += f"\n    warning: {row['noise_warning']}"
+    return text

@@ -1,18 +1,27 @@
 """Weights & Biases (step: a run's row and a sweep's CSV -> W&B runs): one run per config through Lightning's
 WandbLogger, and one summary run per sweep read through the one results reader.
 
-Offline by default when no API key is set: runs land in <sweep>/wandb/ ready for `wandb sync`.
-Nothing here may fail a sweep: callers catch and warn.
+Offline by default when no API key is set: runs land in <sweep>/wandb/ ready for
+`wandb sync <sweep>/wandb/offline-run-*` (from any folder). Nothing here may fail a sweep: callers catch and warn.
+Names, groups and tags come from the config identity (bench.config), so two configs never share a name.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import sys
+import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-PROJECT = os.environ.get("WANDB_PROJECT", "dnnbench")
+import lightning as L
+
+DEFAULT_PROJECT = os.environ.get("WANDB_PROJECT", "dnnbench")
+TAG_LIMIT = 64  # W&B refuses longer tags
+INTEGERS = ("num_devices", "num_nodes", "batch_size", "seed", "repeat", "schema_version")  # config cells, as numbers
+
 CHECK_TIMEOUT_S = 5.0  # how long a sweep waits to learn whether W&B answers
 INIT_TIMEOUT_S = "15"  # wandb.init's own wait (90 s by default) should W&B go away after that check
 
@@ -78,6 +87,17 @@ def _clean(row: dict[str, Any]) -> dict[str, Any]:
     return clean
 
 
+def identity_tags(config) -> list[str]:
+    """One tag per identity axis, spelled as the config's label spells it (bench.config.label; settings left at
+    their defaults are left out there and here)."""
+    from bench import config as cfg
+
+    columns = config.columns()
+    axes = [axis for axis in cfg.IDENTITY if axis not in ("num_devices", "num_nodes")]  # both are in `device`
+    tags = [cfg.label(columns, leave_out=tuple(other for other in axes if other != axis)) for axis in axes]
+    return [tag[:TAG_LIMIT] for tag in tags if tag]
+
+
 def run_logger(config, save_dir: Path):
     """A WandbLogger for one RunConfig (None when disabled), grouped by sweep, named and tagged by its identity."""
     if config.wandb == "disabled":
@@ -86,33 +106,109 @@ def run_logger(config, save_dir: Path):
 
     os.environ.setdefault("WANDB_SILENT", "true")
     columns = config.columns()
-    tags = [str(columns[k]) for k in ("model", "datamodule", "device", "precision", "batch_size")]
-    return WandbLogger(project=PROJECT, group=config.sweep_name or None, name=config.label(),
-                       save_dir=str(save_dir), mode=config.wandb, tags=tags,
-                       config=_clean(config.to_dict() | columns), job_type="run", reinit="finish_previous")
+    return WandbLogger(project=config.wandb_project, entity=config.wandb_entity or None,
+                       group=config.sweep_name or None, name=config.label(), save_dir=str(save_dir),
+                       mode=config.wandb, tags=identity_tags(config),
+                       config=_clean(config.to_dict() | columns) | {"config_label": config.label()},
+                       job_type="run", reinit="finish_previous")
 
 
-def finish_run(logger, row: dict[str, Any]) -> None:
-    """The finished result row becomes the run's summary."""
+class StepHistory(L.Callback):
+    """Per-step training loss and samples/s for W&B curves. The losses stay on the device during fit and are
+    logged once fit ends, so logging adds no host synchronisation inside the timed steps."""
+
+    def __init__(self) -> None:
+        self.losses: list[Any] = []
+        self.ends: list[float] = []
+        self.samples: list[int] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        from bench.measure.speed import batch_size_of
+
+        loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
+        self.losses.append(loss.detach() if hasattr(loss, "detach") else None)
+        self.ends.append(time.perf_counter())
+        self.samples.append(batch_size_of(batch) * trainer.world_size)
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        if not trainer.is_global_zero or trainer.logger is None:
+            return
+        try:
+            log_history(trainer.logger.experiment, self.history())
+        except Exception as exc:  # W&B never costs a row
+            print(f"dnnbench: W&B step history not logged ({exc})", file=sys.stderr)
+
+    def history(self) -> list[dict[str, float]]:
+        """One entry per step: `step/loss` where the step returned one, `step/samples_per_s` from the host clock
+        between step ends (on a GPU, queued work evens out over a few steps)."""
+        import torch
+
+        scalars = [loss for loss in self.losses if loss is not None and loss.numel() == 1]
+        values = iter(torch.stack([v.reshape(()).float() for v in scalars]).tolist() if scalars else [])
+        steps = []
+        for i, loss in enumerate(self.losses):
+            entry: dict[str, float] = {"trainer/global_step": i + 1}
+            if loss is not None and loss.numel() == 1:
+                entry["step/loss"] = next(values)
+            if i > 0 and self.ends[i] > self.ends[i - 1]:
+                entry["step/samples_per_s"] = self.samples[i] / (self.ends[i] - self.ends[i - 1])
+            steps.append(entry)
+        return steps
+
+
+def log_history(experiment, steps: list[dict[str, float]]) -> None:
+    for entry in steps:
+        experiment.log(entry)
+
+
+def finish_run(logger, row: dict[str, Any], artifact_dir: Path | None = None) -> None:
+    """The finished result row becomes the run's summary; its sample grids / attention maps become images."""
+    import wandb
+
     experiment = logger.experiment
+    images = sorted(Path(artifact_dir).glob("*.png")) if artifact_dir and Path(artifact_dir).is_dir() else []
+    if images:
+        experiment.log({f"artifacts/{image.stem}": wandb.Image(str(image), caption=image.stem) for image in images})
     experiment.summary.update(_clean(row))
     experiment.finish()
 
 
-def log_sweep(csv_path: Path, sweep_dir: Path, sweep_name: str, mode: str) -> None:
-    """One summary run: the results as a wandb.Table and the report's plots as images."""
-    if mode == "disabled":
-        return
+def results_table(csv_path: Path):
+    """The sweep's rows as a wandb.Table: numeric columns as numbers (charts need them), empty cells as None."""
     import pandas as pd
     import wandb
 
+    from bench.columns import COLUMNS, NUMERIC
+    from bench.results_io import format_cell, load_results
+
+    frame = load_results(csv_path)
+    columns = {"config_label": list(frame["config_label"])}
+    for column in COLUMNS:
+        cells = frame[column] if column in frame else pd.Series([None] * len(frame))  # absent in older schemas
+        if column in INTEGERS:
+            columns[column] = [None if pd.isna(v) else int(v) for v in pd.to_numeric(cells, errors="coerce")]
+        elif column in NUMERIC:
+            columns[column] = [None if pd.isna(v) else float(v) for v in cells]
+        else:
+            columns[column] = [format_cell(v) for v in cells]
+    return wandb.Table(columns=list(columns), data=[list(row) for row in zip(*columns.values())])
+
+
+def log_sweep(csv_path: Path, sweep_dir: Path, sweep_name: str, mode: str, project: str = DEFAULT_PROJECT,
+              entity: str | None = None) -> None:
+    """One summary run: the results as a wandb.Table and the report's plots as images."""
+    if mode == "disabled":
+        return
+    import wandb
+
     os.environ.setdefault("WANDB_SILENT", "true")
-    frame = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
-    run = wandb.init(project=PROJECT, group=sweep_name or None, name=f"{sweep_name}-summary", job_type="summary",
-                     dir=str(sweep_dir), mode=mode, reinit="finish_previous")
-    payload: dict[str, Any] = {"results": wandb.Table(dataframe=frame)}
+    table = results_table(csv_path)
+    run = wandb.init(project=project, entity=entity or None, group=sweep_name or None, name=f"{sweep_name}-summary",
+                     job_type="summary", dir=str(sweep_dir), mode=mode, reinit="finish_previous")
+    payload: dict[str, Any] = {"results": table}
     for image in sorted(Path(sweep_dir).glob("*.png")):
         payload[f"plots/{image.stem}"] = wandb.Image(str(image))
     run.log(payload)
-    run.summary.update({"runs": len(frame), "ok": int((frame["status"] == "ok").sum())})
+    statuses = table.get_column("status")
+    run.summary.update({"runs": len(statuses), "ok": statuses.count("ok")})
     run.finish()

@@ -1,5 +1,8 @@
 """dnnbench report: pivots, failed rows rendered as their status, repeats, plots and an offline page."""
 
+import html
+import re
+
 from results_fixtures import make_row, write_csv
 
 from bench.cli import main
@@ -38,7 +41,7 @@ def test_repeats_show_median_and_spread_and_olympic_mean():
 def test_report_cell_with_repeats(tmp_path):
     rows = [make_row(repeat=i, train_samples_per_s=v) for i, v in enumerate([900.0, 1000.0, 1100.0])]
     write_report([write_csv(tmp_path / "results.csv", rows)], tmp_path)
-    assert "1000 ±1e+02 (n=3)" in (tmp_path / "summary.md").read_text()
+    assert "1000 ±100 (n=3)" in (tmp_path / "summary.md").read_text()
 
 
 def test_secondary_metrics_get_their_own_table(tmp_path):
@@ -53,3 +56,77 @@ def test_secondary_metrics_get_their_own_table(tmp_path):
 def test_report_cli_refuses_bad_files(tmp_path, capsys):
     assert main(["report", str(tmp_path / "missing.csv")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+SCIENTIFIC = re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?[eE][-+]?\d+")
+
+
+def environment_cells(**values):
+    cells = dict(hostname="benchbox", device_name="Example CPU", cpu_model="Example CPU", cpu_threads=2,
+                 torch_version="2.14.1", lightning_version="2.6.6", cuda_version="13.0", git_commit="abc1234",
+                 started_at="2026-01-02T03:04:05")
+    return cells | values
+
+
+def test_two_batch_sizes_and_two_precisions_are_four_configs_with_provenance_and_plain_numbers(tmp_path):
+    rows = [make_row(batch_size=bs, precision=precision, repeat=repeat, **environment_cells(),
+                     train_samples_per_s=14110.3 + 100 * repeat + bs, infer_samples_per_s=123456.7,
+                     latency_p50_ms=0.04997, latency_p95_ms=0.05197, params=1234567.0, flops_per_sample=2.5e9,
+                     achieved_tflops=0.00001234, peak_tflops=989.0, mfu=0.00000001, peak_rss_mb=1217.0,
+                     rss_after_import_mb=910.7)
+            for bs in (32, 64) for precision in ("32-true", "bf16-mixed") for repeat in range(2)]
+    index = write_report([write_csv(tmp_path / "results.csv", rows)], tmp_path)
+    summary, page = (tmp_path / "summary.md").read_text(), index.read_text()
+    labels = ["cpu 32-true bs32", "cpu bf16-mixed bs32", "cpu 32-true bs64", "cpu bf16-mixed bs64"]
+    assert "| model | metric | " + " | ".join(labels) + " |" in summary  # one column per config, never averaged
+    assert "| host | benchbox |" in summary and "| torch | 2.14.1 |" in summary and "| commit | abc1234 |" in summary
+    for header in ("latency_p50_ms (ms)", "latency_p95_ms (ms)", "flops_per_sample (FLOP)",
+                   "achieved_tflops (TFLOP/s)", "mfu (ratio)", "params"):
+        assert header in summary and html.escape(header) in page, header
+    assert "2.5 G" in summary and "0.00001234" in summary and "123457" in summary
+    for text in (summary, page):
+        found = [float(m) for m in SCIENTIFIC.findall(text)]
+        assert not [x for x in found if abs(x) < 1e6], found
+    assert "<table" in page and "Provenance" in page and "http" not in page
+    for name in ("throughput.png", "inference.png", "latency.png", "memory.png", "mfu.png"):
+        assert (tmp_path / name).stat().st_size > 1000, name
+
+
+def test_repeats_show_spread_single_runs_say_so_and_a_shared_device_is_flagged(tmp_path):
+    rows = [make_row(repeat=i, train_samples_per_s=v) for i, v in enumerate([900.0, 1000.0, 1100.0])]
+    rows += [make_row(model="mlp", noise_warning="shared device: other processes used 1.5 of 2 CPU cores")]
+    index = write_report([write_csv(tmp_path / "results.csv", rows)], tmp_path)
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| cnn | cpu 32-true | n=3 | 1000 ±100 |" in summary  # speed table: spread beside the value
+    assert "| mlp | cpu 32-true | single run ⚠ shared device | 1000 ⚠ |" in summary
+    assert "| mlp | acc (max) | 0.98 |" in summary  # quality does not depend on the machine's load: no mark
+    assert "1 of 4 runs shared their device" in summary and "other processes used 1.5" in summary
+    assert "class=badge" in index.read_text()
+
+
+def test_quick_profile_says_what_it_does_not_aim_at(tmp_path):
+    rows = [make_row(time_to_target_s=""), make_row(model="mlp", time_to_target_s="")]
+    write_report([write_csv(tmp_path / "results.csv", rows)], tmp_path)
+    summary = (tmp_path / "summary.md").read_text()
+    assert "Profile quick" in summary and "not expected to reach" in summary
+    assert "No run reached its target (not expected in this profile" in summary
+
+
+def test_report_of_a_folder_of_sweeps_elsewhere_copies_the_images_it_links(tmp_path):
+    for name, model in (("sweep-a", "cnn"), ("sweep-b", "gan")):
+        art = tmp_path / "runs" / name / "artifacts" / f"{model}-run"
+        art.mkdir(parents=True)
+        write_csv(tmp_path / "runs" / name / "results.csv", [make_row(model=model)])
+        (art / "samples.png").write_bytes(b"\x89PNG")
+    out = tmp_path / "report"
+    assert main(["report", str(tmp_path / "runs"), "--out", str(out)]) == 0
+    summary, page = (out / "summary.md").read_text(), (out / "index.html").read_text()
+    assert "2 runs of 2 configs" in summary and "| cnn |" in summary and "| gan |" in summary
+    copied = sorted(p.relative_to(out).as_posix() for p in (out / "artifacts").rglob("*.png"))
+    assert copied == ["artifacts/0-sweep-a/cnn-run/samples.png", "artifacts/1-sweep-b/gan-run/samples.png"]
+    assert all(f"src='{path}'" in page for path in copied)
+
+
+def test_report_of_an_empty_folder_is_bad_input(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    assert "no results.csv" in capsys.readouterr().err

@@ -43,7 +43,8 @@ def finished_records(log, wait_s=60.0):
         time.sleep(0.2)
 
 
-def read_offline_run(run_dir):
+def read_offline_run(run_dir, history=None):
+    """(summary, run record) of an offline run; `history`, a list, receives each logged history step as a dict."""
     (log,) = run_dir.glob("*.wandb")
     summary, run = {}, None
     for record in finished_records(log):
@@ -53,6 +54,9 @@ def read_offline_run(run_dir):
                 summary[item.key or "/".join(item.nested_key)] = json.loads(item.value_json)
         elif kind == "run":
             run = record.run
+        elif kind == "history" and history is not None:
+            history.append({item.key or "/".join(item.nested_key): json.loads(item.value_json)
+                            for item in record.history.item})
     return summary, run
 
 
@@ -69,8 +73,14 @@ def test_run_summary_holds_the_result_row(tmp_path):
     assert summary["metric_value"] == 0.98 and summary["status"] == "ok"
     assert "peak_gpu_mem_allocated_mb" not in summary  # empty cells are not logged as zeros
     assert run.run_group == "sweep-1"
-    assert list(run.tags) == ["cnn", "mnist5k", "cpu", "bf16-mixed", "64"]  # the whole identity, batch size too
+    # the whole identity as the label spells it: model, data, devices, precision, batch size, profile (eager and
+    # the other default settings are left out, as in the name)
+    assert list(run.tags) == ["cnn", "mnist5k", "cpu", "bf16-mixed", "bs64", "quick"]
     assert run.display_name == config.label() and "bs64" in run.display_name
+    assert run.project == "dnnbench"
+    other = RunConfig(model="cnn", datamodule="mnist5k", compile=True, compile_mode="max-autotune",
+                      model_args={"lr": 0.01})
+    assert {"compiled", "max-autotune", "lr=0.01"} <= set(wandb_log.identity_tags(other))
 
 
 def test_disabled_mode_logs_nothing(tmp_path):
@@ -87,3 +97,41 @@ def test_sweep_summary_run_holds_the_results_table(tmp_path):
     assert summary["runs"] == 2 and summary["ok"] == 1
     assert summary["results/_type"] == "table-file" and summary["results/nrows"] == 2
     assert run.display_name == "sweep-2-summary"
+    table = json.loads((run_dir / "files" / summary["results/path"]).read_text())
+    cells = [dict(zip(table["columns"], row)) for row in table["data"]]
+    assert [c["train_samples_per_s"] for c in cells] == [1000.0, None]  # numbers the W&B UI can chart; empty: None
+    assert cells[0]["batch_size"] == 128 and cells[0]["metric_value"] == 0.98 and cells[0]["model"] == "cnn"
+
+
+def test_project_and_entity_come_from_the_config_and_the_flags(tmp_path):
+    from bench.cli import build_parser
+
+    args = build_parser().parse_args(["run", "--wandb-project", "mine", "--wandb-entity", "team"])
+    assert (args.wandb_project, args.wandb_entity) == ("mine", "team")
+    config = RunConfig(model="cnn", datamodule="mnist5k", wandb="offline", wandb_project="mine")
+    wandb_log.finish_run(wandb_log.run_logger(config, tmp_path), make_row())
+    (run_dir,) = (tmp_path / "wandb").glob("offline-run-*")
+    assert read_offline_run(run_dir)[1].project == "mine"
+
+
+def test_a_run_logs_per_step_curves_and_its_pictures(tmp_path):
+    from PIL import Image
+
+    from bench.child import run
+
+    config = RunConfig(model="tests.fake_models:FakeNet", datamodule="synthetic", batch_size=8, profile="quick",
+                       wandb="offline", sweep_name="s", data_args={"num_samples": 48})
+    pictures = tmp_path / "artifacts" / config.run_id
+    pictures.mkdir(parents=True)
+    Image.new("RGB", (16, 16), "red").save(pictures / "samples.png")  # as a model's save_artifacts leaves them
+    row = run(config, tmp_path)
+    assert row["status"] == "ok", row["message"]
+    (run_dir,) = (tmp_path / "wandb").glob("offline-run-*")
+    history: list[dict] = []
+    summary, _ = read_offline_run(run_dir, history)
+    steps = [h for h in history if "step/loss" in h]
+    assert len(steps) == row["steps"] == 48 // 8  # every training step, not one point per 50
+    assert [h["trainer/global_step"] for h in steps] == list(range(1, row["steps"] + 1))
+    assert sum("step/samples_per_s" in h for h in history) == row["steps"] - 1
+    assert any(h.get("artifacts/samples/_type") == "image-file" for h in history)
+    assert summary["train_samples_per_s"] == row["train_samples_per_s"]

@@ -34,3 +34,10 @@ def peak_rss_mb() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return max(usage, children) / 1024
+
+
+def rss_now_mb() -> float:
+    """This process's resident set size now: taken after the imports, it is the baseline `peak_rss_mb` includes."""
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20

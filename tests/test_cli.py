@@ -1,0 +1,43 @@
+"""The command line a person reads: defaults in --help, epochs per profile in `list`, console lines with units."""
+
+import argparse
+import re
+
+import lightning_modules
+from bench.cli import build_parser, main
+from bench.config import PROFILES
+from bench.sweep import console_summary
+
+
+def test_run_help_gives_every_flag_a_help_text_and_its_default(capsys):
+    parser = build_parser()
+    run = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["run"]
+    options = run.format_help().split("\noptions:\n")[1]
+    entries = {" ".join(entry.split()).split(" ")[0].rstrip(","): " ".join(entry.split())
+               for entry in re.split(r"\n  (?=-)", "\n" + options) if entry.strip()}
+    flags = [a.option_strings[-1] for a in run._actions if a.option_strings and a.dest != "help"]
+    assert set(flags) <= set(entries)
+    for flag in flags:
+        assert "default" in entries[flag], entries[flag]
+    assert "(default: quick)" in entries["--profile"] and "(default: 32-true)" in entries["--precisions"]
+    assert entries["--resume"].endswith("(default: off)")
+    assert entries["--models"].count("default") == 1  # each default once
+
+
+def test_list_shows_epochs_per_profile_for_every_model(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name, cls in lightning_modules.items():
+        line = next(line for line in out.splitlines() if line.split()[:1] == [name])
+        assert all(f"{profile}={cls.bench.epochs[profile]}" in line for profile in PROFILES), line
+
+
+def test_console_line_has_units_batch_size_and_the_noise_warning():
+    row = {"status": "ok", "metric_name": "acc", "metric_value": 0.98123, "train_samples_per_s": 14110.3,
+           "infer_samples_per_s": 1281000.0, "latency_p50_ms": 0.04997, "batch_size": 64, "wall_s": 12.3,
+           "noise_warning": "shared device: other processes used 1.2 of 2 CPU cores"}
+    line, warning = console_summary(row).split("\n")
+    assert line == ("acc 0.9812, train 14110 samples/s, infer 1.281 M samples/s, p50 0.04997 ms, batch 64, "
+                    "12.3 s")
+    assert warning.strip() == "warning: shared device: other processes used 1.2 of 2 CPU cores"
+    assert console_summary({"status": "oom", "message": "CUDA out of memory"}) == "CUDA out of memory"

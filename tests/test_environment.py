@@ -1,0 +1,78 @@
+"""What a row says about its machine: environment from libraries, the noise check, and compare's warning."""
+
+import json
+import os
+
+from results_fixtures import make_row, write_csv
+
+from bench.cli import main
+from bench.environment import environment
+from bench.measure import noise
+
+
+def test_environment_names_the_cpu_its_threads_and_the_software():
+    env = environment("cpu")
+    assert env["cpu_model"] and env["cpu_model"] != "x86_64" and env["device_name"] == env["cpu_model"]
+    assert env["cpu_threads"] == os.cpu_count() and env["torch_threads"] >= 1
+    assert env["torch_version"] and env["lightning_version"] and env["hostname"]
+    assert isinstance(json.loads(env["env_vars"]), dict)
+
+
+def test_speed_env_vars_are_recorded_when_set(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    monkeypatch.setenv("NCCL_DEBUG", "INFO")
+    monkeypatch.setenv("UNRELATED_VARIABLE", "x")
+    recorded = json.loads(environment("cpu")["env_vars"])
+    assert recorded["OMP_NUM_THREADS"] == "3" and recorded["NCCL_DEBUG"] == "INFO"
+    assert "UNRELATED_VARIABLE" not in recorded
+
+
+def test_other_processes_cpu_time_counts_outside_the_run_only():
+    start = {1: (100.0, "sweep", 5.0), 2: (100.0, "burner", 10.0), 3: (100.0, "idle", 1.0), 4: (50.0, "old", 9.0)}
+    end = {1: (100.0, "sweep", 9.0), 2: (100.0, "burner", 16.0), 3: (100.0, "idle", 1.0), 4: (300.0, "new", 2.0),
+           5: (300.0, "started", 1.0)}
+    cores = noise.other_process_cores(start, end, ours={1}, seconds=4.0)
+    # burner: 6 s in 4 s; pid 4 was reused by a new process (2 s); pid 5 started during the run; idle used none
+    assert cores == {"burner (2)": 1.5, "new (4)": 0.5, "started (5)": 0.25}
+
+
+def test_warning_only_when_others_used_the_device():
+    assert noise.warning(0.1, {}, 0, cpu_count=2) == ""
+    text = noise.warning(1.5, {"burner (2)": 1.5}, None, cpu_count=2)
+    assert text.startswith("shared device:") and "1.5 of 2 CPU cores" in text and "burner (2)" in text
+    assert "2 other process(es) on its GPU" in noise.warning(0.0, {}, 2, cpu_count=64)
+    assert noise.warning(3.0, {}, 0, cpu_count=64) == ""  # 3 of 64 cores busy elsewhere: below 10% of the machine
+
+
+def test_foreign_gpu_processes_leave_out_the_run_itself():
+    assert noise.foreign_gpu_count(None, {1}, True) is None  # NVML not available
+    assert noise.foreign_gpu_count([1, 7], {1}, True) == 1
+    assert noise.foreign_gpu_count([90, 91], {1}, True) == 1  # other pid namespace: one of them is the run
+
+
+def test_noise_watch_records_load_and_other_processes():
+    result = noise.NoiseWatch("cpu").start().stop()
+    assert result.load_avg_start >= 0 and result.load_avg_end >= 0 and result.other_cpu_cores >= 0
+    assert result.foreign_gpu_processes is None  # a CPU run does not ask NVML
+
+
+def test_compare_warns_when_the_files_come_from_different_machines_or_software(tmp_path, capsys):
+    base = write_csv(tmp_path / "base.csv", [make_row(hostname="a", torch_version="2.13.0")])
+    new = write_csv(tmp_path / "new.csv", [make_row(hostname="b", torch_version="2.14.1")])
+    assert main(["compare", str(base), str(new)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: hostname differs: a vs b" in err and "torch_version differs: 2.13.0 vs 2.14.1" in err
+    assert main(["compare", str(base), str(base)]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_a_row_carries_its_environment_noise_check_and_memory_baseline(tmp_path):
+    from bench.child import run
+    from bench.config import RunConfig
+
+    row = run(RunConfig(model="tests.fake_models:FakeNet", datamodule="synthetic", profile="smoke", batch_size=16),
+              tmp_path)
+    assert row["status"] == "ok", row["message"]
+    assert row["cpu_model"] and row["cpu_threads"] >= 1 and row["torch_threads"] >= 1
+    assert 0 < row["rss_after_import_mb"] <= row["peak_rss_mb"]
+    assert row["load_avg_start"] >= 0 and row["other_cpu_cores"] >= 0 and isinstance(row["noise_warning"], str)
