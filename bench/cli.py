@@ -47,7 +47,9 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
                      help="torch.set_float32_matmul_precision: high/medium let fp32 matmuls use TF32 tensor cores")
     run.add_argument("--cudnn-benchmark", default="off", choices=("on", "off"),
                      help="torch.backends.cudnn.benchmark: autotune convolution algorithms during warm-up")
-    run.add_argument("--batch-sizes", default="default", help="comma list (default: each model's own)")
+    run.add_argument("--batch-sizes", default="default",
+                     help="comma list of numbers and/or auto (the largest that fits; default: each model's own)")
+    run.add_argument("--sizes", default="classic", help="comma list of classic, large (dnnbench list shows each)")
     run.add_argument("--repeats", type=int, default=1, help="runs per config (seeds seed, seed+1, ...)")
     run.add_argument("--seed", type=int, default=0, help="seed of the first repeat; repeat i uses seed + i")
     run.add_argument("--profile", default="quick", choices=PROFILES,
@@ -89,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "quality, speed and memory in one row per run.")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="sweep models x data x devices x precisions x compile",
-                              description="Sweep models x data x devices x precisions x compile x batch sizes; "
+                              description="Sweep models x sizes x data x devices x precisions x compile x batch sizes; "
                               "one row per run in OUT/results.csv, then the report and W&B runs.",
                               formatter_class=DefaultsFormatter)
     add_run_arguments(run)
@@ -168,13 +170,14 @@ def command_list(args: argparse.Namespace) -> int:
     import lightning_modules
     from bench.launch import devices_here
 
-    print("models:")
+    print("models (each size: its default data, batch and constructor overrides; --sizes picks):")
     for name, cls in lightning_modules.items():
         spec = cls.bench
         epochs = " ".join(f"{p}={spec.epochs[p]}" for p in PROFILES)
-        print(f"  {name:12s} task={spec.task:22s} data={spec.default_datamodule:12s} "
-              f"metric={spec.metric} ({spec.metric_direction}, target {spec.metric_target:g}) "
-              f"batch={spec.default_batch_size} epochs: {epochs}")
+        print(f"  {name:12s} task={spec.task:22s} metric={spec.metric} ({spec.metric_direction}, target "
+              f"{spec.metric_target:g}) epochs: {epochs}")
+        for size, preset in spec.sizes().items():
+            print(f"    {size:8s} {preset.describe()}")
     print("datamodules:")
     for name, cls in datamodules.items():
         kind = getattr(cls, "kind", "image|sequence (by shape)")

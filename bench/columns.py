@@ -80,7 +80,13 @@ TABLE: tuple[Column, ...] = (
        "`high`/`medium` (TF32 allowed: fp32 rows then use the TF32 peak)"),
     _c("cudnn_benchmark", "config", "`torch.backends.cudnn.benchmark` (`on`: cuDNN autotunes convolution "
        "algorithms during warm-up)"),
-    _c("batch_size", "config", "per-device batch size (train and inference timing)", console=True),
+    _c("batch_size", "config", "per-device batch size (train and inference timing); with `batch_size_mode` `auto`, "
+       "the batch the search found", console=True),
+    _c("batch_size_mode", "config", "`fixed` (`--batch-sizes N` or the size's default) or `auto` (`--batch-sizes "
+       "auto`: the largest power-of-two multiple of the size's default batch that trained a few steps without "
+       "running out of memory, in the run's precision and compile mode; see `message`)"),
+    _c("size", "config", "`classic` (the textbook network on MNIST-scale data) or `large` (the model's preset that "
+       "is compute-bound on an H100/H200-class GPU; `dnnbench list` shows each)", console=True),
     _c("profile", "config", "`smoke`, `quick`, `standard`, `full`: epochs come from the model's "
        "`BenchSpec.epochs[profile]`"),
     _c("model_args", "config", "`--model-arg` values as a JSON object (`{}` = the model's defaults)"),

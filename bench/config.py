@@ -1,8 +1,8 @@
 """Run configurations and the one config identity (step: what planning produces and every later step keys on).
 
 A config's identity is every axis that changes what is measured: model, data, devices, precision, compile,
-batch size, profile, and the model/data arguments. Resume, quality drift, report labels, compare and W&B names
-all use `identity` / `run_key` / `label` below, nothing else.
+batch size (a number, or `auto` for a searched one), size, profile, and the model/data arguments. Resume, quality
+drift, report labels, compare and W&B names all use `identity` / `run_key` / `label` below, nothing else.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from lightning_modules.base import PROFILES
+from lightning_modules.base import PROFILES, SIZES
 
 DEVICE_TYPES = ("cpu", "cuda")
 
@@ -25,15 +25,17 @@ assert set(DEFAULT_TIME_LIMIT_S) == set(PROFILES)
 
 # The identity columns, in CSV order; seed and repeat are the repeat axis on top of them.
 IDENTITY = ("model", "datamodule", "device", "num_devices", "num_nodes", "precision", "compile", "compile_mode",
-            "memory_format", "matmul_precision", "cudnn_benchmark", "batch_size", "profile", "model_args",
+            "memory_format", "matmul_precision", "cudnn_benchmark", "batch_size", "size", "profile", "model_args",
             "data_args")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")  # torch.compile's modes (reduce-overhead: CUDA graphs)
 MATMUL_PRECISIONS = ("highest", "high", "medium")  # torch.set_float32_matmul_precision: high/medium allow TF32
 # The label leaves out settings at these values (the defaults), so ordinary sweeps keep short names.
 QUIET_SETTINGS = {"compile_mode": ("", "default"), "memory_format": ("contiguous",), "matmul_precision": ("highest",),
-                  "cudnn_benchmark": ("off",)}
-# What rows written before these columns existed ran with (torch's own defaults).
-SETTINGS_BEFORE_SCHEMA_3 = {"memory_format": "contiguous", "matmul_precision": "highest", "cudnn_benchmark": "off"}
+                  "cudnn_benchmark": ("off",), "size": ("", "classic")}
+# What rows written before these columns existed ran with (torch's own defaults; the classic size, a fixed batch).
+SETTINGS_BEFORE_SCHEMA_3 = {"memory_format": "contiguous", "matmul_precision": "highest", "cudnn_benchmark": "off",
+                            "size": "classic", "batch_size_mode": "fixed"}
+AUTO = "auto"  # batch_size_mode of a searched batch size (its identity cell reads `auto`, whatever was found)
 REPEAT_AXIS = ("seed", "repeat")
 
 
@@ -53,7 +55,9 @@ def identity(row: Mapping[str, Any]) -> tuple[str, ...]:
             value = args_cell(value)
         elif column == "compile" and isinstance(value, bool):
             value = "on" if value else "off"
-        cells.append(str(value))
+        elif column == "batch_size" and row.get("batch_size_mode") == AUTO:
+            value = AUTO  # repeats of an auto config are one config, whichever batch each found
+        cells.append(str(value) or SETTINGS_BEFORE_SCHEMA_3.get(column, ""))
     return tuple(cells)
 
 
@@ -63,7 +67,8 @@ def run_key(row: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def label(row: Mapping[str, Any], leave_out: tuple[str, ...] = ("model",)) -> str:
-    """A short human name for a config: `mnist5k cpu:2 bf16-mixed compiled bs64 lr=0.01` (profile last)."""
+    """A short human name for a config: `mnist5k cpu:2 bf16-mixed compiled bs64 lr=0.01` (profile last); the size
+    only when it is not classic, `bs=auto` for a searched batch size."""
     count = int(row.get("num_devices") or 1) * int(row.get("num_nodes") or 1)
     parts = {
         "model": str(row.get("model", "")),
@@ -75,7 +80,8 @@ def label(row: Mapping[str, Any], leave_out: tuple[str, ...] = ("model",)) -> st
         "memory_format": str(row.get("memory_format", "") or ""),
         "matmul_precision": f"matmul={row.get('matmul_precision', '')}" if row.get("matmul_precision") else "",
         "cudnn_benchmark": f"cudnn.benchmark={row.get('cudnn_benchmark', '')}" if row.get("cudnn_benchmark") else "",
-        "batch_size": f"bs{row.get('batch_size', '')}",
+        "batch_size": "bs=auto" if row.get("batch_size_mode") == AUTO else f"bs{row.get('batch_size', '')}",
+        "size": str(row.get("size", "") or ""),
         "model_args": " ".join(f"{k}={v}" for k, v in json.loads(args_cell(row.get("model_args"))).items()),
         "data_args": " ".join(f"data.{k}={v}" for k, v in json.loads(args_cell(row.get("data_args"))).items()),
         "profile": str(row.get("profile", "")),
@@ -100,7 +106,9 @@ class RunConfig:
     channels_last: bool = False  # image models: weights (and so convolutions) in channels-last memory format
     matmul_precision: str = "highest"  # torch.set_float32_matmul_precision: "high"/"medium" allow TF32
     cudnn_benchmark: bool = False  # torch.backends.cudnn.benchmark (Trainer(benchmark=...)); torch's default
-    batch_size: int = 128
+    batch_size: int = 128  # with batch_size_mode "auto": where the search starts, then the batch it found
+    batch_size_mode: str = "fixed"  # fixed | auto (the largest power-of-two multiple that fits, searched per run)
+    size: str = "classic"  # classic | large (the model's SizePreset)
     profile: str = "quick"
     seed: int = 0
     repeat: int = 0
@@ -126,8 +134,11 @@ class RunConfig:
         """A file-name-safe id, unique within a sweep (the arguments enter through a short hash)."""
         import hashlib
 
+        batch = "bsauto" if self.batch_size_mode == AUTO else f"bs{self.batch_size}"
         parts = [self.model, self.datamodule, self.device_spec.replace(":", "x"), self.precision,
-                 "compile" if self.compile else "eager", f"bs{self.batch_size}", f"s{self.seed}", f"r{self.repeat}"]
+                 "compile" if self.compile else "eager", batch, f"s{self.seed}", f"r{self.repeat}"]
+        if self.size != "classic":
+            parts.insert(1, self.size)
         settings = {k: v for k, v in self.columns().items() if k in QUIET_SETTINGS and v not in QUIET_SETTINGS[k]}
         if self.model_args or self.data_args or settings:
             text = args_cell(self.model_args) + args_cell(self.data_args) + args_cell(settings)
@@ -142,7 +153,8 @@ class RunConfig:
                 "compile_mode": self.compile_mode if self.compile else "",
                 "memory_format": "channels_last" if self.channels_last else "contiguous",
                 "matmul_precision": self.matmul_precision, "cudnn_benchmark": "on" if self.cudnn_benchmark else "off",
-                "batch_size": self.batch_size, "profile": self.profile, "model_args": args_cell(self.model_args),
+                "batch_size": self.batch_size, "batch_size_mode": self.batch_size_mode, "size": self.size,
+                "profile": self.profile, "model_args": args_cell(self.model_args),
                 "data_args": args_cell(self.data_args), "seed": self.seed, "repeat": self.repeat}
 
     def key(self) -> tuple[str, ...]:
@@ -155,7 +167,8 @@ class RunConfig:
         """The `dnnbench run` command that re-runs this row (same seed; its repeat index reads 0)."""
         args = ["dnnbench", "run", "--models", self.model, "--data", self.datamodule, "--devices", self.device_spec,
                 "--precisions", self.precision, "--compile", "on" if self.compile else "off",
-                "--batch-sizes", str(self.batch_size), "--profile", self.profile, "--seed", str(self.seed),
+                "--batch-sizes", AUTO if self.batch_size_mode == AUTO else str(self.batch_size),
+                "--sizes", self.size, "--profile", self.profile, "--seed", str(self.seed),
                 "--time-limit", f"{self.time_limit_s:g}"]
         if self.num_nodes > 1:
             args += ["--num-nodes", str(self.num_nodes)]
@@ -188,20 +201,26 @@ def parse_device(spec: str) -> tuple[str, int]:
 
 
 def matrix(models: list[str], data: list[str | None], devices: list[tuple[str, int]], precisions: list[str],
-           compiles: list[bool], batch_sizes: list[int | None], repeats: int, seed: int,
-           default_data: dict[str, str], default_batch: dict[str, int], compile_modes: tuple[str, ...] = ("default",),
+           compiles: list[bool], batch_sizes: list[int | str | None], repeats: int, seed: int,
+           default_data: dict[tuple[str, str], str], default_batch: dict[tuple[str, str], int],
+           compile_modes: tuple[str, ...] = ("default",), sizes: tuple[str, ...] = ("classic",),
            **common: Any) -> list[RunConfig]:
     """Every combination; 32-true first within a config so the quality drift of others can be filled in.
 
-    Compile modes multiply only the compiled configs: an eager run has no mode.
+    Compile modes multiply only the compiled configs: an eager run has no mode. Defaults are per (model, size);
+    a batch size of `auto` starts its search at the default.
     """
+    assert set(sizes) <= set(SIZES), sizes
     ordered_precisions = sorted(precisions, key=lambda p: p != "32-true")
     compile_axis = [(on, mode) for on in compiles for mode in (compile_modes if on else ("default",))]
     configs = []
-    for model, datamodule, (device, count), (compile_, mode), batch_size, repeat, precision in itertools.product(
-            models, data, devices, compile_axis, batch_sizes, range(repeats), ordered_precisions):
+    for model, size, datamodule, (device, count), (compile_, mode), batch_size, repeat, precision in \
+            itertools.product(models, sizes, data, devices, compile_axis, batch_sizes, range(repeats),
+                              ordered_precisions):
+        auto = batch_size == AUTO
         configs.append(RunConfig(
-            model=model, datamodule=datamodule or default_data[model], device=device, num_devices=count,
-            precision=precision, compile=compile_, compile_mode=mode, batch_size=batch_size or default_batch[model],
-            seed=seed + repeat, repeat=repeat, **common))
+            model=model, datamodule=datamodule or default_data[model, size], device=device, num_devices=count,
+            precision=precision, compile=compile_, compile_mode=mode,
+            batch_size=default_batch[model, size] if auto or batch_size is None else batch_size,
+            batch_size_mode=AUTO if auto else "fixed", size=size, seed=seed + repeat, repeat=repeat, **common))
     return configs

@@ -11,6 +11,7 @@ import argparse
 import ast
 import collections.abc
 import inspect
+import itertools
 import math
 import os
 import sys
@@ -27,9 +28,10 @@ import lightning as L
 import datamodules
 import lightning_modules
 from bench import wandb_log
-from bench.config import COMPILE_MODES, DEFAULT_TIME_LIMIT_S, RunConfig, matrix, parse_device
+from bench.config import AUTO, COMPILE_MODES, DEFAULT_TIME_LIMIT_S, RunConfig, matrix, parse_device
 from bench.precision import PRECISIONS
 from datamodules import ConfigError
+from lightning_modules.base import SIZES
 
 # Datamodule arguments the runner sets itself, and the flag that sets them.
 RUNNER_DATA_ARGS = {"batch_size": "--batch-sizes", "seed": "--seed"}
@@ -133,17 +135,33 @@ def model_classes(models: str) -> dict[str, type]:
     return classes
 
 
-def check_data(classes: dict[str, type], data: list[str | None], data_args: dict) -> None:
-    """Each model can take each datamodule, and the datamodule takes the arguments and builds with them."""
+def sizes(text: str, classes: dict[str, type]) -> tuple[str, ...]:
+    """--sizes classic,large: each a known size that every chosen model declares."""
+    chosen = tuple(comma_list(text, "--sizes"))
+    unknown = [s for s in chosen if s not in SIZES]
+    if unknown:
+        raise PlanError(f"--sizes takes a comma list of {', '.join(SIZES)}; got {text!r}")
+    for name, cls in classes.items():
+        missing = [s for s in chosen if s not in cls.bench.sizes()]
+        if missing:
+            raise PlanError(f"model {name!r} declares no {missing[0]!r} size (BenchSpec.{missing[0]})")
+    return chosen
+
+
+def check_data(classes: dict[str, type], data: list[str | None], data_args: dict, sizes: tuple[str, ...],
+               profile: str) -> None:
+    """Each model can take each datamodule at each size, and the datamodule takes the arguments and builds with
+    them (a size's own data arguments included)."""
     clashes = sorted(set(data_args) & set(RUNNER_DATA_ARGS))
     if clashes:
         raise PlanError(f"--data-arg {clashes[0]} is the runner's own: use {RUNNER_DATA_ARGS[clashes[0]]}")
     for cls in classes.values():
-        for dm_name in data:
-            dm_name = dm_name or cls.bench.default_datamodule
+        for size, dm_name in itertools.product(sizes, data):
+            preset = cls.bench.size(size)
+            dm_name = dm_name or preset.datamodule
             dm_class = datamodules.get(dm_name)
             check_arguments(f"datamodule {dm_name!r}", dm_class, data_args)
-            extra = dict(cls.bench.datamodule_kwargs) if dm_name == cls.bench.default_datamodule else {}
+            extra = preset.data_kwargs(dm_name, profile)
             try:
                 datamodule = dm_class(**(extra | data_args))
             except ConfigError:
@@ -191,17 +209,18 @@ def compile_modes(text: str) -> tuple[str, ...]:
     return modes
 
 
-def batch_sizes(text: str) -> list[int | None]:
+def batch_sizes(text: str) -> list[int | str | None]:
+    """`default`, or a comma list of positive integers and `auto` (search the largest batch that fits)."""
     if text == "default":
         return [None]
     texts = comma_list(text, "--batch-sizes")
     try:
-        sizes = [int(b) for b in texts]
+        chosen = [b if b == AUTO else int(b) for b in texts]
     except ValueError:
-        raise PlanError(f"--batch-sizes must be positive integers; got {text!r}") from None
-    if any(b < 1 for b in sizes):
-        raise PlanError("--batch-sizes must be positive integers")
-    return distinct(sizes, "--batch-sizes")
+        raise PlanError(f"--batch-sizes must be positive integers or auto; got {text!r}") from None
+    if any(b != AUTO and b < 1 for b in chosen):
+        raise PlanError("--batch-sizes must be positive integers or auto")
+    return distinct(chosen, "--batch-sizes")
 
 
 def check_numbers(args: argparse.Namespace) -> None:
@@ -233,14 +252,19 @@ def plan(args: argparse.Namespace) -> Plan:
     data_args, model_args = key_values(args.data_arg), key_values(args.model_arg)
     for name, cls in classes.items():
         check_arguments(f"model {name!r}", cls, model_args)
-    check_data(classes, data, data_args)
+    chosen_sizes = sizes(args.sizes, classes)
+    check_data(classes, data, data_args, chosen_sizes, args.profile)
     axes = (devices(args.devices), precisions(args.precisions), compile_flags(args.compile),
             batch_sizes(args.batch_sizes))
+    if AUTO in axes[3] and (any(count > 1 for _, count in axes[0]) or args.num_nodes > 1):
+        raise PlanError("--batch-sizes auto searches on one device (Lightning's batch size finder does not run "
+                        "under DDP); give the multi-device runs a number")
     out = Path(args.out or f"results/runs/{time.strftime('%Y%m%d-%H%M%S')}").resolve()
+    presets = {(n, s): c.bench.size(s) for n, c in classes.items() for s in chosen_sizes}
     configs = matrix(
-        list(classes), data, *axes, args.repeats, args.seed,
-        default_data={n: c.bench.default_datamodule for n, c in classes.items()},
-        default_batch={n: c.bench.default_batch_size for n, c in classes.items()},
+        list(classes), data, *axes, args.repeats, args.seed, sizes=chosen_sizes,
+        default_data={key: preset.datamodule for key, preset in presets.items()},
+        default_batch={key: preset.default_batch_size(args.profile) for key, preset in presets.items()},
         num_nodes=args.num_nodes, profile=args.profile,
         time_limit_s=DEFAULT_TIME_LIMIT_S[args.profile] if args.time_limit is None else args.time_limit,
         data_args=data_args, model_args=model_args, peak_tflops=args.peak_tflops,

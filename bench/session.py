@@ -16,8 +16,8 @@ import torch
 
 import datamodules
 import lightning_modules
-from bench.config import SMOKE_LIMITS, RunConfig
-from bench.measure import cost, inference, memory, peaks, speed
+from bench.config import AUTO, SMOKE_LIMITS, RunConfig
+from bench.measure import batch_size, cost, inference, memory, peaks, speed
 from bench.precision import PRECISIONS
 
 
@@ -35,13 +35,14 @@ class Built:
 def build(config: RunConfig) -> Built:
     model_class = lightning_modules.get(config.model)
     spec = model_class.bench
+    preset = spec.size(config.size)  # classic: the spec's defaults; the smoke profile shrinks either size
     L.seed_everything(config.seed, verbose=False)
-    on_default_data = config.datamodule == spec.default_datamodule
-    data_args = (dict(spec.datamodule_kwargs) if on_default_data else {}) | config.data_args
+    on_default_data = config.datamodule == preset.datamodule
+    data_args = preset.data_kwargs(config.datamodule, config.profile) | config.data_args
     datamodule = datamodules.get(config.datamodule)(batch_size=config.batch_size, seed=config.seed, **data_args)
-    model = lightning_modules.build_model(model_class, datamodule, tiny=config.profile == "smoke",
-                                          **config.model_args)
-    built = Built(spec, datamodule, model, spec.metric_target if on_default_data else None)
+    model = lightning_modules.build_model(model_class, datamodule,
+                                          **(preset.model_overrides(config.profile) | config.model_args))
+    built = Built(spec, datamodule, model, preset.metric_target if on_default_data else None)
     if not getattr(datamodule, "has_quality", True):
         built.notes.append(f"{config.datamodule} data has no meaningful quality; metric left empty")
     return built
@@ -131,6 +132,12 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> dict[str, Any] | No
     """Train and test one config, then time its speed window and inference; the row's result columns (None on
     ranks other than 0)."""
     built = build(config)
+    fit_model = apply_settings(config, built)
+    if config.batch_size_mode == AUTO:  # searched before the measured fit, on a trainer of its own
+        found = batch_size.largest_fitting(make_trainer(config, built, [], None, sweep_dir, max_epochs=-1),
+                                           fit_model, built.datamodule, config.batch_size)
+        config = replace(config, batch_size=found.batch_size)
+        built.notes.append(found.note)
     watch = speed.QualityWatch(built.spec.metric, built.spec.metric_direction, built.metric_target)
     smoke_window = speed.SpeedWindow(config.num_devices * config.num_nodes, warmup=1, profiled=0, stop=False)
     logger = wandb_logger(config, sweep_dir)
@@ -140,11 +147,11 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> dict[str, Any] | No
     trainer = make_trainer(config, built, callbacks, logger, sweep_dir)
     device = trainer.strategy.root_device
     memory.reset_gpu_peak(device)
-    fit_model = apply_settings(config, built)
     trainer.fit(fit_model, built.datamodule)
     results = trainer.test(fit_model, built.datamodule, verbose=False)
     row = {"params": sum(p.numel() for p in built.model.parameters()), "epochs": trainer.current_epoch,
-           "steps": trainer.global_step, "compile_s": watch.compile_seconds() if config.compile else None}
+           "steps": trainer.global_step, "compile_s": watch.compile_seconds() if config.compile else None,
+           "batch_size": config.batch_size}
     row |= quality_columns(built, results, watch)
     if trainer.global_rank == 0:  # pictures of the model that was tested, before the speed window trains on
         built.notes += save_artifacts(built.model, sweep_dir / "artifacts" / config.run_id)

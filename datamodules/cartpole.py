@@ -1,7 +1,12 @@
-"""cartpole: CartPole-v1 experience for the DQN, served to Lightning through an IterableDataset."""
+"""cartpole: CartPole-v1 experience for the DQN, served to Lightning through an IterableDataset.
+
+`num_envs > 1` steps that many environments at once (gymnasium's vector API): the policy sees all observations in
+one batch, and each training step brings `num_envs` new transitions into the replay buffer.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -32,12 +37,14 @@ class ReplayBuffer:
     def __len__(self) -> int:
         return self.size
 
-    def push(self, obs, action: int, reward: float, next_obs, done: bool) -> None:
-        i = self._next
+    def push(self, obs, action, reward, next_obs, done) -> None:
+        """Store one transition, or a batch of them (vectorised environments: one row per environment)."""
+        count = np.size(action)
+        i = (self._next + np.arange(count)) % self.capacity  # overwrite the oldest once full
         self.obs[i], self.actions[i], self.rewards[i], self.next_obs[i], self.dones[i] = (
             obs, action, reward, next_obs, done)
-        self._next = (i + 1) % self.capacity  # overwrite the oldest once full
-        self.size = min(self.size + 1, self.capacity)
+        self._next = (self._next + count) % self.capacity
+        self.size = min(self.size + count, self.capacity)
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
         index = rng.integers(0, self.size, batch_size)
@@ -84,8 +91,10 @@ class CartPole(BenchDataModule):
         steps_per_epoch: int = 1_000,
         val_episodes: int = 5,
         test_episodes: int = 10,
+        num_envs: int = 1,
     ) -> None:
         super().__init__(data_dir, batch_size, num_workers, seed)
+        self.num_envs = num_envs
         self.buffer_capacity, self.warmup_steps = buffer_capacity, warmup_steps
         self.steps_per_epoch = steps_per_epoch
         self.val_episodes, self.test_episodes = val_episodes, test_episodes
@@ -104,16 +113,18 @@ class CartPole(BenchDataModule):
         if self.env is not None:
             return
         self.rng = np.random.default_rng(self.seed)
-        self.env = gym.make(ENV_ID)
+        self.env = gym.make(ENV_ID) if self.num_envs == 1 else self.make_vector_env()
         self.env.action_space.seed(self.seed)
-        self.obs, _ = self.env.reset(seed=self.seed)
-        self.buffer = ReplayBuffer(self.buffer_capacity, self.env.observation_space.shape[0])
-        self._episode_return = 0.0
-        for _ in range(self.warmup_steps):  # random actions fill the buffer before learning starts
+        self.obs, _ = self.env.reset(seed=self.seed)  # vector: environment i gets seed + i
+        self.buffer = ReplayBuffer(self.buffer_capacity, self.env.observation_space.shape[-1])
+        self._episode_return = 0.0 if self.num_envs == 1 else np.zeros(self.num_envs)
+        for _ in range(math.ceil(self.warmup_steps / self.num_envs)):  # random actions fill the buffer first
             self.act(random=True)
 
     def act(self, random: bool = False) -> None:
         """One environment step with the policy (or uniformly random), stored in the buffer."""
+        if self.num_envs > 1:
+            return self.act_vector(random)
         if random or self.policy is None:
             action = int(self.env.action_space.sample())
         else:
@@ -129,8 +140,32 @@ class CartPole(BenchDataModule):
             self._episode_return = 0.0
             self.obs, _ = self.env.reset()
 
+    def act_vector(self, random: bool) -> None:
+        """One step of every environment; the policy maps (num_envs, obs_dim) observations to num_envs actions."""
+        if random or self.policy is None:
+            actions = self.env.action_space.sample()
+        else:
+            actions = np.asarray(self.policy(self.obs, self.env_steps))
+        next_obs, rewards, terminated, truncated, info = self.env.step(actions)
+        done = terminated | truncated
+        stored_next = next_obs.copy()
+        if done.any():  # same-step autoreset: a finished environment's next_obs already starts its next episode
+            stored_next[done] = np.stack(info["final_obs"][done])
+        # Only termination ends the bootstrap; a time-limit truncation is not a terminal state.
+        self.buffer.push(self.obs, actions, rewards, stored_next, terminated)
+        self.env_steps += self.num_envs
+        self._episode_return += rewards
+        self.episode_returns += self._episode_return[done].tolist()
+        self._episode_return[done] = 0.0
+        self.obs = next_obs
+
     def make_env(self) -> gym.Env:
         return gym.make(ENV_ID)
+
+    def make_vector_env(self) -> gym.vector.VectorEnv:
+        # Same-step autoreset: the final observation of an episode arrives with its last transition (in `info`).
+        return gym.make_vec(ENV_ID, self.num_envs, vectorization_mode="sync",
+                            vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP})
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(ExperienceStream(self), batch_size=None)

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from lightning_modules import register
-from lightning_modules.base import BenchSpec, Classifier
+from lightning_modules.base import BenchSpec, Classifier, SizePreset
 
 
 class AdditiveAttentionPool(nn.Module):
@@ -52,6 +52,11 @@ class Attention(Classifier):
         metric="acc", metric_direction="max", metric_target=0.94, default_batch_size=64,
         epochs={"smoke": 1, "quick": 1, "standard": 8, "full": 20},
         tiny={"hidden_size": 8, "attention_size": 8},
+        # A wide encoder (bidirectional GRU, 2 x 1024 features per step) under the same additive attention pooling.
+        large=SizePreset(model={"hidden_size": 1024, "attention_size": 1024},
+                         data={"shape": (128, 512), "num_classes": 1000, "num_samples": 4096}, batch_size=512,
+                         smoke_model={"hidden_size": 16, "attention_size": 16},
+                         smoke_data={"shape": (8, 12), "num_samples": 256}, smoke_batch_size=32),
     )
 
     def __init__(

@@ -13,10 +13,11 @@ from torch import nn
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 from lightning_modules import register
-from lightning_modules.base import BenchSpec, adamw_one_cycle
+from lightning_modules.base import BenchSpec, SizePreset, adamw_one_cycle
 
 
-def dense_autoencoder(input_shape: tuple[int, ...], hidden: int, latent: int) -> tuple[nn.Module, nn.Module]:
+def dense_autoencoder(input_shape: tuple[int, ...], hidden: int, latent: int,
+                      channels: tuple[int, ...] = ()) -> tuple[nn.Module, nn.Module]:
     features = math.prod(input_shape)
     encoder = nn.Sequential(nn.Flatten(), nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, latent))
     decoder = nn.Sequential(nn.Linear(latent, hidden), nn.ReLU(), nn.Linear(hidden, features), nn.Sigmoid(),
@@ -24,17 +25,24 @@ def dense_autoencoder(input_shape: tuple[int, ...], hidden: int, latent: int) ->
     return encoder, decoder
 
 
-def conv_autoencoder(input_shape: tuple[int, ...], hidden: int, latent: int) -> tuple[nn.Module, nn.Module]:
-    channels, height, width = input_shape
-    small = (height // 4, width // 4)  # two stride-2 convs
-    encoder = nn.Sequential(
-        nn.Conv2d(channels, 32, 3, 2, 1), nn.ReLU(), nn.Conv2d(32, 64, 3, 2, 1), nn.ReLU(),
-        nn.Flatten(), nn.Linear(64 * small[0] * small[1], latent),
-    )
+def conv_autoencoder(input_shape: tuple[int, ...], hidden: int, latent: int,
+                     channels: tuple[int, ...] = (32, 64)) -> tuple[nn.Module, nn.Module]:
+    """One stride-2 3x3 conv per entry of `channels` (each halves H, W), a linear code, and the mirror image."""
+    in_channels, height, width = input_shape
+    small = (height, width)
+    for _ in channels:
+        small = ((small[0] + 1) // 2, (small[1] + 1) // 2)  # a stride-2 conv with padding 1 rounds up
+    widths = (in_channels, *channels)
+    down: list[nn.Module] = []
+    for before, after in zip(widths[:-1], widths[1:]):
+        down += [nn.Conv2d(before, after, 3, 2, 1), nn.ReLU()]
+    encoder = nn.Sequential(*down, nn.Flatten(), nn.Linear(channels[-1] * small[0] * small[1], latent))
+    up: list[nn.Module] = [nn.Linear(latent, channels[-1] * small[0] * small[1]), nn.ReLU(),
+                           nn.Unflatten(1, (channels[-1], *small))]
+    for before, after in zip(widths[:1:-1], widths[-2:0:-1]):  # deepest first, down to channels[0]
+        up += [nn.ConvTranspose2d(before, after, 3, 2, 1, output_padding=1), nn.ReLU()]
     decoder = nn.Sequential(
-        nn.Linear(latent, 64 * small[0] * small[1]), nn.ReLU(), nn.Unflatten(1, (64, *small)),
-        nn.ConvTranspose2d(64, 32, 3, 2, 1, output_padding=1), nn.ReLU(),
-        nn.ConvTranspose2d(32, channels, 3, 2, 1, output_padding=1),
+        *up, nn.ConvTranspose2d(channels[0], in_channels, 3, 2, 1, output_padding=1),
         nn.Upsample(size=(height, width)), nn.Sigmoid(),
     )
     return encoder, decoder
@@ -44,9 +52,10 @@ VARIANTS = {"dense": dense_autoencoder, "conv": conv_autoencoder}
 
 
 class AutoencoderNet(nn.Module):
-    def __init__(self, variant: str, input_shape: tuple[int, ...], hidden: int, latent: int) -> None:
+    def __init__(self, variant: str, input_shape: tuple[int, ...], hidden: int, latent: int,
+                 channels: tuple[int, ...]) -> None:
         super().__init__()
-        self.encoder, self.decoder = VARIANTS[variant](input_shape, hidden, latent)
+        self.encoder, self.decoder = VARIANTS[variant](input_shape, hidden, latent, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encoder(x))  # (B, C, H, W) in [0, 1]
@@ -62,6 +71,11 @@ class Autoencoder(L.LightningModule):
         datamodule_kwargs={"normalize": False},
         epochs={"smoke": 1, "quick": 2, "standard": 30, "full": 60},
         tiny={"hidden": 16, "latent": 4},
+        # A convolutional autoencoder on 128x128 colour images: four stride-2 convs (64-512 channels), a 512-d code.
+        large=SizePreset(model={"variant": "conv", "channels": (64, 128, 256, 512), "latent": 512},
+                         data={"shape": (3, 128, 128), "num_classes": 10, "num_samples": 4096}, batch_size=256,
+                         smoke_model={"channels": (4, 8, 8, 8), "latent": 8},
+                         smoke_data={"shape": (3, 32, 32), "num_samples": 256}, smoke_batch_size=32),
         other_metric_directions={"psnr": "max", "ssim": "max"},
     )
 
@@ -71,6 +85,7 @@ class Autoencoder(L.LightningModule):
         variant: str = "dense",
         hidden: int = 256,
         latent: int = 64,
+        channels: tuple[int, ...] = (32, 64),  # the conv variant's feature maps, one stride-2 conv each
         lr: float = 2e-3,
         weight_decay: float = 0.0,
     ) -> None:
@@ -78,7 +93,7 @@ class Autoencoder(L.LightningModule):
         if variant not in VARIANTS:
             raise ValueError(f"unknown autoencoder variant {variant!r}; choose from {sorted(VARIANTS)}")
         self.save_hyperparameters()
-        self.net = AutoencoderNet(variant, tuple(input_shape), hidden, latent)
+        self.net = AutoencoderNet(variant, tuple(input_shape), hidden, latent, tuple(channels))
         for stage in ("val", "test"):
             setattr(self, f"{stage}_mse", torchmetrics.MeanSquaredError())
         self.test_psnr = PeakSignalNoiseRatio(data_range=1.0)

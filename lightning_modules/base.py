@@ -15,6 +15,44 @@ import torchmetrics
 from datamodules.registry import ConfigError
 
 PROFILES = ("smoke", "quick", "standard", "full")
+SIZES = ("classic", "large")  # classic: the textbook network on MNIST-scale data; large: fills a modern GPU
+
+
+@dataclass(frozen=True)
+class SizePreset:
+    """One size of a model: constructor overrides, the data it runs on by default, its batch size.
+
+    `smoke_model` / `smoke_data` / `smoke_batch_size` shrink it for the `smoke` profile and CPU tests: the same
+    structure at a small depth, width and image size, so a smoke run takes seconds.
+    """
+
+    model: dict[str, Any] = field(default_factory=dict)  # constructor keyword overrides
+    datamodule: str = "synthetic"
+    data: dict[str, Any] = field(default_factory=dict)  # datamodule keyword arguments on `datamodule`
+    batch_size: int = 256
+    metric_target: float | None = None  # only where the size keeps the classic task (DQN: CartPole is CartPole)
+    smoke_model: dict[str, Any] = field(default_factory=dict)
+    smoke_data: dict[str, Any] = field(default_factory=dict)
+    smoke_batch_size: int | None = None
+
+    def model_overrides(self, profile: str) -> dict[str, Any]:
+        return self.model | (self.smoke_model if profile == "smoke" else {})
+
+    def data_kwargs(self, datamodule: str, profile: str) -> dict[str, Any]:
+        """The datamodule arguments this size sets on its own datamodule (none on any other)."""
+        if datamodule != self.datamodule:
+            return {}
+        return self.data | (self.smoke_data if profile == "smoke" else {})
+
+    def default_batch_size(self, profile: str) -> int:
+        return self.smoke_batch_size if profile == "smoke" and self.smoke_batch_size else self.batch_size
+
+    def describe(self) -> str:
+        """One line for `dnnbench list`."""
+        data = ", ".join(f"{k}={v}" for k, v in self.data.items())
+        model = " ".join(f"{k}={v}" for k, v in self.model.items())
+        return (f"data={self.datamodule}" + (f"({data})" if data else "") + f" batch={self.batch_size}"
+                + (f" model: {model}" if model else ""))
 
 
 @dataclass(frozen=True)
@@ -33,10 +71,24 @@ class BenchSpec:
     tiny: dict[str, Any] = field(default_factory=dict)  # constructor overrides for tests and `smoke`
     # Which way is better for each other test metric the model logs (compare gates those); unlisted: not gated.
     other_metric_directions: dict[str, str] = field(default_factory=lambda: {"loss": "min"})
+    large: SizePreset | None = None  # the size that is compute-bound on an H100/H200-class GPU
 
     def __post_init__(self) -> None:
         assert self.metric_direction in ("max", "min"), self.metric_direction
         assert set(self.epochs) >= set(PROFILES), f"epochs must name every profile {PROFILES}"
+
+    def sizes(self) -> dict[str, SizePreset]:
+        """Every size this model declares; `classic` is the fields above (today's defaults)."""
+        classic = SizePreset(datamodule=self.default_datamodule, data=dict(self.datamodule_kwargs),
+                             batch_size=self.default_batch_size, metric_target=self.metric_target,
+                             smoke_model=dict(self.tiny))
+        return {"classic": classic} | ({"large": self.large} if self.large is not None else {})
+
+    def size(self, name: str) -> SizePreset:
+        presets = self.sizes()
+        if name not in presets:
+            raise ConfigError(f"this model declares no {name!r} size (it has {', '.join(presets)})")
+        return presets[name]
 
 
 def check_compatible(model_class: type, datamodule: Any) -> None:
@@ -117,9 +169,19 @@ class Classifier(L.LightningModule):
         return adamw_one_cycle(self, self.lr, self.weight_decay)
 
 
+def fused_on_gpu(parameters) -> dict[str, bool]:
+    """`fused=True` for torch optimizers whose parameters all live on a GPU (one kernel for the whole step);
+    on CPU the default (for-each) path, so CPU runs stay as they were."""
+    return {"fused": True} if all(p.is_cuda for p in parameters) else {}
+
+
 def adamw_one_cycle(module: L.LightningModule, lr: float, weight_decay: float = 0.0):
-    """AdamW with a one-cycle schedule over the whole fit: reaches targets in few epochs."""
-    optimizer = torch.optim.AdamW(module.parameters(), lr=lr, weight_decay=weight_decay)
+    """AdamW with a one-cycle schedule over the whole fit: reaches targets in few epochs.
+
+    The schedule's first 30 % is its warm-up (from lr / 25 up to lr), which large networks need to stay finite.
+    """
+    parameters = list(module.parameters())
+    optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay, **fused_on_gpu(parameters))
     total = module.trainer.estimated_stepping_batches  # inf without max_epochs, -1 for unsized loaders
     if not math.isfinite(total) or total <= 0:
         return optimizer

@@ -9,13 +9,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from lightning_modules import register
-from lightning_modules.base import BenchSpec, Classifier
+from lightning_modules.base import BenchSpec, Classifier, SizePreset
 
 
 def squash(s: torch.Tensor, dim: int = -1, eps: float = 1e-8) -> torch.Tensor:
     """v = |s|^2 / (1 + |s|^2) * s / |s|: keeps the direction, maps the length into [0, 1)."""
-    squared = (s * s).sum(dim, keepdim=True)
-    return squared / (1.0 + squared) * s / torch.sqrt(squared + eps)
+    # In float32 whatever autocast chose: eps underflows to 0 in float16, and a zero capsule would be 0 / 0.
+    s32 = s.float()
+    squared = (s32 * s32).sum(dim, keepdim=True)
+    return (squared / (1.0 + squared) * s32 / torch.sqrt(squared + eps)).to(s.dtype)
 
 
 class DigitCapsules(nn.Module):
@@ -65,6 +67,9 @@ class CapsNetBody(nn.Module):
         return self.digits(u)  # (B, num_classes, digit_dim)
 
 
+TINY = {"conv_channels": 8, "primary_types": 2, "primary_dim": 4, "digit_dim": 4, "decoder_hidden": 16}
+
+
 @register("capsnet")
 class CapsNet(Classifier):
     """Capsule network: class score = length of its digit capsule; margin loss + reconstruction regulariser."""
@@ -74,7 +79,12 @@ class CapsNet(Classifier):
         metric="acc", metric_direction="max", metric_target=0.97, default_batch_size=64,
         datamodule_kwargs={"normalize": False},  # the decoder reconstructs pixels in [0, 1]
         epochs={"smoke": 1, "quick": 1, "standard": 12, "full": 30},
-        tiny={"conv_channels": 8, "primary_types": 2, "primary_dim": 4, "digit_dim": 4, "decoder_hidden": 16},
+        tiny=TINY,
+        # The paper's widths (256-channel convs, 32 x 8-d primary capsule types) on 32x32 colour images.
+        large=SizePreset(model={"conv_channels": 256, "primary_types": 32, "primary_dim": 8, "digit_dim": 16},
+                         data={"shape": (3, 32, 32), "num_classes": 10, "num_samples": 8192}, batch_size=256,
+                         smoke_model=TINY,
+                         smoke_data={"num_samples": 256}, smoke_batch_size=32),
     )
 
     def __init__(

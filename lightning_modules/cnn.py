@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from lightning_modules import register
-from lightning_modules.base import BenchSpec, Classifier
+from lightning_modules.base import BenchSpec, Classifier, SizePreset
 
 
 def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -44,6 +44,11 @@ class CNN(Classifier):
         metric="acc", metric_direction="max", metric_target=0.97, default_batch_size=128,
         epochs={"smoke": 1, "quick": 1, "standard": 8, "full": 20},
         tiny={"channels": (4, 8)},
+        # VGG-like widths on ImageNet-sized images: four conv-conv-pool stages, 64 to 512 channels.
+        large=SizePreset(model={"channels": (64, 128, 256, 512)},
+                         data={"shape": (3, 224, 224), "num_classes": 1000, "num_samples": 2048}, batch_size=128,
+                         smoke_model={"channels": (4, 4, 8, 8)},
+                         smoke_data={"shape": (3, 32, 32), "num_samples": 256}, smoke_batch_size=32),
     )
 
     def __init__(

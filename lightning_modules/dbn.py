@@ -15,7 +15,7 @@ import torchmetrics
 from torch import nn
 
 from lightning_modules import register
-from lightning_modules.base import BenchSpec
+from lightning_modules.base import BenchSpec, SizePreset, fused_on_gpu
 
 
 class RBM(nn.Module):
@@ -63,6 +63,11 @@ class DBN(L.LightningModule):
         datamodule_kwargs={"normalize": False},  # pixels in [0, 1] are the visible units' probabilities
         epochs={"smoke": 1, "quick": 3, "standard": 20, "full": 40},
         tiny={"hidden_sizes": (16, 8)},
+        # Three 4096-unit RBMs over 64x64 inputs: each Gibbs step is a (4096 x 4096) matmul per sample.
+        large=SizePreset(model={"hidden_sizes": (4096, 4096, 4096)},
+                         data={"shape": (1, 64, 64), "num_classes": 10, "num_samples": 16384}, batch_size=2048,
+                         smoke_model={"hidden_sizes": (16, 16, 16)},
+                         smoke_data={"shape": (1, 8, 8), "num_samples": 256}, smoke_batch_size=32),
     )
 
     def __init__(
@@ -168,9 +173,9 @@ class DBN(L.LightningModule):
 
     def configure_optimizers(self):
         # One SGD-with-momentum optimizer per RBM (CD updates), one Adam for fine-tuning the whole stack.
-        pretrain = [torch.optim.SGD(rbm.parameters(), lr=self.hparams.pretrain_lr, momentum=0.5)
-                    for rbm in self.rbms]
-        finetune = torch.optim.Adam(self.parameters(), lr=self.hparams.finetune_lr)
+        pretrain = [torch.optim.SGD(list(rbm.parameters()), lr=self.hparams.pretrain_lr, momentum=0.5,
+                                    **fused_on_gpu(rbm.parameters())) for rbm in self.rbms]
+        finetune = torch.optim.Adam(self.parameters(), lr=self.hparams.finetune_lr, **fused_on_gpu(self.parameters()))
         # Stepped by hand in training_step (manual optimization), once per fine-tuning step.
         schedule = torch.optim.lr_scheduler.LambdaLR(finetune, lambda step: self.finetune_lr_factor(step))
         return [*pretrain, finetune], [schedule]

@@ -5,13 +5,14 @@ from __future__ import annotations
 import copy
 
 import lightning as L
+import numpy as np
 import torch
 import torch.nn.functional as F
 import torchmetrics
 from torch import nn
 
 from lightning_modules import register
-from lightning_modules.base import BenchSpec
+from lightning_modules.base import BenchSpec, SizePreset, fused_on_gpu
 
 
 class QNetwork(nn.Module):
@@ -35,6 +36,13 @@ class DQN(L.LightningModule):
         metric="return", metric_direction="max", metric_target=475.0, default_batch_size=64,
         epochs={"smoke": 1, "quick": 5, "standard": 60, "full": 100},
         tiny={"hidden": 8},
+        # A 1024-wide Q-network fed by 16 CartPole environments stepped together (gymnasium's vector API),
+        # learning from batches of 1024 transitions; CartPole is still CartPole, so the target holds.
+        large=SizePreset(model={"hidden": 1024, "lr": 5e-4}, datamodule="cartpole",
+                         data={"num_envs": 16, "buffer_capacity": 200_000, "warmup_steps": 10_000},
+                         batch_size=1024, metric_target=475.0,
+                         smoke_model={"hidden": 8}, smoke_data={"num_envs": 4, "warmup_steps": 200},
+                         smoke_batch_size=32),
     )
 
     def __init__(
@@ -82,8 +90,16 @@ class DQN(L.LightningModule):
             return int(torch.randint(self.hparams.n_actions, ()).item())
         return self.greedy_action(obs)
 
+    @torch.no_grad()
+    def act_batch(self, obs: np.ndarray, env_step: int) -> np.ndarray:
+        """Epsilon-greedy for vectorised environments: one forward pass for all of them, one action each."""
+        greedy = self.net(torch.as_tensor(obs, dtype=torch.float32, device=self.device)).argmax(-1).cpu()
+        explore = torch.rand(len(obs)) < self.epsilon(env_step)
+        return torch.where(explore, torch.randint(self.hparams.n_actions, (len(obs),)), greedy).numpy()
+
     def on_fit_start(self) -> None:
-        self.trainer.datamodule.policy = self.act
+        datamodule = self.trainer.datamodule
+        datamodule.policy = self.act_batch if getattr(datamodule, "num_envs", 1) > 1 else self.act
 
     def training_step(self, batch, batch_idx):
         obs, actions, rewards, next_obs, dones = batch
@@ -147,7 +163,7 @@ class DQN(L.LightningModule):
         self.log("test/return", self.test_return, batch_size=1)
 
     def configure_optimizers(self):
-        optimizer = torch.optim.Adam(self.net.parameters(), lr=self.hparams.lr)
+        optimizer = torch.optim.Adam(self.net.parameters(), lr=self.hparams.lr, **fused_on_gpu(self.net.parameters()))
         # The experience stream has no length, so the schedule's horizon is epochs x env steps per epoch.
         epochs, steps = self.trainer.max_epochs, getattr(self.trainer.datamodule, "steps_per_epoch", 0)
         total = epochs * steps if self.hparams.lr_decay and epochs and epochs > 0 else 0

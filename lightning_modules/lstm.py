@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lightning_modules import register
-from lightning_modules.base import BenchSpec
+from lightning_modules.base import BenchSpec, SizePreset
 from lightning_modules.rnn import RNN
 
 
@@ -17,4 +17,9 @@ class LSTM(RNN):
         metric="acc", metric_direction="max", metric_target=0.94, default_batch_size=64,
         epochs={"smoke": 1, "quick": 1, "standard": 10, "full": 30},
         tiny={"hidden_size": 8, "num_layers": 1},
+        # Four stacked 1024-wide layers (4096 gate units each) over 128 steps.
+        large=SizePreset(model={"hidden_size": 1024, "num_layers": 4},
+                         data={"shape": (128, 512), "num_classes": 1000, "num_samples": 4096}, batch_size=512,
+                         smoke_model={"hidden_size": 16, "num_layers": 2},
+                         smoke_data={"shape": (8, 12), "num_samples": 256}, smoke_batch_size=32),
     )

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from lightning_modules import register
-from lightning_modules.base import BenchSpec, Classifier
+from lightning_modules.base import BenchSpec, Classifier, SizePreset
 
 
 class MLPNet(nn.Module):
@@ -37,6 +37,11 @@ class MLP(Classifier):
         metric="acc", metric_direction="max", metric_target=0.93, default_batch_size=128,
         epochs={"smoke": 1, "quick": 2, "standard": 15, "full": 30},
         tiny={"hidden_sizes": (16,)},
+        # Four 8192-wide layers at batch 4096: every matmul is large enough to run the GPU's tensor cores flat out.
+        large=SizePreset(model={"hidden_sizes": (8192, 8192, 8192, 8192)},
+                         data={"shape": (1, 64, 64), "num_classes": 1000, "num_samples": 32768}, batch_size=4096,
+                         smoke_model={"hidden_sizes": (32, 32, 32, 32)}, smoke_data={"num_samples": 256},
+                         smoke_batch_size=32),
     )
 
     def __init__(

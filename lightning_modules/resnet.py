@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from lightning_modules import register
-from lightning_modules.base import BenchSpec, Classifier
+from lightning_modules.base import BenchSpec, Classifier, SizePreset
 
 # Stage layouts: (blocks per stage, channels per stage). ResNet-18 is the ImageNet design;
 # ResNet-20 is the CIFAR design (3 stages of 3 blocks, 16/32/64 channels).
@@ -72,6 +72,12 @@ class ResNet(Classifier):
         metric="acc", metric_direction="max", metric_target=0.97, default_batch_size=128,
         epochs={"smoke": 1, "quick": 1, "standard": 10, "full": 30},
         tiny={"preset": None, "blocks": (1, 1), "widths": (4, 8)},
+        # ResNet-18 on ImageNet-sized images (7x7/2 stem + max-pool, four stages of 64-512 channels).
+        large=SizePreset(model={"preset": "resnet18"},
+                         data={"shape": (3, 224, 224), "num_classes": 1000, "num_samples": 4096}, batch_size=256,
+                         # the same stem and four stages, narrow and one block each; 72 px still takes the 7x7 stem
+                         smoke_model={"preset": None, "blocks": (1, 1, 1, 1), "widths": (4, 8, 8, 8)},
+                         smoke_data={"shape": (3, 72, 72), "num_samples": 256}, smoke_batch_size=32),
     )
 
     def __init__(

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from lightning_modules import register
-from lightning_modules.base import BenchSpec, Classifier
+from lightning_modules.base import BenchSpec, Classifier, SizePreset
 
 RECURRENT_LAYERS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -37,6 +37,11 @@ class RNN(Classifier):
         metric="acc", metric_direction="max", metric_target=0.88, default_batch_size=64,
         epochs={"smoke": 1, "quick": 1, "standard": 15, "full": 30},
         tiny={"hidden_size": 8, "num_layers": 1},
+        # Four stacked 2048-wide layers over 128 steps: each step's recurrent matmul is (512 x 2048) x (2048 x 2048).
+        large=SizePreset(model={"hidden_size": 2048, "num_layers": 4},
+                         data={"shape": (128, 512), "num_classes": 1000, "num_samples": 4096}, batch_size=512,
+                         smoke_model={"hidden_size": 16, "num_layers": 2},
+                         smoke_data={"shape": (8, 12), "num_samples": 256}, smoke_batch_size=32),
     )
 
     def __init__(

@@ -11,7 +11,7 @@ import torchmetrics
 from torch import nn
 
 from lightning_modules import register
-from lightning_modules.base import BenchSpec, adamw_one_cycle
+from lightning_modules.base import BenchSpec, SizePreset, adamw_one_cycle
 
 
 class SinusoidalPositions(nn.Module):
@@ -31,14 +31,21 @@ class SinusoidalPositions(nn.Module):
 
 
 class Seq2SeqTransformer(nn.Module):
-    """Token embeddings + positions -> nn.Transformer (causal decoder mask) -> vocabulary logits."""
+    """Token embeddings + positions -> nn.Transformer (causal decoder mask) -> vocabulary logits.
+
+    Every attention of nn.Transformer runs through F.scaled_dot_product_attention (fused flash / memory-efficient
+    kernels on a GPU): nn.MultiheadAttention calls it whenever no attention weights are asked for, and the causal
+    decoder mask reaches it as `is_causal=True` rather than as a mask tensor.
+    """
 
     def __init__(self, vocab_size: int, seq_len: int, d_model: int, heads: int, layers: int, ff: int,
-                 dropout: float) -> None:
+                 dropout: float, norm_first: bool = False) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab_size, d_model)
         self.positions = SinusoidalPositions(d_model, seq_len + 1)
-        self.transformer = nn.Transformer(d_model, heads, layers, layers, ff, dropout, batch_first=True)
+        # norm_first: pre-LayerNorm blocks (GPT-2 style), which keep deep / wide stacks trainable without tuning.
+        self.transformer = nn.Transformer(d_model, heads, layers, layers, ff, dropout, batch_first=True,
+                                          norm_first=norm_first)
         self.out = nn.Linear(d_model, vocab_size)
         self.scale = math.sqrt(d_model)
 
@@ -62,6 +69,15 @@ class Transformer(L.LightningModule):
         metric="exact_match", metric_direction="max", metric_target=0.95, default_batch_size=128,
         epochs={"smoke": 1, "quick": 1, "standard": 25, "full": 50},
         tiny={"d_model": 16, "heads": 2, "layers": 1, "ff": 32},
+        # GPT-2-small width (768-d, 12 heads, 3072-d feed-forward; 6 encoder + 6 decoder layers), pre-LayerNorm,
+        # on 64-token sequences; the one-cycle schedule's first 30 % warms the learning rate up.
+        large=SizePreset(model={"d_model": 768, "heads": 12, "layers": 6, "ff": 3072, "norm_first": True,
+                                "lr": 3e-4},
+                         datamodule="seq2seq", data={"length": 64, "num_train": 65536, "num_val": 1024,
+                                                     "num_test": 1024}, batch_size=256,
+                         smoke_model={"d_model": 16, "heads": 2, "layers": 2, "ff": 32},
+                         smoke_data={"length": 8, "num_train": 512, "num_val": 64, "num_test": 64},
+                         smoke_batch_size=32),
         other_metric_directions={"token_acc": "max", "loss": "min"},
     )
 
@@ -75,12 +91,13 @@ class Transformer(L.LightningModule):
         layers: int = 2,
         ff: int = 128,
         dropout: float = 0.0,
+        norm_first: bool = False,  # True: pre-LayerNorm (the large size); False: the original post-LN design
         lr: float = 1e-3,
         weight_decay: float = 0.0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.net = Seq2SeqTransformer(vocab_size, seq_len, d_model, heads, layers, ff, dropout)
+        self.net = Seq2SeqTransformer(vocab_size, seq_len, d_model, heads, layers, ff, dropout, norm_first)
         for stage in ("val", "test"):
             setattr(self, f"{stage}_token_acc", torchmetrics.Accuracy(task="multiclass", num_classes=vocab_size))
             setattr(self, f"{stage}_exact_match", torchmetrics.MeanMetric())
