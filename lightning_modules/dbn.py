@@ -84,7 +84,7 @@ class DBN(L.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.automatic_optimization = False
-        sizes = [int(torch.tensor(input_shape).prod())] + list(hidden_sizes)
+        sizes = [math.prod(input_shape)] + list(hidden_sizes)
         self.rbms = nn.ModuleList(RBM(v, h) for v, h in zip(sizes[:-1], sizes[1:]))
         self.head = nn.Linear(sizes[-1], num_classes)
         self.chains: list[torch.Tensor | None] = [None] * len(self.rbms)  # persistent CD fantasy particles

@@ -11,7 +11,8 @@ from lightning_modules import BenchSpec
 
 
 class FakeNet(L.LightningModule):
-    """Linear classifier on 8x8 synthetic images; mode in ok | nan | oom | sleep | crash."""
+    """Linear classifier on 8x8 synthetic images; mode in ok | nan | oom | sleep | crash; a batch larger than
+    `oom_above` (when set) runs out of memory, as a real model does past what fits."""
 
     bench = BenchSpec(
         task="classification", accepts=("image",), default_datamodule="synthetic",
@@ -20,7 +21,7 @@ class FakeNet(L.LightningModule):
         epochs={"smoke": 1, "quick": 1, "standard": 1, "full": 1},
     )
 
-    def __init__(self, input_shape=(1, 8, 8), num_classes=3, mode="ok"):
+    def __init__(self, input_shape=(1, 8, 8), num_classes=3, mode="ok", oom_above=0):
         super().__init__()
         self.save_hyperparameters()
         self.net = nn.Sequential(nn.Flatten(), nn.Linear(64, num_classes))
@@ -32,6 +33,8 @@ class FakeNet(L.LightningModule):
         x, y = batch
         loss = F.cross_entropy(self(x), y)
         mode = self.hparams.mode
+        if self.hparams.oom_above and len(x) > self.hparams.oom_above:
+            raise torch.cuda.OutOfMemoryError(f"CUDA out of memory at batch {len(x)} (injected)")
         if mode == "nan":
             loss = loss * float("nan")
         elif mode == "oom":
