@@ -86,7 +86,7 @@ TABLE: tuple[Column, ...] = (
        "auto`: the largest power-of-two multiple of the size's default batch that trained a few steps without "
        "running out of memory, in the run's precision and compile mode; see `message`)"),
     _c("size", "config", "`classic` (the textbook network on MNIST-scale data) or `large` (the model's preset that "
-       "is compute-bound on an H100/H200-class GPU; `dnnbench list` shows each)", console=True),
+       "is chosen to be compute-bound on an H100/H200-class GPU; `dnnbench list` shows each)", console=True),
     _c("profile", "config", "`smoke`, `quick`, `standard`, `full`: epochs come from the model's "
        "`BenchSpec.epochs[profile]`"),
     _c("model_args", "config", "`--model-arg` values as a JSON object (`{}` = the model's defaults)"),
