@@ -19,7 +19,7 @@ install: $(STAMP) ## create .venv and install dnnbench with pinned dependencies
 
 .PHONY: bench
 bench: $(STAMP) ## run the quick profile of every model in 32-true and bf16-mixed on every device here
-	$(BIN)/dnnbench run --profile $(PROFILE) --precisions 32-true,bf16-mixed --devices auto $(BENCH_ARGS)
+	$(BIN)/dnnbench run --profile $(PROFILE) --precisions 32-true,bf16-mixed --devices auto --parallel auto $(BENCH_ARGS)
 
 .PHONY: test
 test: $(STAMP) ## run the test suite (fast; slow and GPU tests are opt-in markers)

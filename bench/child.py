@@ -1,19 +1,25 @@
 """The child entry (step: one config in its own process -> exactly one row, whatever happens).
 
-`python -m bench.child JOB.json`: the job names the config, the sweep folder, where to write the row and the
-parent's `sys.path`, so a model given by import path resolves here exactly as it did when the sweep was planned.
+`python -m bench.child JOB.json` (or forked by the warm server, bench/warm_server.py): the job names the config,
+the sweep folder, where to write the row and the parent's `sys.path`, so a model given by import path resolves here
+exactly as it did when the sweep was planned. A child dies with the process that started it.
 """
 
 from __future__ import annotations
 
+import ctypes
+import faulthandler
 import json
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
 from typing import Any
 
+from bench import progress
 from bench.columns import SCHEMA_VERSION, Status
 from bench.config import RunConfig
 
@@ -87,8 +93,50 @@ def write_row(row: dict[str, Any], result_path: Path) -> None:
     tmp.replace(result_path)  # atomic: the sweep never reads half a row
 
 
+def die_with_parent() -> None:
+    """Never outlive the process that started this one (the sweep, the warm server, a Ray worker, DDP rank 0).
+
+    That parent names itself in DNNBENCH_PARENT_PID; on Linux the kernel kills us when it dies (PR_SET_PDEATHSIG),
+    elsewhere a thread polls getppid. Our own children (DDP ranks) watch us in turn.
+    """
+    expected = int(os.environ.get("DNNBENCH_PARENT_PID") or 0)
+    os.environ["DNNBENCH_PARENT_PID"] = str(os.getpid())
+    if not expected:
+        return  # started by hand: nobody to follow
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    else:
+        threading.Thread(target=poll_parent, args=(expected,), daemon=True).start()
+    if os.getppid() != expected:
+        os._exit(1)  # the parent died before the watch was set
+
+
+def poll_parent(expected: int) -> None:
+    while os.getppid() == expected:
+        time.sleep(0.5)
+    os.killpg(0, signal.SIGKILL)
+
+
+def pin_cpus() -> None:
+    """Stay on the CPU cores the sweep gave this run (`--parallel`), one torch thread per core."""
+    cores = os.environ.get("DNNBENCH_CPUS")
+    if not cores or not hasattr(os, "sched_setaffinity"):
+        return
+    cpus = {int(core) for core in cores.split(",")}
+    os.sched_setaffinity(0, cpus)
+    if "LOCAL_RANK" not in os.environ:  # DDP ranks: Lightning divides the cores among them
+        import torch
+
+        torch.set_num_threads(len(cpus))
+
+
 def main(argv: list[str] | None = None) -> int:
+    die_with_parent()
+    faulthandler.enable()  # a segfault leaves its Python stack in the run's log
     job = json.loads(Path((argv or sys.argv[1:])[0]).read_text())
+    if int(os.environ.get("LOCAL_RANK", "0")) == 0 and job.get("progress_path"):
+        progress.write(Path(job["progress_path"]), pid=os.getpid(), stage="setup")
+    pin_cpus()
     sys.path[:0] = [p for p in job["sys_path"] if p not in sys.path]  # the sweep's imports resolve here too
     config = RunConfig(**job["config"])
     row = run(config, Path(job["sweep_dir"]))

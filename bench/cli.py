@@ -72,7 +72,14 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
                      help="datamodule argument, repeatable (default: the datamodule's own)")
     run.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
                      help="model argument, repeatable (default: the model's own)")
-    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--no-progress", action="store_true", help="no progress lines (result lines stay)")
+    run.add_argument("--parallel", default=None, metavar="N|auto",
+                     help="runs at once on this machine, each pinned to its own GPU(s) and CPU cores; auto = one "
+                     "per GPU (default: 1, serial)")
+    run.add_argument("--executor", default="local", choices=("local", "ray"),
+                     help="local: children of this process; ray: one Ray task per run (pip install dnnbench[ray])")
+    run.add_argument("--ray-address", default=None, metavar="ADDR",
+                     help="Ray cluster to use with --executor ray (default: RAY_ADDRESS, else a local instance)")
 
 
 class Parser(argparse.ArgumentParser):
@@ -120,7 +127,8 @@ def command_run(args: argparse.Namespace) -> int:
     out = open_sweep_folder(planned.out)
     with hold_sweep_folder(out):
         print(f"dnnbench: {len(planned.configs)} run(s), profile {args.profile}, results -> {out / 'results.csv'}")
-        rows = run_sweep(planned.configs, out, resume=args.resume, progress=not args.no_progress)
+        rows = run_sweep(planned.configs, out, resume=args.resume, progress=not args.no_progress,
+                         parallel=planned.parallel, executor=planned.executor, ray_address=planned.ray_address)
         print_table(rows)
         finish_sweep(out, planned.configs[0].wandb if planned.configs else "disabled", args.wandb_project,
                      args.wandb_entity)
@@ -195,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     from bench.plan import PlanError
     from bench.results_io import ResultsError
-    from bench.sweep import SweepError
+    from bench.sweep import SweepError, SweepInterrupted
     from datamodules import ConfigError
 
     try:
@@ -203,6 +211,12 @@ def main(argv: list[str] | None = None) -> int:
     except (PlanError, ConfigError, SweepError, ResultsError) as exc:
         print(f"dnnbench: error: {exc}", file=sys.stderr)
         return 2
+    except SweepInterrupted as exc:  # Ctrl-C / SIGTERM: one line, children already killed
+        print(f"dnnbench: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("dnnbench: interrupted", file=sys.stderr)
+        return 130
     except OSError as exc:  # a full disk, a vanished folder: every finished row is already on disk
         where = f" ({exc.filename})" if exc.filename else ""
         kept = "; every row written so far is kept, `--resume` continues the sweep" if args.command == "run" else ""

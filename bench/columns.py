@@ -186,6 +186,9 @@ TABLE: tuple[Column, ...] = (
        "(`CUDA_VISIBLE_DEVICES`, `OMP_NUM_THREADS`, ...), as a JSON object"),
     _c("git_commit", "environment", "short commit of the dnnbench checkout (`-dirty` when its code differs)"),
     _c("hostname", "environment", "machine name"),
+    _c("devices_used", "environment", "what the run was given: `cuda:<GPU ids>` (as CUDA_VISIBLE_DEVICES names "
+       "them; `--parallel` and Ray pin each run to its own) and `cpu:<cores>` (its CPU affinity; `--parallel` "
+       "pins runs to disjoint core sets)"),
     _c("started_at", "environment", "local start time of the run"),
     _c("load_avg_start", "environment", "the machine's 1-minute load average when the run started "
        "(`os.getloadavg`; earlier runs of the sweep count too)", numeric=True),

@@ -1,32 +1,96 @@
 """Launching (step: one config -> one child process with a time limit -> its row, or a fallback row).
 
-The child runs in the sweep's own environment: the same working directory, and the parent's `sys.path` handed
-over in the job file, so a model given by import path from the user's folder resolves in the child too.
+A child is forked from the warm server (bench/warm_server.py: torch and lightning already imported, CUDA never
+touched), or started as a fresh `python -m bench.child` where forking is unavailable and for multi-process (DDP)
+runs, whose ranks Lightning starts as fresh interpreters anyway. Either way it is its own session with a time
+limit, its process group is killed at that limit, and it yields exactly one row.
+
+The child runs in the sweep's own environment: the same working directory and environment variables, and the
+parent's `sys.path` handed over in the job file, so a model given by import path from the user's folder resolves
+in the child too. `pin` narrows what it may use: GPUs through CUDA_VISIBLE_DEVICES, CPU cores through affinity.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import platform
 import signal
 import subprocess
 import sys
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import progress
 from bench.columns import SCHEMA_VERSION, Status
 from bench.config import RunConfig
+from bench.warm_server import warm_server
+
+
+@dataclass(frozen=True)
+class Pin:
+    """The devices one run may use: GPU ids for CUDA_VISIBLE_DEVICES and CPU cores; None = not narrowed."""
+
+    gpus: tuple[str, ...] | None = None
+    cpus: tuple[int, ...] | None = None
+
+    def env(self) -> dict[str, str]:
+        env = {}
+        if self.gpus is not None:
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(self.gpus)
+        if self.cpus is not None:
+            env["DNNBENCH_CPUS"] = ",".join(map(str, self.cpus))
+        return env
+
+
+def core_ranges(cores: list[int]) -> str:
+    """[0, 1, 2, 3, 8] -> '0-3,8'."""
+    spans: list[list[int]] = []
+    for core in sorted(cores):
+        if spans and core == spans[-1][1] + 1:
+            spans[-1][1] = core
+        else:
+            spans.append([core, core])
+    return ",".join(f"{a}-{b}" if b > a else str(a) for a, b in spans)
+
+
+def devices_used(config: RunConfig, pin: Pin | None) -> str:
+    """What the run could use: `cuda:<GPU ids>` (as the sweep's CUDA_VISIBLE_DEVICES names them), `cpu:<cores>`."""
+    pin = pin or Pin()
+    parts = []
+    if config.device == "cuda":
+        visible = pin.gpus if pin.gpus is not None else visible_gpus(config.num_devices)
+        parts.append("cuda:" + ",".join(visible[: config.num_devices]))
+    cores = pin.cpus if pin.cpus is not None else (
+        sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") and config.device == "cpu" else None)
+    if cores:
+        parts.append("cpu:" + core_ranges(list(cores)))
+    return " ".join(parts)
+
+
+def visible_gpus(count: int | None = None) -> tuple[str, ...]:
+    """GPU ids this process may hand out: CUDA_VISIBLE_DEVICES's entries, else 0..count-1 (torch's count if None)."""
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return tuple(entry.strip() for entry in listed.split(",") if entry.strip())
+    if count is None:
+        import torch
+
+        count = torch.cuda.device_count()
+    return tuple(str(index) for index in range(count))
 
 
 def job_paths(config: RunConfig, sweep_dir: Path) -> dict[str, Path]:
     runs = sweep_dir / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     return {"job": runs / f"{config.run_id}.config.json", "result": runs / f"{config.run_id}.json",
-            "log": runs / f"{config.run_id}.log"}
+            "log": runs / f"{config.run_id}.log", "progress": progress.path_for(sweep_dir, config.run_id)}
 
 
-def fallback_row(config: RunConfig, status: Status, message: str, wall_s: float) -> dict[str, Any]:
+def fallback_row(config: RunConfig, status: Status, message: str, wall_s: float | None) -> dict[str, Any]:
     """The row of a run whose child wrote none (killed at its time limit, crashed, lost)."""
     return config.columns() | {"status": status, "message": message, "schema_version": SCHEMA_VERSION,
                                "reproduce": config.reproduce(), "wall_s": wall_s}
@@ -37,34 +101,115 @@ def last_log_line(log_path: Path) -> str:
     return lines[-1].strip()[:400] if lines else ""
 
 
-def run_child(config: RunConfig, sweep_dir: Path) -> dict[str, Any]:
-    """Start `python -m bench.child` for one config; kill it at the time limit; always return a row."""
-    sweep_dir = Path(sweep_dir).resolve()
-    paths = job_paths(config, sweep_dir)
-    paths["job"].write_text(json.dumps({"config": config.to_dict(), "sweep_dir": str(sweep_dir),
-                                        "result_path": str(paths["result"]),
-                                        "sys_path": [os.path.abspath(p or ".") for p in sys.path]}))
-    paths["result"].unlink(missing_ok=True)
-    started = time.perf_counter()
-    with open(paths["log"], "w") as log:
-        # A new session, so a timeout kills the whole process group (DDP ranks included).
-        child = subprocess.Popen([sys.executable, "-m", "bench.child", str(paths["job"])],
-                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+def exit_reason(code: int | None) -> str:
+    if code is None:
+        return "run process lost: the warm server it was forked from died (it is restarted for the next run)"
+    if code < 0:
+        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+        oom = " (the kernel's out-of-memory killer, or a kill)" if -code == signal.SIGKILL else ""
+        return f"run process killed by {name}{oom}"
+    return f"run process exited with code {code}"
+
+
+# ----------------------------------------------------------------------------------------------- live children
+_running: set[int] = set()
+_running_lock = threading.Lock()
+
+
+def kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:  # not yet its own group leader, or already gone
         try:
-            child.wait(timeout=config.time_limit_s)
-            timed_out = False
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def kill_running() -> None:
+    """Kill every running child's process group (the sweep is being stopped)."""
+    with _running_lock:
+        for pid in list(_running):
+            kill_group(pid)
+
+
+def start_child(config: RunConfig, paths: dict[str, Path], env: dict[str, str], fresh: bool):
+    """Fork it from the warm server, else start a fresh interpreter; either has `.pid` and `.wait(timeout)`."""
+    paths["log"].write_text("")
+    if not fresh and config.num_devices * config.num_nodes == 1:
+        for _ in range(2):  # a server found dead on the way is started again once
+            server = warm_server(paths["log"].parent)
+            if server is None:
+                break
+            if (child := server.spawn(paths["job"], paths["log"], env)) is not None:
+                return child
+    with open(paths["log"], "a") as log:
+        # A new session, so a timeout kills the whole process group (DDP ranks included).
+        return subprocess.Popen([sys.executable, "-m", "bench.child", str(paths["job"])], stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                env=env | {"DNNBENCH_PARENT_PID": str(os.getpid())})
+
+
+def wait_or_kill(child, time_limit_s: float) -> tuple[int | None, bool]:
+    """(exit code, timed out): the child's process group is killed at the time limit."""
+    with _running_lock:
+        _running.add(child.pid)
+    try:
+        try:
+            return child.wait(timeout=time_limit_s), False
         except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
-            child.wait()
-            timed_out = True
+            kill_group(child.pid)
+            return child.wait(), True
+    finally:
+        with _running_lock:
+            _running.discard(child.pid)
+
+
+def run_child(config: RunConfig, sweep_dir: Path, pin: Pin | None = None, fresh: bool = False) -> dict[str, Any]:
+    """Run one config in its own process; kill it at the time limit; always return a row.
+
+    `fresh` skips the warm server (e.g. in a Ray worker, which is itself a fresh process).
+    """
+    started = time.perf_counter()
+    try:
+        sweep_dir = Path(sweep_dir).resolve()
+        paths = job_paths(config, sweep_dir)
+        paths["job"].write_text(json.dumps({"config": config.to_dict(), "sweep_dir": str(sweep_dir),
+                                            "result_path": str(paths["result"]),
+                                            "progress_path": str(paths["progress"]),
+                                            "sys_path": [os.path.abspath(p or ".") for p in sys.path]}))
+        paths["result"].unlink(missing_ok=True)
+        child = start_child(config, paths, dict(os.environ) | (pin or Pin()).env(), fresh)
+        code, timed_out = wait_or_kill(child, config.time_limit_s)
+    except OSError as exc:  # the job or log cannot be written, no process can be started
+        row = fallback_row(config, Status.ERROR, f"run not started: {exc}", time.perf_counter() - started)
+        return row | {"devices_used": devices_used(config, pin), "hostname": platform.node()}
     if paths["result"].exists():
-        return json.loads(paths["result"].read_text())
-    wall = time.perf_counter() - started
-    if timed_out:
-        return fallback_row(config, Status.TIMEOUT, f"killed after the {config.time_limit_s:g} s time limit", wall)
-    last = last_log_line(paths["log"])
-    return fallback_row(config, Status.ERROR, f"run process exited with code {child.returncode}"
-                        + (f": {last}" if last else ""), wall)
+        row = json.loads(paths["result"].read_text())
+    else:
+        wall = time.perf_counter() - started
+        if timed_out:
+            row = fallback_row(config, Status.TIMEOUT, f"killed after the {config.time_limit_s:g} s time limit",
+                               wall)
+        else:
+            last = last_log_line(paths["log"])
+            row = fallback_row(config, Status.ERROR, exit_reason(code) + (f": {last}" if last else ""), wall)
+        row["hostname"] = platform.node()
+    return row | {"devices_used": devices_used(config, pin)}
+
+
+def share_wandb_service(configs: list[RunConfig]) -> None:
+    """Start W&B's service process once for the sweep: each run connects to it (WANDB_SERVICE in the environment
+    the children get) instead of starting its own, which is most of W&B's per-run start-up."""
+    if all(c.wandb == "disabled" for c in configs) or os.environ.get("WANDB_SERVICE"):
+        return
+    try:
+        import wandb
+
+        wandb.setup()
+    except Exception as exc:  # W&B never costs a run: each child then starts its own service
+        print(f"dnnbench: warning: W&B service not shared ({str(exc).splitlines()[0] if str(exc) else exc!r})",
+              file=sys.stderr)
 
 
 def devices_here() -> list[str]:

@@ -45,6 +45,9 @@ class PlanError(ValueError):
 class Plan:
     configs: list[RunConfig]
     out: Path  # absolute: the children may resolve paths elsewhere
+    parallel: int | None = 1  # runs at once on this machine; None = auto (one per GPU)
+    executor: str = "local"  # local | ray
+    ray_address: str | None = None
 
 
 def comma_list(text: str, flag: str) -> list[str]:
@@ -244,6 +247,29 @@ def wandb_mode(requested: str | None, out: Path) -> str:
     return mode
 
 
+def execution(args: argparse.Namespace) -> dict:
+    """--parallel, --executor and --ray-address, checked together."""
+    parallel_text = getattr(args, "parallel", None)
+    executor, address = getattr(args, "executor", "local"), getattr(args, "ray_address", None)
+    parallel: int | None = 1
+    if parallel_text == "auto":
+        parallel = None
+    elif parallel_text is not None:
+        if not str(parallel_text).isdigit() or int(parallel_text) < 1:
+            raise PlanError(f"--parallel takes a positive integer or auto; got {parallel_text!r}")
+        parallel = int(parallel_text)
+    if executor == "ray":
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            raise PlanError("--executor ray needs Ray: pip install 'dnnbench[ray]'")
+        if parallel_text is not None:
+            raise PlanError("--parallel is for --executor local; Ray places each run by its GPUs and CPUs")
+    elif address:
+        raise PlanError("--ray-address needs --executor ray")
+    return {"parallel": parallel, "executor": executor, "ray_address": address}
+
+
 def plan(args: argparse.Namespace) -> Plan:
     """Turn the `run` command line into configs, or raise PlanError naming what is wrong."""
     check_numbers(args)
@@ -273,4 +299,4 @@ def plan(args: argparse.Namespace) -> Plan:
         cudnn_benchmark=args.cudnn_benchmark == "on",
         wandb_project=args.wandb_project, wandb_entity=args.wandb_entity or "",
     )
-    return Plan(configs, out)
+    return Plan(configs, out, **execution(args))

@@ -16,6 +16,7 @@ import torch
 
 import datamodules
 import lightning_modules
+from bench import progress
 from bench.config import AUTO, SMOKE_LIMITS, RunConfig
 from bench.measure import batch_size, cost, inference, memory, peaks, speed
 from bench.precision import PRECISIONS
@@ -141,7 +142,8 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> dict[str, Any] | No
     watch = speed.QualityWatch(built.spec.metric, built.spec.metric_direction, built.metric_target)
     smoke_window = speed.SpeedWindow(config.num_devices * config.num_nodes, warmup=1, profiled=0, stop=False)
     logger = wandb_logger(config, sweep_dir)
-    callbacks = [watch, smoke_window] if config.profile == "smoke" else [watch]
+    shown = progress.ProgressFile(progress.path_for(sweep_dir, config.run_id))  # the sweep's console line
+    callbacks = [watch, smoke_window, shown] if config.profile == "smoke" else [watch, shown]
     if logger is not None:
         callbacks.append(wandb_history())  # per-step curves, logged after fit
     trainer = make_trainer(config, built, callbacks, logger, sweep_dir)

@@ -1,14 +1,17 @@
-"""The sweep (step: configs -> one child per run, in order -> rows appended by the one writer, with resume).
+"""The sweep (step: configs -> an executor's runs (children here, or Ray tasks) -> rows appended by the one writer,
+with resume).
 
-One sweep at a time writes a folder; every finished row is on disk before the next run starts.
+One sweep at a time writes a folder; this process alone writes its CSV, each row as its run ends. SIGINT/SIGTERM
+stop it between rows: running children are killed, finished rows stay, `--resume` continues.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import signal
 import socket
-import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +21,7 @@ from typing import Any
 from bench import config as cfg
 from bench.columns import Status
 from bench.config import RunConfig
-from bench.launch import run_child
+from bench.progress import Console
 from bench.results_io import ResultsError, append_row, read_rows, repair_partial_last_line
 
 
@@ -92,18 +95,100 @@ def fill_quality_drift(row: dict[str, Any], done: list[dict[str, Any]]) -> dict[
     return row
 
 
-def run_sweep(configs: list[RunConfig], sweep_dir: Path, resume: bool, progress: bool = True) -> list[dict]:
-    """Run every config not yet done; returns all rows of the sweep (as CSV cells)."""
+class SweepInterrupted(Exception):
+    """SIGINT (Ctrl-C) or SIGTERM stopped the sweep: its running children were killed, finished rows are on disk."""
+
+    def __init__(self, signum: int, message: str):
+        super().__init__(message)
+        self.exit_code = 128 + signum  # 130 for Ctrl-C, 143 for SIGTERM, as a shell reports them
+
+
+class StopSignals:
+    """SIGINT / SIGTERM only set a flag, which the sweep loop checks between events (so never mid-row)."""
+
+    def __init__(self):
+        self.signum: int | None = None
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self.previous[signum] = signal.signal(signum, self.note)
+        return self
+
+    def note(self, signum: int, frame) -> None:
+        self.signum = self.signum or signum
+
+    def __exit__(self, *exc_info) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+
+    def check(self, finished: int, total: int, csv_path: Path) -> None:
+        if self.signum is not None:
+            raise SweepInterrupted(self.signum, f"stopped by {signal.Signals(self.signum).name}: its running "
+                                   f"run(s) were killed; {finished} of {total} runs are in {csv_path} "
+                                   "(--resume continues)")
+
+
+class RunQueue:
+    """The configs still to run, handed out in order; one that is not 32-true waits for its 32-true run, so its
+    quality drift can be filled in whatever order parallel runs finish."""
+
+    def __init__(self, todo: list[RunConfig]):
+        self.pending, self.running = list(todo), []
+
+    def __bool__(self) -> bool:
+        return bool(self.pending or self.running)
+
+    def waits_for_baseline(self, config: RunConfig) -> bool:
+        if config.precision == "32-true":
+            return False
+        baseline = cfg.run_key(config.columns() | {"precision": "32-true"})
+        return any(other.key() == baseline for other in self.pending + self.running)
+
+    def next_ready(self) -> RunConfig | None:
+        return next((c for c in self.pending if not self.waits_for_baseline(c)), None)
+
+    def start(self, config: RunConfig) -> None:
+        self.pending.remove(config)
+        self.running.append(config)
+
+    def finish(self, config: RunConfig) -> None:
+        self.running.remove(config)
+
+
+def executor_for(configs: list[RunConfig], parallel: int | None, executor: str, ray_address: str | None):
+    """The engine that starts the runs: children of this process, or Ray tasks on a cluster."""
+    if executor == "ray":
+        from bench.ray_executor import RayExecutor
+
+        return RayExecutor(ray_address)
+    from bench.local_executor import LocalExecutor
+
+    return LocalExecutor(parallel, configs)
+
+
+def run_sweep(configs: list[RunConfig], sweep_dir: Path, resume: bool, progress: bool = True,
+              parallel: int | None = 1, executor: str = "local", ray_address: str | None = None) -> list[dict]:
+    """Run every config not yet done; returns all rows of the sweep (as CSV cells).
+
+    Whatever the executor, rows come back here and this process alone appends them to the CSV.
+    """
     csv_path = sweep_dir / "results.csv"
     todo, done = runs_to_do(configs, csv_path, resume)
-    from tqdm.auto import tqdm
-
-    bar = tqdm(todo, desc="dnnbench", unit="run", disable=not progress, file=sys.stderr)
-    for config in bar:
-        bar.set_postfix_str(config.label())
-        row = fill_quality_drift(run_child(config, sweep_dir), done)
-        done.append(append_row(csv_path, row))
-        bar.write(f"  {config.label():48s} {row['status']:11s} {console_summary(row)}")
+    console = Console(len(todo), show=progress)
+    queue = RunQueue(todo)
+    with StopSignals() as stop, executor_for(todo, parallel, executor, ray_address) as engine:
+        for event in engine.run(queue, sweep_dir):
+            if event is None:
+                console.tick(engine.running())
+            else:  # a finished run's row is written even when a stop is pending
+                config, row = event
+                row = fill_quality_drift(row, done)
+                done.append(append_row(csv_path, row))
+                console.finished(f"  {config.label():48s} {row['status']:11s} {console_summary(row)}")
+            stop.check(len(done), len(configs), csv_path)
+    console.clear()
     return done
 
 

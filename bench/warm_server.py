@@ -1,0 +1,270 @@
+"""The warm server (step: launching's fast path: one process that has imported the heavy modules forks each run).
+
+`python -c "from bench.warm_server import serve; serve()"` imports torch, lightning, torchmetrics, wandb and our
+packages once, never initialises CUDA (forking after that is unsafe; the runs initialise it themselves), then
+forks one child per request line on its stdin and reports each child's pid and exit code on its stdout. A forked
+run starts in a fraction of a second instead of paying the imports (seconds) again.
+
+Lifetimes: the server dies with the process that started it (PR_SET_PDEATHSIG, and EOF on its stdin), and each
+run dies with the server (bench.child.die_with_parent), so nothing outlives a killed sweep. A crash, OOM-kill or
+`os._exit` of a run is only the exit code of one child; a server that dies is started again for the next run.
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import threading
+import traceback
+from pathlib import Path
+from typing import Any, NoReturn
+
+# Imported before the first fork. None of them initialises CUDA at import (checked by the tests).
+PRELOAD = ("torch", "lightning", "torchmetrics", "wandb", "lightning.pytorch.loggers.wandb", "bench.child",
+           "bench.session", "bench.environment", "lightning_modules", "datamodules")
+START_TIMEOUT_S = 600.0  # the first reply waits for the imports; a server that takes longer is given up
+
+
+# ----------------------------------------------------------------------------------------------- server side
+def preload() -> None:
+    import importlib
+
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass  # a missing optional module (wandb) is imported, or reported, by the run itself
+    import datamodules
+    import lightning_modules
+
+    lightning_modules.names(), datamodules.names()  # the registries scan their packages once, here
+
+
+def send(fd: int, message: dict[str, Any]) -> None:
+    os.write(fd, (json.dumps(message) + "\n").encode())  # one short line: a single atomic pipe write
+
+
+def serve() -> None:
+    """The server's main loop: preload, then fork a run per request; exits when its stdin closes."""
+    from bench.child import die_with_parent
+
+    os.environ["DNNBENCH_PARENT_PID"] = str(os.getppid())
+    die_with_parent()
+    replies = os.dup(1)
+    os.dup2(2, 1)  # what imported modules print must not reach the reply pipe
+    preload()
+    sig_r, sig_w = os.pipe()
+    for fd in (sig_r, sig_w):
+        os.set_blocking(fd, False)
+    signal.set_wakeup_fd(sig_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)  # wakes the selector; children are reaped below
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the sweep's to handle
+    selector = selectors.DefaultSelector()
+    selector.register(0, selectors.EVENT_READ)
+    selector.register(sig_r, selectors.EVENT_READ)
+    own_fds = (0, replies, sig_r, sig_w, selector.fileno())
+    buffered = b""
+    while True:
+        for key, _ in selector.select():
+            if key.fd == sig_r:
+                while True:
+                    try:
+                        os.read(sig_r, 512)
+                    except BlockingIOError:
+                        break
+                reap(replies)
+                continue
+            chunk = os.read(0, 1 << 16)
+            if not chunk:
+                return  # the sweep closed the pipe or died: the runs die with this process
+            *lines, buffered = (buffered + chunk).split(b"\n")
+            for line in lines:
+                fork_run(json.loads(line), replies, own_fds)
+
+
+def reap(replies: int) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        send(replies, {"exit": pid, "code": os.waitstatus_to_exitcode(status)})
+
+
+def fork_run(request: dict[str, Any], replies: int, own_fds: tuple[int, ...]) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    server_pid = os.getpid()
+    try:
+        pid = os.fork()
+    except OSError as exc:
+        send(replies, {"id": request["id"], "error": str(exc)})
+        return
+    if pid == 0:
+        run_forked(request, own_fds, server_pid)
+    send(replies, {"id": request["id"], "pid": pid})  # always before its exit: reaping happens in the loop
+
+
+def run_forked(request: dict[str, Any], own_fds: tuple[int, ...], server_pid: int) -> NoReturn:
+    """In the forked child: its own session and log, the sweep's environment and folder, then bench.child."""
+    code = 1
+    try:
+        os.setsid()  # its own process group, so a time limit kills it and everything it started
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for fd in own_fds:
+            os.close(fd)
+        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+        log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(log)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"] | {"DNNBENCH_PARENT_PID": str(server_pid)})
+        if request["env"].get("OMP_NUM_THREADS", "").isdigit():  # read at import, so long past here: apply it
+            import torch
+
+            torch.set_num_threads(int(request["env"]["OMP_NUM_THREADS"]))
+        from bench import child
+
+        sys.argv = [child.__file__, request["job"]]
+        code = child.main([request["job"]])
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    except BaseException:  # noqa: BLE001 - the exit code and the log say what happened
+        traceback.print_exc()
+    finally:
+        try:
+            atexit._run_exitfuncs()  # what a fresh interpreter would run at exit (e.g. W&B's flush)
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+# ----------------------------------------------------------------------------------------------- sweep side
+class WarmServer:
+    """The sweep's handle on one server process: requests out; pids and exit codes back through a reader thread."""
+
+    def __init__(self, log_path: Path):
+        with open(log_path, "a") as log:
+            env = os.environ | {"PYTORCH_NVML_BASED_CUDA_CHECK": "1"}  # a CUDA check here must not init CUDA
+            self.process = subprocess.Popen([sys.executable, "-c", "from bench.warm_server import serve; serve()"],
+                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                                            start_new_session=True, env=env)
+        self.cond = threading.Condition()
+        self.write_lock = threading.Lock()
+        self.replies: dict[int, dict[str, Any]] = {}
+        self.exits: dict[int, int] = {}
+        self.alive, self.served = True, False
+        self.ids = itertools.count()
+        threading.Thread(target=self.read_replies, daemon=True).start()
+
+    def read_replies(self) -> None:
+        for line in self.process.stdout:
+            message = json.loads(line)
+            with self.cond:
+                if "exit" in message:
+                    self.exits[message["exit"]] = message["code"]
+                else:
+                    self.replies[message["id"]] = message
+                self.cond.notify_all()
+        with self.cond:
+            self.alive = False
+            self.cond.notify_all()
+
+    def running(self) -> bool:
+        return self.alive and self.process.poll() is None
+
+    def spawn(self, job: Path, log: Path, env: dict[str, str]) -> WarmChild | None:
+        """Fork a run of `job`; None when the server is gone or cannot fork (the caller starts a fresh one)."""
+        request_id = next(self.ids)
+        line = json.dumps({"id": request_id, "job": str(job), "log": str(log), "cwd": os.getcwd(), "env": env})
+        try:
+            with self.write_lock:
+                self.process.stdin.write(line.encode() + b"\n")
+                self.process.stdin.flush()
+        except OSError:
+            return None
+        with self.cond:
+            self.cond.wait_for(lambda: request_id in self.replies or not self.alive, START_TIMEOUT_S)
+            reply = self.replies.pop(request_id, {})
+        if "pid" not in reply:
+            return None
+        self.served = True
+        return WarmChild(self, reply["pid"])
+
+    def exit_code(self, pid: int, timeout: float | None) -> int | None:
+        """The child's exit code; None if the server died first (it took the child with it)."""
+        with self.cond:
+            if not self.cond.wait_for(lambda: pid in self.exits or not self.alive, timeout):
+                raise subprocess.TimeoutExpired(f"run {pid}", timeout)
+            return self.exits.pop(pid, None)
+
+    def close(self) -> None:
+        """Stop the server at once: it holds no state, and its running children die with it."""
+        self.process.kill()
+        self.process.wait()
+        try:
+            self.process.stdin.close()  # stdout is left to the reader thread, which now sees its end
+        except OSError:
+            pass
+
+
+class WarmChild:
+    """A forked run, waited on like a Popen: `.pid` and `.wait(timeout)` (None when its server died)."""
+
+    def __init__(self, server: WarmServer, pid: int):
+        self.server, self.pid = server, pid
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        return self.server.exit_code(self.pid, timeout)
+
+
+_server: WarmServer | None = None
+_server_lock = threading.Lock()
+_unavailable = not sys.platform.startswith("linux") or os.environ.get("DNNBENCH_WARM", "1") == "0"
+
+
+def warm_server(log_dir: Path) -> WarmServer | None:
+    """The running server, started (again) when needed from the main thread; None where it is not available.
+
+    Linux only (macOS forbids fork after some framework imports; Windows has no fork); DNNBENCH_WARM=0 turns it
+    off. The server is started from the main thread only: its death signal follows the thread that started it.
+    """
+    global _server, _unavailable
+    with _server_lock:
+        if _unavailable:
+            return None
+        if _server is not None and _server.running():
+            return _server
+        if _server is not None and not _server.served:
+            _unavailable = True  # it died before its first run (its imports failed): fresh interpreters from now
+            print(f"dnnbench: warning: warm server failed (see {log_dir / 'warm-server.log'}); runs start in fresh "
+                  "interpreters", file=sys.stderr)
+            return None
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        _server = WarmServer(Path(log_dir) / "warm-server.log")
+        return _server
+
+
+def stop_warm_server() -> None:
+    global _server
+    with _server_lock:
+        if _server is not None:
+            _server.close()
+            _server = None
+
+
+atexit.register(stop_warm_server)

@@ -1,0 +1,195 @@
+"""Launching: the warm server's isolation and restarts, --parallel slots and pins, and no child outliving its sweep."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bench import launch, warm_server
+from bench.cli import main
+from bench.config import RunConfig
+from bench.launch import run_child
+from bench.local_executor import Slot, Slots, machine_slots, split_cores
+from bench.results_io import read_rows
+from bench.sweep import RunQueue
+
+ROOT = Path(__file__).resolve().parent.parent
+FAKE = "tests.fake_models:FakeNet"
+CRASH = "tests.crash_models:CrashNet"
+
+
+def fake_config(mode="ok", **overrides):
+    fields = dict(model=FAKE, datamodule="synthetic", batch_size=16, profile="smoke", time_limit_s=120,
+                  model_args={"mode": mode}, data_args={"shape": (1, 8, 8), "num_classes": 3, "num_samples": 64})
+    return RunConfig(**(fields | overrides))
+
+
+def server_pid() -> int:
+    return warm_server._server.process.pid
+
+
+@pytest.mark.parametrize("mode, fragment", [
+    ("segfault", "killed by SIGSEGV"),
+    ("exit", "exited with code 3"),
+    ("sigkill", "killed by SIGKILL (the kernel's out-of-memory killer"),
+])
+def test_the_warm_server_survives_a_run_that_dies(tmp_path, mode, fragment):
+    first = run_child(fake_config(), tmp_path)  # starts (or reuses) the server
+    assert first["status"] == "ok", first["message"]
+    before = server_pid()
+    crashed = run_child(fake_config(mode, model=CRASH), tmp_path)
+    assert crashed["status"] == "error" and fragment in crashed["message"]
+    assert crashed["model"] == CRASH and crashed["reproduce"] and crashed["devices_used"]
+    after = run_child(fake_config(seed=1), tmp_path)
+    assert after["status"] == "ok", after["message"]
+    assert server_pid() == before  # the same server forked all three
+
+
+def test_a_dead_server_is_started_again(tmp_path):
+    assert run_child(fake_config(), tmp_path)["status"] == "ok"
+    dead = server_pid()
+    os.kill(dead, signal.SIGKILL)
+    row = run_child(fake_config(seed=1), tmp_path)
+    assert row["status"] == "ok", row["message"]
+    assert server_pid() != dead
+
+
+def test_runs_start_in_a_fresh_interpreter_where_forking_is_unavailable(tmp_path, monkeypatch):
+    monkeypatch.setattr(warm_server, "_unavailable", True)
+    monkeypatch.setattr(warm_server, "_server", None)
+    row = run_child(fake_config(), tmp_path)
+    assert row["status"] == "ok", row["message"]
+    assert warm_server._server is None
+
+
+def test_the_server_preloads_without_threads_or_cuda():
+    code = ("import threading, torch; from bench.warm_server import preload; preload(); "
+            "import lightning, wandb, lightning_modules; "
+            "print(threading.active_count(), torch.cuda.is_initialized())")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.stdout.split() == ["1", "False"], result.stderr[-2000:]  # forking is safe after this
+
+
+def test_parallel_2_on_cpu_gives_the_rows_of_a_serial_sweep_on_disjoint_cores(tmp_path):
+    common = ["run", "--models", FAKE, "--batch-sizes", "8,16", "--repeats", "2", "--profile", "smoke",
+              "--wandb", "disabled", "--no-progress"]
+    assert main(common + ["--out", str(tmp_path / "serial")]) == 0
+    assert main(common + ["--out", str(tmp_path / "parallel"), "--parallel", "2"]) == 0
+    serial, parallel = (read_rows(tmp_path / name / "results.csv") for name in ("serial", "parallel"))
+
+    def outcome(rows):
+        return sorted((r["batch_size"], r["repeat"], r["seed"], r["status"], r["params"]) for r in rows)
+
+    assert outcome(parallel) == outcome(serial) and len(serial) == 4
+    core_sets = {f"cpu:{launch.core_ranges(list(s))}" for s in split_cores(sorted(os.sched_getaffinity(0)), 2)}
+    assert {r["devices_used"] for r in parallel} <= core_sets
+    assert {r["devices_used"] for r in serial} == {f"cpu:{launch.core_ranges(sorted(os.sched_getaffinity(0)))}"}
+
+
+def test_slots_give_each_gpu_run_its_own_gpus_and_cores(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,4,5,6")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
+    gpu_run = RunConfig(model="mlp", datamodule="mnist5k", device="cuda")
+    slots = Slots(machine_slots(None, [gpu_run]), auto=True)  # auto: one slot per GPU
+    assert [s.gpu for s in slots.all] == ["3", "4", "5", "6"]
+    first = slots.claim(gpu_run)
+    assert Slots.pin(gpu_run, first).env() == {"CUDA_VISIBLE_DEVICES": "3", "DNNBENCH_CPUS": "0,1"}
+    assert slots.claim(RunConfig(model="mlp", datamodule="mnist5k", device="cuda", num_devices=4)) is None
+    assert slots.claim(RunConfig(model="mlp", datamodule="mnist5k", device="cpu")) is None  # alone, with all cores
+    slots.release(first)
+    ddp = RunConfig(model="mlp", datamodule="mnist5k", device="cuda", num_devices=4)
+    assert Slots.pin(ddp, slots.claim(ddp)).gpus == ("3", "4", "5", "6")
+
+
+def test_cpu_runs_leave_gpu_slots_free_and_see_no_gpu(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    cpu_run, gpu_run = (RunConfig(model="mlp", datamodule="mnist5k", device=d) for d in ("cpu", "cuda"))
+    slots = Slots(machine_slots(2, [cpu_run, gpu_run]), auto=False)
+    assert slots.all == [Slot((0, 1), "0"), Slot((2, 3), None)]
+    assert Slots.pin(cpu_run, slots.claim(cpu_run)) == launch.Pin(gpus=(), cpus=(2, 3))
+    assert Slots.pin(gpu_run, slots.claim(gpu_run)) == launch.Pin(gpus=("0",), cpus=(0, 1))
+    assert machine_slots(1, [gpu_run]) == [Slot(None, None)]  # serial: nothing narrowed, as before
+
+
+def test_a_precision_waits_for_its_32_true_run_so_drift_is_filled():
+    base = RunConfig(model="mlp", datamodule="mnist5k")
+    other = RunConfig(model="mlp", datamodule="mnist5k", precision="bf16-mixed")
+    unrelated = RunConfig(model="cnn", datamodule="mnist5k", precision="bf16-mixed")
+    queue = RunQueue([base, other, unrelated])
+    assert queue.next_ready() == base
+    queue.start(base)
+    assert queue.next_ready() == unrelated  # `other` waits while its baseline runs
+    queue.start(unrelated)
+    assert queue.next_ready() is None
+    queue.finish(base)
+    assert queue.next_ready() == other
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--parallel", "0"], "--parallel takes a positive integer or auto"),
+    (["--parallel", "two"], "--parallel takes a positive integer or auto"),
+    (["--ray-address", "auto"], "--ray-address needs --executor ray"),
+    (["--executor", "ray", "--parallel", "2"], "--parallel is for --executor local"),
+])
+def test_bad_execution_options_exit_2(tmp_path, capsys, args, fragment):
+    assert main(["run", "--models", FAKE, "--out", str(tmp_path / "o"), "--wandb", "disabled", *args]) == 2
+    assert fragment in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------- a child dies with its sweep
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def start_sleeping_sweep(out: Path, env: dict):
+    """A sweep whose run sleeps in training; returns it and its run's pid once training started."""
+    args = [sys.executable, "-m", "bench", "run", "--models", FAKE, "--model-arg", "mode=sleep", "--profile",
+            "smoke", "--wandb", "disabled", "--no-progress", "--out", str(out)]
+    sweep = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        found = list((out / "runs").glob("*.progress")) if (out / "runs").exists() else []
+        reported = json.loads(found[0].read_text()) if found else {}
+        if reported.get("stage") == "fit":
+            return sweep, reported["pid"]
+        time.sleep(0.2)
+    sweep.kill()
+    raise AssertionError("the run never started training")
+
+
+@pytest.mark.skipif(not Path("/proc").exists(), reason="reads /proc")
+@pytest.mark.parametrize("signum, warm", [(signal.SIGKILL, True), (signal.SIGKILL, False), (signal.SIGTERM, True)])
+def test_no_child_outlives_a_killed_sweep(tmp_path, signum, warm):
+    sweep, child = start_sleeping_sweep(tmp_path / "out", os.environ | {"DNNBENCH_WARM": "1" if warm else "0"})
+    parent = int(Path(f"/proc/{child}/stat").read_text().split(")")[-1].split()[2])  # the server, or the sweep
+    os.kill(sweep.pid, signum)
+    sweep.communicate(timeout=30)
+    killed_at = time.time()
+    while time.time() - killed_at < 5 and (alive(child) or alive(parent)):
+        time.sleep(0.1)
+    assert not alive(child) and not alive(parent)
+    if signum == signal.SIGTERM:
+        assert sweep.returncode == 128 + signal.SIGTERM
+
+
+@pytest.mark.skipif(not Path("/proc").exists(), reason="reads /proc")
+def test_ctrl_c_ends_the_sweep_with_one_line_and_exit_130(tmp_path):
+    sweep, child = start_sleeping_sweep(tmp_path / "out", dict(os.environ))
+    sweep.send_signal(signal.SIGINT)
+    _, err = sweep.communicate(timeout=30)
+    assert sweep.returncode == 130
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("dnnbench: stopped by SIGINT")
+    deadline = time.time() + 5
+    while time.time() < deadline and alive(child):
+        time.sleep(0.1)
+    assert not alive(child)

@@ -1,0 +1,48 @@
+"""The Ray executor on a local Ray instance started here: one row per config, a killed worker, resume."""
+
+import pytest
+import torch
+
+from bench.config import RunConfig
+from bench.results_io import read_rows
+from bench.sweep import run_sweep
+
+ray = pytest.importorskip("ray")
+
+FAKE = "tests.fake_models:FakeNet"
+
+
+def fake_config(mode="ok", **overrides):
+    fields = dict(model=FAKE, datamodule="synthetic", batch_size=16, profile="smoke", time_limit_s=120,
+                  model_args={"mode": mode}, data_args={"shape": (1, 8, 8), "num_classes": 3, "num_samples": 64})
+    return RunConfig(**(fields | overrides))
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def test_ray_gives_one_row_per_config_survives_a_killed_worker_and_resumes(tmp_path, local_ray):
+    ok = fake_config()
+    killer = fake_config("kill_ray_worker", model="tests.crash_models:CrashNet")
+    on_gpu = fake_config(device="cuda")  # asks Ray for the (fake) GPU
+    rows = run_sweep([ok, killer, on_gpu], tmp_path, resume=False, progress=False, executor="ray")
+    by_model = {(r["model"], r["device"]): r for r in rows}
+    before = read_rows(tmp_path / "results.csv")
+    assert len(rows) == 3 == len(before)
+    assert by_model[(FAKE, "cpu")]["status"] == "ok", by_model[(FAKE, "cpu")]["message"]
+    lost = by_model[(killer.model, "cpu")]
+    assert lost["status"] == "error" and "Ray task failed" in lost["message"] and lost["reproduce"]
+    gpu_row = by_model[(FAKE, "cuda")]
+    assert gpu_row["devices_used"] == "cuda:0"  # Ray's CUDA_VISIBLE_DEVICES for the one fake GPU
+    if not torch.cuda.is_available():
+        assert gpu_row["status"] == "unavailable"
+
+    again = fake_config(seed=1, repeat=1)
+    resumed = run_sweep([ok, killer, on_gpu, again], tmp_path, resume=True, progress=False, executor="ray")
+    written = read_rows(tmp_path / "results.csv")
+    assert written[:3] == before and len(written) == 4 == len(resumed)  # only the new config ran
+    assert written[3]["repeat"] == "1" and written[3]["status"] == "ok"
