@@ -203,6 +203,7 @@ def share_wandb_service(configs: list[RunConfig]) -> None:
     the children get) instead of starting its own, which is most of W&B's per-run start-up."""
     if all(c.wandb == "disabled" for c in configs) or os.environ.get("WANDB_SERVICE"):
         return
+    os.environ.setdefault("WANDB_SILENT", "true")  # set before setup: its settings are read once
     try:
         import wandb
 

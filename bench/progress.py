@@ -82,8 +82,9 @@ class Console:
         self.last_plain, self.last_plain_at, self.drawn = "", time.monotonic(), False
 
     def status(self, running: list[tuple[Any, str, Path]]) -> str:
-        parts = [f"{config.label()} [{devices}] {describe(read(progress))}" for config, devices, progress in running]
-        return f"dnnbench [{self.finished_count}/{self.total}] " + "; ".join(parts)
+        # how far first: a narrow terminal cuts the label's end, not the moving part
+        parts = [f"{describe(read(progress))}: {config.label()} [{devices}]" for config, devices, progress in running]
+        return f"dnnbench [{self.finished_count}/{self.total}] " + " | ".join(parts)
 
     def tick(self, running: list[tuple[Any, str, Path]]) -> None:
         """`running`: (config, devices it runs on, its progress file) of each run in flight."""

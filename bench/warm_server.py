@@ -25,9 +25,11 @@ import traceback
 from pathlib import Path
 from typing import Any, NoReturn
 
-# Imported before the first fork. None of them initialises CUDA at import (checked by the tests).
-PRELOAD = ("torch", "lightning", "torchmetrics", "wandb", "lightning.pytorch.loggers.wandb", "bench.child",
-           "bench.session", "bench.environment", "lightning_modules", "datamodules")
+# Imported before the first fork. None of them initialises CUDA or starts a thread at import (checked by the
+# tests). The wandb submodules are what its first `wandb.init` in a process imports (most of its start-up).
+PRELOAD = ("torch", "lightning", "torchmetrics", "wandb", "lightning.pytorch.loggers.wandb", "wandb.apis.public",
+           "wandb.sdk.launch", "wandb.sdk.lib.gitlib", "bench.child", "bench.session", "bench.environment",
+           "lightning_modules", "datamodules")
 START_TIMEOUT_S = 600.0  # the first reply waits for the imports; a server that takes longer is given up
 
 

@@ -1,5 +1,6 @@
 """Launching: the warm server's isolation and restarts, --parallel slots and pins, and no child outliving its sweep."""
 
+import io
 import json
 import os
 import signal
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import launch, warm_server
+from bench import launch, progress, warm_server
 from bench.cli import main
 from bench.config import RunConfig
 from bench.launch import run_child
@@ -193,3 +194,63 @@ def test_ctrl_c_ends_the_sweep_with_one_line_and_exit_130(tmp_path):
     while time.time() < deadline and alive(child):
         time.sleep(0.1)
     assert not alive(child)
+
+
+def test_a_sweep_starts_w_and_b_once_and_each_run_logs_to_it(tmp_path, monkeypatch):
+    import wandb
+
+    monkeypatch.delenv("WANDB_SERVICE", raising=False)
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    try:
+        assert main(["run", "--models", FAKE, "--repeats", "2", "--profile", "smoke", "--wandb", "offline",
+                     "--no-progress", "--out", str(tmp_path)]) == 0
+        assert os.environ.get("WANDB_SERVICE")  # the service the runs connected to, started by the sweep
+    finally:
+        wandb.teardown()
+    assert [r["status"] for r in read_rows(tmp_path / "results.csv")] == ["ok", "ok"]
+    assert len(list((tmp_path / "wandb").glob("offline-run-*"))) == 3  # two runs and the sweep's summary
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_moves_in_place_on_a_terminal_and_as_plain_lines_in_a_log(tmp_path, monkeypatch):
+    config = fake_config()
+    path = progress.path_for(tmp_path, config.run_id)
+    path.parent.mkdir(parents=True)
+    progress.write(path, pid=1, stage="fit", epoch=1, max_epochs=3, step=40)
+    monkeypatch.setattr(progress, "PLAIN_EVERY_S", 0.0)
+    log, terminal = io.StringIO(), Terminal()
+    for stream in (log, terminal):
+        console = progress.Console(total=2, stream=stream)
+        console.tick([(config, "cpu:0", path)])
+        progress.write(path, pid=1, stage="fit", epoch=2, max_epochs=3, step=80)
+        console.tick([(config, "cpu:0", path)])
+    assert "\r" not in log.getvalue()
+    assert log.getvalue().splitlines() == [
+        f"dnnbench: start {config.label()} [cpu:0]",
+        f"dnnbench [0/2] epoch 2/3 step 40: {config.label()} [cpu:0]",
+        f"dnnbench [0/2] epoch 3/3 step 80: {config.label()} [cpu:0]"]
+    assert terminal.getvalue().count("\r\x1b[K") == 2 and "epoch 3/3 step 80" in terminal.getvalue()
+
+
+@pytest.mark.gpu
+def test_a_forked_run_initialises_cuda_itself(tmp_path):
+    row = run_child(fake_config(device="cuda"), tmp_path)
+    assert row["status"] == "ok", row["message"]
+    assert row["devices_used"].startswith("cuda:")
+
+
+@pytest.mark.gpu
+def test_parallel_auto_gives_each_gpu_run_its_own_gpu(tmp_path):
+    import torch
+
+    assert main(["run", "--models", FAKE, "--devices", "cuda", "--repeats", str(2 * torch.cuda.device_count()),
+                 "--parallel", "auto", "--profile", "smoke", "--wandb", "disabled", "--no-progress",
+                 "--out", str(tmp_path)]) == 0
+    rows = read_rows(tmp_path / "results.csv")
+    assert all(r["status"] == "ok" for r in rows), [r["message"] for r in rows]
+    assert {r["devices_used"] for r in rows} == {f"cuda:{i}" for i in range(torch.cuda.device_count())} \
+        or torch.cuda.device_count() == 1
