@@ -13,6 +13,7 @@ import signal
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -136,18 +137,15 @@ class RunQueue:
 
     def __init__(self, todo: list[RunConfig]):
         self.pending, self.running = list(todo), []
+        self.unfinished = Counter(config.key() for config in todo)
+        self.baseline = {id(c): cfg.run_key(c.columns() | {"precision": "32-true"}) for c in todo
+                         if c.precision != "32-true"}
 
     def __bool__(self) -> bool:
         return bool(self.pending or self.running)
 
-    def waits_for_baseline(self, config: RunConfig) -> bool:
-        if config.precision == "32-true":
-            return False
-        baseline = cfg.run_key(config.columns() | {"precision": "32-true"})
-        return any(other.key() == baseline for other in self.pending + self.running)
-
     def next_ready(self) -> RunConfig | None:
-        return next((c for c in self.pending if not self.waits_for_baseline(c)), None)
+        return next((c for c in self.pending if self.unfinished[self.baseline.get(id(c))] == 0), None)
 
     def start(self, config: RunConfig) -> None:
         self.pending.remove(config)
@@ -155,6 +153,7 @@ class RunQueue:
 
     def finish(self, config: RunConfig) -> None:
         self.running.remove(config)
+        self.unfinished[config.key()] -= 1
 
 
 def executor_for(configs: list[RunConfig], parallel: int | None, executor: str, ray_address: str | None):

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from test_runner import fake_config
 
 from bench import launch, progress, warm_server
 from bench.cli import main
@@ -22,12 +23,6 @@ from bench.sweep import RunQueue
 ROOT = Path(__file__).resolve().parent.parent
 FAKE = "tests.fake_models:FakeNet"
 CRASH = "tests.crash_models:CrashNet"
-
-
-def fake_config(mode="ok", **overrides):
-    fields = dict(model=FAKE, datamodule="synthetic", batch_size=16, profile="smoke", time_limit_s=120,
-                  model_args={"mode": mode}, data_args={"shape": (1, 8, 8), "num_classes": 3, "num_samples": 64})
-    return RunConfig(**(fields | overrides))
 
 
 def server_pid() -> int:

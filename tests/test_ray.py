@@ -2,20 +2,14 @@
 
 import pytest
 import torch
+from test_runner import fake_config
 
-from bench.config import RunConfig
 from bench.results_io import read_rows
 from bench.sweep import run_sweep
 
 ray = pytest.importorskip("ray")
 
 FAKE = "tests.fake_models:FakeNet"
-
-
-def fake_config(mode="ok", **overrides):
-    fields = dict(model=FAKE, datamodule="synthetic", batch_size=16, profile="smoke", time_limit_s=120,
-                  model_args={"mode": mode}, data_args={"shape": (1, 8, 8), "num_classes": 3, "num_samples": 64})
-    return RunConfig(**(fields | overrides))
 
 
 @pytest.fixture(scope="module")
