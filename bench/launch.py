@@ -138,7 +138,7 @@ def start_child(config: RunConfig, paths: dict[str, Path], env: dict[str, str], 
     paths["log"].write_text("")
     if not fresh and config.num_devices * config.num_nodes == 1:
         for _ in range(2):  # a server found dead on the way is started again once
-            server = warm_server(paths["log"].parent)
+            server = warm_server()
             if server is None:
                 break
             if (child := server.spawn(paths["job"], paths["log"], env)) is not None:

