@@ -114,6 +114,7 @@ def exit_reason(code: int | None) -> str:
 # ----------------------------------------------------------------------------------------------- live children
 _running: set[int] = set()
 _running_lock = threading.Lock()
+stopping = threading.Event()  # set by kill_running: no new child starts, one that just started is killed
 
 
 def kill_group(pid: int) -> None:
@@ -127,14 +128,17 @@ def kill_group(pid: int) -> None:
 
 
 def kill_running() -> None:
-    """Kill every running child's process group (the sweep is being stopped)."""
+    """Kill every running child's process group, and start no more (the sweep is being stopped)."""
     with _running_lock:
+        stopping.set()
         for pid in list(_running):
             kill_group(pid)
 
 
 def start_child(config: RunConfig, paths: dict[str, Path], env: dict[str, str], fresh: bool):
     """Fork it from the warm server, else start a fresh interpreter; either has `.pid` and `.wait(timeout)`."""
+    if stopping.is_set():
+        raise OSError("the sweep is being stopped")
     paths["log"].write_text("")
     if not fresh and config.num_devices * config.num_nodes == 1:
         for _ in range(2):  # a server found dead on the way is started again once
@@ -154,6 +158,8 @@ def wait_or_kill(child, time_limit_s: float) -> tuple[int | None, bool]:
     """(exit code, timed out): the child's process group is killed at the time limit."""
     with _running_lock:
         _running.add(child.pid)
+        if stopping.is_set():  # started while the sweep was being stopped
+            kill_group(child.pid)
     try:
         try:
             return child.wait(timeout=time_limit_s), False

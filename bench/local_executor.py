@@ -10,6 +10,7 @@ CUDA_VISIBLE_DEVICES and its CPU affinity. `--parallel auto` is one slot per GPU
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -53,7 +54,7 @@ def machine_slots(parallel: int | None, configs: list[RunConfig]) -> list[Slot]:
         return [Slot(None, None)]
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
     if count > len(cores):
-        print(f"dnnbench: warning: --parallel {count} on {len(cores)} CPU cores: runs share cores")
+        print(f"dnnbench: warning: --parallel {count} on {len(cores)} CPU cores: runs share cores", file=sys.stderr)
     return [Slot(cpus, gpus[i] if i < len(gpus) else None) for i, cpus in enumerate(split_cores(cores, count))]
 
 
@@ -99,6 +100,7 @@ class LocalExecutor:
         self.pool = ThreadPoolExecutor(max_workers=len(self.slots.all), thread_name_prefix="dnnbench-run")
         self.futures: dict[Future, tuple[RunConfig, list[Slot], launch.Pin]] = {}
         self.sweep_dir = Path(".")
+        launch.stopping.clear()  # a sweep stopped earlier in this process does not stop this one
         launch.share_wandb_service(configs)
 
     def __enter__(self) -> LocalExecutor:
