@@ -137,8 +137,6 @@ def kill_running() -> None:
 
 def start_child(config: RunConfig, paths: dict[str, Path], env: dict[str, str], fresh: bool):
     """Fork it from the warm server, else start a fresh interpreter; either has `.pid` and `.wait(timeout)`."""
-    if stopping.is_set():
-        raise OSError("the sweep is being stopped")
     paths["log"].write_text("")
     if not fresh and config.num_devices * config.num_nodes == 1:
         for _ in range(2):  # a server found dead on the way is started again once
@@ -147,6 +145,8 @@ def start_child(config: RunConfig, paths: dict[str, Path], env: dict[str, str], 
                 break
             if (child := server.spawn(paths["job"], paths["log"], env)) is not None:
                 return child
+    if stopping.is_set():  # e.g. the server was stopped with the sweep while this request waited on it
+        raise OSError("the sweep is being stopped")
     with open(paths["log"], "a") as log:
         # A new session, so a timeout kills the whole process group (DDP ranks included).
         return subprocess.Popen([sys.executable, "-m", "bench.child", str(paths["job"])], stdout=log,
