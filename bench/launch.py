@@ -172,24 +172,20 @@ def wait_or_kill(child, time_limit_s: float) -> tuple[int | None, bool]:
 
 
 def run_child(config: RunConfig, sweep_dir: Path, pin: Pin | None = None, fresh: bool = False) -> dict[str, Any]:
-    """Run one config in its own process; kill it at the time limit; always return a row.
+    """Run one config in its own process; kill it at the time limit; return its row, or a fallback row.
 
-    `fresh` skips the warm server (e.g. in a Ray worker, which is itself a fresh process).
+    `fresh`: start a fresh interpreter rather than forking from the warm server.
     """
     started = time.perf_counter()
-    try:
-        sweep_dir = Path(sweep_dir).resolve()
-        paths = job_paths(config, sweep_dir)
-        paths["job"].write_text(json.dumps({"config": config.to_dict(), "sweep_dir": str(sweep_dir),
-                                            "result_path": str(paths["result"]),
-                                            "progress_path": str(paths["progress"]),
-                                            "sys_path": [os.path.abspath(p or ".") for p in sys.path]}))
-        paths["result"].unlink(missing_ok=True)
-        child = start_child(config, paths, dict(os.environ) | (pin or Pin()).env(), fresh)
-        code, timed_out = wait_or_kill(child, config.time_limit_s)
-    except OSError as exc:  # the job or log cannot be written, no process can be started
-        row = fallback_row(config, Status.ERROR, f"run not started: {exc}", time.perf_counter() - started)
-        return row | {"devices_used": devices_used(config, pin), "hostname": platform.node()}
+    # An OSError here (a full disk, an unusable folder) stops the sweep with one line; resume re-runs the config.
+    sweep_dir = Path(sweep_dir).resolve()
+    paths = job_paths(config, sweep_dir)
+    paths["job"].write_text(json.dumps({"config": config.to_dict(), "sweep_dir": str(sweep_dir),
+                                        "result_path": str(paths["result"]), "progress_path": str(paths["progress"]),
+                                        "sys_path": [os.path.abspath(p or ".") for p in sys.path]}))
+    paths["result"].unlink(missing_ok=True)
+    child = start_child(config, paths, dict(os.environ) | (pin or Pin()).env(), fresh)
+    code, timed_out = wait_or_kill(child, config.time_limit_s)
     if paths["result"].exists():
         row = json.loads(paths["result"].read_text())
     else:

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from bench import launch, progress
-from bench.columns import Status
 from bench.config import RunConfig
 from bench.warm_server import stop_warm_server, warm_server
 
@@ -140,8 +139,4 @@ class LocalExecutor:
                 config, claimed, _ = self.futures.pop(future)
                 self.slots.release(claimed)
                 queue.finish(config)
-                try:
-                    row = future.result()
-                except Exception as exc:  # a launcher bug must cost one row, not the sweep
-                    row = launch.fallback_row(config, Status.ERROR, f"launcher failed: {exc!r}", None)
-                yield config, row
+                yield config, future.result()  # an OSError (a full disk) ends the sweep in one line
