@@ -14,6 +14,7 @@ Multi-node DDP inside one run stays Lightning's (`--num-nodes`); Ray places whol
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +33,17 @@ def run_on_worker(config: dict[str, Any], sweep_dir: str, cwd: str, sys_path: li
         os.chdir(cwd)  # the driver's folder, where this node has it: a model given by import path resolves
     sys.path[:0] = [p for p in sys_path if p not in sys.path and os.path.isdir(p)]
     return launch.run_child(RunConfig(**config), Path(sweep_dir))
+
+
+def probe(address: str | None) -> None:
+    """A `host:port` address is tried first (5 s): ray.init waits on a wrong one for minutes."""
+    if not address or "://" in address or ":" not in address:
+        return  # auto, local, ray:// (Ray Client): left to ray.init
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except (OSError, ValueError) as exc:
+        raise ConnectionError(f"no Ray cluster at {address} ({exc})") from None
 
 
 def user_paths() -> list[str]:
@@ -53,8 +65,9 @@ class RayExecutor:
     def __enter__(self) -> RayExecutor:
         import ray
 
+        probe(self.address)
         if not ray.is_initialized():  # connects to ADDR (or RAY_ADDRESS), else starts a local instance
-            ray.init(address=self.address, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+            ray.init(address=self.address, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
             self.started_here = True
         self.remote = ray.remote(max_retries=0)(run_on_worker)  # a lost worker is a row, not a rerun
         nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]

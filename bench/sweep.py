@@ -105,7 +105,7 @@ class SweepInterrupted(Exception):
 
 
 class StopSignals:
-    """SIGINT / SIGTERM only set a flag, which the sweep loop checks between events (so never mid-row)."""
+    """SIGINT / SIGTERM set a flag, which the sweep loop checks between events (so never mid-row)."""
 
     def __init__(self):
         self.signum: int | None = None
@@ -118,7 +118,9 @@ class StopSignals:
         return self
 
     def note(self, signum: int, frame) -> None:
-        self.signum = self.signum or signum
+        if self.signum is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C does not wait (e.g. for a Ray cluster that never answers)
+        self.signum = signum
 
     def __exit__(self, *exc_info) -> None:
         for signum, handler in self.previous.items():

@@ -4,6 +4,7 @@ import pytest
 import torch
 from test_runner import fake_config
 
+from bench.cli import main
 from bench.results_io import read_rows
 from bench.sweep import run_sweep
 
@@ -40,3 +41,12 @@ def test_ray_gives_one_row_per_config_survives_a_killed_worker_and_resumes(tmp_p
     written = read_rows(tmp_path / "results.csv")
     assert written[:3] == before and len(written) == 4 == len(resumed)  # only the new config ran
     assert written[3]["repeat"] == "1" and written[3]["status"] == "ok"
+
+
+def test_an_unreachable_ray_address_is_one_line_and_exit_2(tmp_path, capsys):
+    code = main(["run", "--models", FAKE, "--profile", "smoke", "--wandb", "disabled", "--executor", "ray",
+                 "--ray-address", "127.0.0.1:1", "--out", str(tmp_path)])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert "no Ray cluster at 127.0.0.1:1" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "results.csv").exists()
