@@ -178,17 +178,19 @@ class WarmServer:
         threading.Thread(target=self.read_replies, daemon=True).start()
 
     def read_replies(self) -> None:
-        for line in self.process.stdout:
-            message = json.loads(line)
+        try:
+            for line in self.process.stdout:
+                message = json.loads(line)
+                with self.cond:
+                    if "exit" in message:
+                        self.exits[message["exit"]] = message["code"]
+                    else:
+                        self.replies[message["id"]] = message
+                    self.cond.notify_all()
+        finally:  # the server is gone (or talks nonsense): nobody may wait on it any longer
             with self.cond:
-                if "exit" in message:
-                    self.exits[message["exit"]] = message["code"]
-                else:
-                    self.replies[message["id"]] = message
+                self.alive = False
                 self.cond.notify_all()
-        with self.cond:
-            self.alive = False
-            self.cond.notify_all()
 
     def running(self) -> bool:
         return self.alive and self.process.poll() is None
@@ -204,8 +206,10 @@ class WarmServer:
         except OSError:
             return None
         with self.cond:
-            self.cond.wait_for(lambda: request_id in self.replies or not self.alive, START_TIMEOUT_S)
+            answered = self.cond.wait_for(lambda: request_id in self.replies or not self.alive, START_TIMEOUT_S)
             reply = self.replies.pop(request_id, {})
+        if not answered:
+            self.close()  # hung in its imports: stopped, so it cannot fork this run later behind our back
         if "pid" not in reply:
             return None
         self.served = True
