@@ -32,6 +32,7 @@ PRELOAD = ("torch", "lightning", "torchmetrics", "wandb", "lightning.pytorch.log
            "wandb.sdk.launch", "wandb.sdk.lib.gitlib", "bench.child", "bench.session", "bench.environment",
            "lightning_modules", "datamodules")
 START_TIMEOUT_S = 600.0  # the first reply waits for the imports; a server that takes longer is given up
+SERVE = "from bench.warm_server import serve; serve()"  # the server process's program
 
 
 # ----------------------------------------------------------------------------------------------- server side
@@ -163,12 +164,12 @@ def run_forked(request: dict[str, Any], own_fds: tuple[int, ...], server_pid: in
 class WarmServer:
     """The sweep's handle on one server process: requests out; pids and exit codes back through a reader thread."""
 
-    def __init__(self, log_path: Path):
-        with open(log_path, "a") as log:
-            env = os.environ | {"PYTORCH_NVML_BASED_CUDA_CHECK": "1"}  # a CUDA check here must not init CUDA
-            self.process = subprocess.Popen([sys.executable, "-c", "from bench.warm_server import serve; serve()"],
-                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                                            start_new_session=True, env=env)
+    def __init__(self):
+        self.stderr = tempfile.TemporaryFile("w+")  # nameless: nothing is left behind, even by a killed sweep
+        env = os.environ | {"PYTORCH_NVML_BASED_CUDA_CHECK": "1"}  # a CUDA check here must not init CUDA
+        self.process = subprocess.Popen([sys.executable, "-c", SERVE],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
+                                        start_new_session=True, env=env)
         self.cond = threading.Condition()
         self.write_lock = threading.Lock()
         self.replies: dict[int, dict[str, Any]] = {}
@@ -194,6 +195,12 @@ class WarmServer:
 
     def running(self) -> bool:
         return self.alive and self.process.poll() is None
+
+    def last_words(self) -> str:
+        """The last line the server wrote to stderr (why it failed)."""
+        self.stderr.seek(0)
+        lines = [line.strip() for line in self.stderr.read().splitlines() if line.strip()]
+        return lines[-1][:300] if lines else f"exit code {self.process.poll()}"
 
     def spawn(self, job: Path, log: Path, env: dict[str, str]) -> WarmChild | None:
         """Fork a run of `job`; None when the server is gone or cannot fork (the caller starts a fresh one)."""
@@ -245,8 +252,6 @@ class WarmChild:
 _server: WarmServer | None = None
 _server_lock = threading.Lock()
 _unavailable = not sys.platform.startswith("linux") or os.environ.get("DNNBENCH_WARM", "1") == "0"
-_failed = False
-LOG = Path(tempfile.gettempdir()) / f"dnnbench-warm-server-{os.getpid()}.log"  # kept only if the server failed
 
 
 def warm_server() -> WarmServer | None:
@@ -255,20 +260,20 @@ def warm_server() -> WarmServer | None:
     Linux only (macOS forbids fork after some framework imports; Windows has no fork); DNNBENCH_WARM=0 turns it
     off. The server is started from the main thread only: its death signal follows the thread that started it.
     """
-    global _server, _unavailable, _failed
+    global _server, _unavailable
     with _server_lock:
         if _unavailable:
             return None
         if _server is not None and _server.running():
             return _server
         if _server is not None and not _server.served:
-            _unavailable = _failed = True  # it died before its first run (its imports failed): fresh from now on
-            print(f"dnnbench: warning: warm server failed (see {LOG}); runs start in fresh interpreters",
-                  file=sys.stderr)
+            _unavailable = True  # it died before its first run (its imports failed): fresh from now on
+            print(f"dnnbench: warning: warm server failed ({_server.last_words()}); runs start in fresh "
+                  "interpreters", file=sys.stderr)
             return None
         if threading.current_thread() is not threading.main_thread():
             return None
-        _server = WarmServer(LOG)
+        _server = WarmServer()
         return _server
 
 
@@ -288,8 +293,6 @@ def stop_warm_server() -> None:
         if _server is not None:
             _server.close()
             _server = None
-    if not _failed:
-        LOG.unlink(missing_ok=True)
 
 
 atexit.register(stop_warm_server)

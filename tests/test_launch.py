@@ -63,6 +63,17 @@ def test_runs_start_in_a_fresh_interpreter_where_forking_is_unavailable(tmp_path
     assert warm_server._server is None
 
 
+def test_a_server_that_cannot_start_is_reported_once_and_runs_start_fresh(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(warm_server, "SERVE", "import sys; sys.exit('broken imports')")
+    monkeypatch.setattr(warm_server, "_server", None)
+    monkeypatch.setattr(warm_server, "_unavailable", False)
+    rows = [run_child(fake_config(seed=seed), tmp_path) for seed in (0, 1)]
+    assert [row["status"] for row in rows] == ["ok", "ok"]
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warm server" in line]
+    assert len(warnings) == 1 and "broken imports" in warnings[0] and "fresh interpreters" in warnings[0]
+    assert warm_server._unavailable
+
+
 def test_the_server_preloads_without_threads_or_cuda():
     code = ("import threading, torch; from bench.warm_server import preload; preload(); "
             "import lightning, wandb, lightning_modules; "
