@@ -118,7 +118,7 @@ def test_a_smoke_run_at_the_large_size_is_ok(name, tmp_path):
     assert row["params"] > 0 and row["train_samples_per_s"] > 0
 
 
-@pytest.mark.slow  # 24 x 110 steps: about 15 minutes on two busy CPU cores (run with -m slow)
+@pytest.mark.slow  # 24 x 110 steps: 4 to 15 minutes on two CPU cores, by their load (run with -m slow)
 @pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_the_shrunk_large_preset_stays_finite_for_a_speed_window(name, precision):
