@@ -122,8 +122,13 @@ class RunConfig:
     sweep_name: str = ""
 
     @property
+    def world_size(self) -> int:
+        """Processes that train together: devices per node x nodes."""
+        return self.num_devices * self.num_nodes
+
+    @property
     def strategy(self) -> str:
-        return "ddp" if self.num_devices * self.num_nodes > 1 else "auto"
+        return "ddp" if self.world_size > 1 else "auto"
 
     @property
     def device_spec(self) -> str:

@@ -138,7 +138,7 @@ def kill_running() -> None:
 def start_child(config: RunConfig, paths: dict[str, Path], env: dict[str, str], fresh: bool):
     """Fork it from the warm server, else start a fresh interpreter; either has `.pid` and `.wait(timeout)`."""
     paths["log"].write_text("")
-    if not fresh and config.num_devices * config.num_nodes == 1:
+    if not fresh and config.world_size == 1:
         for _ in range(2):  # a server found dead on the way is started again once
             server = warm_server()
             if server is None:

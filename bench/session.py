@@ -70,7 +70,7 @@ def speed_window_fit(config: RunConfig, built: Built, fit_model: torch.nn.Module
                      sweep_dir: Path) -> speed.TrainThroughput:
     """The speed window in a fit of its own: the same (trained, compiled) module and data, no logger, no
     validation, a fixed number of steps whatever the profile's epochs; it ends when the window is done."""
-    window = speed.SpeedWindow(config.num_devices * config.num_nodes)
+    window = speed.SpeedWindow(config.world_size)
     divergence = speed.QualityWatch(built.spec.metric, built.spec.metric_direction, None)
     steps = speed.WARMUP_STEPS + 3 * speed.TIMED_STEPS + speed.PROFILED_STEPS  # room for epoch ends; stops early
     trainer = make_trainer(config, built, [window, divergence], None, sweep_dir, max_epochs=-1, max_steps=steps,
@@ -112,7 +112,7 @@ def measure_trained(config: RunConfig, built: Built, fit_model: torch.nn.Module,
     except Exception as exc:  # FLOP counting is best effort (e.g. ops the counter does not know)
         forward = None
         built.notes.append(f"flop count failed: {exc}".splitlines()[0])
-    peak = peaks.device_peak(device, precision.compute_dtype, config.num_devices * config.num_nodes,
+    peak = peaks.device_peak(device, precision.compute_dtype, config.world_size,
                              config.peak_tflops)
     return (latency.columns() | cost.cost(forward, train_samples_per_s, peak).columns()
             | memory.gpu_peak(device).columns())
@@ -140,7 +140,7 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> dict[str, Any] | No
         config = replace(config, batch_size=found.batch_size)
         built.notes.append(found.note)
     watch = speed.QualityWatch(built.spec.metric, built.spec.metric_direction, built.metric_target)
-    smoke_window = speed.SpeedWindow(config.num_devices * config.num_nodes, warmup=1, profiled=0, stop=False)
+    smoke_window = speed.SpeedWindow(config.world_size, warmup=1, profiled=0, stop=False)
     logger = wandb_logger(config, sweep_dir)
     shown = progress.ProgressFile(progress.path_for(sweep_dir, config.run_id))  # the sweep's console line
     callbacks = [watch, smoke_window, shown] if config.profile == "smoke" else [watch, shown]

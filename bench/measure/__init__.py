@@ -2,3 +2,13 @@
 
 Each piece returns its own typed result whose `columns()` are row cells; bench/session.py assembles the row.
 """
+
+from dataclasses import fields
+from typing import Any
+
+
+class Columns:
+    """Base of a measurement's frozen dataclass result: its field names are row columns."""
+
+    def columns(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}

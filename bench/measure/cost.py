@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
+from bench.measure import Columns
 from bench.measure.peaks import Peak
 from bench.measure.speed import batch_size_of
 
 
 @dataclass(frozen=True)
-class Cost:
+class Cost(Columns):
     flops_per_sample: float | None = None
     achieved_tflops: float | None = None
     peak_tflops: float | None = None
@@ -20,8 +20,6 @@ class Cost:
     peak_source: str | None = None
     mfu: float | None = None
 
-    def columns(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}

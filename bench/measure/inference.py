@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from bench.measure import Columns
 from bench.measure.speed import batch_size_of, synchronize
 from bench.precision import Precision
 
@@ -17,15 +18,13 @@ MIN_CALLS, MAX_CALLS, BUDGET_S = 10, 100, 1.0  # each loop: at least 10 calls, t
 
 
 @dataclass(frozen=True)
-class Latency:
+class Latency(Columns):
     latency_p50_ms: float
     latency_p90_ms: float
     latency_p95_ms: float
     latency_p99_ms: float
     infer_samples_per_s: float
 
-    def columns(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 def as_args(example: Any) -> tuple:

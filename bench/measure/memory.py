@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import resource
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
+from bench.measure import Columns
+
 
 @dataclass(frozen=True)
-class Memory:
+class Memory(Columns):
     peak_gpu_mem_allocated_mb: float | None = None
     peak_gpu_mem_reserved_mb: float | None = None
 
-    def columns(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 def reset_gpu_peak(device: torch.device) -> None:

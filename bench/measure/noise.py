@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from typing import Any
+
+from bench.measure import Columns
 
 BUSY_CORES = 0.2  # a process that used this many cores on average counts as busy
 SHARED_CORES = 0.5  # others together using this many cores (or 10% of the machine, if more) make a run noisy
@@ -19,7 +20,7 @@ Snapshot = dict[int, tuple[float, str, float]]  # pid -> (create time, name, CPU
 
 
 @dataclass(frozen=True)
-class Noise:
+class Noise(Columns):
     load_avg_start: float | None = None
     load_avg_end: float | None = None
     other_cpu_cores: float | None = None
@@ -27,8 +28,6 @@ class Noise:
     foreign_gpu_processes: int | None = None
     noise_warning: str = ""
 
-    def columns(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 def cpu_snapshot() -> Snapshot:

@@ -15,6 +15,7 @@ import lightning as L
 import torch
 
 from bench import stats
+from bench.measure import Columns
 
 WARMUP_STEPS = 10  # before the window: allocator warm-up, cudnn autotune, (re)compilation
 TIMED_STEPS = 100  # the window's length ...
@@ -43,7 +44,7 @@ def loss_of(outputs: Any) -> torch.Tensor | None:
 
 
 @dataclass(frozen=True)
-class TrainThroughput:
+class TrainThroughput(Columns):
     """The speed window's result: the Trainer loop's rate, the model's own device rate and the share between."""
 
     train_samples_per_s: float | None = None
@@ -53,8 +54,6 @@ class TrainThroughput:
     device_samples_per_s: float | None = None
     device_busy_fraction: float | None = None
 
-    def columns(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 class SpeedWindow(L.Callback):
