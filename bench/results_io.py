@@ -207,6 +207,7 @@ def load_results(path: str | Path) -> pd.DataFrame:
     for column in NUMERIC:
         if column in frame:
             frame[column] = pd.to_numeric(frame[column].replace("", None), errors="coerce")
-    frame["config_id"] = [config.identity(row) for row in frame.to_dict("records")]
-    frame["config_label"] = [config.label(row) for row in frame.to_dict("records")]
+    rows = frame.to_dict("records")
+    frame["config_id"] = [config.identity(row) for row in rows]
+    frame["config_label"] = [config.label(row) for row in rows]
     return frame
