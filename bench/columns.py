@@ -121,15 +121,17 @@ TABLE: tuple[Column, ...] = (
     _c("train_samples_per_s_spread", "speed", "(max - min) / median of the sub-window throughputs",
        numeric=True, unit="ratio"),
     _c("timed_steps", "speed", "training steps inside the speed window: a fixed-length window of 100 steps after "
-       "10 warm-up steps (on a CPU it may stop at 2 s once it has 20), in its own short fit after the quality "
+       "10 warm-up steps (on a CPU it may stop at 10 s once it has 20), in its own short fit after the quality "
        "run (smoke: the quality run's own steps after the first); the host waits for the device only at the ends "
        "of 10-step sub-windows", numeric=True),
     _c("device_samples_per_s", "speed", "the model's own cost on the device: samples / device-busy time over 10 "
-       "profiled steps after the window (torch.profiler: kernel times on a GPU, aten op self times on a CPU), "
-       "independent of host-side loop overhead", numeric=True, better="max", unit="samples/s"),
+       "profiled steps after the window (torch.profiler: the union of kernel and copy intervals on a GPU, of aten "
+       "op intervals on a CPU), independent of host-side loop overhead", numeric=True, better="max",
+       unit="samples/s"),
     _c("device_busy_fraction", "speed", "`train_samples_per_s / device_samples_per_s`: the share of a Trainer "
-       "step the device was busy (near 1: device-bound; low: host-bound, launch or Python overhead)",
-       numeric=True, unit="ratio"),
+       "step the device was busy (near 1: device-bound; low: host-bound, launch or Python overhead); on a CPU, "
+       "whose op times the profiler slows, the share is taken within the profiled steps", numeric=True,
+       unit="ratio"),
     _c("compile_s", "speed", "compiled runs: the first training step's time above a typical step (torch.compile "
        "compiling the training graph); never inside a timed window", numeric=True, unit="s"),
     _c("infer_samples_per_s", "speed", "eval-mode forward passes of `example_input(batch_size)` back to back "

@@ -37,7 +37,7 @@ def test_speed_window_times_a_fixed_number_of_steps_then_profiles_and_stops():
 
 
 def test_a_cpu_window_may_stop_early_once_it_has_20_steps(monkeypatch):
-    monkeypatch.setattr(speed, "CPU_WINDOW_S", 0.0)  # every step "slow": the 2 s rule applies at 20 steps
+    monkeypatch.setattr(speed, "CPU_WINDOW_S", 0.0)  # every step "slow": the time rule applies at 20 steps
     window = speed.SpeedWindow(warmup=2, timed=100, profiled=0)
     fit_fake([window], max_steps=500, num_samples=400)  # 100 batches an epoch: no epoch end inside the window
     assert window.result().timed_steps == 20 and len(window.windows) == 2
@@ -140,3 +140,18 @@ def test_gpu_synthetic_data_is_generated_on_the_device(tmp_path):
     trainer = session.make_trainer(config, built, [], None, tmp_path, max_steps=1)
     trainer.fit(built.model, built.datamodule)
     assert built.datamodule.train_set.tensors[0].is_cuda
+
+
+def test_device_time_counts_nested_and_overlapping_work_once():
+    assert speed.union_length([(0, 10), (2, 5), (8, 14), (20, 21)]) == 15  # 0-14 and 20-21
+    assert speed.union_length([]) == 0
+
+
+def test_cpu_busy_share_is_taken_within_the_profiled_steps():
+    window = speed.SpeedWindow(warmup=2, timed=20, profiled=5)
+    fit_fake([window], max_steps=500, num_samples=400)
+    result = window.result()
+    # the profiler's op intervals lie inside the profiled steps' wall time: never more than all of it
+    assert 0 < window.device_seconds <= window.profiled_seconds
+    assert 0 < result.device_busy_fraction <= 1
+    assert result.device_samples_per_s >= result.train_samples_per_s
