@@ -111,8 +111,9 @@ TABLE: tuple[Column, ...] = (
        "accuracy next to exact match); compare gates each by its direction"),
     _c("quality_drift", "quality", "`metric_value` minus the same config's `32-true` value, when both are in the "
        "sweep (absolute, in the metric's units)", numeric=True),
-    _c("time_to_target_s", "quality", "wall-clock seconds from the start of fit until `val/<metric>` first "
-       "reached the target (checked at each validation; MLPerf/DAWNBench style); empty if never reached",
+    _c("time_to_target_s", "quality", "wall-clock seconds from the start of training (after set-up, such as "
+       "the GAN's feature classifier) until `val/<metric>` first reached the target (checked at each validation; "
+       "MLPerf/DAWNBench style); empty if never reached",
        numeric=True, better="min", unit="s", console=True),
     # speed
     _c("train_samples_per_s", "speed", "training samples per second (all devices) of the Trainer loop: median "

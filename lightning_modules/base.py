@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import math
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -187,3 +190,40 @@ def adamw_one_cycle(module: L.LightningModule, lr: float, weight_decay: float = 
         return optimizer
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=max(int(total), 2))
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+def cache_dir() -> Path:
+    """Where measuring instruments trained once on the data (the GAN's feature classifier) are kept between runs:
+    $DNNBENCH_CACHE, else ~/.cache/dnnbench."""
+    return Path(os.environ.get("DNNBENCH_CACHE") or Path.home() / ".cache" / "dnnbench")
+
+
+def fingerprint(*parts: Any) -> str:
+    """A short hash of tensors (their bytes, shape and dtype) and of other values (their repr)."""
+    digest = hashlib.sha1()
+    for part in parts:
+        if torch.is_tensor(part):
+            digest.update(f"{tuple(part.shape)}{part.dtype}".encode())
+            digest.update(part.detach().cpu().contiguous().numpy().tobytes())
+        else:
+            digest.update(repr(part).encode())
+    return digest.hexdigest()[:16]
+
+
+def load_or_train(module: torch.nn.Module, path: Path, train) -> bool:
+    """`module`'s weights from `path` when a run already trained them, else `train()` and keep them there;
+    True when loaded. The cache never costs a run: an unreadable or unwritable file only means training."""
+    try:
+        module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        return True
+    except Exception:  # missing, partial or from another layout: train instead
+        pass
+    train()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")  # runs in parallel may write the same file
+        torch.save(module.state_dict(), partial)
+        os.replace(partial, path)
+    except OSError:
+        pass
+    return False

@@ -22,7 +22,7 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.inception import InceptionScore
 
 from lightning_modules import register
-from lightning_modules.base import BenchSpec, SizePreset, fused_on_gpu
+from lightning_modules.base import BenchSpec, SizePreset, cache_dir, fingerprint, fused_on_gpu, load_or_train
 
 
 class Generator(nn.Module):
@@ -73,6 +73,9 @@ class Discriminator(nn.Module):
         if self.label_embedding is not None:
             logit = logit + (self.label_embedding(labels) * features).sum(1)
         return logit
+
+
+CLASSIFIER_TRAINING = {"lr": 2e-3, "batch_size": 128, "seed": 0}  # the feature classifier's Adam schedule
 
 
 class FeatureClassifier(nn.Module):
@@ -168,16 +171,28 @@ class GAN(L.LightningModule):
     # ---------------------------------------------------------------- the feature classifier
     def on_fit_start(self) -> None:
         if not self.classifier_trained:
-            self.train_feature_classifier(*self.trainer.datamodule.split_tensors("train"))
+            self.prepare_feature_classifier(*self.trainer.datamodule.split_tensors("train"))
+
+    def prepare_feature_classifier(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+        """The classifier trained from these initial weights on exactly these images with these settings on this
+        kind of device: loaded when an earlier run trained it (it is an instrument, like FID's Inception weights,
+        not part of this model's training: 15 s of the quick profile's 19 on a 2-core CPU), else trained and kept
+        (lightning_modules.base.cache_dir()). Loaded or trained, the weights are the same."""
+        key = fingerprint(images, labels, self.classifier, *self.classifier.state_dict().values(),
+                          self.hparams.classifier_epochs, CLASSIFIER_TRAINING, torch.__version__, self.device.type)
+        load_or_train(self.classifier, cache_dir() / f"gan-feature-classifier-{key}.pt",
+                      lambda: self.train_feature_classifier(images, labels))
+        self.classifier.to(self.device).requires_grad_(False).eval()
+        self.classifier_trained = True
 
     @torch.enable_grad()
     def train_feature_classifier(self, images: torch.Tensor, labels: torch.Tensor) -> None:
         """A few epochs of plain supervised training; frozen afterwards (it is a measuring instrument)."""
         classifier = self.classifier.requires_grad_(True).train()
-        optimizer = torch.optim.Adam(classifier.parameters(), lr=2e-3)
-        generator = torch.Generator().manual_seed(0)
+        optimizer = torch.optim.Adam(classifier.parameters(), lr=CLASSIFIER_TRAINING["lr"])
+        generator = torch.Generator().manual_seed(CLASSIFIER_TRAINING["seed"])
         for _ in range(self.hparams.classifier_epochs):
-            for index in torch.randperm(len(labels), generator=generator).split(128):
+            for index in torch.randperm(len(labels), generator=generator).split(CLASSIFIER_TRAINING["batch_size"]):
                 x, y = images[index].to(self.device), labels[index].to(self.device)
                 loss = F.cross_entropy(classifier(x), y)
                 optimizer.zero_grad()

@@ -1,4 +1,5 @@
 import os
+import tempfile
 
 import pytest
 import torch
@@ -7,6 +8,8 @@ import torch
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("WANDB_SILENT", "true")
+# Instruments trained once (the GAN's feature classifier) are cached per test session, not in the user's home.
+os.environ["DNNBENCH_CACHE"] = tempfile.mkdtemp(prefix="dnnbench-cache-")
 
 
 @pytest.fixture(autouse=True)

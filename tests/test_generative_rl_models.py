@@ -9,6 +9,7 @@ import datamodules
 import lightning_modules
 from datamodules.cartpole import ReplayBuffer
 from lightning_modules import build_model
+from lightning_modules.base import cache_dir
 from lightning_modules.dbn import RBM, contrastive_divergence_loss
 
 
@@ -242,3 +243,30 @@ def test_gan_quality_metrics_separate_real_digits_from_noise():
     fid.update(real_a, real=True)
     fid.update(noise, real=False)
     assert fid_real < 0.1 * fid.compute().item()
+
+
+def test_gan_feature_classifier_is_trained_once_then_loaded_with_the_same_weights(monkeypatch):
+    data = torch.rand(64, 1, 28, 28), torch.arange(64) % 10
+    trained = []
+    original = lightning_modules.get("gan").train_feature_classifier
+    monkeypatch.setattr(lightning_modules.get("gan"), "train_feature_classifier",
+                        lambda self, *a: (trained.append(1), original(self, *a)))
+
+    def prepared(seed: int, images=data[0]):
+        torch.manual_seed(seed)  # the classifier's initial weights come from the run's seed
+        model = lightning_modules.get("gan")(classifier_epochs=1)
+        model.prepare_feature_classifier(images, data[1])
+        assert model.classifier_trained and not model.classifier.training
+        return model.classifier.state_dict()
+
+    first = prepared(0)
+    again = prepared(0)
+    assert len(trained) == 1  # the second run loaded it
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    prepared(1)  # other initial weights: another instrument, trained
+    prepared(0, images=data[0].flip(0))  # other images: trained
+    assert len(trained) == 3
+    for path in cache_dir().glob("gan-feature-classifier-*.pt"):
+        path.write_bytes(b"partial")  # a damaged file: trained again, never an error
+    prepared(0)
+    assert len(trained) == 4

@@ -221,7 +221,7 @@ def union_length(spans: list[tuple[int, int]]) -> int:
 
 
 class QualityWatch(L.Callback):
-    """Time-to-target (wall-clock since fit start until val/<metric> first reaches the target), divergence, and
+    """Time-to-target (wall-clock since training starts until val/<metric> first reaches the target), divergence, and
     the compile time (the first training step's excess over a typical one).
 
     The loss's finiteness is accumulated on the device each step and read only every WINDOW_STEPS steps and at
@@ -230,15 +230,16 @@ class QualityWatch(L.Callback):
 
     def __init__(self, metric: str, direction: str, target: float | None) -> None:
         self.key, self.direction, self.target = f"val/{metric}", direction, target
-        self.fit_start: float | None = None
+        self.train_start: float | None = None
         self.time_to_target: float | None = None
         self.steps = 0
         self.step_seconds: list[float] = []  # host-side, first steps only (for the compile time)
         self._nonfinite: torch.Tensor | None = None
         self._step_start = 0.0
 
-    def on_fit_start(self, trainer, pl_module) -> None:
-        self.fit_start = time.perf_counter()
+    def on_train_start(self, trainer, pl_module) -> None:
+        # After the module's own on_fit_start, which may prepare an instrument (the GAN's feature classifier).
+        self.train_start = time.perf_counter()
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         self._step_start = time.perf_counter()
@@ -276,4 +277,4 @@ class QualityWatch(L.Callback):
         reached = value >= self.target if self.direction == "max" else value <= self.target
         if reached:
             synchronize(pl_module.device)
-            self.time_to_target = time.perf_counter() - self.fit_start
+            self.time_to_target = time.perf_counter() - self.train_start
