@@ -53,9 +53,10 @@ def precheck(config: RunConfig) -> tuple[Status, str] | None:
 def run(config: RunConfig, sweep_dir: Path) -> dict[str, Any] | None:
     """Execute one config in this process and return its row (None on DDP ranks other than 0)."""
     from bench.environment import environment
-    from bench.measure.memory import peak_rss_mb, rss_now_mb
+    from bench.measure.memory import keep_freed_host_memory, peak_rss_mb, rss_now_mb
     from bench.measure.noise import NoiseWatch
 
+    keep_freed_host_memory()
     noise = NoiseWatch(config.device, config.num_devices).start()
     started = time.perf_counter()
     row: dict[str, Any] = config.columns() | {"status": Status.OK, "message": "",

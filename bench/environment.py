@@ -15,7 +15,7 @@ CODE_PATHS = ["bench", "lightning_modules", "datamodules", "pyproject.toml", "co
 SPEED_ENV_VARS = ("CUDA_VISIBLE_DEVICES", "CUDA_LAUNCH_BLOCKING", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
                   "OPENBLAS_NUM_THREADS", "OMP_PROC_BIND", "KMP_AFFINITY", "PYTORCH_CUDA_ALLOC_CONF",
                   "CUBLAS_WORKSPACE_CONFIG", "NVIDIA_TF32_OVERRIDE")
-SPEED_ENV_PREFIXES = ("NCCL_", "TORCHINDUCTOR_")
+SPEED_ENV_PREFIXES = ("NCCL_", "TORCHINDUCTOR_", "MALLOC_")
 # Report header and compare warnings: (what, column) of the facts that make two results comparable.
 PROVENANCE = (("host", "hostname"), ("device", "device_name"), ("CPU", "cpu_model"), ("CPU threads", "cpu_threads"),
               ("torch threads", "torch_threads"), ("GPU driver", "gpu_driver"), ("torch", "torch_version"),

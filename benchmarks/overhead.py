@@ -34,6 +34,7 @@ import datamodules
 import lightning_modules
 from bench.config import RunConfig
 from bench.launch import run_child
+from bench.measure.memory import keep_freed_host_memory
 from bench.measure.speed import WARMUP_STEPS, WINDOW_STEPS, batch_size_of, synchronize
 from datamodules.base import DeviceBatches, TensorDataModule
 
@@ -171,10 +172,14 @@ def measure_model(name: str, args, out_dir: Path) -> str:
         steps = max(int(float(row["timed_steps"] or 0)), 20)
         bare.append(in_fresh_process("bare", name, steps, args.device, args.data))
         expert.append(in_fresh_process("expert", name, steps, args.device, args.data))
+    # Each repeat's runner / expert ratio: on a shared CPU the spread between fresh processes is often larger than
+    # the harness's cost, and the range shows it.
+    paired = sorted(r / e for r, e in zip(runner, expert) if e)
+    spread = f"  {paired[0]:.3f}-{paired[-1]:.3f}" if paired else ""
     return (f"{name:12s} {statistics.median(runner):10.1f} {statistics.median(device_cost):10.1f} "
             f"{statistics.median(bare):10.1f} " + (f"{statistics.median([e for e in expert if e]):10.1f}"
                                                     if any(expert) else f"{'n/a':>10s}")
-            + f"  {ratio(runner, bare)} {ratio(device_cost, expert)} {ratio(runner, expert)}")
+            + f"  {ratio(runner, bare)} {ratio(device_cost, expert)} {ratio(runner, expert)}{spread}")
 
 
 def main() -> None:
@@ -192,6 +197,7 @@ def main() -> None:
     args.data = json.loads(args.data_args)
     device = torch.device(args.device)
     if args.bare or args.expert:
+        keep_freed_host_memory()  # as every dnnbench run does: the three measurements share the host allocator
         try:
             measure = bare_trainer_samples_per_s if args.bare else expert_samples_per_s
             print(measure(args.bare or args.expert, args.steps, device, args.data))
@@ -202,7 +208,7 @@ def main() -> None:
     names = lightning_modules.names() if args.models == "all" else args.models.split(",")
     print(f"device {args.device}, profile {args.profile}, {args.repeats} alternating repeat(s), medians; samples/s")
     print(f"{'model':12s} {'runner':>10s} {'run.device':>10s} {'bare':>10s} {'expert':>10s}  "
-          f"{'run/bare':>6s} {'dev/exp':>6s} {'run/exp':>6s}")
+          f"{'run/bare':>6s} {'dev/exp':>6s} {'run/exp':>6s}  run/exp of each repeat (min-max)")
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             try:

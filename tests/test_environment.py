@@ -76,3 +76,25 @@ def test_a_row_carries_its_environment_noise_check_and_memory_baseline(tmp_path)
     assert row["cpu_model"] and row["cpu_threads"] >= 1 and row["torch_threads"] >= 1
     assert 0 < row["rss_after_import_mb"] <= row["peak_rss_mb"]
     assert row["load_avg_start"] >= 0 and row["other_cpu_cores"] >= 0 and isinstance(row["noise_warning"], str)
+
+
+def test_a_run_keeps_freed_host_memory_and_says_so_unless_the_user_chose(tmp_path, monkeypatch):
+    import json
+    from types import SimpleNamespace
+
+    from bench.child import run
+    from bench.config import RunConfig
+    from bench.measure import memory
+
+    calls = []
+    libc = SimpleNamespace(mallopt=lambda *args: calls.append(args))
+    monkeypatch.setattr(memory, "ctypes", SimpleNamespace(CDLL=lambda name: libc))
+    monkeypatch.setattr(memory.platform, "libc_ver", lambda: ("glibc", "2.36"))
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "1048576")  # the user's own choice stays
+    row = run(RunConfig(model="tests.fake_models:FakeNet", datamodule="synthetic", profile="smoke", batch_size=16),
+              tmp_path)
+    assert row["status"] == "ok", row["message"]
+    assert sorted(calls) == [(-3, 32 << 20), (-1, 1048576)]
+    recorded = json.loads(row["env_vars"])
+    assert recorded["MALLOC_MMAP_THRESHOLD_"] == str(32 << 20) and recorded["MALLOC_TRIM_THRESHOLD_"] == "1048576"
