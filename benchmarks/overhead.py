@@ -1,9 +1,12 @@
 """Benchmark: what the runner adds to training, per model, against a bare Lightning Trainer and an expert loop.
 
     python -m benchmarks.overhead [--models cnn,resnet] [--device cpu|cuda] [--profile quick] [--repeats 3]
+                                  [--same-process]
 
 Three measurements of the same module, datamodule and batch size, each in a fresh process (so none inherits
-another's allocator or thread state), alternating over the repeats:
+another's allocator or thread state), alternating over the repeats; with --same-process, alternating in one
+process on one module instead (the runner's own speed-window fit in place of a whole run), which removes the
+process-to-process spread that on a small shared CPU is larger than the harness's cost:
   runner   a `dnnbench` run: its Trainer-loop throughput (train_samples_per_s) and its model cost on the device
            (device_samples_per_s, from the profiler's kernel/op times);
   bare     a Lightning Trainer with no logger and no callbacks of ours, on the same batches (on a GPU the
@@ -90,6 +93,10 @@ def batches_forever(dm, device: torch.device):
 
 def expert_samples_per_s(name: str, steps: int, device: torch.device, data_args: dict) -> float:
     model, dm = build(name, device, data_args)
+    return expert_rate(model.to(device), dm, steps, device)
+
+
+def expert_rate(model: L.LightningModule, dm, steps: int, device: torch.device) -> float:
     if hasattr(dm, "policy"):
         dm.policy = model.act  # the DQN's experience stream acts with the model being trained
     step = plain_step(model.train())
@@ -126,22 +133,30 @@ class StepClock(L.Callback):
 
 def bare_trainer_samples_per_s(name: str, steps: int, device: torch.device, data_args: dict) -> float:
     model, dm = build(name, torch.device("cpu"), data_args)
+    return bare_rate(model, dm, steps, device)
+
+
+def bare_rate(model: L.LightningModule, dm, steps: int, device: torch.device) -> float:
     clock = StepClock(WARMUP_STEPS, WARMUP_STEPS + steps)
     trainer = L.Trainer(accelerator="gpu" if device.type == "cuda" else "cpu", devices=1, max_epochs=-1,
                         max_steps=WARMUP_STEPS + steps, limit_val_batches=0, logger=False, callbacks=[clock],
                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                         use_distributed_sampler=False)
     trainer.fit(model, dm)
+    model.trainer = None  # detached, so a plain loop can step it next (its self.log is then a no-op)
     return clock.samples / (clock.times[1] - clock.times[0])
 
 
-def runner_row(name: str, profile: str, device: str, data_args: dict, out_dir: Path) -> dict:
+def runner_config(name: str, profile: str, device: str, data_args: dict) -> RunConfig:
     spec = lightning_modules.get(name).bench
-    config = RunConfig(model=name, datamodule="synthetic" if data_args else spec.default_datamodule,
-                       batch_size=data_args.get("batch_size", spec.default_batch_size), device=device,
-                       profile=profile, time_limit_s=1800,
-                       data_args={k: v for k, v in data_args.items() if k != "batch_size"})
-    row = run_child(config, out_dir)
+    return RunConfig(model=name, datamodule="synthetic" if data_args else spec.default_datamodule,
+                     batch_size=data_args.get("batch_size", spec.default_batch_size), device=device,
+                     profile=profile, time_limit_s=1800,
+                     data_args={k: v for k, v in data_args.items() if k != "batch_size"})
+
+
+def runner_row(name: str, profile: str, device: str, data_args: dict, out_dir: Path) -> dict:
+    row = run_child(runner_config(name, profile, device, data_args), out_dir)
     if row["status"] != "ok":
         raise RuntimeError(f"runner status {row['status']}: {row['message']}")
     return row
@@ -172,6 +187,37 @@ def measure_model(name: str, args, out_dir: Path) -> str:
         steps = max(int(float(row["timed_steps"] or 0)), 20)
         bare.append(in_fresh_process("bare", name, steps, args.device, args.data))
         expert.append(in_fresh_process("expert", name, steps, args.device, args.data))
+    return table_line(name, runner, device_cost, bare, expert)
+
+
+def measure_in_one_process(name: str, args, out_dir: Path) -> str:
+    """The runner's speed window (bench.session.speed_window_fit, what a row's speed columns come from), a bare
+    Trainer and the expert loop alternating in this process on one module and datamodule: no process-to-process
+    difference (allocator, page placement, a shared machine's mood), which on a small shared CPU is larger than
+    the harness's cost. The module keeps training across them; its step costs the same."""
+    from bench import session
+
+    keep_freed_host_memory()
+    config = runner_config(name, args.profile, args.device, args.data)
+    built = session.build(config)
+    module = session.apply_settings(config, built)
+    device = torch.device(args.device)
+    runner, device_cost, bare, expert = [], [], [], []
+    for _ in range(args.repeats):
+        window = session.speed_window_fit(config, built, module, out_dir)
+        runner.append(window.train_samples_per_s)
+        device_cost.append(window.device_samples_per_s or float("nan"))
+        steps = max(window.timed_steps, 20)
+        bare.append(bare_rate(module, built.datamodule, steps, device))
+        try:
+            expert.append(expert_rate(module.to(device), built.datamodule, steps, device))
+        except NeedsTrainer:
+            expert.append(None)
+    return table_line(name, runner, device_cost, bare, expert)
+
+
+def table_line(name: str, runner: list[float], device_cost: list[float], bare: list[float],
+               expert: list[float | None]) -> str:
     # Each repeat's runner / expert ratio: on a shared CPU the spread between fresh processes is often larger than
     # the harness's cost, and the range shows it.
     paired = sorted(r / e for r, e in zip(runner, expert) if e)
@@ -190,6 +236,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="alternate the three measurements this many times")
     parser.add_argument("--data-args", default="{}", help="JSON: synthetic data instead of the default, e.g. "
                         '\'{"shape": [3, 224, 224], "num_classes": 1000, "num_samples": 2048, "batch_size": 256}\'')
+    parser.add_argument("--same-process", action="store_true",
+                        help="alternate the three in this one process on one module instead of fresh processes")
     parser.add_argument("--steps", type=int, default=100, help=argparse.SUPPRESS)
     for mode in ("bare", "expert"):  # child modes: print samples/s
         parser.add_argument(f"--{mode}", metavar="MODEL", help=argparse.SUPPRESS)
@@ -206,13 +254,16 @@ def main() -> None:
             sys.exit(NEEDS_TRAINER_EXIT)
         return
     names = lightning_modules.names() if args.models == "all" else args.models.split(",")
-    print(f"device {args.device}, profile {args.profile}, {args.repeats} alternating repeat(s), medians; samples/s")
+    where = "in this process, one module" if args.same_process else "fresh processes"
+    print(f"device {args.device}, profile {args.profile}, {args.repeats} alternating repeat(s) ({where}), medians; "
+          "samples/s")
     print(f"{'model':12s} {'runner':>10s} {'run.device':>10s} {'bare':>10s} {'expert':>10s}  "
           f"{'run/bare':>6s} {'dev/exp':>6s} {'run/exp':>6s}  run/exp of each repeat (min-max)")
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             try:
-                print(measure_model(name, args, Path(tmp)), flush=True)
+                measure = measure_in_one_process if args.same_process else measure_model
+                print(measure(name, args, Path(tmp)), flush=True)
             except RuntimeError as exc:
                 print(f"{name:12s} failed: {exc}", flush=True)
 
