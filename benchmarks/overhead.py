@@ -93,10 +93,11 @@ def batches_forever(dm, device: torch.device):
 
 def expert_samples_per_s(name: str, steps: int, device: torch.device, data_args: dict) -> float:
     model, dm = build(name, device, data_args)
-    return expert_rate(model.to(device), dm, steps, device)
+    return expert_rate(model, dm, steps, device)
 
 
 def expert_rate(model: L.LightningModule, dm, steps: int, device: torch.device) -> float:
+    model.to(device)  # after a Lightning fit, its teardown left the module on the CPU
     if hasattr(dm, "policy"):
         dm.policy = model.act  # the DQN's experience stream acts with the model being trained
     step = plain_step(model.train())
@@ -197,7 +198,6 @@ def measure_in_one_process(name: str, args, out_dir: Path) -> str:
     the harness's cost. The module keeps training across them; its step costs the same."""
     from bench import session
 
-    keep_freed_host_memory()
     config = runner_config(name, args.profile, args.device, args.data)
     built = session.build(config)
     module = session.apply_settings(config, built)
@@ -210,7 +210,7 @@ def measure_in_one_process(name: str, args, out_dir: Path) -> str:
         steps = max(window.timed_steps, 20)
         bare.append(bare_rate(module, built.datamodule, steps, device))
         try:
-            expert.append(expert_rate(module.to(device), built.datamodule, steps, device))
+            expert.append(expert_rate(module, built.datamodule, steps, device))
         except NeedsTrainer:
             expert.append(None)
     return table_line(name, runner, device_cost, bare, expert)
@@ -244,8 +244,8 @@ def main() -> None:
     args = parser.parse_args()
     args.data = json.loads(args.data_args)
     device = torch.device(args.device)
+    keep_freed_host_memory()  # as every dnnbench run does: the three measurements share the host allocator
     if args.bare or args.expert:
-        keep_freed_host_memory()  # as every dnnbench run does: the three measurements share the host allocator
         try:
             measure = bare_trainer_samples_per_s if args.bare else expert_samples_per_s
             print(measure(args.bare or args.expert, args.steps, device, args.data))

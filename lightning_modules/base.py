@@ -210,12 +210,12 @@ def fingerprint(*parts: Any) -> str:
     return digest.hexdigest()[:16]
 
 
-def load_or_train(module: torch.nn.Module, path: Path, train) -> bool:
-    """`module`'s weights from `path` when a run already trained them, else `train()` and keep them there;
-    True when loaded. The cache never costs a run: an unreadable or unwritable file only means training."""
+def load_or_train(module: torch.nn.Module, path: Path, train) -> None:
+    """`module`'s weights from `path` when a run already trained them, else `train()` and keep them there.
+    The cache never costs a run: an unreadable or unwritable file only means training."""
     try:
         module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        return True
+        return
     except Exception:  # missing, partial or from another layout: train instead
         pass
     train()
@@ -226,4 +226,3 @@ def load_or_train(module: torch.nn.Module, path: Path, train) -> bool:
         os.replace(partial, path)
     except OSError:
         pass
-    return False

@@ -182,7 +182,7 @@ class GAN(L.LightningModule):
                           self.hparams.classifier_epochs, CLASSIFIER_TRAINING, torch.__version__, self.device.type)
         load_or_train(self.classifier, cache_dir() / f"gan-feature-classifier-{key}.pt",
                       lambda: self.train_feature_classifier(images, labels))
-        self.classifier.to(self.device).requires_grad_(False).eval()
+        self.classifier.requires_grad_(False).eval()  # load_state_dict copies into the parameters where they are
         self.classifier_trained = True
 
     @torch.enable_grad()
