@@ -53,6 +53,7 @@ def precheck(config: RunConfig) -> tuple[Status, str] | None:
 def run(config: RunConfig, sweep_dir: Path) -> dict[str, Any] | None:
     """Execute one config in this process and return its row (None on DDP ranks other than 0)."""
     from bench.environment import environment
+    from bench.measure.energy import unless_shared
     from bench.measure.memory import keep_freed_host_memory, peak_rss_mb, rss_now_mb
     from bench.measure.noise import NoiseWatch
 
@@ -83,6 +84,7 @@ def run(config: RunConfig, sweep_dir: Path) -> dict[str, Any] | None:
     row["peak_rss_mb"] = peak_rss_mb()
     row["wall_s"] = time.perf_counter() - started
     row |= noise.stop().columns()
+    row |= unless_shared(row)  # NVML's energy counter covers every process on the GPU
     if row["noise_warning"]:  # the sweep's console shows it too (bench.sweep.console_summary)
         print(f"dnnbench: warning: {row['noise_warning']}", file=sys.stderr)
     return row

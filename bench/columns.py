@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # 2 added other_metrics (as `name=value` pairs); 3 made it a JSON object and added the config's model/data
-# arguments, the speed window, the device-cost throughput and the settings that change speed.
-READABLE_SCHEMA_VERSIONS = (1, 2, 3)
+# arguments, the speed window, the device-cost throughput and the settings that change speed; 4 added the energy
+# group (clocks, throttle reasons, power, energy per sample and to the target).
+READABLE_SCHEMA_VERSIONS = (1, 2, 3, 4)
 
 
 class Status(str, Enum):
@@ -49,7 +50,7 @@ class Column:
     """One results column: where it belongs, how to read it and which way is better."""
 
     name: str
-    group: str  # config | outcome | quality | speed | latency | memory | cost | environment
+    group: str  # config | outcome | quality | speed | latency | memory | cost | energy | environment
     description: str
     numeric: bool = False
     better: str | None = None  # "max" / "min" for gated metrics; "row" = the row's metric_direction says
@@ -174,6 +175,31 @@ TABLE: tuple[Column, ...] = (
     _c("steps", "cost", "optimizer steps taken", numeric=True),
     _c("wall_s", "cost", "wall-clock seconds of the whole run (data, fit, test, measurements)", numeric=True,
        unit="s", console=True),
+    # energy: the machine's state over the timed windows (bench/measure/energy.py)
+    _c("sm_clock_start_mhz", "energy", "cuda rows: the GPU's SM clock (NVML) where the speed window started (the "
+       "lowest of a DDP run's GPUs)", numeric=True, unit="MHz"),
+    _c("sm_clock_end_mhz", "energy", "cuda rows: the SM clock where the speed window's timing ended", numeric=True,
+       unit="MHz"),
+    _c("sm_clock_min_mhz", "energy", "cuda rows: the lowest SM clock polled every 0.1 s during the speed window",
+       numeric=True, unit="MHz"),
+    _c("throttle_reasons", "energy", "cuda rows: NVML clock-event (throttle) reasons active at any poll during the "
+       "speed window, comma-separated (`sw_power_cap`, `hw_slowdown`, `sw_thermal`, `hw_thermal`, `hw_power_brake`, "
+       "`applications_clocks`, `sync_boost`, `display_clocks`; `gpu_idle` left out); `none` when there were none"),
+    _c("power_mean_w", "energy", "mean power over the speed window: energy / seconds from the cumulative counter "
+       "(cuda: the run's GPUs; cpu: the CPU packages), or NVML's sampled power where the GPU has no counter",
+       numeric=True, unit="W"),
+    _c("train_joules_per_sample", "energy", "energy of the speed window / its samples, from the cumulative counter "
+       "(`nvmlDeviceGetTotalEnergyConsumption` summed over the run's GPUs; RAPL package counters on cpu rows); "
+       "empty with the reason in `energy_note` where there is no counter or the device was shared",
+       numeric=True, better="min", unit="J"),
+    _c("infer_joules_per_sample", "energy", "energy of back-to-back eval forward passes (at least 0.5 s of them, "
+       "after the latency timing) / their samples, from the same counter", numeric=True, better="min", unit="J"),
+    _c("energy_to_target_j", "energy", "energy from the start of training until the quality metric first reached "
+       "its target (the interval of `time_to_target_s`), from the same counter; empty if never reached",
+       numeric=True, better="min", unit="J"),
+    _c("energy_source", "energy", "the counter the energy cells come from: `nvml`, `rapl`, or empty"),
+    _c("energy_note", "energy", "why energy or clock cells are empty (no counter, RAPL not readable, other "
+       "processes on the GPU, several runs on one CPU package)"),
     # environment
     _c("device_name", "environment", "GPU name, or the CPU's model"),
     _c("cpu_model", "environment", "the CPU's brand string (py-cpuinfo)"),

@@ -1,4 +1,5 @@
-"""The report's charts (step: the report's rows -> PNG files): throughput, latency, memory, MFU, quality vs time.
+"""The report's charts (step: the report's rows -> PNG files): throughput, latency, memory, MFU, energy, quality vs
+time.
 
 Bars are one group per model and one colour per config; the quality chart has one colour per model and one
 marker per precision. Legends sit beside the axes, never on the bars.
@@ -18,7 +19,7 @@ from bench.precision import PRECISIONS
 MARKERS = "osD^vP*X"  # one per precision, in bench/precision.py's order
 MAX_WIDTH_IN = 18
 PLOT_NAMES = ("throughput.png", "inference.png", "latency.png", "memory.png", "gpu_memory.png", "mfu.png",
-              "quality_vs_time.png")
+              "energy.png", "quality_vs_time.png")
 
 
 def palette(n: int) -> list:
@@ -155,6 +156,9 @@ def write_plots(frame: pd.DataFrame, out_dir: Path) -> list[Path]:
         *memory_charts(ok, out_dir),
         bar_chart(by_model_and_config(ok, ok["mfu"] * 100), "Model FLOPs utilisation (MFU)",
                   "% of the device's dense peak", out_dir / "mfu.png"),
+        bar_chart(by_model_and_config(ok, ok["train_joules_per_sample"] * 1e3), "Training energy per sample over "
+                  "the speed window (NVML / RAPL counters)", "mJ per sample (log scale)", out_dir / "energy.png",
+                  log=True),
         quality_chart(ok, out_dir / "quality_vs_time.png"),
     ]
     made = [chart for chart in charts if chart is not None]

@@ -18,7 +18,7 @@ import datamodules
 import lightning_modules
 from bench import progress
 from bench.config import AUTO, SMOKE_LIMITS, RunConfig
-from bench.measure import batch_size, cost, inference, memory, peaks, speed
+from bench.measure import batch_size, cost, energy, inference, memory, peaks, speed
 from bench.precision import PRECISIONS
 
 
@@ -67,13 +67,15 @@ def make_trainer(config: RunConfig, built: Built, callbacks: list, logger, sweep
 
 
 def speed_window_fit(config: RunConfig, built: Built, fit_model: torch.nn.Module,
-                     sweep_dir: Path) -> speed.TrainThroughput:
+                     sweep_dir: Path, meter: energy.RunEnergy | None = None) -> speed.TrainThroughput:
     """The speed window in a fit of its own: the same (trained, compiled) module and data, no logger, no
-    validation, a fixed number of steps whatever the profile's epochs; it ends when the window is done."""
+    validation, a fixed number of steps whatever the profile's epochs; it ends when the window is done.
+    `meter`: the run's energy meter, read at the window's ends."""
     window = speed.SpeedWindow(config.world_size)
     divergence = speed.QualityWatch(built.spec.metric, built.spec.metric_direction, None)
     steps = speed.WARMUP_STEPS + 3 * speed.TIMED_STEPS + speed.PROFILED_STEPS  # room for epoch ends; stops early
-    trainer = make_trainer(config, built, [window, divergence], None, sweep_dir, max_epochs=-1, max_steps=steps,
+    callbacks = [window, divergence] + ([meter.over_window(window)] if meter is not None else [])
+    trainer = make_trainer(config, built, callbacks, None, sweep_dir, max_epochs=-1, max_steps=steps,
                            limit_val_batches=0, limit_train_batches=1.0)
     trainer.fit(fit_model, built.datamodule)
     return window.result()
@@ -99,13 +101,15 @@ def other_metrics(test_results: dict[str, Any], model: L.LightningModule, main_m
 
 
 def measure_trained(config: RunConfig, built: Built, fit_model: torch.nn.Module, device: torch.device,
-                    train_samples_per_s: float | None) -> dict[str, Any]:
+                    train_samples_per_s: float | None, meter: energy.RunEnergy | None = None) -> dict[str, Any]:
     """Inference, FLOPs/MFU and GPU memory of the trained module, on the run's device and precision."""
     fit_model.to(device)  # Lightning's teardown moved the module to the CPU after fit/test
     precision = PRECISIONS[config.precision]
     args = precision.cast_inputs(inference.as_args(built.model.example_input(config.batch_size)))
     args = tuple(a.to(device) if torch.is_tensor(a) else a for a in args)
     latency = inference.inference_timing(fit_model, args, device, precision)
+    if meter is not None:
+        meter.measure_inference(fit_model, args, device, precision)
     try:
         with precision.autocast(device.type):
             forward = cost.forward_flops_per_sample(built.model, args)
@@ -143,7 +147,9 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> dict[str, Any] | No
     smoke_window = speed.SpeedWindow(config.world_size, warmup=1, profiled=0, stop=False)
     logger = wandb_logger(config, sweep_dir)
     shown = progress.ProgressFile(progress.path_for(sweep_dir, config.run_id))  # the sweep's console line
+    meter = energy.RunEnergy(config.device, config.num_devices, config.num_nodes)
     callbacks = [watch, smoke_window, shown] if config.profile == "smoke" else [watch, shown]
+    callbacks += [meter.to_target(watch)] + ([meter.over_window(smoke_window)] if config.profile == "smoke" else [])
     if logger is not None:
         callbacks.append(wandb_history())  # per-step curves, logged after fit
     trainer = make_trainer(config, built, callbacks, logger, sweep_dir)
@@ -158,10 +164,12 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> dict[str, Any] | No
     if trainer.global_rank == 0:  # pictures of the model that was tested, before the speed window trains on
         built.notes += save_artifacts(built.model, sweep_dir / "artifacts" / config.run_id)
     throughput = (smoke_window.result() if config.profile == "smoke"
-                  else speed_window_fit(config, built, fit_model, sweep_dir))
+                  else speed_window_fit(config, built, fit_model, sweep_dir, meter))
     if trainer.global_rank != 0:
         return None  # every rank trains; rank 0 measures inference and writes the row
-    row |= throughput.columns() | measure_trained(config, built, fit_model, device, throughput.train_samples_per_s)
+    row |= throughput.columns() | measure_trained(config, built, fit_model, device, throughput.train_samples_per_s,
+                                                  meter)
+    row |= meter.result().columns()
     row["message"] = "; ".join(built.notes)
     finish_wandb(logger, config.columns() | row, sweep_dir / "artifacts" / config.run_id)
     return row

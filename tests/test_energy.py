@@ -1,0 +1,201 @@
+"""Energy and machine-state columns: NVML's cumulative counter, throttle reasons, a GPU without a counter (all with a
+fake NVML), RAPL's package counters with wrap-around (a fake sysfs tree), and the callbacks over a real fit."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import lightning as L
+import pytest
+import torch
+
+from bench.columns import BY_NAME, GATED, of_group
+from bench.measure import energy
+from bench.measure.energy import Energy, RunEnergy, unless_shared
+from bench.measure.speed import SpeedWindow
+from bench.precision import PRECISIONS
+
+
+class NotSupported(Exception):
+    pass
+
+
+def fake_nvml(energy_mj=None, clocks=(1980,), masks=(0,), power_mw=300_000):
+    """A pynvml stand-in: `energy_mj` is a list of successive counter values (None: no counter on this GPU)."""
+    readings, clock_list, mask_list = list(energy_mj or []), list(clocks), list(masks)
+
+    def total_energy(handle):
+        if energy_mj is None:
+            raise NotSupported("Not Supported")
+        return readings.pop(0) if len(readings) > 1 else readings[0]
+
+    def pop_or_last(values):
+        return values.pop(0) if len(values) > 1 else values[0]
+
+    return types.SimpleNamespace(
+        nvmlInit=lambda: None, nvmlShutdown=lambda: None, NVML_CLOCK_SM=1, NVMLError_NotSupported=NotSupported,
+        nvmlDeviceGetHandleByIndex=lambda i: f"gpu{i}", nvmlDeviceGetHandleByUUID=lambda u: u,
+        nvmlDeviceGetTotalEnergyConsumption=total_energy,
+        nvmlDeviceGetClockInfo=lambda handle, kind: pop_or_last(clock_list),
+        nvmlDeviceGetCurrentClocksEventReasons=lambda handle: pop_or_last(mask_list),
+        nvmlDeviceGetPowerUsage=lambda handle: power_mw,
+        nvmlDeviceGetComputeProcesses=lambda handle: [])
+
+
+@pytest.fixture
+def nvml(monkeypatch):
+    def install(**kwargs):
+        module = fake_nvml(**kwargs)
+        monkeypatch.setitem(sys.modules, "pynvml", module)
+        return module
+    return install
+
+
+def test_nvml_counter_gives_joules_per_sample_over_the_window(nvml):
+    nvml(energy_mj=[0, 1_000_000, 1_250_000])  # opening reads once; 250 J between the window's two reads
+    run = RunEnergy("cuda")
+    assert run.counter is not None and run.counter.source == "nvml"
+    window = types.SimpleNamespace(steps=0, warmup=2, timing_done=False, windows=[])
+    callback = run.over_window(window)
+    window.steps = 2
+    callback.on_train_batch_end(None, None, None, None, 0)  # the window starts
+    window.timing_done, window.windows = True, [(10, 500, 1.0), (10, 500, 1.0)]
+    callback.on_train_batch_end(None, None, None, None, 0)  # its timing is done
+    row = run.result()
+    assert row.train_joules_per_sample == pytest.approx(250 / 1000)
+    assert row.energy_source == "nvml" and row.power_mean_w > 0
+    assert row.sm_clock_start_mhz == 1980 and row.throttle_reasons == "none"
+
+
+def test_throttle_reasons_seen_during_the_window_are_named_and_the_clock_minimum_kept(nvml):
+    nvml(energy_mj=[0], clocks=(1980, 1410, 1755), masks=(0x1, 0x4 | 0x40, 0x1))  # idle, power cap + hw thermal
+    run = RunEnergy("cuda")
+    run.start_sampling()
+    run.sampler.sample()
+    run.stop_sampling()
+    row = run.result()
+    assert row.throttle_reasons == "sw_power_cap,hw_thermal"  # gpu_idle is not a slowdown
+    assert (row.sm_clock_start_mhz, row.sm_clock_min_mhz, row.sm_clock_end_mhz) == (1980, 1410, 1755)
+
+
+def test_a_gpu_without_an_energy_counter_leaves_energy_empty_with_the_reason(nvml):
+    nvml(energy_mj=None)
+    run = RunEnergy("cuda")
+    assert run.counter is None and run.read() is None
+    run.start_sampling()
+    run.stop_sampling()
+    row = run.result()
+    assert row.train_joules_per_sample is None and row.energy_source == ""
+    assert "no energy counter" in row.energy_note
+    assert row.power_mean_w == pytest.approx(300.0)  # sampled power where there is no counter
+    assert row.sm_clock_start_mhz == 1980  # clocks are still read
+
+
+def test_no_nvml_at_all_never_raises(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pynvml", None)  # import fails
+    row = RunEnergy("cuda").result()
+    assert row.train_joules_per_sample is None and row.energy_note.startswith("energy not measured")
+
+
+def rapl_tree(root, packages):
+    for index, (value, limit) in enumerate(packages):
+        zone = root / f"intel-rapl:{index}"
+        (zone / f"intel-rapl:{index}:0").mkdir(parents=True)  # a sub-zone (core), not counted
+        (zone / "energy_uj").write_text(str(value))
+        (zone / "max_energy_range_uj").write_text(str(limit))
+    return root
+
+
+def test_rapl_counter_sums_packages_and_undoes_wraparound(tmp_path, monkeypatch):
+    root = rapl_tree(tmp_path, [(999_000_000, 1_000_000_000), (5_000_000, 1_000_000_000)])
+    monkeypatch.setattr(energy, "RAPL_ROOT", root)
+    monkeypatch.delenv("DNNBENCH_CPUS", raising=False)
+    zones, reason = energy.rapl_packages(root)
+    assert [z.name for z in zones] == ["intel-rapl:0", "intel-rapl:1"] and not reason
+    run = RunEnergy("cpu")
+    start = run.read()
+    (root / "intel-rapl:0" / "energy_uj").write_text("2000000")  # wrapped: 1 J to the limit, then 2 J
+    (root / "intel-rapl:1" / "energy_uj").write_text("8000000")  # +3 J
+    assert run.read() - start == pytest.approx(6.0)
+    assert run.result().energy_source == "rapl"
+
+
+def test_unreadable_or_absent_rapl_leaves_a_reason(tmp_path, monkeypatch):
+    monkeypatch.setattr(energy, "RAPL_ROOT", tmp_path / "absent")
+    assert "no RAPL" in RunEnergy("cpu").result().energy_note
+    root = rapl_tree(tmp_path / "rapl", [(1, 10)])
+    (root / "intel-rapl:0" / "energy_uj").write_text("not a number")
+    monkeypatch.setattr(energy, "RAPL_ROOT", root)
+    assert "RAPL not readable" in RunEnergy("cpu").result().energy_note
+
+
+def test_a_shared_gpu_empties_the_energy_cells():
+    row = Energy(train_joules_per_sample=0.2, power_mean_w=300.0, energy_source="nvml").columns()
+    row["foreign_gpu_processes"] = 2
+    emptied = unless_shared(row)
+    assert emptied["train_joules_per_sample"] is None and "2 other process(es)" in emptied["energy_note"]
+    assert unless_shared(row | {"foreign_gpu_processes": 0}) == {}
+
+
+def test_inference_and_target_energy():
+    class FakeCounter:
+        source, value = "rapl", 0.0
+
+        def joules(self):
+            self.value += 1.0
+            return self.value
+
+    run = RunEnergy("cpu")
+    run.counter, run.notes = FakeCounter(), []
+    model = torch.nn.Linear(4, 2)
+    run.measure_inference(model, (torch.randn(8, 4),), torch.device("cpu"), PRECISIONS["32-true"])
+    assert run.values["infer_joules_per_sample"] > 0
+    watch = types.SimpleNamespace(time_to_target=None)
+    target = run.to_target(watch)
+    target.on_train_start(None, None)
+    target.on_validation_end(None, None)
+    assert "energy_to_target_j" not in run.values  # not reached yet
+    watch.time_to_target = 1.5
+    target.on_validation_end(None, None)
+    assert run.values["energy_to_target_j"] == pytest.approx(1.0)
+
+
+def test_window_callback_follows_a_real_speed_window():
+    class Counter:
+        source, value = "rapl", 0.0
+
+        def joules(self):
+            self.value += 2.0
+            return self.value
+
+    class Tiny(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = torch.nn.Linear(4, 1)
+
+        def training_step(self, batch, batch_idx):
+            return self.net(batch[0]).pow(2).mean()
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.01)
+
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(64, 4)), batch_size=4)
+    run = RunEnergy("cpu")
+    run.counter, run.notes = Counter(), []
+    window = SpeedWindow(warmup=2, timed=20, profiled=0)
+    trainer = L.Trainer(accelerator="cpu", max_steps=40, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False,
+                        callbacks=[window, run.over_window(window)])
+    trainer.fit(Tiny(), data)
+    assert window.timing_done
+    samples = sum(n for _, n, _ in window.windows)
+    assert samples >= 20 * 4
+    assert run.result().train_joules_per_sample == pytest.approx(2.0 / samples)  # one read at each end
+
+
+def test_energy_columns_are_documented_and_gated_lower_is_better():
+    names = of_group("energy")
+    assert {"train_joules_per_sample", "infer_joules_per_sample", "energy_to_target_j"} <= set(GATED)
+    assert all(BY_NAME[n].better == "min" for n in names if n in GATED)
+    assert set(Energy().columns()) == set(names)
