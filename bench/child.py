@@ -68,7 +68,10 @@ def run(config: RunConfig, sweep_dir: Path) -> dict[str, Any] | None:
         if (outcome := precheck(config)) is not None:
             row["status"], row["message"] = outcome
         else:
-            from bench.session import train_and_measure
+            if os.environ.get("DNNBENCH_PROBE"):  # `dnnbench check`: the harness probe in place of training
+                from bench.overhead import probe as train_and_measure
+            else:
+                from bench.session import train_and_measure
 
             row["rss_after_import_mb"] = rss_now_mb()
             measured = train_and_measure(config, sweep_dir)

@@ -1,4 +1,5 @@
-"""The command line (step: argv -> the subcommand: `run` a sweep, `list` what is registered, `report`, `compare`).
+"""The command line (step: argv -> the subcommand: `run` a sweep, `list` what is registered, `report`, `compare`,
+`check` the machine).
 
 Exit codes: 0 done; 1 a run ended in `error` or `timeout` (run) or a metric regressed (compare); 2 bad input or an
 unusable file or folder, in one line on stderr before anything runs (or, for a full disk mid-sweep, when it happens).
@@ -12,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from bench import compare, report
+from bench import check, compare, report
 from bench.columns import CONSOLE, Status
 from bench.config import COMPILE_MODES, DEFAULT_TIME_LIMIT_S, MATMUL_PRECISIONS, PROFILES
 from bench.precision import PRECISIONS
@@ -106,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("list", help="registered models (data, metric, batch size, epochs per profile), "
                         "datamodules, precisions, devices here", formatter_class=DefaultsFormatter).set_defaults(
         handler=command_list)
-    for module in (report, compare):
+    for module in (report, compare, check):
         sub = commands.add_parser(module.NAME, help=module.HELP, description=module.__doc__,
                                   formatter_class=HelpFormatter)
         module.add_arguments(sub)

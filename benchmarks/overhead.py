@@ -17,6 +17,7 @@ Printed ratios (medians of the repeats): runner train / bare (the harness's own 
 runner device / expert (the model-cost measure: bar >= 0.95) and runner train / expert (on a CPU the bar is
 >= 0.95 for cnn and resnet; on a GPU, for resnet on synthetic 3x224x224 at batch 256, device-bound).
 A module whose step needs the Trainer itself (dbn: the epoch decides which RBM trains) has no expert loop (n/a).
+The measurements live in bench/overhead.py (`dnnbench check` probes with them too); this is their table.
 """
 
 from __future__ import annotations
@@ -27,133 +28,16 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import lightning as L
 import torch
 
-import datamodules
 import lightning_modules
-from bench.config import RunConfig
 from bench.launch import run_child
 from bench.measure.memory import keep_freed_host_memory
-from bench.measure.speed import WARMUP_STEPS, WINDOW_STEPS, batch_size_of, synchronize
-from datamodules.base import DeviceBatches, TensorDataModule
+from bench.overhead import NeedsTrainer, alternate, bare_trainer_samples_per_s, expert_samples_per_s, runner_config
 
 NEEDS_TRAINER_EXIT = 3  # exit code of an --expert child whose module cannot step without a Trainer
-
-
-class NeedsTrainer(Exception):
-    """The module's training step cannot run without a Trainer, so there is no plain loop to compare with."""
-
-
-def build(name: str, device: torch.device, data_args: dict, seed: int = 0):
-    cls = lightning_modules.get(name)
-    spec = cls.bench
-    L.seed_everything(seed, verbose=False)
-    data = spec.default_datamodule if not data_args else "synthetic"
-    kwargs = (spec.datamodule_kwargs if not data_args else data_args) | {"batch_size": data_args.get(
-        "batch_size", spec.default_batch_size)}
-    dm = datamodules.get(data)(seed=seed, **kwargs)
-    dm.setup("fit")
-    return lightning_modules.build_model(cls, dm).to(device), dm
-
-
-def plain_step(model: L.LightningModule):
-    """One plain training step of `model`: its training_step, then backward and step unless it does its own."""
-    if model.automatic_optimization:
-        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-
-        def step(batch, batch_idx):
-            loss = model.training_step(batch, batch_idx)  # self.log is a no-op without a Trainer
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-        return step
-    try:
-        optimizers = model.configure_optimizers()
-    except RuntimeError as exc:  # "... is not attached to a `Trainer`"
-        raise NeedsTrainer(str(exc)) from exc
-    # Manual optimization: hand the module its optimizers and a bare backward in place of the Trainer's.
-    model.optimizers = lambda: optimizers
-    model.manual_backward = lambda loss: loss.backward()
-    return lambda batch, batch_idx: model.training_step(batch, batch_idx)
-
-
-def batches_forever(dm, device: torch.device):
-    """The datamodule's training batches, epoch after epoch; on a GPU from tensors already on the device."""
-    while True:
-        if isinstance(dm, TensorDataModule) and device.type == "cuda":
-            loader = DeviceBatches(tuple(t.to(device) for t in dm.train_set.tensors), dm.batch_size, True, dm.seed)
-        else:
-            loader = dm.train_dataloader()
-        yield from loader
-
-
-def expert_samples_per_s(name: str, steps: int, device: torch.device, data_args: dict) -> float:
-    model, dm = build(name, device, data_args)
-    return expert_rate(model, dm, steps, device)
-
-
-def expert_rate(model: L.LightningModule, dm, steps: int, device: torch.device) -> float:
-    model.to(device)  # after a Lightning fit, its teardown left the module on the CPU
-    if hasattr(dm, "policy"):
-        dm.policy = model.act  # the DQN's experience stream acts with the model being trained
-    step = plain_step(model.train())
-    batches = batches_forever(dm, device)
-    for i in range(WARMUP_STEPS):
-        step(next(batches), i)
-    rates = []
-    for _ in range(max(1, steps // WINDOW_STEPS)):
-        synchronize(device)
-        start, samples = time.perf_counter(), 0
-        for i in range(WINDOW_STEPS):
-            batch = next(batches)
-            step(batch, i)
-            samples += batch_size_of(batch)
-        synchronize(device)
-        rates.append(samples / (time.perf_counter() - start))
-    return statistics.median(rates)
-
-
-class StepClock(L.Callback):
-    """Reads the clock (after waiting for the device) at two steps only: the bare Trainer's whole harness."""
-
-    def __init__(self, start: int, stop: int) -> None:
-        self.start_step, self.stop_step, self.times, self.samples, self.steps = start, stop, [], 0, 0
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self.steps += 1
-        if self.start_step < self.steps <= self.stop_step:
-            self.samples += batch_size_of(batch)
-        if self.steps in (self.start_step, self.stop_step):
-            synchronize(pl_module.device)
-            self.times.append(time.perf_counter())
-
-
-def bare_trainer_samples_per_s(name: str, steps: int, device: torch.device, data_args: dict) -> float:
-    model, dm = build(name, torch.device("cpu"), data_args)
-    return bare_rate(model, dm, steps, device)
-
-
-def bare_rate(model: L.LightningModule, dm, steps: int, device: torch.device) -> float:
-    clock = StepClock(WARMUP_STEPS, WARMUP_STEPS + steps)
-    trainer = L.Trainer(accelerator="gpu" if device.type == "cuda" else "cpu", devices=1, max_epochs=-1,
-                        max_steps=WARMUP_STEPS + steps, limit_val_batches=0, logger=False, callbacks=[clock],
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                        use_distributed_sampler=False)
-    trainer.fit(model, dm)
-    model.trainer = None  # detached, so a plain loop can step it next (its self.log is then a no-op)
-    return clock.samples / (clock.times[1] - clock.times[0])
-
-
-def runner_config(name: str, profile: str, device: str, data_args: dict) -> RunConfig:
-    spec = lightning_modules.get(name).bench
-    return RunConfig(model=name, datamodule="synthetic" if data_args else spec.default_datamodule,
-                     batch_size=data_args.get("batch_size", spec.default_batch_size), device=device,
-                     profile=profile, time_limit_s=1800,
-                     data_args={k: v for k, v in data_args.items() if k != "batch_size"})
 
 
 def runner_row(name: str, profile: str, device: str, data_args: dict, out_dir: Path) -> dict:
@@ -192,28 +76,11 @@ def measure_model(name: str, args, out_dir: Path) -> str:
 
 
 def measure_in_one_process(name: str, args, out_dir: Path) -> str:
-    """The runner's speed window (bench.session.speed_window_fit, what a row's speed columns come from), a bare
-    Trainer and the expert loop alternating in this process on one module and datamodule: no process-to-process
-    difference (allocator, page placement, a shared machine's mood), which on a small shared CPU is larger than
-    the harness's cost. The module keeps training across them; its step costs the same."""
-    from bench import session
-
-    config = runner_config(name, args.profile, args.device, args.data)
-    built = session.build(config)
-    module = session.apply_settings(config, built)
-    device = torch.device(args.device)
-    runner, device_cost, bare, expert = [], [], [], []
-    for _ in range(args.repeats):
-        window = session.speed_window_fit(config, built, module, out_dir)
-        runner.append(window.train_samples_per_s)
-        device_cost.append(window.device_samples_per_s or float("nan"))
-        steps = max(window.timed_steps, 20)
-        bare.append(bare_rate(module, built.datamodule, steps, device))
-        try:
-            expert.append(expert_rate(module, built.datamodule, steps, device))
-        except NeedsTrainer:
-            expert.append(None)
-    return table_line(name, runner, device_cost, bare, expert)
+    """bench.overhead.alternate: the three alternating in this process on one module (no process-to-process
+    difference, which on a small shared CPU is larger than the harness's cost)."""
+    measured = alternate(runner_config(name, args.profile, args.device, args.data), args.repeats, out_dir)
+    return table_line(name, measured.runner, [d or float("nan") for d in measured.device_cost], measured.bare,
+                      measured.expert)
 
 
 def table_line(name: str, runner: list[float], device_cost: list[float], bare: list[float],

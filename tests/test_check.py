@@ -1,0 +1,126 @@
+"""`dnnbench check`: the machine's and the GPUs' lines (fake NVML), the busy-process verdict, the harness probe
+through the real launch path on a tiny model, the table and the exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from bench import check
+from bench.check import BAD, OK, WARN, Line
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class NVMLError(Exception):
+    pass
+
+
+def fake_gpu(persistence=1, sm=(1980, 1980), mem=(2619, 2619), mask=0, power=(70_000, 700_000, 700_000),
+             temperature=35, mig=0, pids=()):
+    """A pynvml stand-in for one H100-like GPU; each argument sets one fact."""
+    clocks = {(1, "now"): sm[0], (1, "max"): sm[1], (2, "now"): mem[0], (2, "max"): mem[1]}
+    return types.SimpleNamespace(
+        NVML_CLOCK_SM=1, NVML_CLOCK_MEM=2, NVML_TEMPERATURE_GPU=0, NVMLError=NVMLError,
+        nvmlDeviceGetHandleByIndex=lambda i: i, nvmlDeviceGetName=lambda h: b"NVIDIA H100 80GB HBM3",
+        nvmlDeviceGetPersistenceMode=lambda h: persistence,
+        nvmlDeviceGetClockInfo=lambda h, kind: clocks[(kind, "now")],
+        nvmlDeviceGetMaxClockInfo=lambda h, kind: clocks[(kind, "max")],
+        nvmlDeviceGetCurrentClocksEventReasons=lambda h: mask,
+        nvmlDeviceGetPowerUsage=lambda h: power[0], nvmlDeviceGetEnforcedPowerLimit=lambda h: power[1],
+        nvmlDeviceGetPowerManagementDefaultLimit=lambda h: power[2],
+        nvmlDeviceGetTemperature=lambda h, sensor: temperature, nvmlDeviceGetEccMode=lambda h: (1, 1),
+        nvmlDeviceGetMigMode=lambda h: (mig, mig),
+        nvmlDeviceGetComputeProcesses=lambda h: [types.SimpleNamespace(pid=p) for p in pids],
+        nvmlDeviceGetGraphicsProcesses=lambda h: [])
+
+
+def by_what(lines: list[Line]) -> dict[str, Line]:
+    return {line.what.removeprefix("GPU 0 (NVIDIA H100 80GB HBM3) "): line for line in lines}
+
+
+def test_a_well_set_gpu_is_all_ticks():
+    lines = by_what(check.gpu_lines(fake_gpu(), 0, ours=set()))
+    assert all(line.mark == OK for line in lines.values()), lines
+    assert "SM 1980 of 1980 MHz" in lines["clocks"].found and "-lgc 1980" in lines["clocks"].found
+    assert lines["ECC"].found == "on" and lines["MIG"].found == "off"
+
+
+def test_gpu_warnings_say_what_to_do_and_which_make_numbers_unreliable():
+    gpu = fake_gpu(persistence=0, mask=0x1 | 0x40, power=(90_000, 500_000, 700_000), temperature=90, mig=1,
+                   pids=(4242, 77))
+    lines = by_what(check.gpu_lines(gpu, 0, ours={77}))
+    assert lines["persistence"].mark == WARN and "nvidia-smi -i 0 -pm 1" in lines["persistence"].advice
+    assert not lines["persistence"].unreliable  # slower starts, not other numbers
+    assert lines["throttling"].found == "hw_thermal" and lines["throttling"].unreliable  # gpu_idle is no slowdown
+    assert "-pl 700" in lines["power"].advice and lines["power"].unreliable
+    assert lines["temperature"].unreliable and lines["MIG"].unreliable
+    assert lines["other processes"].found == "4242" and "stop process 4242" in lines["other processes"].advice
+
+
+def test_busy_processes_make_the_machine_unfit(monkeypatch):
+    from bench.measure import noise
+
+    snapshots = iter([{4242: (1.0, "burner", 0.0)}, {4242: (1.0, "burner", 4.0)}])  # 4 CPU s in 2 s: 2 cores
+    monkeypatch.setattr(noise, "cpu_snapshot", lambda: next(snapshots))
+    monkeypatch.setattr(check.time, "sleep", lambda s: None)
+    monkeypatch.setattr(check.time, "monotonic", iter([0.0, 2.0]).__next__)
+    line = check.busy_line()
+    assert line.mark == WARN and line.unreliable and "burner (4242) 2.00" in line.found
+    assert "kill 4242" in line.advice
+
+
+def test_a_quiet_machine_is_fit(monkeypatch):
+    from bench.measure import noise
+
+    snapshots = iter([{9: (1.0, "sshd", 0.0)}, {9: (1.0, "sshd", 0.02)}])
+    monkeypatch.setattr(noise, "cpu_snapshot", lambda: next(snapshots))
+    monkeypatch.setattr(check.time, "sleep", lambda s: None)
+    monkeypatch.setattr(check.time, "monotonic", iter([0.0, 2.0]).__next__)
+    assert check.busy_line().mark == OK
+
+
+def test_probe_lines_judge_ratios_and_spread(monkeypatch, tmp_path):
+    import bench.launch
+
+    overhead = {"runner": [100.0, 101.0, 130.0], "device_cost": [110.0, 110.0, 110.0], "bare": [100.0] * 3,
+                "expert": [200.0] * 3}
+    monkeypatch.setattr(bench.launch, "run_child", lambda config, out: {"status": "ok", "overhead": overhead})
+    lines = {line.what: line for line in check.probe_lines("cuda", "cnn", tmp_path)}
+    assert lines["Trainer loop / bare Trainer"].mark == OK  # 1.01
+    assert lines["model cost / expert loop"].unreliable  # 0.55
+    assert lines["spread of repeats"].unreliable and "29.7%" in lines["spread of repeats"].found
+    monkeypatch.setattr(bench.launch, "run_child", lambda config, out: {"status": "timeout", "message": "killed"})
+    [failed] = check.probe_lines("cpu", "mlp", tmp_path)
+    assert failed.mark == BAD and failed.unreliable
+
+
+def test_render_and_exit_verdict():
+    fit = [Line(OK, "a", "x"), Line(WARN, "b", "y", "do z", unreliable=False)]
+    assert "fit to benchmark (exit 0)" in check.render(fit) and "→ do z" in check.render(fit)
+    assert "1 line(s)" in check.render(fit + [Line(BAD, "c", "broken", "fix", True)])
+
+
+def test_bad_devices_exit_2():
+    with pytest.raises(ValueError):
+        check.parse_devices("tpu")
+    result = subprocess.run([sys.executable, "-m", "bench", "check", "--devices", "tpu"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "unknown device 'tpu'" in result.stderr
+
+
+def test_check_runs_the_probe_through_the_launch_path():
+    """The whole command on a tiny model: the probe is forked from the warm server into a run's child."""
+    result = subprocess.run([sys.executable, "-m", "bench", "check", "--devices", "cpu", "--probe-model",
+                             "tests.probe_models:ProbeNet", "--probe-repeats", "2"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode in (0, 1), result.stderr[-2000:]  # 1 where other work keeps this machine busy
+    out = result.stdout
+    for what in ("load average", "busy processes now", "CPU governor", "versions", "Trainer loop / bare Trainer",
+                 "model cost / expert loop", "spread of repeats"):
+        assert what in out, out
+    assert "harness on cpu (tests.probe_models:ProbeNet, 2 repeats)" in out and "probe error" not in out
