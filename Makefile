@@ -33,6 +33,10 @@ lint: $(STAMP) ## ruff check
 compare: $(STAMP) ## compare two results CSVs: make compare BASE=a.csv NEW=b.csv [THRESHOLD=5]
 	$(BIN)/dnnbench compare $(BASE) $(NEW) $(if $(THRESHOLD),--threshold $(THRESHOLD))
 
+.PHONY: gpu-check
+gpu-check: ## every GPU acceptance step in one go, bundle in OUT (no CUDA: a reduced CPU form): make gpu-check OUT=dir
+	$(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON)) -m benchmarks.gpu_check $(or $(OUT),results/runs/gpu-check) $(GPU_CHECK_ARGS)
+
 .PHONY: clean
 clean: ## remove the virtualenv, caches and untracked run outputs
 	rm -rf $(VENV) .pytest_cache .ruff_cache lightning_logs wandb results/runs *.egg-info
@@ -40,4 +44,4 @@ clean: ## remove the virtualenv, caches and untracked run outputs
 
 .PHONY: help
 help: ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'

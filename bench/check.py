@@ -221,22 +221,31 @@ def all_gpu_lines() -> list[Line]:
 
 
 # ----------------------------------------------------------------------------------------------- the harness
-def probe_lines(device: str, model: str, out_dir: Path, repeats: int = PROBE_REPEATS) -> list[Line]:
-    """The harness probe on `device`, launched like a real run (warm server, a run's child, its time limit)."""
-    from bench.launch import run_child
-    from bench.overhead import PROBE_ENV, Overhead, runner_config
+def run_probe(config, out_dir: Path, repeats: int = PROBE_REPEATS):
+    """(the child's row, its Overhead or None): the probe launched like a real run (warm server, a run's child, its
+    time limit), the child alternating the three measurements `repeats` times (bench/overhead.py)."""
+    from bench import launch
+    from bench.overhead import PROBE_ENV, Overhead
 
-    what = f"harness on {device} ({model}, {repeats} repeats)"
-    config = runner_config(model, "quick", device, {}, time_limit_s=PROBE_LIMIT_S)
     os.environ[PROBE_ENV] = str(repeats)  # the child probes instead of training (bench/child.py)
     try:
-        row = run_child(config, out_dir)
+        row = launch.run_child(config, out_dir)
     finally:
         del os.environ[PROBE_ENV]
-    if row.get("status") != "ok" or "overhead" not in row:
+    ok = row.get("status") == "ok" and isinstance(row.get("overhead"), dict)
+    return row, Overhead(**row["overhead"]) if ok else None
+
+
+def probe_lines(device: str, model: str, out_dir: Path, repeats: int = PROBE_REPEATS) -> list[Line]:
+    """The harness probe's lines on `device`: throughputs, the two ratios against their bars, the spread."""
+    from bench.overhead import runner_config
+
+    what = f"harness on {device} ({model}, {repeats} repeats)"
+    row, measured = run_probe(runner_config(model, "quick", device, {}, time_limit_s=PROBE_LIMIT_S), out_dir,
+                              repeats)
+    if measured is None:
         return [Line(BAD, what, f"probe {row.get('status')}: {row.get('message', '')}"[:300],
                      f"see {out_dir / 'runs'}/<run>.log; real runs of {model} will fail the same way", True)]
-    measured = Overhead(**row["overhead"])
     lines = [Line(OK, what, f"samples/s: runner {fmt(median(measured.runner))}, bare Trainer "
                   f"{fmt(median(measured.bare))}, expert loop {fmt(median(measured.expert))}, runner device cost "
                   f"{fmt(median(measured.device_cost))}")]

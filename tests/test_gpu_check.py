@@ -1,0 +1,45 @@
+"""`make gpu-check`'s script in its reduced CPU form on a very small subset: the bundle (at most 8 files) and a
+verdict computed from its CSVs."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks import gpu_check
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_reduced_form_writes_the_bundle_and_the_verdict(tmp_path):
+    out = tmp_path / "bundle"
+    result = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check", str(out), "--device", "cpu", "--models",
+                             "mlp", "--large-models", "", "--overhead-models", "", "--repeat-models", "",
+                             "--check-args=--no-probe", "--no-pytest"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    files = {path.name for path in out.iterdir()}
+    assert len(files) <= 8 and {"results.csv", "overhead.csv", "steps.csv", "summary.md", "check.txt",
+                                "verdict.md"} <= files
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    assert sorted((r["model"], r["precision"], r["status"]) for r in rows) == [
+        ("mlp", "32-true", "ok"), ("mlp", "bf16-mixed", "ok")]
+    verdict = (out / "verdict.md").read_text()
+    assert "| every cpu row ok in 32-true, bf16-mixed | MET | 2 of 2 ok |" in verdict
+    assert "energy per sample present on every row" in verdict and "the whole command within 6 minutes" in verdict
+    assert "dnnbench check" in (out / "check.txt").read_text()
+    steps = list(csv.DictReader(open(out / "steps.csv")))
+    assert [s["step"] for s in steps] == ["dnnbench check", "sweep", "overhead"]
+
+
+def test_overhead_bars_judge_the_ratios():
+    rows = [{"model": "cnn", "size": "classic", "runner_over_bare": 0.99, "device_over_expert": 0.97,
+             "runner_over_expert": 0.9},
+            {"model": "resnet", "size": "large", "runner_over_bare": 0.93, "device_over_expert": None,
+             "runner_over_expert": 0.96}]
+    bars = {name: (verdict, number) for name, verdict, number in gpu_check.overhead_bars(rows)}
+    assert bars["Trainer loop >= 0.95x bare Trainer"] == ("NOT MET", "cnn@classic 0.990, resnet@large 0.930")
+    assert bars["model cost >= 0.95x expert loop"] == ("MET", "cnn@classic 0.970")
+    assert bars["resnet 224² Trainer loop >= 0.95x expert loop"][0] == "MET"
