@@ -124,3 +124,13 @@ def test_check_runs_the_probe_through_the_launch_path():
                  "model cost / expert loop", "spread of repeats"):
         assert what in out, out
     assert "harness on cpu (tests.probe_models:ProbeNet, 2 repeats)" in out and "probe error" not in out
+
+
+@pytest.mark.gpu
+def test_real_gpu_lines():
+    """NVML on a real GPU answers every query the check makes."""
+    lines = check.all_gpu_lines()
+    assert lines and all(line.mark in (OK, WARN) for line in lines), lines
+    whats = " ".join(line.what for line in lines)
+    for what in ("persistence", "clocks", "throttling", "power", "temperature", "ECC", "MIG", "other processes"):
+        assert what in whats

@@ -199,3 +199,18 @@ def test_energy_columns_are_documented_and_gated_lower_is_better():
     assert {"train_joules_per_sample", "infer_joules_per_sample", "energy_to_target_j"} <= set(GATED)
     assert all(BY_NAME[n].better == "min" for n in names if n in GATED)
     assert set(Energy().columns()) == set(names)
+
+
+@pytest.mark.gpu
+def test_gpu_row_has_clocks_power_and_energy(tmp_path):
+    """On a real GPU (Volta or newer): the counter rises over the window and every energy cell is filled."""
+    from bench import session
+    from bench.config import RunConfig
+
+    config = RunConfig(model="cnn", datamodule="mnist5k", device="cuda", profile="quick")
+    row = session.train_and_measure(config, tmp_path)
+    assert row["energy_source"] == "nvml", row["energy_note"]
+    assert row["train_joules_per_sample"] > 0 and row["infer_joules_per_sample"] > 0
+    assert row["power_mean_w"] > 0 and row["sm_clock_min_mhz"] > 0
+    assert row["sm_clock_min_mhz"] <= min(row["sm_clock_start_mhz"], row["sm_clock_end_mhz"])
+    assert row["throttle_reasons"]  # `none` or the reasons seen
