@@ -131,70 +131,85 @@ def machine_lines(sample_s: float = BUSY_SAMPLE_S) -> list[Line]:
 
 # ----------------------------------------------------------------------------------------------- the GPUs
 def gpu_lines(nvml, index: int, ours: set[int]) -> list[Line]:
-    """The state of one GPU as NVML reports it; `ours`: pids that are not 'other processes'."""
-    from bench.measure.energy import SLOWDOWNS, reason_names, throttle_mask
-
+    """The state of one GPU as NVML reports it; `ours`: pids that are not 'other processes'. A query this GPU or
+    driver does not support is a ✓ saying so, not a failure."""
     handle = nvml.nvmlDeviceGetHandleByIndex(index)
     name = nvml.nvmlDeviceGetName(handle)
     gpu = f"GPU {index} ({name.decode() if isinstance(name, bytes) else name})"
     lines = []
-    if nvml.nvmlDeviceGetPersistenceMode(handle) == 1:
-        lines.append(Line(OK, f"{gpu} persistence", "on"))
-    else:
-        lines.append(warn(f"{gpu} persistence", "off", f"sudo nvidia-smi -i {index} -pm 1 (else the driver "
-                          "re-initialises the GPU for every process)", unreliable=False))
-    clocks = [(kind, nvml.nvmlDeviceGetClockInfo(handle, code), nvml.nvmlDeviceGetMaxClockInfo(handle, code))
-              for kind, code in (("SM", nvml.NVML_CLOCK_SM), ("memory", nvml.NVML_CLOCK_MEM))]
-    lines.append(Line(OK, f"{gpu} clocks", ", ".join(f"{kind} {now} of {top} MHz" for kind, now, top in clocks)
-                      + " (low at rest; each row records its speed window's SM clock; to lock: sudo nvidia-smi "
-                      f"-i {index} -lgc {clocks[0][2]})"))
-    mask = throttle_mask(nvml, handle) & SLOWDOWNS
-    lines.append(warn(f"{gpu} throttling", ", ".join(reason_names(mask)), "it is slowing down at rest: check "
-                      "cooling and power (nvidia-smi -q -d PERFORMANCE)") if mask
-                 else Line(OK, f"{gpu} throttling", "none active"))
-    lines.append(power_line(nvml, handle, gpu, index))
-    temperature = nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU)
-    lines.append(warn(f"{gpu} temperature", f"{temperature} °C", "hot before any load: check cooling")
-                 if temperature >= HOT_C else Line(OK, f"{gpu} temperature", f"{temperature} °C"))
-    lines += mode_lines(nvml, handle, gpu, index)
-    lines.append(processes_line(nvml, handle, gpu, ours))
+    for what, line_of in (("persistence", persistence_line), ("clocks", clocks_line), ("throttling", throttle_line),
+                          ("power", power_line), ("temperature", temperature_line), ("ECC", ecc_line),
+                          ("MIG", mig_line), ("other processes", processes_line)):
+        try:
+            lines.append(line_of(nvml, handle, f"{gpu} {what}", index, ours))
+        except nvml.NVMLError as exc:
+            lines.append(Line(OK, f"{gpu} {what}", f"not readable here ({exc})"))
     return lines
 
 
-def power_line(nvml, handle, gpu: str, index: int) -> Line:
+def persistence_line(nvml, handle, what: str, index: int, ours: set[int]) -> Line:
+    if nvml.nvmlDeviceGetPersistenceMode(handle) == 1:
+        return Line(OK, what, "on")
+    return warn(what, "off", f"sudo nvidia-smi -i {index} -pm 1 (else the driver re-initialises the GPU for every "
+                "process)", unreliable=False)
+
+
+def clocks_line(nvml, handle, what: str, index: int, ours: set[int]) -> Line:
+    clocks = [(kind, nvml.nvmlDeviceGetClockInfo(handle, code), nvml.nvmlDeviceGetMaxClockInfo(handle, code))
+              for kind, code in (("SM", nvml.NVML_CLOCK_SM), ("memory", nvml.NVML_CLOCK_MEM))]
+    return Line(OK, what, ", ".join(f"{kind} {now} of {top} MHz" for kind, now, top in clocks)
+                + " (low at rest; each row records its speed window's SM clock; to lock: sudo nvidia-smi "
+                f"-i {index} -lgc {clocks[0][2]})")
+
+
+def throttle_line(nvml, handle, what: str, index: int, ours: set[int]) -> Line:
+    from bench.measure.energy import SLOWDOWNS, reason_names, throttle_mask
+
+    mask = throttle_mask(nvml, handle) & SLOWDOWNS
+    if mask:
+        return warn(what, ", ".join(reason_names(mask)), "it is slowing down at rest: check cooling and power "
+                    f"(nvidia-smi -i {index} -q -d PERFORMANCE)")
+    return Line(OK, what, "none active")
+
+
+def power_line(nvml, handle, what: str, index: int, ours: set[int]) -> Line:
     draw = nvml.nvmlDeviceGetPowerUsage(handle) / 1e3
     limit = nvml.nvmlDeviceGetEnforcedPowerLimit(handle) / 1e3
     default = nvml.nvmlDeviceGetPowerManagementDefaultLimit(handle) / 1e3
     found = f"{draw:.0f} W drawn, limit {limit:.0f} W, default limit {default:.0f} W"
     if limit < 0.95 * default:
-        return warn(f"{gpu} power", found, f"the power limit is lowered: sudo nvidia-smi -i {index} -pl {default:.0f}")
-    return Line(OK, f"{gpu} power", found)
+        return warn(what, found, f"the power limit is lowered: sudo nvidia-smi -i {index} -pl {default:.0f}")
+    return Line(OK, what, found)
 
 
-def mode_lines(nvml, handle, gpu: str, index: int) -> list[Line]:
-    """ECC (on: a little memory bandwidth and capacity go to it; say so next to the numbers) and MIG."""
-    lines = []
-    try:
-        ecc, _ = nvml.nvmlDeviceGetEccMode(handle)
-        lines.append(Line(OK, f"{gpu} ECC", "on" if ecc else "off"))
-    except nvml.NVMLError:
-        lines.append(Line(OK, f"{gpu} ECC", "not supported"))
-    try:
-        mig, _ = nvml.nvmlDeviceGetMigMode(handle)
-    except nvml.NVMLError:
-        mig = 0
-    lines.append(warn(f"{gpu} MIG", "on", f"runs see one slice while the peak tables assume the whole GPU: sudo "
-                      f"nvidia-smi -i {index} -mig 0") if mig else Line(OK, f"{gpu} MIG", "off"))
-    return lines
+def temperature_line(nvml, handle, what: str, index: int, ours: set[int]) -> Line:
+    temperature = nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU)
+    if temperature >= HOT_C:
+        return warn(what, f"{temperature} °C", "hot before any load: check cooling")
+    return Line(OK, what, f"{temperature} °C")
 
 
-def processes_line(nvml, handle, gpu: str, ours: set[int]) -> Line:
+def ecc_line(nvml, handle, what: str, index: int, ours: set[int]) -> Line:
+    """ECC on costs a little memory bandwidth and capacity: said next to the numbers, not a fault."""
+    ecc, _ = nvml.nvmlDeviceGetEccMode(handle)
+    return Line(OK, what, "on" if ecc else "off")
+
+
+def mig_line(nvml, handle, what: str, index: int, ours: set[int]) -> Line:
+    mig, _ = nvml.nvmlDeviceGetMigMode(handle)
+    if mig:
+        return warn(what, "on", f"runs see one slice while the peak tables assume the whole GPU: sudo nvidia-smi "
+                    f"-i {index} -mig 0")
+    return Line(OK, what, "off")
+
+
+def processes_line(nvml, handle, what: str, index: int, ours: set[int]) -> Line:
     listed = [*nvml.nvmlDeviceGetComputeProcesses(handle), *nvml.nvmlDeviceGetGraphicsProcesses(handle)]
     others = sorted({p.pid for p in listed} - ours)
     if others:
-        return warn(f"{gpu} other processes", ", ".join(map(str, others)), "stop process " + ", ".join(
-            map(str, others)) + " (nvidia-smi shows what they are): they share the GPU and its energy counter")
-    return Line(OK, f"{gpu} other processes", "none")
+        return warn(what, ", ".join(map(str, others)), "stop process " + ", ".join(map(str, others)) +
+                    " (nvidia-smi shows what they are): they share the GPU and its energy counter")
+    return Line(OK, what, "none")
 
 
 def all_gpu_lines() -> list[Line]:

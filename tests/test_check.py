@@ -50,6 +50,18 @@ def test_a_well_set_gpu_is_all_ticks():
     assert lines["ECC"].found == "on" and lines["MIG"].found == "off"
 
 
+def test_a_query_the_gpu_does_not_support_is_said_not_failed():
+    gpu = fake_gpu()
+
+    def not_supported(handle):
+        raise NVMLError("Not Supported")
+
+    gpu.nvmlDeviceGetEccMode = gpu.nvmlDeviceGetPowerManagementDefaultLimit = not_supported
+    lines = by_what(check.gpu_lines(gpu, 0, ours=set()))
+    assert lines["ECC"].found == "not readable here (Not Supported)" and lines["power"].mark == OK
+    assert lines["MIG"].found == "off"
+
+
 def test_gpu_warnings_say_what_to_do_and_which_make_numbers_unreliable():
     gpu = fake_gpu(persistence=0, mask=0x1 | 0x40, power=(90_000, 500_000, 700_000), temperature=90, mig=1,
                    pids=(4242, 77))
