@@ -258,9 +258,13 @@ def probe_lines(device: str, model: str, out_dir: Path, repeats: int = PROBE_REP
     what = f"harness on {device} ({model}, {repeats} repeats)"
     row, measured = run_probe(runner_config(model, "quick", device, {}, time_limit_s=PROBE_LIMIT_S), out_dir,
                               repeats)
+    if measured is None and row.get("status") == "timeout":
+        return [Line(BAD, what, f"probe timeout: {row.get('message', '')}"[:300], "the machine is too busy or too "
+                     "slow for the probe: stop other work, or probe a smaller model (--probe-model)", True)]
     if measured is None:
-        return [Line(BAD, what, f"probe {row.get('status')}: {row.get('message', '')}"[:300],
-                     f"see {out_dir / 'runs'}/<run>.log; real runs of {model} will fail the same way", True)]
+        return [Line(BAD, what, f"probe {row.get('status')}: {row.get('message', '')}"[:300], f"real runs of "
+                     f"{model} will fail the same way: dnnbench run --models {model} --devices {device} --profile "
+                     "smoke keeps its log in the sweep folder's runs/", True)]
     lines = [Line(OK, what, f"samples/s: runner {fmt(median(measured.runner))}, bare Trainer "
                   f"{fmt(median(measured.bare))}, expert loop {fmt(median(measured.expert))}, runner device cost "
                   f"{fmt(median(measured.device_cost))}")]
