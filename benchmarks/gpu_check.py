@@ -4,18 +4,20 @@ small bundle and a verdict computed from its CSVs.
     python -m benchmarks.gpu_check OUT [--device auto|cuda|cpu] [--models all] [--large-models ...]
                                        [--overhead-models ...] [--repeat-models ...] [--no-pytest]
 
-On a GPU (the full form, sized for 6 minutes on one H100):
-  1. pytest -m gpu
-  2. dnnbench check --devices cuda
-  3. the quick sweep of every model in 32-true, bf16-mixed and 16-mixed
-  4. --sizes large bf16-mixed rows of transformer, mlp, resnet, lstm (MFU)
-  5. the overhead ratios (runner / bare Trainer / expert loop, bench/overhead.py through the launch path, 3 repeats)
+On a GPU (the full form, sized for 6 minutes on one H100), in order of what the verdict needs most:
+  1. dnnbench check --devices cuda
+  2. the quick sweep of every model in 32-true, bf16-mixed and 16-mixed
+  3. --sizes large bf16-mixed rows of transformer, mlp, resnet, lstm (MFU)
+  4. the overhead ratios (runner / bare Trainer / expert loop, bench/overhead.py through the launch path, 3 repeats)
      of mlp, cnn, resnet and resnet large
-  6. two more seeds of cnn and resnet in bf16-mixed: with step 3's row, three repeats for the spread
-On a machine without CUDA the same steps run in a reduced form (cpu, smoke profile, 32-true and bf16-mixed) so CI
-keeps the command working. OUT then holds at most 8 files: results.csv (every row of steps 3, 4, 6), overhead.csv,
-summary.md (the report), check.txt, pytest.txt, steps.csv (each step's command, exit code and seconds), logs.txt
-(the log tails of rows that were not ok) and verdict.md (each GPU bar MET / NOT MET with its number).
+  5. two more seeds of cnn and resnet in bf16-mixed: with step 2's row, three repeats for the spread
+  6. pytest -m gpu
+Steps run within a budget (BUDGET_S): past it the rest are skipped and a running one is stopped (a sweep keeps its
+finished rows), so the bundle is always written. On a machine without CUDA the same steps run in a reduced form
+(cpu, smoke profile, 32-true and bf16-mixed, fewer models where a step repeats) so CI keeps the command working.
+OUT then holds at most 8 files: results.csv (every row of steps 2, 3, 5), overhead.csv, summary.md (the report),
+check.txt, pytest.txt, steps.csv (each step's command, exit code, seconds and last output line), logs.txt (the log
+tails of rows that were not ok, and of each step) and verdict.md (each GPU bar MET / NOT MET with its number).
 """
 
 from __future__ import annotations
@@ -33,38 +35,61 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 FULL = {"profile": "quick", "precisions": "32-true,bf16-mixed,16-mixed", "large": "transformer,mlp,resnet,lstm",
         "overhead": "mlp,cnn,resnet,resnet@large", "repeat": "cnn,resnet"}
-REDUCED = FULL | {"profile": "smoke", "precisions": "32-true,bf16-mixed"}
+# The reduced CPU form keeps every step working in a few minutes on 2 cores: fewer models where a step repeats.
+REDUCED = FULL | {"profile": "smoke", "precisions": "32-true,bf16-mixed", "large": "mlp,transformer",
+                  "overhead": "mlp", "repeat": "cnn"}
 REPEAT_PRECISION = "bf16-mixed"
-STEP_LIMIT_S = 600  # one step's wall-clock limit (the device tool allows 10 minutes per command)
+# Steps run until this many seconds after the start, then the rest are skipped (and a running one is stopped, keeping
+# its finished rows), so the bundle is always written: 6 minutes on a GPU less the packing; 5 minutes on a CPU.
+BUDGET_S = {"cuda": 330.0, "cpu": 270.0}
+
+
+class Deadline:
+    """The seconds left of the command's budget."""
+
+    def __init__(self, seconds: float) -> None:
+        self.end = time.perf_counter() + seconds
+
+    def left(self) -> float:
+        return self.end - time.perf_counter()
 OVERHEAD_FIELDS = ("model", "size", "device", "status", "runner", "bare", "expert", "device_cost", "runner_over_bare",
                    "device_over_expert", "runner_over_expert", "spread", "message")
 
 
-def run_step(name: str, command: list[str], log: Path, steps: list[dict]) -> int:
-    """Run one step as a subprocess, its output into `log`; a step that fails or hangs never stops the others."""
+def run_step(name: str, command: list[str], log: Path, steps: list[dict], deadline: Deadline) -> int:
+    """Run one step as a subprocess, its output into `log`, stopped at the deadline (a sweep keeps its finished
+    rows; its runs die with it); a step that fails or runs out of time never stops the others."""
     env = dict(os.environ) | {"PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))}
     started = time.perf_counter()
+    if deadline.left() <= 0:
+        steps.append({"step": name, "command": " ".join(command), "exit_code": "skipped (budget spent)",
+                      "seconds": 0})
+        return 124
     print(f"gpu-check: {name}: {' '.join(command)}", flush=True)
     with open(log, "a") as out:
         try:
             code = subprocess.run(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                  timeout=STEP_LIMIT_S).returncode
+                                  timeout=deadline.left()).returncode
         except subprocess.TimeoutExpired:
-            code = 124
+            code = 124  # stopped at the deadline
     seconds = time.perf_counter() - started
-    steps.append({"step": name, "command": " ".join(command), "exit_code": code, "seconds": round(seconds, 1)})
+    last = [line for line in log.read_text(errors="replace").splitlines() if line.strip()][-1:]
+    steps.append({"step": name, "command": " ".join(command), "exit_code": code, "seconds": round(seconds, 1),
+                  "summary": last[0].strip()[:200] if last else ""})
     print(f"gpu-check: {name}: exit {code} after {seconds:.0f} s", flush=True)
     return code
 
 
-def sweep(name: str, work: Path, steps: list[dict], device: str, models: str, args: list[str]) -> Path:
+def sweep(name: str, work: Path, steps: list[dict], deadline: Deadline, device: str, models: str,
+          args: list[str]) -> Path:
     out = work / name
     run_step(name, [sys.executable, "-m", "bench", "run", "--models", models, "--devices", device, "--wandb",
-                    "disabled", "--no-progress", "--out", str(out), *args], work / f"{name}.log", steps)
+                    "disabled", "--no-progress", "--out", str(out), *args], work / f"{name}.log", steps, deadline)
     return out / "results.csv"
 
 
-def overhead_rows(device: str, models: list[str], work: Path, repeats: int = 3) -> list[dict]:
+def overhead_rows(device: str, profile: str, models: list[str], work: Path, deadline: Deadline,
+                  repeats: int = 3) -> list[dict]:
     """Each `model[@size]` through the check's probe (a run's child forked from the warm server): medians of the
     runner's speed window, the bare Trainer and the expert loop, their ratios and the runner's spread."""
     from bench.check import run_probe
@@ -73,7 +98,10 @@ def overhead_rows(device: str, models: list[str], work: Path, repeats: int = 3) 
     rows = []
     for entry in models:
         model, _, size = entry.partition("@")
-        config = runner_config(model, "quick", device, {}, size=size or "classic", time_limit_s=STEP_LIMIT_S / 2)
+        if deadline.left() <= 0:
+            rows.append({"model": model, "size": size or "classic", "device": device, "status": "skipped (budget)"})
+            continue
+        config = runner_config(model, profile, device, {}, size=size or "classic", time_limit_s=deadline.left())
         row, measured = run_probe(config, work / "overhead", repeats)
         record = {"model": model, "size": size or "classic", "device": device, "status": row.get("status"),
                   "message": (row.get("message") or "")[:300]}
@@ -170,6 +198,10 @@ def write_verdict(path: Path, device: str, reduced: bool, results: Path, overhea
         bars = [bar("results", None, f"no results to judge ({exc})")]
     bars += overhead_bars(overhead)
     bars.append(bar("the whole command within 6 minutes", total_s <= 360, f"{total_s:.0f} s"))
+    tested = [step for step in steps if step["step"] == "pytest -m gpu"]
+    if tested:
+        bars.append(bar("pytest -m gpu", tested[0]["exit_code"] == 0, f"exit {tested[0]['exit_code']}: "
+                        f"{tested[0].get('summary', '')}"))
     lines = [f"# gpu-check verdict: {device}" + (" (reduced CPU form: the GPU bars computed on CPU smoke rows, so "
                                                  "NOT MET is expected where a bar needs a GPU)" if reduced else ""),
              "", "| bar | verdict | number |", "|---|---|---|"]
@@ -220,7 +252,7 @@ def pack(out: Path, work: Path, csvs: list[Path], overhead: list[dict], steps: l
     results = out / "results.csv"
     merge_results(csvs, results)
     write_csv(out / "overhead.csv", overhead, OVERHEAD_FIELDS)
-    write_csv(out / "steps.csv", steps, ("step", "command", "exit_code", "seconds"))
+    write_csv(out / "steps.csv", steps, ("step", "command", "exit_code", "seconds", "summary"))
     for name in ("check.txt", "pytest.txt"):
         if (work / name).exists():
             shutil.copy(work / name, out / name)
@@ -247,13 +279,48 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--overhead-repeats", type=int, default=3)
     parser.add_argument("--repeat-models", default=None, help=f"step 6, empty to skip (default: {FULL['repeat']})")
     parser.add_argument("--check-args", default="", help="extra arguments of `dnnbench check` (e.g. --no-probe)")
-    parser.add_argument("--no-pytest", action="store_true", help="skip step 1")
+    parser.add_argument("--no-pytest", action="store_true", help="skip pytest -m gpu")
+    parser.add_argument("--budget-s", type=float, default=None, help="seconds the steps may take before the rest "
+                        "are skipped (default: " + ", ".join(f"{d} {s:g}" for d, s in BUDGET_S.items()) + ")")
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
+def run_steps(args: argparse.Namespace, device: str, plan: dict[str, str], work: Path, deadline: Deadline
+              ) -> tuple[list[Path], list[dict], list[dict]]:
+    """Every step in order of what the verdict needs most; pytest -m gpu last (its large-preset tests are the
+    slowest part and no bar depends on them). Returns (results CSVs, overhead rows, steps)."""
     import shlex
 
+    import lightning_modules
+
+    models = lightning_modules.names() if args.models == "all" else args.models.split(",")
+    chosen = {key: (value if value is not None else plan[key]) for key, value in (
+        ("large", args.large_models), ("overhead", args.overhead_models), ("repeat", args.repeat_models))}
+    steps: list[dict] = []
+    profile = ["--profile", plan["profile"]]
+    run_step("dnnbench check", [sys.executable, "-m", "bench", "check", "--devices", device,
+                                *shlex.split(args.check_args)], work / "check.txt", steps, deadline)
+    csvs = [sweep("sweep", work, steps, deadline, device, ",".join(models), profile + ["--precisions",
+                                                                                       plan["precisions"]])]
+    if chosen["large"]:
+        csvs.append(sweep("large", work, steps, deadline, device, chosen["large"],
+                          profile + ["--sizes", "large", "--precisions", "bf16-mixed"]))
+    started = time.perf_counter()
+    overhead = overhead_rows(device, plan["profile"], [m for m in chosen["overhead"].split(",") if m], work,
+                             deadline, args.overhead_repeats)
+    steps.append({"step": "overhead", "command": f"bench.check.run_probe {chosen['overhead']}",
+                  "exit_code": 0, "seconds": round(time.perf_counter() - started, 1)})
+    if chosen["repeat"]:
+        csvs.append(sweep("repeats", work, steps, deadline, device, chosen["repeat"],
+                          profile + ["--precisions", REPEAT_PRECISION, "--seed", "1", "--repeats", "2"]))
+    if not args.no_pytest:
+        run_step("pytest -m gpu", [sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider"],
+                 work / "pytest.txt", steps, deadline)
+    return csvs, overhead, steps
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Exit 0 once the bundle is written, whatever the verdict says (the verdict is the result)."""
     import torch
 
     import lightning_modules
@@ -263,30 +330,11 @@ def main(argv: list[str] | None = None) -> int:
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     plan = REDUCED if device == "cpu" else FULL
     models = lightning_modules.names() if args.models == "all" else args.models.split(",")
-    chosen = {key: (value if value is not None else plan[key]) for key, value in (
-        ("large", args.large_models), ("overhead", args.overhead_models), ("repeat", args.repeat_models))}
     args.out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="gpu-check-"))
-    steps: list[dict] = []
-    profile = ["--profile", plan["profile"]]
     try:
-        if not args.no_pytest:
-            run_step("pytest -m gpu", [sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider"],
-                     work / "pytest.txt", steps)
-        run_step("dnnbench check", [sys.executable, "-m", "bench", "check", "--devices", device,
-                                    *shlex.split(args.check_args)], work / "check.txt", steps)
-        csvs = [sweep("sweep", work, steps, device, ",".join(models), profile + ["--precisions", plan["precisions"]])]
-        if chosen["large"]:
-            csvs.append(sweep("large", work, steps, device, chosen["large"],
-                              profile + ["--sizes", "large", "--precisions", "bf16-mixed"]))
-        overhead_started = time.perf_counter()
-        overhead = overhead_rows(device, [m for m in chosen["overhead"].split(",") if m], work,
-                                 args.overhead_repeats)
-        steps.append({"step": "overhead", "command": f"bench.check.run_probe {chosen['overhead']}",
-                      "exit_code": 0, "seconds": round(time.perf_counter() - overhead_started, 1)})
-        if chosen["repeat"]:
-            csvs.append(sweep("repeats", work, steps, device, chosen["repeat"],
-                              profile + ["--precisions", REPEAT_PRECISION, "--seed", "1", "--repeats", "2"]))
+        csvs, overhead, steps = run_steps(args, device, plan, work,
+                                          Deadline(args.budget_s if args.budget_s else BUDGET_S[device]))
         results = pack(args.out, work, csvs, overhead, steps)
         write_verdict(args.out / "verdict.md", device, device == "cpu", results, overhead, steps, models,
                       plan["precisions"].split(","), time.perf_counter() - started)

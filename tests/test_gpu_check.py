@@ -32,6 +32,7 @@ def test_reduced_form_writes_the_bundle_and_the_verdict(tmp_path):
     assert "dnnbench check" in (out / "check.txt").read_text()
     steps = list(csv.DictReader(open(out / "steps.csv")))
     assert [s["step"] for s in steps] == ["dnnbench check", "sweep", "overhead"]
+    assert steps[0]["summary"].startswith("dnnbench check:")  # its verdict line
 
 
 def test_overhead_bars_judge_the_ratios():
@@ -43,3 +44,13 @@ def test_overhead_bars_judge_the_ratios():
     assert bars["Trainer loop >= 0.95x bare Trainer"] == ("NOT MET", "cnn@classic 0.990, resnet@large 0.930")
     assert bars["model cost >= 0.95x expert loop"] == ("MET", "cnn@classic 0.970")
     assert bars["resnet 224² Trainer loop >= 0.95x expert loop"][0] == "MET"
+
+
+def test_a_step_past_the_budget_is_skipped_and_said(tmp_path):
+    steps = []
+    code = gpu_check.run_step("late", [sys.executable, "-c", "pass"], tmp_path / "late.log", steps,
+                              gpu_check.Deadline(0))
+    assert code == 124 and steps[0]["exit_code"] == "skipped (budget spent)"
+    gpu_check.run_step("slow", [sys.executable, "-c", "import time; time.sleep(30)"], tmp_path / "slow.log", steps,
+                       gpu_check.Deadline(1))
+    assert steps[1]["exit_code"] == 124  # stopped at the deadline
