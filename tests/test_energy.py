@@ -214,3 +214,21 @@ def test_gpu_row_has_clocks_power_and_energy(tmp_path):
     assert row["power_mean_w"] > 0 and row["sm_clock_min_mhz"] > 0
     assert row["sm_clock_min_mhz"] <= min(row["sm_clock_start_mhz"], row["sm_clock_end_mhz"])
     assert row["throttle_reasons"]  # `none` or the reasons seen
+
+
+def test_a_window_cut_short_by_the_fit_still_gives_energy():
+    class Counter:
+        source, value = "rapl", 0.0
+
+        def joules(self):
+            self.value += 1.0
+            return self.value
+
+    run = RunEnergy("cpu")
+    run.counter, run.notes = Counter(), []
+    window = types.SimpleNamespace(steps=1, warmup=1, timing_done=False, windows=[])
+    callback = run.over_window(window)
+    callback.on_train_batch_end(None, None, None, None, 0)
+    window.windows = [(3, 30, 0.1)]  # the smoke profile's few steps, closed when the fit ended
+    callback.on_train_end(None, None)
+    assert run.result().train_joules_per_sample == pytest.approx(1.0 / 30)

@@ -181,13 +181,21 @@ class WindowEnergy(L.Callback):
             self.start_j, self._started = self.run.read(), time.perf_counter()
             self.run.start_sampling()
         elif self.start_j is not None and not self.done and self.window.timing_done:
-            self.done = True
-            end_j, self.seconds = self.run.read(), time.perf_counter() - self._started
-            self.run.stop_sampling()
-            samples = sum(n for _, n, _ in self.window.windows)
-            if end_j is not None and samples:
-                self.run.values["train_joules_per_sample"] = (end_j - self.start_j) / samples
-                self.run.values["power_mean_w"] = (end_j - self.start_j) / self.seconds if self.seconds else None
+            self.finish()
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        """A window cut short by the fit's end (the smoke profile's few steps): its closed sub-windows count."""
+        if self.start_j is not None and not self.done:
+            self.finish()
+
+    def finish(self) -> None:
+        self.done = True
+        end_j, self.seconds = self.run.read(), time.perf_counter() - self._started
+        self.run.stop_sampling()
+        samples = sum(n for _, n, _ in self.window.windows)
+        if end_j is not None and samples:
+            self.run.values["train_joules_per_sample"] = (end_j - self.start_j) / samples
+            self.run.values["power_mean_w"] = (end_j - self.start_j) / self.seconds if self.seconds else None
 
 
 class TargetEnergy(L.Callback):
