@@ -31,7 +31,8 @@ def test_reduced_form_writes_the_bundle_and_the_verdict(tmp_path):
     assert "energy per sample present on every row" in verdict and "the whole command within 6 minutes" in verdict
     assert "dnnbench check" in (out / "check.txt").read_text()
     steps = list(csv.DictReader(open(out / "steps.csv")))
-    assert [s["step"] for s in steps] == ["dnnbench check", "sweep", "overhead"]
+    assert [s["step"] for s in steps] == ["dnnbench check", "sweep", "overhead", "pytest -m gpu"]
+    assert steps[-1]["exit_code"] == "skipped (no CUDA)" and steps[2]["exit_code"] == "0"
     assert steps[0]["summary"].startswith("dnnbench check:")  # its verdict line
 
 
