@@ -31,8 +31,8 @@ NAME, HELP = "report", "render summary.md, plots and index.html from results CSV
 NOISE_MARK = "⚠"
 SHORT = {"config_label": "config"}
 # What another process on the device can change (quality is fixed by the seed, memory by the model).
-NOISE_SENSITIVE = ({*of_group("speed"), *of_group("latency"), "time_to_target_s", "achieved_tflops", "mfu", "wall_s"}
-                   - {"timed_steps"})
+NOISE_SENSITIVE = ({*of_group("speed"), *of_group("latency"), *of_group("energy"), "time_to_target_s",
+                    "achieved_tflops", "mfu", "wall_s"} - {"timed_steps"})
 GROUPS = ("quality", "speed", "latency", "memory", "cost", "energy")  # the measured groups, each its own table
 DERIVED = {"cpu_mem_above_import_mb": ("memory", "MiB")}  # computed here from two columns (see `prepare`)
 HIDDEN = {"metric_target"}  # shown in the quality table's metric cell instead
