@@ -305,14 +305,19 @@ def fmt(value: float | None) -> str:
 
 
 # ----------------------------------------------------------------------------------------------- the table
+WIDTH = 34  # of the "what" column
+
+
 def render(lines: list[Line]) -> str:
-    width = max(len(line.what) for line in lines)
-    out = [f"{line.mark} {line.what:<{width}}  {line.found}" + (f"\n  {' ' * width}  → {line.advice}"
-                                                                  if line.advice else "") for line in lines]
+    """The lines of the table (each ⚠ / ✗ with its advice below it)."""
+    return "\n".join(f"{line.mark} {line.what:<{WIDTH}}  {line.found}" + (f"\n  {' ' * WIDTH}  → {line.advice}"
+                                                                         if line.advice else "") for line in lines)
+
+
+def verdict(lines: list[Line]) -> str:
     unreliable = [line for line in lines if line.unreliable]
-    out.append(f"dnnbench check: {len(unreliable)} line(s) make numbers from this machine unreliable (exit 1)"
-               if unreliable else "dnnbench check: fit to benchmark (exit 0)")
-    return "\n".join(out)
+    return (f"dnnbench check: {len(unreliable)} line(s) make numbers from this machine unreliable (exit 1)"
+            if unreliable else "dnnbench check: fit to benchmark (exit 0)")
 
 
 def parse_devices(text: str) -> list[str]:
@@ -352,9 +357,8 @@ def main(args: argparse.Namespace) -> int:
         print(f"dnnbench check: {exc}".splitlines()[0], file=sys.stderr)
         return 2
     print(f"dnnbench check: devices {', '.join(devices)}", flush=True)
-    lines = machine_lines()
-    if "cuda" in devices:
-        lines += all_gpu_lines()
+    lines = machine_lines() + (all_gpu_lines() if "cuda" in devices else [])
+    print(render(lines), flush=True)  # the probe takes a while: show what is known now
     if not args.no_probe:
         from bench.warm_server import stop_warm_server
 
@@ -363,9 +367,11 @@ def main(args: argparse.Namespace) -> int:
                 for device in devices:
                     if device == "cuda" and any(line.mark == BAD and line.what == "GPU" for line in lines):
                         continue  # no CUDA device: said above
-                    lines += probe_lines(device, args.probe_model or PROBE_MODEL[device], Path(tmp),
+                    probed = probe_lines(device, args.probe_model or PROBE_MODEL[device], Path(tmp),
                                          args.probe_repeats)
+                    print(render(probed), flush=True)
+                    lines += probed
             finally:
                 stop_warm_server()
-    print(render(lines))
+    print(verdict(lines))
     return 1 if any(line.unreliable for line in lines) else 0

@@ -113,8 +113,8 @@ def test_probe_lines_judge_ratios_and_spread(monkeypatch, tmp_path):
 
 def test_render_and_exit_verdict():
     fit = [Line(OK, "a", "x"), Line(WARN, "b", "y", "do z", unreliable=False)]
-    assert "fit to benchmark (exit 0)" in check.render(fit) and "→ do z" in check.render(fit)
-    assert "1 line(s)" in check.render(fit + [Line(BAD, "c", "broken", "fix", True)])
+    assert "fit to benchmark (exit 0)" in check.verdict(fit) and "→ do z" in check.render(fit)
+    assert "1 line(s)" in check.verdict(fit + [Line(BAD, "c", "broken", "fix", True)])
 
 
 def test_bad_devices_exit_2():
