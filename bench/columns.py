@@ -138,8 +138,13 @@ TABLE: tuple[Column, ...] = (
     _c("infer_samples_per_s", "speed", "eval-mode forward passes of `example_input(batch_size)` back to back "
        "(the host waits only at the end), on the run's device and precision, of the trained (compiled) module",
        numeric=True, better="max", unit="samples/s", console=True),
-    _c("data_wait_fraction", "speed", "share of train step time spent between the previous batch's end and this "
-       "batch's start (loader fetch + loop overhead)", numeric=True, better="min", unit="ratio"),
+    _c("data_wait_fraction", "speed", "share of the speed window's time spent fetching training batches: inside "
+       "the train loader's `next()` (Lightning's fetcher, timed through its profiler hook; DataLoader workers' "
+       "latency included, the host-to-device copy not)", numeric=True, better="min", unit="ratio"),
+    _c("host_overhead_fraction", "speed", "share of the speed window's time the host spent between one training "
+       "step and the next other than fetching: Lightning's loop and hooks, callbacks, the LR scheduler, the batch's "
+       "move to the device. Together with `data_wait_fraction` it is all host time outside `training_step`; the "
+       "rest of the window is the step itself", numeric=True, unit="ratio"),
     # latency
     _c("latency_p50_ms", "latency", "inference latency median at `batch_size`: each forward pass timed alone "
        "(CUDA events on a GPU, the host waiting after each)", numeric=True, better="min", unit="ms"),

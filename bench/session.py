@@ -62,6 +62,7 @@ def make_trainer(config: RunConfig, built: Built, callbacks: list, logger, sweep
         # A datamodule that shards its own batches across ranks says so; others get Lightning's sampler.
         use_distributed_sampler=not getattr(built.datamodule, "shards_itself", False),
         num_sanity_val_steps=0, enable_model_summary=False, enable_progress_bar=False,
+        profiler=speed.FetchTimer(),  # the speed window's data wait: time inside the train loader's next()
         callbacks=callbacks, default_root_dir=str(sweep_dir), **settings,
     )
 

@@ -19,7 +19,7 @@ def fit_fake(callbacks, max_steps, mode="ok", num_samples=64):
     model = FakeNet(mode=mode)
     trainer = L.Trainer(accelerator="cpu", max_steps=max_steps, max_epochs=-1, limit_val_batches=0, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                        callbacks=callbacks)
+                        callbacks=callbacks, profiler=speed.FetchTimer())
     trainer.fit(model, dm)
     return trainer
 
@@ -41,6 +41,64 @@ def test_a_cpu_window_may_stop_early_once_it_has_20_steps(monkeypatch):
     window = speed.SpeedWindow(warmup=2, timed=100, profiled=0)
     fit_fake([window], max_steps=500, num_samples=400)  # 100 batches an epoch: no epoch end inside the window
     assert window.result().timed_steps == 20 and len(window.windows) == 2
+
+
+def test_the_window_ends_on_data_with_fewer_batches_an_epoch_than_a_sub_window():
+    window = speed.SpeedWindow(warmup=3, timed=20, profiled=2)
+    trainer = fit_fake([window], max_steps=500, num_samples=8)  # 2 batches an epoch: only epoch ends close windows
+    result = window.result()
+    assert 20 <= result.timed_steps <= 22 and result.train_samples_per_s > 0
+    assert window.profiled_steps == 2 and trainer.global_step < 40  # it stopped the fit itself, long before 500
+
+
+class SlowFetch(torch.utils.data.Dataset):
+    """Each sample takes FETCH_S to load: the loader's share of the gap between steps."""
+
+    FETCH_S = 0.004
+
+    def __len__(self):
+        return 400
+
+    def __getitem__(self, index):
+        import time
+
+        time.sleep(self.FETCH_S)
+        return torch.randn(1, 8, 8), index % 3
+
+
+class SlowHook(L.Callback):
+    """Host work between steps that is not the data: a callback taking HOOK_S after every batch."""
+
+    HOOK_S = 0.02
+
+    def on_train_batch_end(self, *args):
+        import time
+
+        time.sleep(self.HOOK_S)
+
+
+def test_data_wait_is_the_loaders_fetch_and_other_host_time_is_its_own_column():
+    window = speed.SpeedWindow(warmup=2, timed=20, profiled=0)
+    trainer = L.Trainer(accelerator="cpu", max_steps=100, limit_val_batches=0, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, profiler=speed.FetchTimer(),
+                        callbacks=[window, SlowHook()])
+    trainer.fit(FakeNet(), torch.utils.data.DataLoader(SlowFetch(), batch_size=4))
+    result, timed = window.result(), window.result().timed_steps
+    seconds = sum(w[2] for w in window.windows)
+    # lower bounds only (a sleep never takes less than asked): the fetch goes to data, the hook to host overhead
+    assert window.fetches >= timed * 4 * SlowFetch.FETCH_S
+    assert result.host_overhead_fraction * seconds >= (timed - 1) * SlowHook.HOOK_S
+    assert result.data_wait_fraction + result.host_overhead_fraction <= 1
+    assert window.fetches < window.waits  # the hook's time is not in the data wait
+
+
+def test_without_a_fetch_timer_the_data_columns_stay_empty():
+    window = speed.SpeedWindow(warmup=2, timed=20, profiled=0)
+    trainer = L.Trainer(accelerator="cpu", max_steps=100, limit_val_batches=0, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, callbacks=[window])
+    trainer.fit(FakeNet(), datamodules.get("synthetic")(batch_size=4, shape=(1, 8, 8), num_classes=3, num_samples=64))
+    result = window.result()
+    assert result.timed_steps >= 20 and result.data_wait_fraction is None and result.host_overhead_fraction is None
 
 
 def test_divergence_is_read_at_window_ends_and_still_caught_within_one(monkeypatch):
