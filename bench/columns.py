@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # 2 added other_metrics (as `name=value` pairs); 3 made it a JSON object and added the config's model/data
-# arguments, the speed window, the device-cost throughput and the settings that change speed.
-READABLE_SCHEMA_VERSIONS = (1, 2, 3)
+# arguments, the speed window, the device-cost throughput and the settings that change speed; 4 added
+# host_overhead_fraction (data_wait_fraction became the loader's fetch alone), latency_samples (tail percentiles
+# empty below their sample size) and the noise check's system-wide figures. Older files read with those empty.
+READABLE_SCHEMA_VERSIONS = (1, 2, 3, 4)
 
 
 class Status(str, Enum):
@@ -148,9 +150,14 @@ TABLE: tuple[Column, ...] = (
     # latency
     _c("latency_p50_ms", "latency", "inference latency median at `batch_size`: each forward pass timed alone "
        "(CUDA events on a GPU, the host waiting after each)", numeric=True, better="min", unit="ms"),
-    _c("latency_p90_ms", "latency", "inference latency 90th percentile", numeric=True, unit="ms"),
-    _c("latency_p95_ms", "latency", "inference latency 95th percentile", numeric=True, better="min", unit="ms"),
-    _c("latency_p99_ms", "latency", "inference latency 99th percentile", numeric=True, unit="ms"),
+    _c("latency_p90_ms", "latency", "inference latency 90th percentile; empty below 100 timed calls",
+       numeric=True, unit="ms"),
+    _c("latency_p95_ms", "latency", "inference latency 95th percentile; empty below 100 timed calls", numeric=True,
+       better="min", unit="ms"),
+    _c("latency_p99_ms", "latency", "inference latency 99th percentile; empty below 1,000 timed calls",
+       numeric=True, unit="ms"),
+    _c("latency_samples", "latency", "single calls the percentiles were taken over: at least 10, then until 1,000 "
+       "or 3 s of calls (smoke: 0.5 s); `message` says which percentiles stayed empty and why", numeric=True),
     # memory
     _c("peak_gpu_mem_allocated_mb", "memory", "`torch.cuda.max_memory_allocated` after the run (peak stats reset "
        "before fit)", numeric=True, better="min", unit="MiB"),

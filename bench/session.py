@@ -106,7 +106,10 @@ def measure_trained(config: RunConfig, built: Built, fit_model: torch.nn.Module,
     precision = PRECISIONS[config.precision]
     args = precision.cast_inputs(inference.as_args(built.model.example_input(config.batch_size)))
     args = tuple(a.to(device) if torch.is_tensor(a) else a for a in args)
-    latency = inference.inference_timing(fit_model, args, device, precision)
+    budget_s = inference.SMOKE_BUDGET_S if config.profile == "smoke" else inference.BUDGET_S
+    latency = inference.inference_timing(fit_model, args, device, precision, budget_s)
+    if note := latency.note(budget_s):
+        built.notes.append(note)
     try:
         with precision.autocast(device.type):
             forward = cost.forward_flops_per_sample(built.model, args)

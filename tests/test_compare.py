@@ -4,6 +4,7 @@ import pytest
 from results_fixtures import make_row, write_csv
 
 from bench.cli import main
+from bench.columns import COLUMNS
 
 
 def compare(tmp_path, base_rows, new_rows, *extra):
@@ -143,3 +144,15 @@ def test_compare_says_which_side_ran_beside_other_load(tmp_path, capsys):
     assert compare(tmp_path, [make_row()], [make_row()]) == 0
     captured = capsys.readouterr()
     assert "other load" not in captured.err and "noisy" not in captured.out
+
+
+def test_a_schema_3_file_reads_with_the_columns_schema_4_added_empty(tmp_path):
+    from bench.results_io import load_results
+
+    old = make_row(schema_version=3)
+    added = ("host_overhead_fraction", "latency_samples", "load_per_core_start", "other_cpu_seconds")
+    for column in added:
+        old.pop(column, None)
+    frame = load_results(write_csv(tmp_path / "v3.csv", [old], columns=[c for c in old]))
+    assert all(column in frame and frame[column].isna().all() for column in added if column in COLUMNS)
+    assert compare(tmp_path, [old], [make_row()]) == 0

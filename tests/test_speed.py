@@ -10,6 +10,8 @@ import lightning_modules
 from bench import session
 from bench.config import RunConfig
 from bench.measure import cost, inference, peaks, speed
+from bench.measure.inference import Latency
+from bench.precision import PRECISIONS
 from datamodules.base import DeviceBatches, TensorBatches, batch_loader
 from tests.fake_models import FakeNet
 
@@ -213,3 +215,17 @@ def test_cpu_busy_share_is_taken_within_the_profiled_steps():
     assert 0 < window.device_seconds <= window.profiled_seconds
     assert 0 < result.device_busy_fraction <= 1
     assert result.device_samples_per_s >= result.train_samples_per_s
+
+
+def test_latency_percentiles_carry_their_sample_count_and_stay_empty_below_it():
+    model, args = torch.nn.Linear(4, 2), (torch.randn(3, 4),)
+    precision = PRECISIONS["32-true"]
+    few = inference.inference_timing(model, args, torch.device("cpu"), precision, budget_s=0.0)
+    assert few.latency_samples == inference.MIN_CALLS and few.latency_p50_ms > 0
+    assert few.latency_p90_ms is few.latency_p95_ms is few.latency_p99_ms is None
+    assert "p90/p95/p99 empty: 10 calls" in few.note(0.0)
+    full = inference.inference_timing(model, args, torch.device("cpu"), precision, budget_s=60.0)
+    assert full.latency_samples == inference.MAX_CALLS == 1000 and full.note() == ""
+    assert full.latency_p50_ms <= full.latency_p90_ms <= full.latency_p95_ms <= full.latency_p99_ms
+    some = Latency(1.0, 2.0, 2.0, None, 400, 10.0)
+    assert some.note(3.0).startswith("latency p99 empty: 400 calls timed within 3 s")
