@@ -209,13 +209,24 @@ TABLE: tuple[Column, ...] = (
        "(`os.getloadavg`; earlier runs of the sweep count too)", numeric=True),
     _c("load_avg_end", "environment", "the 1-minute load average when the run ended (this run counts too)",
        numeric=True),
-    _c("other_cpu_cores", "environment", "CPU cores that processes outside the run's own process tree used on "
-       "average while it ran (psutil)", numeric=True, unit="cores"),
-    _c("busy_processes", "environment", "the busiest of those processes, as `name (pid) cores`"),
+    _c("load_per_core_start", "environment", "`load_avg_start` per logical CPU: from 1.5 the run started on a "
+       "loaded machine and is marked noisy (one sweep alone, a torch thread per core, stays near 1)",
+       numeric=True),
+    _c("other_cpu_cores", "environment", "CPU cores used on average, while the run ran, by everything but the run: "
+       "the busy time of the cores it may use (/proc/stat via psutil, all but idle and iowait; steal included) "
+       "minus the CPU time of the run's own process tree (its threads, live descendants and descendants that "
+       "exited) and of its harness (the sweep and the warm server that launched it, their own threads only); "
+       "short-lived processes and other sweeps included", numeric=True, unit="cores"),
+    _c("other_cpu_cores_peak", "environment", "the same over the busiest one-second sample of the run",
+       numeric=True, unit="cores"),
+    _c("busy_processes", "environment", "the busiest other processes alive at the run's end, as `name (pid) "
+       "cores` (names only: `other_cpu_cores` is the measure)"),
     _c("foreign_gpu_processes", "environment", "processes other than the run's on its GPUs, at start or end "
        "(NVML); empty when NVML is not available", numeric=True),
-    _c("noise_warning", "environment", "why this run's speed may be off (it shared its device: busy processes, "
-       "foreign GPU processes); empty when it ran alone"),
+    _c("noise_warning", "environment", "why this run's speed may be off: it started on a loaded machine "
+       "(`load_per_core_start` >= 1.5), others used its CPU cores (`other_cpu_cores` >= 0.5, or 10% of the cores "
+       "it may use if more), or other processes used its GPU; empty when it ran alone. The console prints it, the "
+       "report marks the row, compare flags the config"),
     _c("schema_version", "environment", f"version of this column set ({SCHEMA_VERSION})"),
     _c("reproduce", "environment", "the `dnnbench run ...` command that re-runs this row (same seed; its repeat "
        "index reads 0)"),

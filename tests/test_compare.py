@@ -150,7 +150,7 @@ def test_a_schema_3_file_reads_with_the_columns_schema_4_added_empty(tmp_path):
     from bench.results_io import load_results
 
     old = make_row(schema_version=3)
-    added = ("host_overhead_fraction", "latency_samples", "load_per_core_start", "other_cpu_seconds")
+    added = ("host_overhead_fraction", "latency_samples", "load_per_core_start", "other_cpu_cores_peak")
     for column in added:
         old.pop(column, None)
     frame = load_results(write_csv(tmp_path / "v3.csv", [old], columns=[c for c in old]))
