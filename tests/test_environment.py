@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from results_fixtures import make_row, write_csv
 
 from bench.cli import main
