@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import faulthandler
+import gc
 import json
 import os
 import signal
@@ -70,6 +71,10 @@ def run(config: RunConfig, sweep_dir: Path) -> dict[str, Any] | None:
             from bench.session import train_and_measure
 
             row["rss_after_import_mb"] = rss_now_mb()
+            # The same collector state on both launch paths: what the imports made (the warm server's preload, or
+            # this interpreter's own imports) is never scanned again, so a forked run neither scans more objects
+            # than a fresh one (the server preloads more) nor copies the server's pages by touching them.
+            gc.freeze()
             measured = train_and_measure(config, sweep_dir)
             if measured is None:
                 return None
