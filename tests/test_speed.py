@@ -229,3 +229,10 @@ def test_latency_percentiles_carry_their_sample_count_and_stay_empty_below_it():
     assert full.latency_p50_ms <= full.latency_p90_ms <= full.latency_p95_ms <= full.latency_p99_ms
     some = Latency(1.0, 2.0, 2.0, None, 400, 10.0)
     assert some.note(3.0).startswith("latency p99 empty: 400 calls timed within 3 s")
+
+
+def test_a_quick_run_with_two_batches_an_epoch_ends_with_a_full_window(tmp_path):
+    config = RunConfig(model="tests.fake_models:FakeNet", datamodule="synthetic", batch_size=16, profile="quick",
+                       data_args={"shape": (1, 8, 8), "num_classes": 3, "num_samples": 32})
+    row = session.train_and_measure(config, tmp_path)
+    assert row["timed_steps"] >= 20 and row["train_samples_per_s"] > 0 and row["device_samples_per_s"] > 0
