@@ -215,7 +215,8 @@ TABLE: tuple[Column, ...] = (
     _c("other_cpu_cores", "environment", "CPU cores used on average, while the run ran, by everything but the run: "
        "the busy time of the cores it may use (/proc/stat via psutil, all but idle and iowait; steal included) "
        "minus the CPU time of the run's own process tree (its threads, live descendants and descendants that "
-       "exited) and of its harness (the sweep and the warm server that launched it, their own threads only); "
+       "exited) and of its harness (the sweep and the warm server that launched it and the sweep's W&B service, their "
+       "own threads only); "
        "short-lived processes and other sweeps included", numeric=True, unit="cores"),
     _c("other_cpu_cores_peak", "environment", "the same over the busiest one-second sample of the run",
        numeric=True, unit="cores"),

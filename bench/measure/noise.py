@@ -6,9 +6,10 @@ and says so in `noise_warning`, which the console and the report show (and compa
 Other CPU use is the machine's own accounting, so nothing escapes it (short-lived processes, another sweep's runs
 and warm servers, kernel threads, a hypervisor's steal): the CPU time the run's cores spent busy (/proc/stat)
 minus what the run's own process tree used (this process's threads, its live descendants, and every descendant
-that exited meanwhile) and what its harness used (the sweep and the warm server that launched it, their own
-threads only: a sibling run of `--parallel` is other load). A light thread samples both every second during the
-run for the busiest second; the load average at the start, per core, says whether the machine was loaded before.
+that exited meanwhile) and what its harness used (the sweep and the warm server that launched it and the sweep's
+W&B service, their own threads only: a sibling run of `--parallel` is other load). A light thread samples both
+every second during the run for the busiest second; the load average at the start, per core, says whether the
+machine was loaded before it started.
 (Snapshots of the processes alive at the start and the end, which this replaced, missed every process that
 was not alive at both: another sweep's runs, test runners, CI jobs.)
 """
@@ -95,15 +96,17 @@ def process_cpu_s(pid: int, with_children: bool) -> float:
 
 
 def harness_pids() -> list[int]:
-    """The processes that launched this run and wait on it: its parent, and when that is the warm server, the
-    sweep that started the server."""
+    """The processes that launched this run and serve it: its parent; when that is the warm server, the sweep that
+    started the server; and the sweep's W&B service, which the run's logging keeps busy (bench.launch shares it)."""
     import psutil
 
-    parent = psutil.Process().parent()
-    chain = [parent] if parent is not None else []
+    chain = [process for process in [psutil.Process().parent()] if process is not None]
     try:
-        if parent is not None and any("warm_server" in part for part in parent.cmdline()):
-            chain += [parent.parent()] if parent.parent() is not None else []
+        if chain and any("warm_server" in part for part in chain[0].cmdline()):
+            chain += [process for process in [chain[0].parent()] if process is not None]
+        if chain:
+            chain += [child for child in chain[-1].children()
+                      if any("wandb" in part for part in child.cmdline()[:2])]
     except psutil.Error:
         pass
     return [process.pid for process in chain]
