@@ -157,13 +157,7 @@ def own_pids() -> set[int]:
     """This process, its ancestors (the sweep) and its descendants (DDP ranks, compile workers, W&B service)."""
     import psutil
 
-    me = psutil.Process()
-    related = [me, *me.parents()]
-    try:
-        related += me.children(recursive=True)
-    except psutil.Error:
-        pass
-    return {process.pid for process in related}
+    return {os.getpid(), *(process.pid for process in psutil.Process().parents()), *descendants(os.getpid())}
 
 
 def other_process_cores(start: Snapshot, end: Snapshot, ours: set[int], seconds: float) -> dict[str, float]:
