@@ -18,7 +18,7 @@ import datamodules
 import lightning_modules
 from bench import progress
 from bench.config import AUTO, SMOKE_LIMITS, RunConfig
-from bench.measure import batch_size, cost, inference, memory, peaks, speed
+from bench.measure import batch_size, best_effort, cost, inference, memory, peaks, speed
 from bench.precision import PRECISIONS
 
 
@@ -99,15 +99,6 @@ def other_metrics(test_results: dict[str, Any], model: L.LightningModule, main_m
     return {key.removeprefix("test/"): {"value": float(value), "better": directions.get(key.removeprefix("test/"))}
             for key, value in sorted(test_results.items())
             if key.startswith("test/") and key != f"test/{main_metric}"}
-
-
-def best_effort(notes: list[str], what: str, measure):
-    """`measure()`, or None with a note when it fails: a measurement never costs the row."""
-    try:
-        return measure()
-    except Exception as exc:
-        notes.append(f"{what} failed: {exc}".splitlines()[0])
-        return None
 
 
 def inference_args(config: RunConfig, built: Built, device: torch.device) -> tuple:

@@ -42,6 +42,7 @@ class StubTrainer:
     def __init__(self, datamodule) -> None:
         self.datamodule, self.max_epochs, self.current_epoch, self.global_step = datamodule, -1, 0, 0
         self.estimated_stepping_batches, self.num_training_batches = math.inf, math.inf
+        self.gradient_clip_val = None
 
 
 def reference_flops(config: RunConfig) -> float:
