@@ -65,6 +65,7 @@ class DeviceBatches:
     def __init__(self, tensors: tuple[torch.Tensor, ...], batch_size: int, shuffle: bool, seed: int,
                  rank: int = 0, world_size: int = 1) -> None:
         self.tensors, self.batch_size, self.shuffle = tensors, batch_size, shuffle
+        self.dataset = TensorBatches(*tensors)  # sized, as a DataLoader's: Lightning's batch finder caps at it
         self.rank, self.world_size = rank, world_size
         self.generator = torch.Generator(device=tensors[0].device).manual_seed(seed) if shuffle else None
 
