@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # 2 added other_metrics (as `name=value` pairs); 3 made it a JSON object and added the config's model/data
-# arguments, the speed window, the device-cost throughput and the settings that change speed.
-READABLE_SCHEMA_VERSIONS = (1, 2, 3)
+# arguments, the speed window, the device-cost throughput and the settings that change speed; 4 counts
+# flops_per_sample over one real training step (before: 3 x the forward) and added the inference FLOPs
+# (infer_flops_per_sample, infer_achieved_tflops). Older files read with the new columns empty.
+READABLE_SCHEMA_VERSIONS = (1, 2, 3, 4)
 
 
 class Status(str, Enum):
