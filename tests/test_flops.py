@@ -122,3 +122,51 @@ def test_cudnn_share_names_convolutions_and_recurrent_layers():
     lstm = torch.nn.LSTM(4, 8, batch_first=True)  # oneDNN's fused kernel on a CPU: counted analytically
     tally = cost.inference_flops_per_sample(lstm, (torch.randn(2, 5, 4),), contextlib.nullcontext())
     assert tally.flops == tally.cudnn_flops == 5 * 2 * 4 * 8 * (4 + 8)
+
+
+def recurrent_step_counts(layer: torch.nn.RNNBase, x: torch.Tensor, device_flags) -> tuple[float, float]:
+    """(ours with the fused kernel, the counter's own with the unfused kernels) over a forward and backward."""
+    with cost.FlopCount(layer) as ours:
+        layer(x)[0].sum().backward()
+    with device_flags(enabled=False), FlopCounterMode(display=False) as plain:
+        layer(x)[0].sum().backward()
+    return ours.tally.flops, plain.get_total_flops()
+
+
+@pytest.mark.parametrize("bidirectional, input_grad", [(False, False), (True, True)])
+def test_analytic_recurrent_training_flops_match_the_unfused_kernels(bidirectional, input_grad):
+    lstm = torch.nn.LSTM(12, 16, num_layers=2, batch_first=True, bidirectional=bidirectional)
+    x = torch.randn(3, 7, 12, requires_grad=input_grad)
+    ours, plain = recurrent_step_counts(lstm, x, torch.backends.mkldnn.flags)  # oneDNN's LSTM: blind
+    assert ours == pytest.approx(plain, rel=1e-9)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("mode", ["RNN", "LSTM", "GRU"])
+def test_cudnn_recurrent_training_flops_match_the_unfused_kernels(mode):
+    layer = getattr(torch.nn, mode)(12, 16, num_layers=2, batch_first=True, bidirectional=True).cuda()
+    x = torch.randn(3, 7, 12, device="cuda", requires_grad=True)
+    ours, plain = recurrent_step_counts(layer, x, torch.backends.cudnn.flags)
+    assert ours == pytest.approx(plain, rel=0.02)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", MODELS)
+def test_mfu_is_at_most_one_on_a_gpu(name, tmp_path):
+    from bench.child import run
+
+    row = run(smoke_config(name, device="cuda"), tmp_path)
+    assert row["status"] == "ok", row["message"]
+    assert 0 < row["mfu"] <= 1, (row["mfu"], row["peak_dtype"], row["peak_tflops"])
+    assert row["flops_per_sample"] == pytest.approx(counted_in_a_fit(smoke_config(name), tmp_path / "cpu").flops,
+                                                    rel=0.05)  # the same count on the GPU as on the CPU
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", ["rnn", "lstm", "attention", "dqn"])
+def test_clipping_models_train_in_16_mixed_on_a_gpu(name, tmp_path):
+    from bench.child import run
+
+    row = run(smoke_config(name, device="cuda", precision="16-mixed"), tmp_path)
+    assert row["status"] == "ok", row["message"]
+    assert row["train_samples_per_s"] > 0
