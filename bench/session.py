@@ -163,7 +163,7 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> dict[str, Any] | No
         callbacks.append(wandb_history())  # per-step curves, logged after fit
     trainer = make_trainer(config, built, callbacks, logger, sweep_dir)
     device = trainer.strategy.root_device
-    memory.reset_gpu_peak(device)
+    best_effort(built.notes, "GPU memory reset", lambda: memory.reset_gpu_peak(device))
     trainer.fit(fit_model, built.datamodule)
     results = trainer.test(fit_model, built.datamodule, verbose=False)
     row = {"params": sum(p.numel() for p in built.model.parameters()), "epochs": trainer.current_epoch,

@@ -6,7 +6,7 @@ from torch.autograd import DeviceType
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench.child import run
-from bench.measure import cost, inference, memory, speed
+from bench.measure import cost, device_time, inference, memory, speed
 from tests.test_runner import fake_config
 from tests.test_speed import fit_fake
 
@@ -47,7 +47,7 @@ class WithoutActivityType:
         return getattr(self._event, name)
 
 
-class FakeProfiling(speed.Profiling):
+class FakeProfiling(device_time.Profiling):
     def __init__(self, events):
         self.device, self.failure = torch.device("cpu"), None
         self.profiler = type("P", (), {"__exit__": lambda *a: None, "profiler": type("R", (), {
@@ -56,31 +56,32 @@ class FakeProfiling(speed.Profiling):
 
 def test_events_without_activity_type_are_read_by_device_and_annotation():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert speed.is_device_work(Event(0, 5), cpu)
-    assert not speed.is_device_work(Event(0, 50, annotation=True), cpu)  # e.g. the optimizer step's range
-    assert not speed.is_device_work(Event(0, 5), cuda)
-    assert speed.is_device_work(Event(0, 5, DeviceType.CUDA), cuda)
-    assert not speed.is_device_work(Event(0, 9, DeviceType.CUDA, annotation=True), cuda)  # gpu_user_annotation
+    assert device_time.is_device_work(Event(0, 5), cpu)
+    assert not device_time.is_device_work(Event(0, 50, annotation=True), cpu)  # e.g. the optimizer step's range
+    assert not device_time.is_device_work(Event(0, 5), cuda)
+    assert device_time.is_device_work(Event(0, 5, DeviceType.CUDA), cuda)
+    assert not device_time.is_device_work(Event(0, 9, DeviceType.CUDA, annotation=True), cuda)  # gpu_user_annotation
     events = [Event(0, 10), Event(2, 4), Event(0, 100, annotation=True), Event(20, 25)]
-    assert speed.device_time_s(FakeProfiling(events), cpu) == 15e-9
+    assert device_time.device_time_s(FakeProfiling(events), cpu) == 15e-9
 
 
 def test_events_whose_methods_raise_leave_no_device_time_and_a_note():
     profiling = FakeProfiling([Event(0, 10), Broken(0, 10)])
-    assert speed.device_time_s(profiling, torch.device("cpu")) is None
+    assert device_time.device_time_s(profiling, torch.device("cpu")) is None
     assert "profiler events unreadable: unreadable event" in profiling.failure
 
 
 def test_a_window_reads_real_events_through_torch_211s_interface(monkeypatch):
-    original = speed.is_device_work
-    monkeypatch.setattr(speed, "is_device_work", lambda event, device: original(WithoutActivityType(event), device))
+    original = device_time.is_device_work
+    monkeypatch.setattr(device_time, "is_device_work",
+                        lambda event, device: original(WithoutActivityType(event), device))
     window = speed.SpeedWindow(warmup=2, timed=20, profiled=3)
     fit_fake([window], max_steps=500, num_samples=400)
     assert window.result().device_samples_per_s > 0 and window.profile_note is None
 
 
 def test_a_profiler_that_fails_leaves_the_device_columns_empty_with_a_note(monkeypatch):
-    monkeypatch.setattr(speed, "is_device_work", lambda event, device: Broken(0, 1).device_type())
+    monkeypatch.setattr(device_time, "is_device_work", lambda event, device: Broken(0, 1).device_type())
     window = speed.SpeedWindow(warmup=2, timed=20, profiled=3)
     trainer = fit_fake([window], max_steps=500, num_samples=400)
     result = window.result()
