@@ -67,11 +67,12 @@ def make_trainer(config: RunConfig, built: Built, callbacks: list, logger, sweep
 
 
 def speed_window_fit(config: RunConfig, built: Built, fit_model: torch.nn.Module, sweep_dir: Path,
-                     flops: cost.TrainingFlops) -> speed.TrainThroughput:
+                     flops: cost.TrainingFlops | None = None) -> speed.TrainThroughput:
     """The speed window in a fit of its own: the same (trained, compiled) module and data, no logger, no
     validation, a fixed number of steps whatever the profile's epochs; it ends when the window is done. One of its
     warm-up steps is the one whose FLOPs are counted (`flops`)."""
     window = speed.SpeedWindow(config.world_size)
+    flops = flops or cost.TrainingFlops(step=2 if config.compile else 1)
     divergence = speed.QualityWatch(built.spec.metric, built.spec.metric_direction, None)
     steps = speed.WARMUP_STEPS + 3 * speed.TIMED_STEPS + speed.PROFILED_STEPS  # room for epoch ends; stops early
     trainer = make_trainer(config, built, [window, divergence, flops], None, sweep_dir, max_epochs=-1,
