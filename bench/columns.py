@@ -10,9 +10,11 @@ from typing import Any
 
 SCHEMA_VERSION = 4
 # 2 added other_metrics (as `name=value` pairs); 3 made it a JSON object and added the config's model/data
-# arguments, the speed window, the device-cost throughput and the settings that change speed; 4 added
-# host_overhead_fraction (data_wait_fraction became the loader's fetch alone), latency_samples (tail percentiles
-# empty below their sample size) and the noise check's system-wide figures. Older files read with those empty.
+# arguments, the speed window, the device-cost throughput and the settings that change speed; 4 counts
+# flops_per_sample over one real training step (before: 3 x the forward) and added the inference FLOPs
+# (infer_flops_per_sample, infer_achieved_tflops), host_overhead_fraction (data_wait_fraction became the loader's
+# fetch alone), latency_samples (tail percentiles empty below their sample size) and the noise check's system-wide
+# figures. Older files read with the new columns empty.
 READABLE_SCHEMA_VERSIONS = (1, 2, 3, 4)
 
 
@@ -170,16 +172,28 @@ TABLE: tuple[Column, ...] = (
        numeric=True, unit="MiB"),
     # cost
     _c("params", "cost", "parameter count of the model", numeric=True),
-    _c("flops_per_sample", "cost", "training FLOPs per sample = 3 x the forward FLOPs counted by "
-       "`torch.utils.flop_counter` on the run's device, plus analytic matmul counts for RNN/LSTM/GRU layers (the "
-       "counter cannot see inside their fused kernels)", numeric=True, unit="FLOP"),
+    _c("flops_per_sample", "cost", "training FLOPs per sample of one real optimizer step (forward, backward, "
+       "update; every network and sampling pass a manual-optimization model runs: the GAN's generator and "
+       "discriminator passes, the DBN's Gibbs sampling, the DQN's target network), counted by "
+       "`torch.utils.flop_counter` over the first warm-up step of the speed window's fit (compiled: the second, "
+       "after compiling; smoke: of the quality fit) on its real batch, "
+       "plus analytic counts where the counter is blind (cuDNN RNN/LSTM/GRU, CPU flash attention); the convention "
+       "is under FLOPs above; the same in every precision", numeric=True, unit="FLOP"),
     _c("achieved_tflops", "cost", "`flops_per_sample * train_samples_per_s / 1e12`", numeric=True,
+       unit="TFLOP/s"),
+    _c("infer_flops_per_sample", "cost", "FLOPs per sample of the eval-mode forward the inference timing runs "
+       "(no_grad; the fused transformer fast path, invisible to the counter, switched off while counting: the same "
+       "matmuls), counted the same way", numeric=True, unit="FLOP"),
+    _c("infer_achieved_tflops", "cost", "`infer_flops_per_sample * infer_samples_per_s / 1e12`", numeric=True,
        unit="TFLOP/s"),
     _c("peak_tflops", "cost", "the denominator used for MFU, x devices: `--peak-tflops`, else the dense "
        "datasheet peak of the GPU for `peak_dtype` (bench/measure/peaks.py), else Lightning's table; empty when "
        "unknown (CPUs)", numeric=True, unit="TFLOP/s"),
-    _c("peak_dtype", "cost", "the dtype whose peak was used: `fp32` or `tf32` for 32-true (by "
-       "`matmul_precision`), `bf16`/`fp16` for 16-bit precisions, `fp64`"),
+    _c("peak_dtype", "cost", "the dtype whose peak was used, read at measurement time: for 32-true `tf32` or "
+       "`fp32` by what the kernels may use (matmuls by `matmul_precision`, convolutions and RNNs by cuDNN's TF32 "
+       "switch `torch.backends.cudnn.allow_tf32`, on by default); where the two differ and the model has both "
+       "kinds of FLOPs, e.g. `tf32 conv/rnn 90% + fp32 matmul`, the peak is the FLOP-weighted harmonic mean; "
+       "`bf16`/`fp16` for 16-bit precisions; `fp64` (the FP64 tensor-core rate where the GPU has one)"),
     _c("peak_source", "cost", "where `peak_tflops` came from: `table: <gpu>`, `lightning`, `--peak-tflops`"),
     _c("mfu", "cost", "`achieved_tflops / peak_tflops`", numeric=True, unit="ratio"),
     _c("epochs", "cost", "epochs completed", numeric=True),

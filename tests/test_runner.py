@@ -39,7 +39,7 @@ def test_ok_run_measures_speed_cost_and_environment(tmp_path):
     assert float(row["latency_p95_ms"]) >= float(row["latency_p50_ms"])
     assert 0 <= float(row["data_wait_fraction"]) <= 1
     assert row["params"] == 64 * 3 + 3
-    assert row["flops_per_sample"] == 3 * 2 * 64 * 3  # 3 x forward matmul FLOPs
+    assert row["flops_per_sample"] == 2 * 2 * 64 * 3  # the forward matmul and the weight gradient's
     assert row.get("metric_value") in (None, "")  # synthetic data: quality not applicable
     assert "no meaningful quality" in row["message"]
     assert row["torch_version"] and row["lightning_version"] and row["schema_version"] == SCHEMA_VERSION

@@ -1,6 +1,8 @@
 """GPU-true speed on CPU terms: the speed window, device-side NaN checks, where inference and FLOPs run, resident
 data batches, the peak table and recurrent FLOPs. GPU-only checks carry the `gpu` marker."""
 
+import contextlib
+
 import lightning as L
 import pytest
 import torch
@@ -126,11 +128,13 @@ def test_inference_and_flops_run_on_the_training_device_after_lightnings_teardow
         return wrapped
 
     monkeypatch.setattr(inference, "inference_timing", spy("inference", inference.inference_timing))
-    monkeypatch.setattr(cost, "forward_flops_per_sample", spy("flops", cost.forward_flops_per_sample))
+    monkeypatch.setattr(cost, "inference_flops_per_sample", spy("flops", cost.inference_flops_per_sample))
     config = RunConfig(model="tests.fake_models:FakeNet", datamodule="synthetic", batch_size=16, profile="smoke",
                        data_args={"shape": (1, 8, 8), "num_classes": 3, "num_samples": 64})
     row = session.train_and_measure(config, tmp_path)
-    assert row["infer_samples_per_s"] > 0 and row["flops_per_sample"] == 3 * 2 * 64 * 3
+    # training: the forward matmul and the weight gradient's (the input needs none); inference: the forward
+    assert row["infer_samples_per_s"] > 0 and row["flops_per_sample"] == 2 * 2 * 64 * 3
+    assert row["infer_flops_per_sample"] == 2 * 64 * 3
     training_device = torch.device("cpu")  # the smoke Trainer's root device here
     assert seen == {"inference": (training_device, training_device), "flops": (training_device, training_device)}
 
@@ -166,7 +170,7 @@ def test_recurrent_flops_are_counted_analytically(name, gates):
     model = lightning_modules.build_model(lightning_modules.get(name), datamodules.get("seq_mnist5k")())
     steps, features, hidden, classes = 28, 28, model.hparams.hidden_size, 10
     analytic = steps * 2 * gates * hidden * (features + hidden) + 2 * hidden * classes
-    counted = cost.forward_flops_per_sample(model, (model.example_input(4),))
+    counted = cost.inference_flops_per_sample(model, (model.example_input(4),), contextlib.nullcontext()).flops
     assert counted == pytest.approx(analytic, rel=0.05)
 
 

@@ -17,6 +17,7 @@ from lightning.pytorch.profilers import Profiler
 
 from bench import stats
 from bench.measure import Columns
+from bench.measure.device_time import device_time_s, start_profiler, union_length  # noqa: F401 - union_length: API
 
 WARMUP_STEPS = 10  # before the window: allocator warm-up, cudnn autotune, (re)compilation
 TIMED_STEPS = 100  # the window's length ...
@@ -111,6 +112,7 @@ class SpeedWindow(L.Callback):
         self._open: list[int] | None = None  # [steps, samples] of the sub-window being timed
         self._window_start = self._last_end = self._batch_start = self._profile_start = 0.0
         self._profiler = None
+        self.profile_note: str | None = None
 
     def timed_steps(self) -> int:
         return sum(steps for steps, _, _ in self.windows)
@@ -180,6 +182,7 @@ class SpeedWindow(L.Callback):
         self.profiled_seconds = time.perf_counter() - self._profile_start
         self.on_cpu = pl_module.device.type == "cpu"
         self.device_seconds = device_time_s(self._profiler, pl_module.device)
+        self.profile_note = self._profiler.failure  # the row's message says why device time is missing
         self._profiler = None
         if self.stop:
             trainer.should_stop = True
@@ -220,50 +223,6 @@ class SpeedWindow(L.Callback):
         if seconds and self.fetches is not None:
             data, host = self.fetches / seconds, max(0.0, self.waits - self.fetches) / seconds
         return TrainThroughput(rate, spread, self.timed_steps(), data, host, device_rate, busy)
-
-
-def start_profiler(device: torch.device):
-    """torch.profiler over the next steps: kernel times on a GPU, aten op self times on a CPU."""
-    from torch.profiler import ProfilerActivity, profile
-
-    activity = ProfilerActivity.CUDA if device.type == "cuda" else ProfilerActivity.CPU
-    profiler = profile(activities=[activity])
-    profiler.__enter__()
-    return profiler
-
-
-def device_time_s(profiler, device: torch.device) -> float | None:
-    """Seconds the device was busy during the profiled steps: the union of the kernel (and copy) intervals on a
-    GPU, of the aten op intervals on a CPU, so nested or concurrent work is counted once.
-
-    Read from the raw profiler events: `key_averages()` builds Python objects for every event, which took
-    seconds for ten steps of a recurrent model on a CPU.
-    """
-    from torch.autograd import DeviceType
-
-    profiler.__exit__(None, None, None)
-    events = profiler.profiler.kineto_results.events()
-    if device.type == "cuda":
-        spans = [(e.start_ns(), e.end_ns()) for e in events
-                 if e.device_type() == DeviceType.CUDA and e.activity_type() in DEVICE_WORK]
-    else:
-        spans = [(e.start_ns(), e.end_ns()) for e in events if e.activity_type() == "cpu_op"]
-    busy_ns = union_length(spans)
-    return busy_ns / 1e9 if busy_ns else None
-
-
-DEVICE_WORK = ("kernel", "gpu_memcpy", "gpu_memset")  # profiler activity types that occupy a GPU
-
-
-def union_length(spans: list[tuple[int, int]]) -> int:
-    """Total length covered by (start, end) intervals."""
-    total, reach = 0, None
-    for start, end in sorted(spans):
-        if reach is None or start > reach:
-            total, reach = total + end - start, end
-        elif end > reach:
-            total, reach = total + end - reach, end
-    return total
 
 
 class QualityWatch(L.Callback):
