@@ -183,6 +183,11 @@ class WindowEnergy(L.Callback):
         elif self.start_j is not None and not self.done and self.window.timing_done:
             self.finish()
 
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        """Small data: an epoch's end can be where the window's timing is done."""
+        if self.start_j is not None and not self.done and self.window.timing_done:
+            self.finish()
+
     def on_train_end(self, trainer, pl_module) -> None:
         """A window cut short by the fit's end (the smoke profile's few steps): its closed sub-windows count."""
         if self.start_j is not None and not self.done:
