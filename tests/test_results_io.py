@@ -70,7 +70,8 @@ def test_a_cut_inside_the_last_cell_is_refused_by_readers_and_cut_by_resume(tmp_
 
 def test_a_row_an_older_writer_left_without_line_break_is_refused_as_it_cannot_be_shown_whole(tmp_path, capsys):
     path = sweep_file(tmp_path, rows=1)
-    old_style = path.read_bytes().decode().replace('"' + REPRODUCE.replace('"', '""') + '"', "dnnbench run --models cnn --seed 1")
+    quoted = '"' + REPRODUCE.replace('"', '""') + '"'
+    old_style = path.read_bytes().decode().replace(quoted, "dnnbench run --models cnn --seed 1")
     path.write_text(old_style.rstrip("\r\n"), newline="")
     resume_refuses(path, "add a line break")
     readers_refuse(path, tmp_path, capsys, "add a line break")
