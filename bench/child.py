@@ -23,7 +23,7 @@ from bench import progress
 from bench.columns import SCHEMA_VERSION, Status
 from bench.config import RunConfig
 
-
+OUT_OF_MEMORY = ("out of memory", "can't allocate memory")  # CUDA/MPS; CPU (DefaultCPUAllocator)
 def failure_status(exc: BaseException) -> Status:
     import torch
 
@@ -31,7 +31,8 @@ def failure_status(exc: BaseException) -> Status:
 
     if isinstance(exc, Diverged):
         return Status.DIVERGED
-    if isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower():
+    if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)) or any(
+            phrase in str(exc).lower() for phrase in OUT_OF_MEMORY):
         return Status.OOM
     return Status.ERROR
 

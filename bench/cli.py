@@ -197,7 +197,8 @@ def command_list(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # An import path resolves against the working directory, as `uvicorn module:app` does.
+    # An import path resolves against the working directory, as `uvicorn module:app` does (dnnbench's own
+    # packages still come from its install: bench/__init__.py).
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)

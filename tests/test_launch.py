@@ -260,3 +260,23 @@ def test_parallel_auto_gives_each_gpu_run_its_own_gpu(tmp_path):
     assert all(r["status"] == "ok" for r in rows), [r["message"] for r in rows]
     assert {r["devices_used"] for r in rows} == {f"cuda:{i}" for i in range(torch.cuda.device_count())} \
         or torch.cuda.device_count() == 1
+
+
+# ------------------------------------------------------------------------- the user's folder (issue 23)
+@pytest.mark.parametrize("fresh", [False, True])
+def test_a_users_datamodules_folder_does_not_shadow_ours_and_their_own_module_resolves(tmp_path, monkeypatch, fresh):
+    """Lightning projects often have `datamodules/` and `lightning_modules/` folders; runs work in the user's folder
+    with it on the import path, where those names must still mean dnnbench's packages."""
+    for name in ("datamodules", "lightning_modules"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text("raise ImportError('the user folder was imported')\n")
+    (tmp_path / "mypkg").mkdir()
+    (tmp_path / "mypkg" / "__init__.py").write_text("from tests.fake_models import FakeNet as Net  # noqa: F401\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))  # as `dnnbench run` puts the working directory first
+    warm_server.stop_warm_server()  # the server starts in this folder, as a sweep's does
+    try:
+        row = run_child(fake_config(model="mypkg:Net"), tmp_path / "sweep", fresh=fresh)
+    finally:
+        warm_server.stop_warm_server()
+    assert row["status"] == "ok", row["message"]
