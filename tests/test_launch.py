@@ -1,5 +1,6 @@
 """Launching: the warm server's isolation and restarts, --parallel slots and pins, and no child outliving its sweep."""
 
+import contextlib
 import io
 import json
 import os
@@ -280,3 +281,34 @@ def test_a_users_datamodules_folder_does_not_shadow_ours_and_their_own_module_re
     finally:
         warm_server.stop_warm_server()
     assert row["status"] == "ok", row["message"]
+
+
+def test_a_time_limit_past_what_threading_takes_is_no_limit(tmp_path):
+    row = run_child(fake_config(time_limit_s=1e10), tmp_path)
+    assert row["status"] == "ok", row["message"]
+
+
+@pytest.mark.skipif(not Path("/proc").exists(), reason="reads /proc")
+def test_a_stopped_warm_server_does_not_hold_the_run_past_its_limit(tmp_path):
+    """SIGSTOP the server once it forked a run: the run ends, the server never says so; its row still comes."""
+    import threading
+
+    assert run_child(fake_config(), tmp_path)["status"] == "ok"  # a warm server that has served
+    server = server_pid()
+    config = fake_config(seed=1, time_limit_s=20)
+    rows, started = [], time.monotonic()
+    runner = threading.Thread(target=lambda: rows.append(run_child(config, tmp_path)), daemon=True)
+    runner.start()
+    progress_file = progress.path_for(tmp_path.resolve(), config.run_id)
+    while not progress_file.exists() and time.monotonic() - started < 60:
+        time.sleep(0.05)
+    os.kill(server, signal.SIGSTOP)
+    try:
+        runner.join(timeout=config.time_limit_s + 15)
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # closed (killed) as hung: gone
+            os.kill(server, signal.SIGCONT)
+    assert rows, "no row within the time limit"
+    assert time.monotonic() - started < config.time_limit_s + 10 + 5  # the limit, the bar's 10 s, the run's start
+    assert rows[0]["status"] == "ok", rows[0]["message"]
+    assert run_child(fake_config(seed=2), tmp_path)["status"] == "ok"  # a new server for the next run
