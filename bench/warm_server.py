@@ -62,10 +62,9 @@ def send(fd: int, message: dict[str, Any]) -> None:
 
 def serve() -> None:
     """The server's main loop: preload, then fork a run per request; exits when its stdin closes."""
-    from bench.child import die_with_parent
+    from bench.child import die_with_parent  # light: the watch is set before the heavy imports
 
-    os.environ["DNNBENCH_PARENT_PID"] = str(os.getppid())
-    die_with_parent()
+    die_with_parent()  # DNNBENCH_PARENT_PID names the sweep: a server whose sweep died while it started ends
     replies = os.dup(1)
     os.dup2(2, 1)  # what imported modules print must not reach the reply pipe
     preload()
@@ -168,7 +167,8 @@ class WarmServer:
 
     def __init__(self):
         self.stderr = tempfile.TemporaryFile("w+")  # nameless: nothing is left behind, even by a killed sweep
-        env = os.environ | {"PYTORCH_NVML_BASED_CUDA_CHECK": "1"}  # a CUDA check here must not init CUDA
+        env = os.environ | {"PYTORCH_NVML_BASED_CUDA_CHECK": "1",  # a CUDA check here must not init CUDA
+                            "DNNBENCH_PARENT_PID": str(os.getpid())}
         self.process = subprocess.Popen([sys.executable, "-c", SERVE],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
                                         start_new_session=True, env=env)

@@ -312,3 +312,39 @@ def test_a_stopped_warm_server_does_not_hold_the_run_past_its_limit(tmp_path):
     assert time.monotonic() - started < config.time_limit_s + 10 + 5  # the limit, the bar's 10 s, the run's start
     assert rows[0]["status"] == "ok", rows[0]["message"]
     assert run_child(fake_config(seed=2), tmp_path)["status"] == "ok"  # a new server for the next run
+
+
+@pytest.mark.skipif(not Path("/proc").exists(), reason="reads /proc")
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
+def test_a_sweep_stopped_while_starting_takes_its_warm_server_along(tmp_path, signum):
+    """SIGTERM or SIGKILL while the sweep still imports and plans: one line and exit 143 for SIGTERM, and the warm
+    server (started first, itself still importing) ends with it rather than seconds later."""
+    import psutil
+
+    args = [sys.executable, "-m", "bench", "run", "--models", FAKE, "--profile", "smoke", "--wandb", "disabled",
+            "--no-progress", "--out", str(tmp_path / "out")]
+    sweep = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not (children := psutil.Process(sweep.pid).children()) and time.time() < deadline:
+        time.sleep(0.02)
+    assert children, "the sweep started no warm server"
+    time.sleep(0.3)  # the server is still importing
+    sweep.send_signal(signum)
+    _, err = sweep.communicate(timeout=30)
+    killed_at = time.time()
+    while time.time() - killed_at < 2 and alive(children[0].pid):
+        time.sleep(0.05)
+    assert not alive(children[0].pid)
+    if signum == signal.SIGTERM:
+        assert sweep.returncode == 143 and err.strip().splitlines() == ["dnnbench: stopped by SIGTERM"], err
+
+
+def test_a_ctrl_c_while_exiting_is_quiet(tmp_path):
+    """A second Ctrl-C that lands in the exit handlers (stopping the warm server, W&B's flush) ends the process
+    at once, without "Exception ignored in atexit callback"."""
+    code = ("import atexit, os, signal, sys, time; from bench.cli import main; "
+            "atexit.register(lambda: (os.kill(os.getpid(), signal.SIGINT), time.sleep(5))); "
+            f"sys.argv = ['dnnbench', 'report', {str(tmp_path / 'missing.csv')!r}]; sys.exit(main())")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 130 and "Exception ignored" not in done.stderr and "Traceback" not in done.stderr, \
+        done.stderr
