@@ -14,6 +14,7 @@ import inspect
 import itertools
 import math
 import os
+import re
 import sys
 import time
 import traceback
@@ -247,6 +248,9 @@ def wandb_mode(requested: str | None, out: Path) -> str:
     return mode
 
 
+RAY_ADDRESS = re.compile(r"(ray://)?([\w.\-]+|\[[0-9a-fA-F:]+\]):(?P<port>\d{1,5})")
+
+
 def execution(args: argparse.Namespace) -> dict:
     """--parallel, --executor and --ray-address, checked together."""
     parallel_text = getattr(args, "parallel", None)
@@ -265,6 +269,10 @@ def execution(args: argparse.Namespace) -> dict:
             raise PlanError("--executor ray needs Ray: pip install 'dnnbench[ray]'")
         if parallel_text is not None:
             raise PlanError("--parallel is for --executor local; Ray places each run by its GPUs and CPUs")
+        match = RAY_ADDRESS.fullmatch(address or "")
+        if address and address not in ("auto", "local") and not (match and 0 < int(match["port"]) < 65536):
+            raise PlanError(f"--ray-address takes auto, local, HOST:PORT (a Ray head) or ray://HOST:PORT (Ray "
+                            f"Client); got {address!r}")
     elif address:
         raise PlanError("--ray-address needs --executor ray")
     return {"parallel": parallel, "executor": executor, "ray_address": address}
