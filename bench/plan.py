@@ -248,6 +248,14 @@ def wandb_mode(requested: str | None, out: Path) -> str:
     return mode
 
 
+def output_folder(text: str) -> Path:
+    """--out as an absolute path; a symlink loop or an unusable name is one line, not a traceback."""
+    try:
+        return Path(text).resolve()
+    except (OSError, RuntimeError, ValueError) as exc:  # RuntimeError: a symlink loop (OSError from Python 3.13)
+        raise PlanError(f"--out {text!r} cannot be used ({exc})") from None
+
+
 RAY_ADDRESS = re.compile(r"(ray://)?([\w.\-]+|\[[0-9a-fA-F:]+\]):(?P<port>\d{1,5})")
 
 
@@ -293,7 +301,7 @@ def plan(args: argparse.Namespace) -> Plan:
     if AUTO in axes[3] and (any(count > 1 for _, count in axes[0]) or args.num_nodes > 1):
         raise PlanError("--batch-sizes auto searches on one device (Lightning's batch size finder does not run "
                         "under DDP); give the multi-device runs a number")
-    out = Path(args.out or f"results/runs/{time.strftime('%Y%m%d-%H%M%S')}").resolve()
+    out = output_folder(args.out or f"results/runs/{time.strftime('%Y%m%d-%H%M%S')}")
     presets = {(n, s): c.bench.size(s) for n, c in classes.items() for s in chosen_sizes}
     configs = matrix(
         list(classes), data, *axes, args.repeats, args.seed, sizes=chosen_sizes,
