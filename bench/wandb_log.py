@@ -34,6 +34,7 @@ def online_problem(timeout_s: float = CHECK_TIMEOUT_S) -> str | None:
     """
     import threading
 
+    os.environ.setdefault("WANDB_SILENT", "true")  # before W&B's first look at the environment, which it keeps
     answer = [f"no answer within {timeout_s:g} s"]
 
     def ask() -> None:
@@ -242,7 +243,7 @@ def log_sweep(csv_path: Path, sweep_dir: Path, sweep_name: str, mode: str, proje
         try:
             run = wandb.init(project=project, entity=entity or None, group=sweep_name or None,
                              name=f"{sweep_name}-summary", job_type="summary", dir=str(sweep_dir), mode=attempt,
-                             reinit="finish_previous")
+                             reinit="finish_previous", settings=wandb.Settings(silent=True))
             break
         except Exception as exc:
             if number == len(attempts) - 1:

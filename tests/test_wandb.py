@@ -152,7 +152,8 @@ from wandb.sdk import wandb_setup
 out = Path(sys.argv[1])
 config = RunConfig(model="tests.fake_models:FakeNet", datamodule="synthetic", batch_size=16, profile="smoke",
                    wandb="offline")
-launch.share_wandb_service([config])  # as a sweep does at its start
+assert wandb_log.online_problem().startswith("no W&B API key")  # as a sweep asked for online does at its start
+launch.share_wandb_service([config])
 service = wandb_setup._singleton._connection._proc._process
 service.kill()
 service.wait()
@@ -166,12 +167,16 @@ print("done")
 
 
 def test_a_dead_shared_wandb_service_costs_no_log_no_summary_and_no_exit_traceback(tmp_path):
-    """Should the sweep's shared W&B service die, later runs and the summary start their own (issue 23)."""
+    """Should the sweep's shared W&B service die, later runs and the summary start their own; and W&B's own
+    console output stays out of the sweep's (issue 23)."""
     import subprocess
     import sys
 
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")} | {
+        "NETRC": str(tmp_path / "no-netrc"), "WANDB_CONFIG_DIR": str(tmp_path / "wandb-config")}
     done = subprocess.run([sys.executable, "-c", SERVICE_DIES, str(tmp_path)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300, env=os.environ | {"WANDB_SILENT": "true", "WANDB_MODE": "offline"})
+                          text=True, timeout=300, env=env)
     assert done.returncode == 0 and done.stdout.strip() == "done", done.stderr[-3000:]
     assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, done.stderr[-3000:]
+    assert "wandb:" not in done.stderr, done.stderr[-3000:]
     assert len(list((tmp_path / "wandb").glob("offline-run-*"))) >= 2  # the run and the summary (and a failed try)
