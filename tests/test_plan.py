@@ -11,6 +11,8 @@ from bench.cli import main
     (["--data", "synthetic", "--data-arg", "shape=(0,28,28)"], "must be at least 1"),
     (["--data", "synthetic", "--data-arg", "num_samples=0"], "must be at least 1"),
     (["--out", "LOOP"], "cannot be used"),
+    (["--seed", str(2**32 - 1), "--repeats", "2"], "the last repeat's too"),
+    (["--repeats", "1000000000"], "runs in one sweep"),
 ])
 def test_bad_input_exits_2_in_one_line_before_anything_runs(tmp_path, capsys, args, fragment):
     loop = tmp_path / "loop"
