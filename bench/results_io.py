@@ -226,11 +226,11 @@ def header_difference(header: list[str]) -> str:
     added = [column for column in header if column not in COLUMNS]
     missing = [column for column in COLUMNS if column not in header]
     if not added and not missing:
-        return "its columns are in another order than this dnnbench writes them"
-    parts = [f"columns this dnnbench does not write ({', '.join(added)})"] if added else []
+        return "written with other columns: the same ones in another order"
+    parts = [f"columns it does not write ({', '.join(added)})"] if added else []
     if missing:
         parts.append(f"no {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''} column")
-    return f"its header has {' and '.join(parts)} (this dnnbench writes schema_version {SCHEMA_VERSION})"
+    return f"written with other columns: {' and '.join(parts)} (this dnnbench writes schema_version {SCHEMA_VERSION})"
 
 
 def read_rows(csv_path: Path) -> list[dict[str, str]]:

@@ -83,6 +83,6 @@ def test_a_byte_order_mark_is_read_past_and_an_added_column_is_named(tmp_path):
     assert len(runs_to_do([], path, resume=True)[1]) == 2 and len(load_results(path)) == 2
     header, *rows = path.read_bytes()[3:].decode().split("\r\n")[:-1]
     path.write_text("".join(line + "\r\n" for line in [header + ",mine", *(row + ",x" for row in rows)]), newline="")
-    with pytest.raises(SweepError, match=r"columns this dnnbench does not write \(mine\)") as caught:
+    with pytest.raises(SweepError, match=r"other columns: columns it does not write \(mine\)") as caught:
         runs_to_do([], path, resume=True)
     assert "schema_version 3; this dnnbench writes 3" not in str(caught.value)
