@@ -291,6 +291,9 @@ def load_results(path: str | Path) -> pd.DataFrame:
             frame[column] = value
     if "compile_mode" not in frame:
         frame["compile_mode"] = frame["compile"].map({"on": "default"}).fillna("")
+    for column in COLUMNS:  # columns added by later schemas read as empty cells
+        if column not in frame:
+            frame[column] = ""
     try:
         frame["other_metrics"] = frame["other_metrics"].map(parse_other_metrics)
     except ValueError as exc:
