@@ -18,13 +18,14 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bench import progress
 from bench.columns import SCHEMA_VERSION, Status
-from bench.config import RunConfig
 
+if TYPE_CHECKING:  # imported in main: torch and lightning load only after the child watches its parent
+    from bench.config import RunConfig
 
+OUT_OF_MEMORY = ("out of memory", "can't allocate memory")  # CUDA/MPS; CPU (DefaultCPUAllocator)
 def failure_status(exc: BaseException) -> Status:
     import torch
 
@@ -32,7 +33,8 @@ def failure_status(exc: BaseException) -> Status:
 
     if isinstance(exc, Diverged):
         return Status.DIVERGED
-    if isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower():
+    if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)) or any(
+            phrase in str(exc).lower() for phrase in OUT_OF_MEMORY):
         return Status.OOM
     return Status.ERROR
 
@@ -146,7 +148,11 @@ def pin_cpus() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    die_with_parent()
+    die_with_parent()  # first: `python -m bench.child` imports nothing heavy before it (a killed sweep's child
+    # would otherwise live on through seconds of torch imports)
+    from bench import progress
+    from bench.config import RunConfig
+
     faulthandler.enable()  # a segfault leaves its Python stack in the run's log
     job = json.loads(Path((argv or sys.argv[1:])[0]).read_text())
     if int(os.environ.get("LOCAL_RANK", "0")) == 0 and job.get("progress_path"):

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import NoReturn
 
@@ -198,10 +200,40 @@ def command_list(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # An import path resolves against the working directory, as `uvicorn module:app` does.
+    # An import path resolves against the working directory, as `uvicorn module:app` does (dnnbench's own
+    # packages still come from its install: bench/__init__.py).
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    previous = signal.signal(signal.SIGTERM, stop_by_sigterm) if in_main_thread() else None
+    try:
+        return run_command(build_parser().parse_args(sys.argv[1:] if argv is None else argv))
+    finally:
+        if argv is None and in_main_thread():  # the process's own command: it is exiting now
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, exit_at_once)
+        elif previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def stop_by_sigterm(signum: int, frame) -> NoReturn:
+    """SIGTERM before the sweep's own handler is set (while planning) or after it: one line, exit 143."""
+    from bench.sweep import SweepInterrupted
+
+    raise SweepInterrupted(signum, "stopped by SIGTERM")
+
+
+def exit_at_once(signum: int, frame) -> NoReturn:
+    """A Ctrl-C or SIGTERM while the process exits (its exit handlers stop the warm server, flush W&B) ends it at
+    once and quietly: the command already said how it ended."""
+    os._exit(128 + signum)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """The command's handler, with every expected failure as one line on stderr and its exit code."""
     from bench.plan import PlanError
     from bench.results_io import ResultsError
     from bench.sweep import SweepError, SweepInterrupted
@@ -223,7 +255,6 @@ def main(argv: list[str] | None = None) -> int:
         kept = "; every row written so far is kept, `--resume` continues the sweep" if args.command == "run" else ""
         print(f"dnnbench: error: {exc.strerror or exc}{where}{kept}", file=sys.stderr)
         return 2
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -154,18 +154,25 @@ def start_child(config: RunConfig, paths: dict[str, Path], env: dict[str, str], 
                                 env=env | {"DNNBENCH_PARENT_PID": str(os.getpid())})
 
 
+KILL_GRACE_S = 5.0  # after the kill at the time limit, how long its exit may take to be reported
+
+
 def wait_or_kill(child, time_limit_s: float) -> tuple[int | None, bool]:
-    """(exit code, timed out): the child's process group is killed at the time limit."""
+    """(exit code, timed out): the child's process group is killed at the time limit, and the wait ends at most
+    KILL_GRACE_S later whatever the child or its warm server does (None: its exit was never reported)."""
     with _running_lock:
         _running.add(child.pid)
         if stopping.is_set():  # started while the sweep was being stopped
             kill_group(child.pid)
     try:
-        try:
-            return child.wait(timeout=time_limit_s), False
+        try:  # threading refuses timeouts past TIMEOUT_MAX (~292 years): a longer limit is no limit
+            return child.wait(timeout=min(time_limit_s, threading.TIMEOUT_MAX)), False
         except subprocess.TimeoutExpired:
             kill_group(child.pid)
-            return child.wait(), True
+            try:
+                return child.wait(timeout=KILL_GRACE_S), True
+            except subprocess.TimeoutExpired:
+                return None, True
     finally:
         with _running_lock:
             _running.discard(child.pid)

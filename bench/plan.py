@@ -14,6 +14,7 @@ import inspect
 import itertools
 import math
 import os
+import re
 import sys
 import time
 import traceback
@@ -230,8 +231,9 @@ def check_numbers(args: argparse.Namespace) -> None:
     """Counts at least 1, seconds and TFLOP/s positive and finite (a nan time limit would never fire)."""
     if args.repeats < 1 or args.num_nodes < 1:
         raise PlanError("--repeats and --num-nodes must be at least 1")
-    if not 0 <= args.seed < 2**32:
-        raise PlanError(f"--seed must be in 0..{2**32 - 1} (what Lightning's seed_everything takes); got {args.seed}")
+    if not 0 <= args.seed <= args.seed + args.repeats - 1 < 2**32:  # repeat r runs with seed + r
+        raise PlanError(f"--seed must be in 0..{2**32 - 1} (what Lightning's seed_everything takes), the last "
+                        f"repeat's too (seed + repeats - 1); got {args.seed} with {args.repeats} repeats")
     for flag, value in (("--time-limit", args.time_limit), ("--peak-tflops", args.peak_tflops)):
         if value is not None and not (math.isfinite(value) and value > 0):
             raise PlanError(f"{flag} must be a positive finite number; got {value:g}")
@@ -245,6 +247,20 @@ def wandb_mode(requested: str | None, out: Path) -> str:
               f"to {out / 'wandb'} for `wandb sync`", file=sys.stderr)
         return "offline"
     return mode
+
+
+MAX_RUNS = 100_000
+
+
+def output_folder(text: str) -> Path:
+    """--out as an absolute path; a symlink loop or an unusable name is one line, not a traceback."""
+    try:
+        return Path(text).resolve()
+    except (OSError, RuntimeError, ValueError) as exc:  # RuntimeError: a symlink loop (OSError from Python 3.13)
+        raise PlanError(f"--out {text!r} cannot be used ({exc})") from None
+
+
+RAY_ADDRESS = re.compile(r"(ray://)?([\w.\-]+|\[[0-9a-fA-F:]+\]):(?P<port>\d{1,5})")
 
 
 def execution(args: argparse.Namespace) -> dict:
@@ -265,6 +281,10 @@ def execution(args: argparse.Namespace) -> dict:
             raise PlanError("--executor ray needs Ray: pip install 'dnnbench[ray]'")
         if parallel_text is not None:
             raise PlanError("--parallel is for --executor local; Ray places each run by its GPUs and CPUs")
+        match = RAY_ADDRESS.fullmatch(address or "")
+        if address and address not in ("auto", "local") and not (match and 0 < int(match["port"]) < 65536):
+            raise PlanError(f"--ray-address takes auto, local, HOST:PORT (a Ray head) or ray://HOST:PORT (Ray "
+                            f"Client); got {address!r}")
     elif address:
         raise PlanError("--ray-address needs --executor ray")
     return {"parallel": parallel, "executor": executor, "ray_address": address}
@@ -285,7 +305,10 @@ def plan(args: argparse.Namespace) -> Plan:
     if AUTO in axes[3] and (any(count > 1 for _, count in axes[0]) or args.num_nodes > 1):
         raise PlanError("--batch-sizes auto searches on one device (Lightning's batch size finder does not run "
                         "under DDP); give the multi-device runs a number")
-    out = Path(args.out or f"results/runs/{time.strftime('%Y%m%d-%H%M%S')}").resolve()
+    runs = len(classes) * len(data) * len(chosen_sizes) * math.prod(map(len, axes)) * args.repeats
+    if runs > MAX_RUNS:  # the plan itself would exhaust memory long before the sweep ran
+        raise PlanError(f"{runs} runs in one sweep (more than {MAX_RUNS}): fewer --repeats or shorter lists")
+    out = output_folder(args.out or f"results/runs/{time.strftime('%Y%m%d-%H%M%S')}")
     presets = {(n, s): c.bench.size(s) for n, c in classes.items() for s in chosen_sizes}
     configs = matrix(
         list(classes), data, *axes, args.repeats, args.seed, sizes=chosen_sizes,

@@ -23,6 +23,7 @@ from typing import Any
 from bench import launch, progress
 from bench.columns import Status
 from bench.config import RunConfig
+from bench.sweep import SweepError
 
 TICK_S = 0.5
 
@@ -35,15 +36,29 @@ def run_on_worker(config: dict[str, Any], sweep_dir: str, cwd: str, sys_path: li
     return launch.run_child(RunConfig(**config), Path(sweep_dir))
 
 
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"  # what a gRPC client says first (Ray's GCS and Client speak gRPC)
+SETTINGS_FRAME = 4  # the frame type a gRPC server answers it with
+
+
 def probe(address: str | None) -> None:
-    """A `host:port` address is tried first (5 s): ray.init waits on a wrong one for minutes."""
-    if not address or "://" in address or ":" not in address:
-        return  # auto, local, ray:// (Ray Client): left to ray.init
-    host, _, port = address.rpartition(":")
+    """A `host:port` or `ray://host:port` address is tried first (5 s each to connect and to answer): ray.init
+    waits on a wrong one for minutes, printing a warning every few seconds, also when something else listens."""
+    if not address or address in ("auto", "local"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
     try:
-        socket.create_connection((host, int(port)), timeout=5).close()
+        connection = socket.create_connection((host.strip("[]"), int(port)), timeout=5)
     except (OSError, ValueError) as exc:
-        raise ConnectionError(f"no Ray cluster at {address} ({exc})") from None
+        raise SweepError(f"no Ray cluster at {address} ({exc}); no run started") from None
+    with connection:
+        try:
+            connection.sendall(HTTP2_PREFACE)
+            answer = connection.recv(9)  # a frame header: 3 bytes length, 1 byte type
+        except OSError:  # silent past the timeout, or hung up
+            answer = b""
+    if len(answer) < 4 or answer[3] != SETTINGS_FRAME:
+        raise SweepError(f"no Ray cluster at {address} (something listens there, but it does not answer as a "
+                         "Ray head or Ray Client server); no run started")
 
 
 def user_paths() -> list[str]:
@@ -67,7 +82,12 @@ class RayExecutor:
 
         probe(self.address)
         if not ray.is_initialized():  # connects to ADDR (or RAY_ADDRESS), else starts a local instance
-            ray.init(address=self.address, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+            try:
+                ray.init(address=self.address, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+            except (ConnectionError, ValueError, RuntimeError) as exc:  # an address Ray cannot use, a failed start
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise SweepError(f"could not start or reach Ray at {self.address or 'auto'} ({reason[:200]}); "
+                                 "no run started") from None
             self.started_here = True
         self.remote = ray.remote(max_retries=0)(run_on_worker)  # a lost worker is a row, not a rerun
         nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]

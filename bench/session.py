@@ -219,13 +219,14 @@ def wandb_logger(config: RunConfig, sweep_dir: Path):
     from bench import wandb_log
 
     os.environ.setdefault("WANDB_INIT_TIMEOUT", wandb_log.INIT_TIMEOUT_S)
-    for mode in dict.fromkeys((config.wandb, "offline")):
+    for mode in (config.wandb, "offline"):  # offline twice for an offline run: the first may meet a dead service
         try:
             logger = wandb_log.run_logger(replace(config, wandb=mode), sweep_dir)
             logger.experiment  # noqa: B018 - starts the W&B run (rank 0; other ranks get Lightning's dummy)
             return logger
         except Exception as exc:
             print(f"dnnbench: W&B {mode} logging failed for this run ({exc})".splitlines()[0], file=sys.stderr)
+            wandb_log.forget_service()  # the sweep's shared service may be what failed: the next try starts its own
     return None
 
 

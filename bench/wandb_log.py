@@ -34,6 +34,7 @@ def online_problem(timeout_s: float = CHECK_TIMEOUT_S) -> str | None:
     """
     import threading
 
+    os.environ.setdefault("WANDB_SILENT", "true")  # before W&B's first look at the environment, which it keeps
     answer = [f"no answer within {timeout_s:g} s"]
 
     def ask() -> None:
@@ -75,6 +76,38 @@ def _ask_wandb(timeout_s: float) -> str | None:
     except (OSError, ValueError) as exc:  # refused, no route, DNS, timeout, not JSON
         return f"{base} is unreachable ({getattr(exc, 'reason', None) or exc})"
     return None if viewer or not key else f"{base} rejected the API key"
+
+
+def service_gone() -> bool:
+    """Whether this process's W&B service is known to be dead (the sweep's shared one, started by
+    bench.launch.share_wandb_service, crashed or was killed)."""
+    try:
+        from wandb.sdk import wandb_setup
+
+        connection = getattr(wandb_setup._singleton, "_connection", None)
+        process = getattr(getattr(connection, "_proc", None), "_process", None)
+        return process is not None and process.poll() is not None
+    except Exception:  # another wandb layout: nothing known
+        return False
+
+
+def forget_service() -> None:
+    """Forget the W&B service this process was told to use: the next wandb.init starts its own.
+
+    When the sweep's shared service dies, each later run would fail to connect to it (online and offline alike),
+    the sweep's summary too, and W&B's exit hook would raise on it. This drops the address the children inherit
+    (WANDB_SERVICE), the process's W&B state that holds the dead connection, and that connection's exit hook.
+    """
+    os.environ.pop("WANDB_SERVICE", None)
+    try:
+        from wandb.sdk import wandb_setup
+
+        singleton, wandb_setup._singleton = wandb_setup._singleton, None
+        cleanup = getattr(getattr(singleton, "_connection", None), "_cleanup", None)
+        if cleanup is not None:
+            cleanup()  # unregisters its atexit teardown, which would talk to the dead service
+    except Exception:  # another wandb layout: the environment variable alone still helps the next run
+        pass
 
 
 def _clean(row: dict[str, Any]) -> dict[str, Any]:
@@ -203,8 +236,21 @@ def log_sweep(csv_path: Path, sweep_dir: Path, sweep_name: str, mode: str, proje
 
     os.environ.setdefault("WANDB_SILENT", "true")
     table = results_table(csv_path)
-    run = wandb.init(project=project, entity=entity or None, group=sweep_name or None, name=f"{sweep_name}-summary",
-                     job_type="summary", dir=str(sweep_dir), mode=mode, reinit="finish_previous")
+    if service_gone():
+        forget_service()
+    attempts = (mode, "offline")  # W&B gone since the start: offline (again, if the service was what died)
+    for number, attempt in enumerate(attempts):
+        try:
+            run = wandb.init(project=project, entity=entity or None, group=sweep_name or None,
+                             name=f"{sweep_name}-summary", job_type="summary", dir=str(sweep_dir), mode=attempt,
+                             reinit="finish_previous", settings=wandb.Settings(silent=True))
+            break
+        except Exception as exc:
+            if number == len(attempts) - 1:
+                raise
+            print(f"dnnbench: W&B {attempt} logging failed for the sweep summary ({exc})".splitlines()[0],
+                  file=sys.stderr)
+            forget_service()
     payload: dict[str, Any] = {"results": table}
     for image in sorted(Path(sweep_dir).glob("*.png")):
         payload[f"plots/{image.stem}"] = wandb.Image(str(image))

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import traceback
 from pathlib import Path
 from typing import Any, NoReturn
@@ -32,6 +33,7 @@ PRELOAD = ("torch", "lightning", "torchmetrics", "wandb", "lightning.pytorch.log
            "wandb.sdk.launch", "wandb.sdk.lib.gitlib", "bench.child", "bench.session", "bench.environment",
            "lightning_modules", "datamodules")
 START_TIMEOUT_S = 600.0  # the first reply waits for the imports; a server that takes longer is given up
+REPLY_TIMEOUT_S = 5.0  # later a fork takes milliseconds: a server silent this long is hung (e.g. SIGSTOPped)
 SERVE = "from bench.warm_server import serve; serve()"  # the server process's program
 
 
@@ -60,10 +62,9 @@ def send(fd: int, message: dict[str, Any]) -> None:
 
 def serve() -> None:
     """The server's main loop: preload, then fork a run per request; exits when its stdin closes."""
-    from bench.child import die_with_parent
+    from bench.child import die_with_parent  # light: the watch is set before the heavy imports
 
-    os.environ["DNNBENCH_PARENT_PID"] = str(os.getppid())
-    die_with_parent()
+    die_with_parent()  # DNNBENCH_PARENT_PID names the sweep: a server whose sweep died while it started ends
     replies = os.dup(1)
     os.dup2(2, 1)  # what imported modules print must not reach the reply pipe
     preload()
@@ -166,7 +167,8 @@ class WarmServer:
 
     def __init__(self):
         self.stderr = tempfile.TemporaryFile("w+")  # nameless: nothing is left behind, even by a killed sweep
-        env = os.environ | {"PYTORCH_NVML_BASED_CUDA_CHECK": "1"}  # a CUDA check here must not init CUDA
+        env = os.environ | {"PYTORCH_NVML_BASED_CUDA_CHECK": "1",  # a CUDA check here must not init CUDA
+                            "DNNBENCH_PARENT_PID": str(os.getpid())}
         self.process = subprocess.Popen([sys.executable, "-c", SERVE],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
                                         start_new_session=True, env=env)
@@ -213,21 +215,40 @@ class WarmServer:
         except OSError:
             return None
         with self.cond:
-            answered = self.cond.wait_for(lambda: request_id in self.replies or not self.alive, START_TIMEOUT_S)
+            answered = self.cond.wait_for(lambda: request_id in self.replies or not self.alive,
+                                          REPLY_TIMEOUT_S if self.served else START_TIMEOUT_S)
             reply = self.replies.pop(request_id, {})
         if not answered:
-            self.close()  # hung in its imports: stopped, so it cannot fork this run later behind our back
+            self.close()  # hung: stopped, so it cannot fork this run later behind our back
         if "pid" not in reply:
             return None
         self.served = True
         return WarmChild(self, reply["pid"])
 
     def exit_code(self, pid: int, timeout: float | None) -> int | None:
-        """The child's exit code; None if the server died first (it took the child with it)."""
+        """The child's exit code; None if the server died first (it took the child with it), or hung.
+
+        Only the server can reap its child, so its word is waited for; but a child that has exited while the
+        server stays silent (stopped, stuck) must not hold the sweep: after REPLY_TIMEOUT_S the server is
+        stopped and the run's row comes from its result file, if it wrote one.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        exited_at = None
         with self.cond:
-            if not self.cond.wait_for(lambda: pid in self.exits or not self.alive, timeout):
-                raise subprocess.TimeoutExpired(f"run {pid}", timeout)
-            return self.exits.pop(pid, None)
+            while pid not in self.exits and self.alive:
+                now = time.monotonic()
+                if exited_at is None and not process_alive(pid):
+                    exited_at = now
+                late = deadline is not None and now >= deadline
+                if exited_at is not None and (late or now - exited_at > REPLY_TIMEOUT_S):
+                    break
+                if late:
+                    raise subprocess.TimeoutExpired(f"run {pid}", timeout)
+                self.cond.wait(min(1.0, deadline - now) if deadline is not None else 1.0)
+            else:
+                return self.exits.pop(pid, None)
+        self.close()  # silent about a child that has ended: hung, and of no use to later runs
+        return None
 
     def close(self) -> None:
         """Stop the server at once: it holds no state, and its running children die with it."""
@@ -237,6 +258,16 @@ class WarmServer:
             self.process.stdin.close()  # stdout is left to the reader thread, which now sees its end
         except OSError:
             pass
+
+
+def process_alive(pid: int) -> bool:
+    """Whether `pid` still runs (an exited child that its parent has not reaped yet is a zombie: not running)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 class WarmChild:

@@ -30,6 +30,11 @@ class Synthetic(TensorDataModule):
         self.shape = tuple(int(s) for s in shape)
         if len(self.shape) not in (2, 3):
             raise ConfigError(f"synthetic: shape {self.shape} must be (C, H, W) for images or (T, F) for sequences.")
+        if min(self.shape) < 1:
+            raise ConfigError(f"synthetic: every size in shape {self.shape} must be at least 1.")
+        if int(num_classes) < 1 or int(num_samples) < 1:
+            raise ConfigError(f"synthetic: num_classes and num_samples must be at least 1; got {num_classes}, "
+                              f"{num_samples}.")
         self.kind = IMAGE if len(self.shape) == 3 else SEQUENCE
         self.num_classes = num_classes
         self.num_samples = num_samples

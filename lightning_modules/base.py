@@ -238,10 +238,13 @@ def load_or_train(module: torch.nn.Module, path: Path, train) -> None:
     except Exception:  # missing, partial or from another layout: train instead
         pass
     train()
+    partial = path.with_suffix(f".{os.getpid()}.tmp")  # runs in parallel may write the same file
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(f".{os.getpid()}.tmp")  # runs in parallel may write the same file
         torch.save(module.state_dict(), partial)
         os.replace(partial, path)
-    except OSError:
-        pass
+    except (OSError, RuntimeError):  # torch.save reports a failed write (read-only, full) as a RuntimeError
+        try:
+            partial.unlink(missing_ok=True)
+        except OSError:
+            pass

@@ -2,6 +2,7 @@
 
 import lightning as L
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -270,3 +271,22 @@ def test_gan_feature_classifier_is_trained_once_then_loaded_with_the_same_weight
         path.write_bytes(b"partial")  # a damaged file: trained again, never an error
     prepared(0)
     assert len(trained) == 4
+
+
+@pytest.mark.parametrize("failure", ["read-only", "a file in place of the folder"])
+def test_an_unwritable_cache_costs_nothing(tmp_path, monkeypatch, failure):
+    """A read-only DNNBENCH_CACHE (torch.save raises RuntimeError there) or an unusable one only means training."""
+    from lightning_modules.base import load_or_train
+
+    if failure == "read-only":
+        def refuse(*args, **kwargs):
+            raise RuntimeError("File /cache/x.tmp cannot be opened. [Errno 30] Read-only file system")
+
+        monkeypatch.setattr(torch, "save", refuse)
+        path = tmp_path / "x.pt"
+    else:
+        (tmp_path / "blocked").write_text("")
+        path = tmp_path / "blocked" / "x.pt"
+    module, trained = torch.nn.Linear(2, 2), []
+    load_or_train(module, path, lambda: trained.append(1))
+    assert trained == [1] and not list(tmp_path.glob("*.tmp"))

@@ -1,5 +1,6 @@
 """Launching: the warm server's isolation and restarts, --parallel slots and pins, and no child outliving its sweep."""
 
+import contextlib
 import io
 import json
 import os
@@ -260,6 +261,105 @@ def test_parallel_auto_gives_each_gpu_run_its_own_gpu(tmp_path):
     assert all(r["status"] == "ok" for r in rows), [r["message"] for r in rows]
     assert {r["devices_used"] for r in rows} == {f"cuda:{i}" for i in range(torch.cuda.device_count())} \
         or torch.cuda.device_count() == 1
+
+
+# ------------------------------------------------------------------------- the user's folder (issue 23)
+def test_a_users_datamodules_folder_does_not_shadow_ours_and_their_own_module_resolves(tmp_path, monkeypatch):
+    """Lightning projects often have `datamodules/` and `lightning_modules/` folders; runs work in the user's folder
+    with it on the import path, where those names must still mean dnnbench's packages."""
+    for name in ("datamodules", "lightning_modules"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text("raise ImportError('the user folder was imported')\n")
+    (tmp_path / "mypkg").mkdir()
+    (tmp_path / "mypkg" / "__init__.py").write_text("from tests.fake_models import FakeNet as Net  # noqa: F401\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))  # as `dnnbench run` puts the working directory first
+    warm_server.stop_warm_server()  # the server starts in this folder, as a sweep's does
+    try:
+        row = run_child(fake_config(model="mypkg:Net"), tmp_path / "sweep")  # forked; fresh children import
+        # through the same finder (bench/__init__.py)
+    finally:
+        warm_server.stop_warm_server()
+    assert row["status"] == "ok", row["message"]
+
+
+def test_a_time_limit_past_what_threading_takes_is_no_limit():
+    """--time-limit 1e10 reached threading's Condition.wait (past TIMEOUT_MAX: OverflowError) while waiting on a
+    warm server's word; here a stand-in server reports the exit after 0.2 s."""
+    import threading
+
+    server = object.__new__(warm_server.WarmServer)  # no process: only what waiting on a child reads
+    server.cond, server.exits, server.alive = threading.Condition(), {}, True
+
+    def report_exit():
+        with server.cond:
+            server.exits[os.getpid()] = 0
+            server.cond.notify_all()
+
+    threading.Timer(0.2, report_exit).start()
+    assert launch.wait_or_kill(warm_server.WarmChild(server, os.getpid()), 1e10) == (0, False)
+
+
+@pytest.mark.skipif(not Path("/proc").exists(), reason="reads /proc")
+def test_a_stopped_warm_server_does_not_hold_the_run_past_its_limit(tmp_path):
+    """SIGSTOP the server once it forked a run: the run ends, the server never says so; its row still comes."""
+    import threading
+
+    assert run_child(fake_config(), tmp_path)["status"] == "ok"  # a warm server that has served
+    server = server_pid()
+    config = fake_config(seed=1, time_limit_s=20)
+    rows, started = [], time.monotonic()
+    runner = threading.Thread(target=lambda: rows.append(run_child(config, tmp_path)), daemon=True)
+    runner.start()
+    progress_file = progress.path_for(tmp_path.resolve(), config.run_id)
+    while not progress_file.exists() and time.monotonic() - started < 60:
+        time.sleep(0.05)
+    os.kill(server, signal.SIGSTOP)
+    try:
+        runner.join(timeout=config.time_limit_s + 15)
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # closed (killed) as hung: gone
+            os.kill(server, signal.SIGCONT)
+    assert rows, "no row within the time limit"
+    assert time.monotonic() - started < config.time_limit_s + 10 + 5  # the limit, the bar's 10 s, the run's start
+    assert rows[0]["status"] == "ok", rows[0]["message"]
+    assert run_child(fake_config(seed=2), tmp_path)["status"] == "ok"  # a new server for the next run
+
+
+@pytest.mark.skipif(not Path("/proc").exists(), reason="reads /proc")
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
+def test_a_sweep_stopped_while_starting_takes_its_warm_server_along(tmp_path, signum):
+    """SIGTERM or SIGKILL while the sweep still imports and plans: one line and exit 143 for SIGTERM, and the warm
+    server (started first, itself still importing) ends with it rather than seconds later."""
+    import psutil
+
+    args = [sys.executable, "-m", "bench", "run", "--models", FAKE, "--profile", "smoke", "--wandb", "disabled",
+            "--no-progress", "--out", str(tmp_path / "out")]
+    sweep = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not (children := psutil.Process(sweep.pid).children()) and time.time() < deadline:
+        time.sleep(0.02)
+    assert children, "the sweep started no warm server"
+    time.sleep(0.3)  # the server is still importing
+    sweep.send_signal(signum)
+    _, err = sweep.communicate(timeout=30)
+    killed_at = time.time()
+    while time.time() - killed_at < 2 and alive(children[0].pid):
+        time.sleep(0.05)
+    assert not alive(children[0].pid)
+    if signum == signal.SIGTERM:
+        assert sweep.returncode == 143 and err.strip().splitlines() == ["dnnbench: stopped by SIGTERM"], err
+
+
+def test_a_ctrl_c_while_exiting_is_quiet(tmp_path):
+    """A second Ctrl-C that lands in the exit handlers (stopping the warm server, W&B's flush) ends the process
+    at once, without "Exception ignored in atexit callback"."""
+    code = ("import atexit, os, signal, sys, time; from bench.cli import main; "
+            "atexit.register(lambda: (os.kill(os.getpid(), signal.SIGINT), time.sleep(5))); "
+            f"sys.argv = ['dnnbench', 'report', {str(tmp_path / 'missing.csv')!r}]; sys.exit(main())")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 130 and "Exception ignored" not in done.stderr and "Traceback" not in done.stderr, \
+        done.stderr
 
 
 def threads_of(pid: int) -> int:

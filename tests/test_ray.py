@@ -50,3 +50,29 @@ def test_an_unreachable_ray_address_is_one_line_and_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "no Ray cluster at 127.0.0.1:1" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "results.csv").exists()
+
+
+@pytest.fixture
+def silent_listener():
+    """Something that accepts TCP connections and never answers, as a wrong service on a Ray port would."""
+    import socket
+
+    server = socket.create_server(("127.0.0.1", 0))
+    yield f"127.0.0.1:{server.getsockname()[1]}"
+    server.close()
+
+
+@pytest.mark.parametrize("address, fragment", [
+    ("ray://127.0.0.1:1", "no Ray cluster at ray://127.0.0.1:1"),
+    ("http://127.0.0.1:1", "--ray-address takes auto, local, HOST:PORT"),
+    ("127.0.0.1:99999", "--ray-address takes"),
+    ("listener", "does not answer as a Ray head"),
+])
+def test_a_ray_address_that_is_no_ray_head_is_one_line_and_exit_2(tmp_path, capsys, silent_listener, address,
+                                                                   fragment):
+    address = silent_listener if address == "listener" else address
+    code = main(["run", "--models", FAKE, "--profile", "smoke", "--wandb", "disabled", "--executor", "ray",
+                 "--ray-address", address, "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and fragment in err, err
+    assert "kept" not in err and not (tmp_path / "results.csv").exists()

@@ -1,14 +1,18 @@
 """W&B offline: the per-run summary holds the result row; the sweep summary run holds the table."""
 
 import json
+import os
 import struct
 import time
+from pathlib import Path
 
 from results_fixtures import make_row, write_csv
 from wandb.proto import wandb_internal_pb2
 
 from bench import wandb_log
 from bench.config import RunConfig
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def records(path):
@@ -135,3 +139,44 @@ def test_a_run_logs_per_step_curves_and_its_pictures(tmp_path):
     assert sum("step/samples_per_s" in h for h in history) == row["steps"] - 1
     assert any(h.get("artifacts/samples/_type") == "image-file" for h in history)
     assert summary["train_samples_per_s"] == row["train_samples_per_s"]
+
+
+SERVICE_DIES = """
+import sys
+from pathlib import Path
+from bench import launch, session, wandb_log
+from bench.config import RunConfig
+from bench.results_io import append_row
+from wandb.sdk import wandb_setup
+
+out = Path(sys.argv[1])
+config = RunConfig(model="tests.fake_models:FakeNet", datamodule="synthetic", batch_size=16, profile="smoke",
+                   wandb="offline")
+assert wandb_log.online_problem().startswith("no W&B API key")  # as a sweep asked for online does at its start
+launch.share_wandb_service([config])
+service = wandb_setup._singleton._connection._proc._process
+service.kill()
+service.wait()
+logger = session.wandb_logger(config, out)  # what each later run does
+assert logger is not None, "the run was not logged"
+logger.experiment.finish()
+append_row(out / "results.csv", config.columns() | {"status": "ok", "schema_version": 3})
+wandb_log.log_sweep(out / "results.csv", out, "sweep", "offline")  # the sweep's summary
+print("done")
+"""
+
+
+def test_a_dead_shared_wandb_service_costs_no_log_no_summary_and_no_exit_traceback(tmp_path):
+    """Should the sweep's shared W&B service die, later runs and the summary start their own; and W&B's own
+    console output stays out of the sweep's (issue 23)."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")} | {
+        "NETRC": str(tmp_path / "no-netrc"), "WANDB_CONFIG_DIR": str(tmp_path / "wandb-config")}
+    done = subprocess.run([sys.executable, "-c", SERVICE_DIES, str(tmp_path)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300, env=env)
+    assert done.returncode == 0 and done.stdout.strip() == "done", done.stderr[-3000:]
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, done.stderr[-3000:]
+    assert "wandb:" not in done.stderr, done.stderr[-3000:]
+    assert len(list((tmp_path / "wandb").glob("offline-run-*"))) >= 2  # the run and the summary (and a failed try)

@@ -1,0 +1,88 @@
+"""The one rule for a results file's last row (issue 23): `--resume` cuts only a row that is provably a crash's
+partial write; `report`, `compare` and resume refuse anything else, and never touch the file."""
+
+import codecs
+
+import pytest
+from results_fixtures import make_row
+
+from bench.cli import main
+from bench.columns import COLUMNS
+from bench.results_io import ResultsError, append_row, load_results, read_rows, repair_partial_last_line
+from bench.sweep import SweepError, runs_to_do
+
+REPRODUCE = "dnnbench run --models cnn --data-arg 'shape=(1, 28, 28)' --model-arg 'name=it'\"'\"'s'"
+
+
+def sweep_file(tmp_path, rows=3):
+    """A results.csv as a sweep writes it (the writer under test), `rows` rows long."""
+    path = tmp_path / "results.csv"
+    for repeat in range(rows):
+        append_row(path, make_row(repeat=repeat, reproduce=REPRODUCE, message="two\nlines, quoted"))
+    return path
+
+
+def readers_refuse(path, tmp_path, capsys, fragment):
+    before = path.read_bytes()
+    assert main(["report", str(path), "--out", str(tmp_path / "report")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and fragment in err, err
+    with pytest.raises(ResultsError, match=fragment):
+        load_results(path)
+    assert path.read_bytes() == before
+
+
+def resume_refuses(path, fragment):
+    before = path.read_bytes()
+    with pytest.raises(SweepError, match=fragment):
+        runs_to_do([], path, resume=True)
+    assert path.read_bytes() == before
+
+
+def test_a_whole_last_row_without_its_line_break_is_kept_and_the_next_row_starts_on_its_own_line(tmp_path):
+    path = sweep_file(tmp_path)
+    path.write_bytes(path.read_bytes().rstrip(b"\r\n"))  # as an editor or a copy tool may leave it
+    assert len(load_results(path)) == 3
+    todo, done = runs_to_do([], path, resume=True)
+    assert len(done) == 3
+    append_row(path, make_row(repeat=3, reproduce=REPRODUCE))
+    assert [row["repeat"] for row in read_rows(path)] == ["0", "1", "2", "3"]
+
+
+def test_a_last_row_with_an_added_field_is_refused_not_cut(tmp_path, capsys):
+    path = sweep_file(tmp_path)
+    path.write_bytes(path.read_bytes().rstrip(b"\r\n") + b",extra\r\n")
+    resume_refuses(path, f"{len(COLUMNS) + 1} fields where the header has {len(COLUMNS)}")
+    readers_refuse(path, tmp_path, capsys, "fields where the header has")
+
+
+@pytest.mark.parametrize("keep", [1, 20, 60])
+def test_a_cut_inside_the_last_cell_is_refused_by_readers_and_cut_by_resume(tmp_path, capsys, keep):
+    path = sweep_file(tmp_path)
+    data = path.read_bytes()
+    last_start = data.rindex(b"\r\n", 0, len(data) - 2) + 2
+    intact = data[:last_start]
+    cut = data[:-2].rindex(b',"dnnbench') + keep  # every field present, `reproduce` cut short
+    path.write_bytes(data[:cut])
+    readers_refuse(path, tmp_path, capsys, "partial row")
+    assert repair_partial_last_line(path) and path.read_bytes() == intact
+
+
+def test_a_row_an_older_writer_left_without_line_break_is_refused_as_it_cannot_be_shown_whole(tmp_path, capsys):
+    path = sweep_file(tmp_path, rows=1)
+    quoted = '"' + REPRODUCE.replace('"', '""') + '"'
+    old_style = path.read_bytes().decode().replace(quoted, "dnnbench run --models cnn --seed 1")
+    path.write_text(old_style.rstrip("\r\n"), newline="")
+    resume_refuses(path, "add a line break")
+    readers_refuse(path, tmp_path, capsys, "add a line break")
+
+
+def test_a_byte_order_mark_is_read_past_and_an_added_column_is_named(tmp_path):
+    path = sweep_file(tmp_path, rows=2)
+    path.write_bytes(codecs.BOM_UTF8 + path.read_bytes())
+    assert len(runs_to_do([], path, resume=True)[1]) == 2 and len(load_results(path)) == 2
+    header, *rows = path.read_bytes()[3:].decode().split("\r\n")[:-1]
+    path.write_text("".join(line + "\r\n" for line in [header + ",mine", *(row + ",x" for row in rows)]), newline="")
+    with pytest.raises(SweepError, match=r"other columns: columns it does not write \(mine\)") as caught:
+        runs_to_do([], path, resume=True)
+    assert "schema_version 3; this dnnbench writes 3" not in str(caught.value)
