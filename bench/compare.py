@@ -134,14 +134,3 @@ def main(args: argparse.Namespace) -> int:
     print(f"\n{len(regressions)} regression(s) beyond {args.threshold:g}% "
           f"({(table['verdict'] == 'noise').sum()} change(s) marked noise)")
     return 1 if len(regressions) else 0
-
-
-def cli(argv: list[str]) -> int:
-    """`python -m bench.compare ...`: the same as `dnnbench compare ...`."""
-    from bench.cli import main as dnnbench
-
-    return dnnbench([NAME, *argv])
-
-
-if __name__ == "__main__":
-    sys.exit(cli(sys.argv[1:]))

@@ -28,17 +28,14 @@ import lightning as L
 import datamodules
 import lightning_modules
 from bench import wandb_log
-from bench.config import AUTO, COMPILE_MODES, DEFAULT_TIME_LIMIT_S, RunConfig, matrix, parse_device
-from bench.precision import PRECISIONS
+from bench.axes import AUTO, AXES, COMPILE_MODES, PRECISION_NAMES
+from bench.config import DEFAULT_TIME_LIMIT_S, RunConfig, matrix, parse_device
+from bench.errors import PlanError
 from datamodules import ConfigError
-from lightning_modules.base import SIZES
+from lightning_modules.sizes import SIZES
 
 # Datamodule arguments the runner sets itself, and the flag that sets them.
 RUNNER_DATA_ARGS = {"batch_size": "--batch-sizes", "seed": "--seed"}
-
-
-class PlanError(ValueError):
-    """Bad input: one line on stderr, exit code 2, before any run starts."""
 
 
 @dataclass
@@ -191,9 +188,9 @@ def devices(text: str) -> list[tuple[str, int]]:
 
 def precisions(text: str) -> list[str]:
     chosen = comma_list(text, "--precisions")
-    unknown = [p for p in chosen if p not in PRECISIONS]
+    unknown = [p for p in chosen if p not in PRECISION_NAMES]
     if unknown:
-        raise PlanError(f"unknown precision(s) {unknown}; choose from {', '.join(PRECISIONS)}")
+        raise PlanError(f"unknown precision(s) {unknown}; choose from {', '.join(PRECISION_NAMES)}")
     return chosen
 
 
@@ -291,12 +288,10 @@ def plan(args: argparse.Namespace) -> Plan:
         list(classes), data, *axes, args.repeats, args.seed, sizes=chosen_sizes,
         default_data={key: preset.datamodule for key, preset in presets.items()},
         default_batch={key: preset.default_batch_size(args.profile) for key, preset in presets.items()},
-        num_nodes=args.num_nodes, profile=args.profile,
+        **{axis.name: axis.from_flag(getattr(args, axis.name)) for axis in AXES if axis.flag and not axis.sweep},
         time_limit_s=DEFAULT_TIME_LIMIT_S[args.profile] if args.time_limit is None else args.time_limit,
         data_args=data_args, model_args=model_args, peak_tflops=args.peak_tflops,
         wandb=wandb_mode(args.wandb, out), sweep_name=out.name, compile_modes=compile_modes(args.compile_mode),
-        channels_last=args.channels_last, matmul_precision=args.matmul_precision,
-        cudnn_benchmark=args.cudnn_benchmark == "on",
         wandb_project=args.wandb_project, wandb_entity=args.wandb_entity or "",
     )
     return Plan(configs, out, **execution(args))

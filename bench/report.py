@@ -14,7 +14,6 @@ import argparse
 import html
 import shutil
 import statistics
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -461,14 +460,3 @@ def main(args: argparse.Namespace) -> int:
         raise ResultsError(f"report not written to {out} ({exc.strerror or exc})") from None
     print(f"dnnbench report: {index}")
     return 0
-
-
-def cli(argv: list[str]) -> int:
-    """`python -m bench.report ...`: the same as `dnnbench report ...`."""
-    from bench.cli import main as dnnbench
-
-    return dnnbench([NAME, *argv])
-
-
-if __name__ == "__main__":
-    sys.exit(cli(sys.argv[1:]))

@@ -13,11 +13,9 @@ from typing import Any
 import pandas as pd
 
 from bench import config
+from bench.axes import AXES
 from bench.columns import COLUMNS, NUMERIC, READABLE_SCHEMA_VERSIONS, SCHEMA_VERSION, Status
-
-
-class ResultsError(ValueError):
-    """A results file that cannot be used, with a one-line reason."""
+from bench.errors import ResultsError
 
 
 # ----------------------------------------------------------------------------------------------- writing
@@ -173,14 +171,26 @@ def parse_other_metrics(cell: str) -> dict[str, dict[str, Any]]:
     return {name: {"value": float(value), "better": None} for name, _, value in pairs}
 
 
+def fill_older_config(frame: pd.DataFrame) -> None:
+    """The config columns an older schema lacks, as the runs that wrote it ran (each axis's `before`)."""
+    for axis in AXES:
+        if axis.before is None or axis.csv in frame:
+            continue
+        before = axis.before
+        frame[axis.csv] = [before(row) for row in frame.to_dict("records")] if callable(before) else before
+    for axis in AXES:
+        if axis.type is dict:
+            frame[axis.csv] = frame[axis.csv].map(config.args_cell)
+
+
 def load_results(path: str | Path) -> pd.DataFrame:
     """A results CSV of any readable schema version as a frame: numeric columns parsed, identity columns filled."""
     path = Path(path)
     if not path.is_file():
         raise ResultsError(f"{path}: {'a folder, not a results CSV' if path.is_dir() else 'no such file'}")
     header, records = parse_records(path)
-    added_in_3 = ("model_args", "data_args", "compile_mode", *config.SETTINGS_BEFORE_SCHEMA_3)
-    required = [c for c in config.IDENTITY if c not in added_in_3] + ["status", "schema_version"]
+    later = [axis.csv for axis in AXES if axis.before is not None]  # config columns added after schema 1
+    required = [c for c in config.IDENTITY if c not in later] + ["status", "schema_version"]
     missing = [c for c in required if c not in header]
     if missing:
         raise ResultsError(f"{path}: not a dnnbench results file (missing columns {', '.join(missing)})")
@@ -190,16 +200,9 @@ def load_results(path: str | Path) -> pd.DataFrame:
     if unknown:
         raise ResultsError(f"{path}: unknown schema_version {', '.join(sorted(unknown))} "
                            f"(this dnnbench reads versions {', '.join(map(str, READABLE_SCHEMA_VERSIONS))})")
-    for column in ("model_args", "data_args", "other_metrics"):  # absent before schema 3 (other_metrics: 2)
-        if column not in frame:
-            frame[column] = ""
-    for column in ("model_args", "data_args"):
-        frame[column] = frame[column].map(config.args_cell)
-    for column, value in config.SETTINGS_BEFORE_SCHEMA_3.items():
-        if column not in frame:
-            frame[column] = value
-    if "compile_mode" not in frame:
-        frame["compile_mode"] = frame["compile"].map({"on": "default"}).fillna("")
+    fill_older_config(frame)
+    if "other_metrics" not in frame:  # absent before schema 2
+        frame["other_metrics"] = ""
     try:
         frame["other_metrics"] = frame["other_metrics"].map(parse_other_metrics)
     except ValueError as exc:

@@ -119,9 +119,11 @@ def measure_trained(config: RunConfig, built: Built, fit_model: torch.nn.Module,
 
 
 def apply_settings(config: RunConfig, built: Built) -> torch.nn.Module:
-    """The speed settings the row records (cudnn benchmark goes to the Trainer); returns the module to fit."""
+    """The speed settings the row records (matmul precision, cuDNN TF32, memory format; cudnn benchmark goes to the
+    Trainer); returns the module to fit."""
     torch.set_float32_matmul_precision(config.matmul_precision)
-    if config.channels_last:
+    torch.backends.cudnn.allow_tf32 = config.cudnn_tf32  # before any measurement (MFU reads it for the peak dtype)
+    if config.memory_format == "channels_last":
         if len(getattr(built.model.hparams, "input_shape", ())) == 3 or built.spec.task == "generation":
             built.model.to(memory_format=torch.channels_last)
         else:

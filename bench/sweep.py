@@ -22,12 +22,9 @@ from typing import Any
 from bench import config as cfg
 from bench.columns import Status
 from bench.config import RunConfig
+from bench.errors import SweepError, SweepInterrupted
 from bench.progress import Console
 from bench.results_io import ResultsError, append_row, read_rows, repair_partial_last_line
-
-
-class SweepError(ValueError):
-    """A sweep folder that cannot be used: reported in one line, exit 2, before anything runs."""
 
 
 def open_sweep_folder(out: Path) -> Path:
@@ -94,14 +91,6 @@ def fill_quality_drift(row: dict[str, Any], done: list[dict[str, Any]]) -> dict[
         if cfg.run_key(other) == key and other.get("metric_value") not in (None, ""):
             return row | {"quality_drift": float(row["metric_value"]) - float(other["metric_value"])}
     return row
-
-
-class SweepInterrupted(Exception):
-    """SIGINT (Ctrl-C) or SIGTERM stopped the sweep: its running children were killed, finished rows are on disk."""
-
-    def __init__(self, signum: int, message: str):
-        super().__init__(message)
-        self.exit_code = 128 + signum  # 130 for Ctrl-C, 143 for SIGTERM, as a shell reports them
 
 
 class StopSignals:

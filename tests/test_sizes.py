@@ -25,7 +25,7 @@ from bench.plan import plan
 from bench.results_io import load_results
 from bench.session import build
 from lightning_modules import build_model
-from lightning_modules.base import SIZES
+from lightning_modules.sizes import SIZES
 
 MODEL_NAMES = lightning_modules.names()
 FAKE = "tests.fake_models:FakeNet"

@@ -1,4 +1,5 @@
-"""Name -> class registries shared by models and datamodules, filled by scanning a package."""
+"""Name -> class registries shared by models and datamodules, filled by scanning a package (a neutral module:
+neither package imports the other for it, and it imports nothing heavy)."""
 
 from __future__ import annotations
 
