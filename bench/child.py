@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from bench import progress
-from bench.columns import SCHEMA_VERSION, Status
+from bench.columns import Status
 from bench.config import RunConfig
+from bench.results_io import flatten
+from bench.row import Cells, RunRow
 
 
 def failure_status(exc: BaseException) -> Status:
@@ -59,33 +61,31 @@ def run(config: RunConfig, sweep_dir: Path) -> dict[str, Any] | None:
     keep_freed_host_memory()
     noise = NoiseWatch(config.device, config.num_devices).start()
     started = time.perf_counter()
-    row: dict[str, Any] = config.columns() | {"status": Status.OK, "message": "",
-                                               "started_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                                               "schema_version": SCHEMA_VERSION, "reproduce": config.reproduce()}
+    row = RunRow(config)
     try:
-        row |= environment(config.device)
+        row.add(Cells(environment(config.device)))
         if (outcome := precheck(config)) is not None:
-            row["status"], row["message"] = outcome
+            row.end(*outcome)
         else:
             from bench.session import train_and_measure
 
-            row["rss_after_import_mb"] = rss_now_mb()
+            row.add(Cells({"rss_after_import_mb": rss_now_mb()}))
             measured = train_and_measure(config, sweep_dir)
             if measured is None:
                 return None
-            row |= measured
+            row.add(*measured.pieces)
+            row.message = measured.message
     except BaseException as exc:  # noqa: BLE001 - one row whatever happens
         if isinstance(exc, KeyboardInterrupt):
             raise
         last_line = (traceback.format_exception_only(type(exc), exc)[-1]).strip()
-        row.update(status=failure_status(exc), message=last_line[:500])
+        row.end(failure_status(exc), last_line[:500])
         traceback.print_exc()
-    row["peak_rss_mb"] = peak_rss_mb()
-    row["wall_s"] = time.perf_counter() - started
-    row |= noise.stop().columns()
-    if row["noise_warning"]:  # the sweep's console shows it too (bench.sweep.console_summary)
-        print(f"dnnbench: warning: {row['noise_warning']}", file=sys.stderr)
-    return row
+    ended = noise.stop()
+    row.add(Cells({"peak_rss_mb": peak_rss_mb(), "wall_s": time.perf_counter() - started}), ended)
+    if ended.noise_warning:  # the sweep's console shows it too (bench.sweep.console_summary)
+        print(f"dnnbench: warning: {ended.noise_warning}", file=sys.stderr)
+    return flatten(row)
 
 
 def write_row(row: dict[str, Any], result_path: Path) -> None:

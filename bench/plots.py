@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from bench.axes import PRECISION_NAMES
+from bench.columns import Status
 
 MARKERS = "osD^vP*X"  # one per precision, in bench/precision.py's order
 MAX_WIDTH_IN = 18
@@ -143,7 +144,7 @@ def write_plots(frame: pd.DataFrame, out_dir: Path) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
-    ok = frame[frame["status"] == "ok"]
+    ok = frame[frame["status"] == Status.OK.value]
     charts = [
         bar_chart(by_model_and_config(ok, ok["train_samples_per_s"]), "Train throughput (Trainer loop)",
                   "samples/s (log scale)", out_dir / "throughput.png", log=True),

@@ -7,15 +7,21 @@ import io
 import json
 import math
 import os
+import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from bench import config
 from bench.axes import AXES
 from bench.columns import COLUMNS, NUMERIC, READABLE_SCHEMA_VERSIONS, SCHEMA_VERSION, Status
 from bench.errors import ResultsError
+from bench.row import RunRow
+
+if TYPE_CHECKING:  # pandas loads only where results are read back (the child writes its row without it)
+    import pandas as pd
+
+KNOWN = frozenset(COLUMNS)
 
 
 # ----------------------------------------------------------------------------------------------- writing
@@ -30,7 +36,41 @@ def format_cell(value: Any) -> str:
     return str(value)
 
 
+class UnknownColumnError(ValueError):
+    """A row names a column the table does not have (a misspelt field would otherwise be an empty column)."""
+
+
+def strict_columns() -> bool:
+    """Tests (and anyone who sets DNNBENCH_STRICT_COLUMNS=1) make an unknown column an error; a real sweep keeps the
+    row, says so on stderr and in `message`: a measurement must never cost a row, nor vanish silently."""
+    return os.environ.get("DNNBENCH_STRICT_COLUMNS", "") not in ("", "0")
+
+
+def unknown_columns(names: Iterable[str], where: str) -> list[str]:
+    unknown = sorted(set(names) - KNOWN)
+    if unknown and strict_columns():
+        raise UnknownColumnError(f"{where} names columns that are not in bench/columns.py: {', '.join(unknown)}")
+    if unknown:
+        print(f"dnnbench: warning: {where} names unknown columns {', '.join(unknown)}; not written", file=sys.stderr)
+    return unknown
+
+
+def flatten(row: RunRow) -> dict[str, Any]:
+    """The typed row as {column: value}: the config's cells, the outcome, then each piece's columns in order."""
+    cells: dict[str, Any] = row.config.columns() | {
+        "status": row.status, "message": row.message, "started_at": row.started_at,
+        "schema_version": SCHEMA_VERSION, "reproduce": row.config.reproduce()}
+    for piece in row.pieces:
+        columns = piece.columns()
+        dropped = unknown_columns(columns, type(piece).__name__)
+        cells |= {name: value for name, value in columns.items() if name not in dropped}
+        if dropped:
+            cells["message"] = "; ".join(filter(None, [cells["message"], f"unknown columns {', '.join(dropped)}"]))
+    return cells
+
+
 def as_cells(row: dict[str, Any]) -> dict[str, str]:
+    unknown_columns(row, "a results row")
     return {column: format_cell(row.get(column)) for column in COLUMNS}
 
 
@@ -185,6 +225,8 @@ def fill_older_config(frame: pd.DataFrame) -> None:
 
 def load_results(path: str | Path) -> pd.DataFrame:
     """A results CSV of any readable schema version as a frame: numeric columns parsed, identity columns filled."""
+    import pandas as pd
+
     path = Path(path)
     if not path.is_file():
         raise ResultsError(f"{path}: {'a folder, not a results CSV' if path.is_dir() else 'no such file'}")

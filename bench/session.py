@@ -18,8 +18,10 @@ import datamodules
 import lightning_modules
 from bench import progress
 from bench.config import AUTO, SMOKE_LIMITS, RunConfig
-from bench.measure import batch_size, cost, inference, memory, peaks, speed
+from bench.measure import Columns, batch_size, cost, inference, memory, peaks, speed
 from bench.precision import PRECISIONS
+from bench.results_io import flatten
+from bench.row import RunRow
 
 
 @dataclass
@@ -79,15 +81,45 @@ def speed_window_fit(config: RunConfig, built: Built, fit_model: torch.nn.Module
     return window.result()
 
 
-def quality_columns(built: Built, results: list[dict], watch: speed.QualityWatch) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Quality(Columns):
+    """The tested model's quality: its metric (empty on data without quality) and when it reached the target."""
+
+    metric_name: str
+    metric_direction: str
+    metric_target: float | None
+    time_to_target_s: float | None
+    metric_value: float | None = None
+    other_metrics: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Training(Columns):
+    """What the quality run did: its size, length and compile time, and the batch it trained at."""
+
+    params: int
+    epochs: int
+    steps: int
+    compile_s: float | None
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class Measured:
+    """The session's share of the row: its pieces, in the order measured, and its notes (the row's message)."""
+
+    pieces: list[Any]
+    message: str
+
+
+def quality(built: Built, results: list[dict], watch: speed.QualityWatch) -> Quality:
     spec = built.spec
-    columns: dict[str, Any] = {"metric_name": spec.metric, "metric_direction": spec.metric_direction,
-                               "metric_target": built.metric_target, "time_to_target_s": watch.time_to_target}
+    common = Quality(spec.metric, spec.metric_direction, built.metric_target, watch.time_to_target)
     metric = results[0].get(f"test/{spec.metric}") if results else None
     if getattr(built.datamodule, "has_quality", True) and metric is not None:
-        columns["metric_value"] = float(metric)
-        columns["other_metrics"] = other_metrics(results[0], built.model, spec.metric)
-    return columns
+        return replace(common, metric_value=float(metric),
+                       other_metrics=other_metrics(results[0], built.model, spec.metric))
+    return common
 
 
 def other_metrics(test_results: dict[str, Any], model: L.LightningModule, main_metric: str) -> dict[str, Any]:
@@ -99,7 +131,7 @@ def other_metrics(test_results: dict[str, Any], model: L.LightningModule, main_m
 
 
 def measure_trained(config: RunConfig, built: Built, fit_model: torch.nn.Module, device: torch.device,
-                    train_samples_per_s: float | None) -> dict[str, Any]:
+                    train_samples_per_s: float | None) -> list[Columns]:
     """Inference, FLOPs/MFU and GPU memory of the trained module, on the run's device and precision."""
     fit_model.to(device)  # Lightning's teardown moved the module to the CPU after fit/test
     precision = PRECISIONS[config.precision]
@@ -114,8 +146,7 @@ def measure_trained(config: RunConfig, built: Built, fit_model: torch.nn.Module,
         built.notes.append(f"flop count failed: {exc}".splitlines()[0])
     peak = peaks.device_peak(device, precision.compute_dtype, config.world_size,
                              config.peak_tflops)
-    return (latency.columns() | cost.cost(forward, train_samples_per_s, peak).columns()
-            | memory.gpu_peak(device).columns())
+    return [latency, cost.cost(forward, train_samples_per_s, peak), memory.gpu_peak(device)]
 
 
 def apply_settings(config: RunConfig, built: Built) -> torch.nn.Module:
@@ -131,8 +162,8 @@ def apply_settings(config: RunConfig, built: Built) -> torch.nn.Module:
     return torch.compile(built.model, mode=config.compile_mode) if config.compile else built.model
 
 
-def train_and_measure(config: RunConfig, sweep_dir: Path) -> dict[str, Any] | None:
-    """Train and test one config, then time its speed window and inference; the row's result columns (None on
+def train_and_measure(config: RunConfig, sweep_dir: Path) -> Measured | None:
+    """Train and test one config, then time its speed window and inference; the row's measured pieces (None on
     ranks other than 0)."""
     built = build(config)
     fit_model = apply_settings(config, built)
@@ -153,20 +184,20 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> dict[str, Any] | No
     memory.reset_gpu_peak(device)
     trainer.fit(fit_model, built.datamodule)
     results = trainer.test(fit_model, built.datamodule, verbose=False)
-    row = {"params": sum(p.numel() for p in built.model.parameters()), "epochs": trainer.current_epoch,
-           "steps": trainer.global_step, "compile_s": watch.compile_seconds() if config.compile else None,
-           "batch_size": config.batch_size}
-    row |= quality_columns(built, results, watch)
+    pieces: list[Columns] = [
+        Training(sum(p.numel() for p in built.model.parameters()), trainer.current_epoch, trainer.global_step,
+                 watch.compile_seconds() if config.compile else None, config.batch_size),
+        quality(built, results, watch)]
     if trainer.global_rank == 0:  # pictures of the model that was tested, before the speed window trains on
         built.notes += save_artifacts(built.model, sweep_dir / "artifacts" / config.run_id)
     throughput = (smoke_window.result() if config.profile == "smoke"
                   else speed_window_fit(config, built, fit_model, sweep_dir))
     if trainer.global_rank != 0:
         return None  # every rank trains; rank 0 measures inference and writes the row
-    row |= throughput.columns() | measure_trained(config, built, fit_model, device, throughput.train_samples_per_s)
-    row["message"] = "; ".join(built.notes)
-    finish_wandb(logger, config.columns() | row, sweep_dir / "artifacts" / config.run_id)
-    return row
+    pieces += [throughput, *measure_trained(config, built, fit_model, device, throughput.train_samples_per_s)]
+    measured = Measured(pieces, "; ".join(built.notes))
+    finish_wandb(logger, config, measured, sweep_dir / "artifacts" / config.run_id)
+    return measured
 
 
 def save_artifacts(model: L.LightningModule, out_dir: Path) -> list[str]:
@@ -207,12 +238,13 @@ def wandb_history() -> L.Callback:
     return wandb_log.StepHistory()
 
 
-def finish_wandb(logger, row: dict[str, Any], artifact_dir: Path) -> None:
+def finish_wandb(logger, config: RunConfig, measured: Measured, artifact_dir: Path) -> None:
     if logger is None:
         return
     try:
         from bench import wandb_log
 
-        wandb_log.finish_run(logger, row, artifact_dir)
+        row = RunRow(config, message=measured.message, pieces=list(measured.pieces))
+        wandb_log.finish_run(logger, flatten(row), artifact_dir)
     except Exception as exc:
         print(f"dnnbench: W&B summary not written ({exc})", file=sys.stderr)

@@ -18,6 +18,8 @@ from typing import Any
 
 import lightning as L
 
+from bench.columns import Status
+
 DEFAULT_PROJECT = os.environ.get("WANDB_PROJECT", "dnnbench")
 TAG_LIMIT = 64  # W&B refuses longer tags
 INTEGERS = ("num_devices", "num_nodes", "batch_size", "seed", "repeat", "schema_version")  # config cells, as numbers
@@ -210,5 +212,5 @@ def log_sweep(csv_path: Path, sweep_dir: Path, sweep_name: str, mode: str, proje
         payload[f"plots/{image.stem}"] = wandb.Image(str(image))
     run.log(payload)
     statuses = table.get_column("status")
-    run.summary.update({"runs": len(statuses), "ok": statuses.count("ok")})
+    run.summary.update({"runs": len(statuses), "ok": statuses.count(Status.OK.value)})
     run.finish()
