@@ -29,7 +29,7 @@ from bench.row import Cells, RunRow
 def failure_status(exc: BaseException) -> Status:
     import torch
 
-    from bench.measure.speed import Diverged
+    from bench.measure.quality import Diverged
 
     if isinstance(exc, Diverged):
         return Status.DIVERGED

@@ -18,7 +18,7 @@ import datamodules
 import lightning_modules
 from bench import progress
 from bench.config import AUTO, SMOKE_LIMITS, RunConfig
-from bench.measure import Columns, batch_size, cost, inference, memory, peaks, speed
+from bench.measure import Columns, batch_size, cost, inference, memory, peaks, quality, speed
 from bench.precision import PRECISIONS
 from bench.results_io import flatten
 from bench.row import RunRow
@@ -73,7 +73,7 @@ def speed_window_fit(config: RunConfig, built: Built, fit_model: torch.nn.Module
     """The speed window in a fit of its own: the same (trained, compiled) module and data, no logger, no
     validation, a fixed number of steps whatever the profile's epochs; it ends when the window is done."""
     window = speed.SpeedWindow(config.world_size)
-    divergence = speed.QualityWatch(built.spec.metric, built.spec.metric_direction, None)
+    divergence = quality.QualityWatch(built.spec.metric, built.spec.metric_direction, None)
     steps = speed.WARMUP_STEPS + 3 * speed.TIMED_STEPS + speed.PROFILED_STEPS  # room for epoch ends; stops early
     trainer = make_trainer(config, built, [window, divergence], None, sweep_dir, max_epochs=-1, max_steps=steps,
                            limit_val_batches=0, limit_train_batches=1.0)
@@ -112,7 +112,7 @@ class Measured:
     message: str
 
 
-def quality(built: Built, results: list[dict], watch: speed.QualityWatch) -> Quality:
+def quality_of(built: Built, results: list[dict], watch: quality.QualityWatch) -> Quality:
     spec = built.spec
     common = Quality(spec.metric, spec.metric_direction, built.metric_target, watch.time_to_target)
     metric = results[0].get(f"test/{spec.metric}") if results else None
@@ -172,7 +172,7 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> Measured | None:
                                            fit_model, built.datamodule, config.batch_size)
         config = replace(config, batch_size=found.batch_size)
         built.notes.append(found.note)
-    watch = speed.QualityWatch(built.spec.metric, built.spec.metric_direction, built.metric_target)
+    watch = quality.QualityWatch(built.spec.metric, built.spec.metric_direction, built.metric_target)
     smoke_window = speed.SpeedWindow(config.world_size, warmup=1, profiled=0, stop=False)
     logger = wandb_logger(config, sweep_dir)
     shown = progress.ProgressFile(progress.path_for(sweep_dir, config.run_id))  # the sweep's console line
@@ -187,7 +187,7 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> Measured | None:
     pieces: list[Columns] = [
         Training(sum(p.numel() for p in built.model.parameters()), trainer.current_epoch, trainer.global_step,
                  watch.compile_seconds() if config.compile else None, config.batch_size),
-        quality(built, results, watch)]
+        quality_of(built, results, watch)]
     if trainer.global_rank == 0:  # pictures of the model that was tested, before the speed window trains on
         built.notes += save_artifacts(built.model, sweep_dir / "artifacts" / config.run_id)
     throughput = (smoke_window.result() if config.profile == "smoke"

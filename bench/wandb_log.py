@@ -125,7 +125,7 @@ class StepHistory(L.Callback):
         self.samples: list[int] = []
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        from bench.measure.speed import batch_size_of
+        from bench.measure.steps import batch_size_of
 
         loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
         self.losses.append(loss.detach() if hasattr(loss, "detach") else None)

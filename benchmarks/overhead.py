@@ -38,7 +38,8 @@ import lightning_modules
 from bench.config import RunConfig
 from bench.launch import run_child
 from bench.measure.memory import keep_freed_host_memory
-from bench.measure.speed import WARMUP_STEPS, WINDOW_STEPS, batch_size_of, synchronize
+from bench.measure.speed import WARMUP_STEPS, WINDOW_STEPS
+from bench.measure.steps import batch_size_of, synchronize
 from datamodules.base import DeviceBatches, TensorDataModule
 
 NEEDS_TRAINER_EXIT = 3  # exit code of an --expert child whose module cannot step without a Trainer

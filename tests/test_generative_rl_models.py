@@ -4,6 +4,7 @@ import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
+from conftest import quiet_trainer
 
 import datamodules
 import lightning_modules
@@ -12,11 +13,7 @@ from lightning_modules import build_model
 from lightning_modules.base import cache_dir
 from lightning_modules.dbn import RBM, contrastive_divergence_loss
 
-
-def trainer(**kwargs):
-    options = dict(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                   enable_model_summary=False, num_sanity_val_steps=0)
-    return L.Trainer(**(options | kwargs))
+trainer = quiet_trainer
 
 
 def mnist_pixels(n=64):

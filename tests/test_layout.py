@@ -5,9 +5,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import FAKE
 from results_fixtures import make_row, write_csv
 
-from bench import config as cfg
 from bench.cli import main
 from bench.columns import COLUMNS
 from bench.config import RunConfig
@@ -15,20 +15,6 @@ from bench.report import write_report
 from bench.results_io import load_results, read_rows
 
 ROOT = Path(__file__).resolve().parent.parent
-FAKE = "tests.fake_models:FakeNet"
-
-
-def test_identity_separates_batch_sizes_and_arguments_but_not_repeats():
-    a = RunConfig(model="mlp", datamodule="mnist5k", batch_size=32)
-    assert cfg.identity(a.columns()) != cfg.identity(RunConfig(model="mlp", datamodule="mnist5k",
-                                                               batch_size=64).columns())
-    assert cfg.identity(a.columns()) != cfg.identity(RunConfig(model="mlp", datamodule="mnist5k", batch_size=32,
-                                                               model_args={"lr": 0.01}).columns())
-    assert cfg.identity(a.columns()) == cfg.identity(RunConfig(model="mlp", datamodule="mnist5k", batch_size=32,
-                                                               seed=1, repeat=1).columns())
-    assert a.key() != RunConfig(model="mlp", datamodule="mnist5k", batch_size=32, seed=1, repeat=1).key()
-    row = {k: str(v) for k, v in a.columns().items()}  # as read back from the CSV
-    assert cfg.run_key(row) == a.key()
 
 
 def test_report_shows_two_batch_sizes_as_two_configs(tmp_path):

@@ -3,6 +3,7 @@
 import lightning as L
 import pytest
 import torch
+from conftest import quiet_trainer
 
 import datamodules
 import lightning_modules
@@ -23,11 +24,7 @@ def tiny_setup(name, batch_size=8):
     return cls, dm, model
 
 
-def tiny_trainer(**kwargs):
-    defaults = dict(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-                    enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
-    defaults.update(kwargs)
-    return L.Trainer(**defaults)
+tiny_trainer = quiet_trainer
 
 
 def as_tuple(x):

@@ -8,7 +8,7 @@ import torch
 
 from bench.measure import Columns
 from bench.measure.peaks import Peak
-from bench.measure.speed import batch_size_of
+from bench.measure.steps import batch_size_of
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from bench.measure import Columns
-from bench.measure.speed import batch_size_of, synchronize
+from bench.measure.steps import batch_size_of, synchronize
 from bench.precision import Precision
 
 WARMUP_CALLS = 5  # cudnn autotune, allocator, (re)compilation of the eval graph
