@@ -29,7 +29,7 @@ class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
             return text
         if action.nargs == 0:  # a switch
             return f"{text} (default: off)"
-        return super()._get_help_string(action)
+        return super()._get_help_string(action) or ""
 
 
 def add_run_arguments(run: argparse.ArgumentParser) -> None:

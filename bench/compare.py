@@ -67,7 +67,8 @@ def metric_samples(old_ok: pd.DataFrame, new_ok: pd.DataFrame):
         for metrics in frame["other_metrics"]:
             for metric, entry in metrics.items():
                 if entry.get("better") in ("max", "min"):
-                    secondary.setdefault(metric, (entry["better"], [], []))[side].append(float(entry["value"]))
+                    secondary.setdefault(metric, (entry["better"], [], []))[side].append(  # type: ignore[union-attr]
+                        float(entry["value"]))
     for metric, (direction, before, after) in sorted(secondary.items()):
         yield f"other ({metric})", direction, before, after
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import shlex
 from collections.abc import Mapping
-from dataclasses import asdict, field, make_dataclass
+from dataclasses import asdict, field, make_dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from bench.axes import AUTO, AXES, COMPILE_MODES, LABEL_LAST, MATMUL_PRECISIONS, Axis, args_cell, identity_axes
@@ -108,6 +108,10 @@ class RunSettings:
             args += ["--peak-tflops", f"{self.peak_tflops:g}"]
         return shlex.join(args)
 
+    def but(self, **changes: Any) -> Any:
+        """This config with some fields changed (dataclasses.replace)."""
+        return replace(self, **changes)  # type: ignore[type-var]  # every subclass is a dataclass
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)  # type: ignore[call-overload]  # every subclass is a dataclass
 
@@ -133,7 +137,7 @@ RUN_SETTINGS = [
     ("sweep_name", str, field(default="")),
 ]
 if TYPE_CHECKING:
-    class RunConfig(RunSettings):
+    class RunConfig(RunSettings):  # the type checker's view: fields it cannot see
         def __init__(self, **fields: Any) -> None: ...
 else:
     RunConfig = make_dataclass("RunConfig", [axis_field(a) for a in AXES if a.field] + RUN_SETTINGS,

@@ -98,11 +98,11 @@ def fits(value: Any, hint: Any) -> bool:
 
 def check_arguments(what: str, cls: type, arguments: dict[str, Any]) -> None:
     """Each --model-arg / --data-arg is a keyword the constructor takes, of the type it annotates."""
-    parameters = inspect.signature(cls.__init__).parameters
+    parameters = inspect.signature(cls.__init__).parameters  # type: ignore[misc]  # the class its own
     keywords = [n for n, p in parameters.items() if n != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
     takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
     try:
-        hints = typing.get_type_hints(cls.__init__)
+        hints = typing.get_type_hints(cls.__init__)  # type: ignore[misc]
     except Exception:  # an annotation that does not resolve here: check names only
         hints = {}
     for key, value in arguments.items():
@@ -118,9 +118,9 @@ def type_name(hint: Any) -> str:
     return hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")
 
 
-def model_classes(models: str) -> dict[str, type]:
+def model_classes(models: str) -> dict[str, Any]:
     names = lightning_modules.names() if models == "all" else comma_list(models, "--models")
-    classes: dict[str, type] = {}
+    classes: dict[str, Any] = {}
     for name in names:
         cls = lightning_modules.get(name)
         if not hasattr(cls, "bench"):
@@ -135,7 +135,7 @@ def model_classes(models: str) -> dict[str, type]:
     return classes
 
 
-def sizes(text: str, classes: dict[str, type]) -> tuple[str, ...]:
+def sizes(text: str, classes: dict[str, Any]) -> tuple[str, ...]:
     """--sizes classic,large: each a known size that every chosen model declares."""
     chosen = tuple(comma_list(text, "--sizes"))
     unknown = [s for s in chosen if s not in SIZES]
@@ -148,7 +148,7 @@ def sizes(text: str, classes: dict[str, type]) -> tuple[str, ...]:
     return chosen
 
 
-def check_data(classes: dict[str, type], data: list[str | None], data_args: dict, sizes: tuple[str, ...],
+def check_data(classes: dict[str, Any], data: list[str | None], data_args: dict, sizes: tuple[str, ...],
                profile: str) -> None:
     """Each model can take each datamodule at each size, and the datamodule takes the arguments and builds with
     them (a size's own data arguments included)."""
@@ -218,7 +218,7 @@ def batch_sizes(text: str) -> list[int | str | None]:
         chosen = [b if b == AUTO else int(b) for b in texts]
     except ValueError:
         raise PlanError(f"--batch-sizes must be positive integers or auto; got {text!r}") from None
-    if any(b != AUTO and b < 1 for b in chosen):
+    if any(isinstance(b, int) and b < 1 for b in chosen):
         raise PlanError("--batch-sizes must be positive integers or auto")
     return distinct(chosen, "--batch-sizes")
 
@@ -271,7 +271,7 @@ def plan(args: argparse.Namespace) -> Plan:
     """Turn the `run` command line into configs, or raise PlanError naming what is wrong."""
     check_numbers(args)
     classes = model_classes(args.models)
-    data = [None] if args.data == "default" else comma_list(args.data, "--data")
+    data: list[str | None] = [None] if args.data == "default" else list(comma_list(args.data, "--data"))
     data_args, model_args = key_values(args.data_arg), key_values(args.model_arg)
     for name, cls in classes.items():
         check_arguments(f"model {name!r}", cls, model_args)

@@ -67,7 +67,8 @@ class RayExecutor:
 
         probe(self.address)
         if not ray.is_initialized():  # connects to ADDR (or RAY_ADDRESS), else starts a local instance
-            ray.init(address=self.address, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+            ray.init(address=self.address, include_dashboard=False, logging_level="ERROR",  # type: ignore[arg-type]
+                     log_to_driver=False)
             self.started_here = True
         self.remote = ray.remote(max_retries=0)(run_on_worker)  # a lost worker is a row, not a rerun
         nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from bench.precision import PRECISIONS
 from bench.results_io import flatten
 from bench.row import RunRow
 
+FitModule = Any  # what the Trainer fits: the LightningModule, or torch.compile's wrapper of it (Lightning takes both)
+
 
 @dataclass
 class Built:
@@ -30,7 +33,7 @@ class Built:
 
     spec: lightning_modules.BenchSpec
     datamodule: L.LightningDataModule
-    model: L.LightningModule
+    model: Any  # the registered LightningModule, with its own example_input / save_artifacts
     metric_target: float | None
     notes: list[str] = field(default_factory=list)  # become the row's message
 
@@ -68,7 +71,7 @@ def make_trainer(config: RunConfig, built: Built, callbacks: list, logger, sweep
     )
 
 
-def speed_window_fit(config: RunConfig, built: Built, fit_model: torch.nn.Module,
+def speed_window_fit(config: RunConfig, built: Built, fit_model: FitModule,
                      sweep_dir: Path) -> speed.TrainThroughput:
     """The speed window in a fit of its own: the same (trained, compiled) module and data, no logger, no
     validation, a fixed number of steps whatever the profile's epochs; it ends when the window is done."""
@@ -112,7 +115,7 @@ class Measured:
     message: str
 
 
-def quality_of(built: Built, results: list[dict], watch: quality.QualityWatch) -> Quality:
+def quality_of(built: Built, results: Sequence[Mapping[str, Any]], watch: quality.QualityWatch) -> Quality:
     spec = built.spec
     common = Quality(spec.metric, spec.metric_direction, built.metric_target, watch.time_to_target)
     metric = results[0].get(f"test/{spec.metric}") if results else None
@@ -122,7 +125,7 @@ def quality_of(built: Built, results: list[dict], watch: quality.QualityWatch) -
     return common
 
 
-def other_metrics(test_results: dict[str, Any], model: L.LightningModule, main_metric: str) -> dict[str, Any]:
+def other_metrics(test_results: Mapping[str, Any], model: L.LightningModule, main_metric: str) -> dict[str, Any]:
     """The test metrics besides the main one, each with the direction the model declares for it."""
     directions = getattr(model.bench, "other_metric_directions", {})
     return {key.removeprefix("test/"): {"value": float(value), "better": directions.get(key.removeprefix("test/"))}
@@ -130,7 +133,7 @@ def other_metrics(test_results: dict[str, Any], model: L.LightningModule, main_m
             if key.startswith("test/") and key != f"test/{main_metric}"}
 
 
-def measure_trained(config: RunConfig, built: Built, fit_model: torch.nn.Module, device: torch.device,
+def measure_trained(config: RunConfig, built: Built, fit_model: FitModule, device: torch.device,
                     train_samples_per_s: float | None) -> list[Columns]:
     """Inference, FLOPs/MFU and GPU memory of the trained module, on the run's device and precision."""
     fit_model.to(device)  # Lightning's teardown moved the module to the CPU after fit/test
@@ -149,7 +152,7 @@ def measure_trained(config: RunConfig, built: Built, fit_model: torch.nn.Module,
     return [latency, cost.cost(forward, train_samples_per_s, peak), memory.gpu_peak(device)]
 
 
-def apply_settings(config: RunConfig, built: Built) -> torch.nn.Module:
+def apply_settings(config: RunConfig, built: Built) -> FitModule:
     """The speed settings the row records (matmul precision, cuDNN TF32, memory format; cudnn benchmark goes to the
     Trainer); returns the module to fit."""
     torch.set_float32_matmul_precision(config.matmul_precision)
@@ -170,7 +173,7 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> Measured | None:
     if config.batch_size_mode == AUTO:  # searched before the measured fit, on a trainer of its own
         found = batch_size.largest_fitting(make_trainer(config, built, [], None, sweep_dir, max_epochs=-1),
                                            fit_model, built.datamodule, config.batch_size)
-        config = replace(config, batch_size=found.batch_size)
+        config = config.but(batch_size=found.batch_size)
         built.notes.append(found.note)
     watch = quality.QualityWatch(built.spec.metric, built.spec.metric_direction, built.metric_target)
     smoke_window = speed.SpeedWindow(config.world_size, warmup=1, profiled=0, stop=False)
@@ -200,7 +203,7 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> Measured | None:
     return measured
 
 
-def save_artifacts(model: L.LightningModule, out_dir: Path) -> list[str]:
+def save_artifacts(model: Any, out_dir: Path) -> list[str]:
     """Sample grids / attention maps; a picture must never cost the row, so a failure becomes a note."""
     if not hasattr(model, "save_artifacts"):
         return []
@@ -224,7 +227,7 @@ def wandb_logger(config: RunConfig, sweep_dir: Path):
     os.environ.setdefault("WANDB_INIT_TIMEOUT", wandb_log.INIT_TIMEOUT_S)
     for mode in dict.fromkeys((config.wandb, "offline")):
         try:
-            logger = wandb_log.run_logger(replace(config, wandb=mode), sweep_dir)
+            logger = wandb_log.run_logger(config.but(wandb=mode), sweep_dir)
             logger.experiment  # noqa: B018 - starts the W&B run (rank 0; other ranks get Lightning's dummy)
             return logger
         except Exception as exc:

@@ -127,7 +127,7 @@ class RunQueue:
     quality drift can be filled in whatever order parallel runs finish."""
 
     def __init__(self, todo: list[RunConfig]):
-        self.pending, self.running = list(todo), []
+        self.pending, self.running = list(todo), []  # type: list[RunConfig], list[RunConfig]
         self.unfinished = Counter(config.key() for config in todo)
         self.baseline = {id(c): cfg.run_key(c.columns() | {"precision": "32-true"}) for c in todo
                          if c.precision != "32-true"}
@@ -136,7 +136,7 @@ class RunQueue:
         return bool(self.pending or self.running)
 
     def next_ready(self) -> RunConfig | None:
-        return next((c for c in self.pending if self.unfinished[self.baseline.get(id(c))] == 0), None)
+        return next((c for c in self.pending if self.unfinished[self.baseline.get(id(c), ())] == 0), None)
 
     def start(self, config: RunConfig) -> None:
         self.pending.remove(config)

@@ -36,7 +36,7 @@ def online_problem(timeout_s: float = CHECK_TIMEOUT_S) -> str | None:
     """
     import threading
 
-    answer = [f"no answer within {timeout_s:g} s"]
+    answer: list[str | None] = [f"no answer within {timeout_s:g} s"]
 
     def ask() -> None:
         answer[0] = _ask_wandb(timeout_s)
@@ -128,7 +128,7 @@ class StepHistory(L.Callback):
         from bench.measure.steps import batch_size_of
 
         loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
-        self.losses.append(loss.detach() if hasattr(loss, "detach") else None)
+        self.losses.append(loss.detach() if loss is not None and hasattr(loss, "detach") else None)
         self.ends.append(time.perf_counter())
         self.samples.append(batch_size_of(batch) * trainer.world_size)
 
@@ -206,7 +206,8 @@ def log_sweep(csv_path: Path, sweep_dir: Path, sweep_name: str, mode: str, proje
     os.environ.setdefault("WANDB_SILENT", "true")
     table = results_table(csv_path)
     run = wandb.init(project=project, entity=entity or None, group=sweep_name or None, name=f"{sweep_name}-summary",
-                     job_type="summary", dir=str(sweep_dir), mode=mode, reinit="finish_previous")
+                     job_type="summary", dir=str(sweep_dir), mode=mode,  # type: ignore[arg-type]
+                     reinit="finish_previous")
     payload: dict[str, Any] = {"results": table}
     for image in sorted(Path(sweep_dir).glob("*.png")):
         payload[f"plots/{image.stem}"] = wandb.Image(str(image))

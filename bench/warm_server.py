@@ -226,7 +226,7 @@ class WarmServer:
         """The child's exit code; None if the server died first (it took the child with it)."""
         with self.cond:
             if not self.cond.wait_for(lambda: pid in self.exits or not self.alive, timeout):
-                raise subprocess.TimeoutExpired(f"run {pid}", timeout)
+                raise subprocess.TimeoutExpired(f"run {pid}", timeout or 0.0)
             return self.exits.pop(pid, None)
 
     def close(self) -> None:

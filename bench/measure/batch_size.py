@@ -33,7 +33,7 @@ def largest_fitting(trainer: L.Trainer, module: torch.nn.Module, datamodule: L.L
     on_gpu = trainer.strategy.root_device.type == "cuda"
     doublings = GPU_DOUBLINGS if on_gpu else CPU_DOUBLINGS
     # max_trials counts the start; max_val sits above the last trial so every size returned was actually tried.
-    found = Tuner(trainer).scale_batch_size(module, datamodule=datamodule, mode="power",
+    found = Tuner(trainer).scale_batch_size(module, datamodule=datamodule, mode="power",  # type: ignore[arg-type]
                                             steps_per_trial=STEPS_PER_TRIAL, init_val=start,
                                             max_trials=doublings + 1, max_val=start * 2 ** (doublings + 1))
     if isinstance(module, torch._dynamo.eval_frame.OptimizedModule):
@@ -41,5 +41,6 @@ def largest_fitting(trainer: L.Trainer, module: torch.nn.Module, datamodule: L.L
         torch._dynamo.reset()  # for the one batch shape it trains at
     limit = f"{start * 2**doublings} or the training set's size"
     limit = f"up to {limit}" if on_gpu else f"a CPU has no out-of-memory error, so the search stops at {limit}"
+    found = found or start  # the Tuner returns None only when it did not search
     return FoundBatch(int(found), f"batch size {found} found by --batch-sizes auto (powers of two from {start}, "
                                   f"{STEPS_PER_TRIAL} training steps each; {limit})")

@@ -154,7 +154,7 @@ class NoiseWatch:
 
     def measure(self) -> Noise:
         ours = own_pids()
-        cores = other_process_cores(self.cpu_start, cpu_snapshot(), ours, time.monotonic() - self.started)
+        cores = other_process_cores(self.cpu_start or {}, cpu_snapshot(), ours, time.monotonic() - self.started)
         busy = dict(sorted(((n, c) for n, c in cores.items() if c >= BUSY_CORES), key=lambda item: -item[1]))
         other = sum(cores.values())
         foreign = None

@@ -76,6 +76,6 @@ class QualityWatch(L.Callback):
             return
         value = float(value)
         reached = value >= self.target if self.direction == "max" else value <= self.target
-        if reached:
+        if reached and self.train_start is not None:
             synchronize(pl_module.device)
             self.time_to_target = time.perf_counter() - self.train_start
