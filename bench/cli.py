@@ -165,7 +165,7 @@ def command_list(args: argparse.Namespace) -> int:
         spec = cls.bench
         epochs = " ".join(f"{p}={spec.epochs[p]}" for p in PROFILES)
         print(f"  {name:12s} task={spec.task:22s} metric={spec.metric} ({spec.metric_direction}, target "
-              f"{spec.metric_target:g}) epochs: {epochs}")
+              f"{spec.classic.metric_target:g}) epochs: {epochs}")
         for size, preset in spec.sizes().items():
             print(f"    {size:8s} {preset.describe()}")
     print("datamodules:")

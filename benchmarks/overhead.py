@@ -53,9 +53,9 @@ def build(name: str, device: torch.device, data_args: dict, seed: int = 0):
     cls = lightning_modules.get(name)
     spec = cls.bench
     L.seed_everything(seed, verbose=False)
-    data = spec.default_datamodule if not data_args else "synthetic"
-    kwargs = (spec.datamodule_kwargs if not data_args else data_args) | {"batch_size": data_args.get(
-        "batch_size", spec.default_batch_size)}
+    data = spec.classic.datamodule if not data_args else "synthetic"
+    kwargs = (spec.classic.data if not data_args else data_args) | {"batch_size": data_args.get(
+        "batch_size", spec.classic.batch_size)}
     dm = datamodules.get(data)(seed=seed, **kwargs)
     dm.setup("fit")
     return lightning_modules.build_model(cls, dm).to(device), dm
@@ -151,8 +151,8 @@ def bare_rate(model: L.LightningModule, dm, steps: int, device: torch.device) ->
 
 def runner_config(name: str, profile: str, device: str, data_args: dict) -> RunConfig:
     spec = lightning_modules.get(name).bench
-    return RunConfig(model=name, datamodule="synthetic" if data_args else spec.default_datamodule,
-                     batch_size=data_args.get("batch_size", spec.default_batch_size), device=device,
+    return RunConfig(model=name, datamodule="synthetic" if data_args else spec.classic.datamodule,
+                     batch_size=data_args.get("batch_size", spec.classic.batch_size), device=device,
                      profile=profile, time_limit_s=1800,
                      data_args={k: v for k, v in data_args.items() if k != "batch_size"})
 

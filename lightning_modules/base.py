@@ -25,14 +25,12 @@ class BenchSpec:
 
     task: str  # classification | seq2seq | generation | reconstruction | reinforcement_learning
     accepts: tuple[str, ...]  # datamodule kinds this model can take: image | sequence | seq2seq | rl
-    default_datamodule: str
     metric: str  # logged as f"val/{metric}" each epoch and f"test/{metric}" at the end
     metric_direction: str  # "max" or "min": which way is better
-    metric_target: float  # quality target on the default data (time-to-target)
-    default_batch_size: int = 128
-    datamodule_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. {"normalize": False}
+    # The textbook network on its default data: its datamodule and arguments, batch size, quality target (time-to-
+    # target) and the constructor overrides that shrink it for tests and the `smoke` profile.
+    classic: SizePreset
     epochs: dict[str, int] = field(default_factory=lambda: {"smoke": 1, "quick": 1, "standard": 10, "full": 20})
-    tiny: dict[str, Any] = field(default_factory=dict)  # constructor overrides for tests and `smoke`
     # Which way is better for each other test metric the model logs (compare gates those); unlisted: not gated.
     other_metric_directions: dict[str, str] = field(default_factory=lambda: {"loss": "min"})
     large: SizePreset | None = None  # the size that is compute-bound on an H100/H200-class GPU
@@ -42,11 +40,8 @@ class BenchSpec:
         assert set(self.epochs) >= set(PROFILES), f"epochs must name every profile {PROFILES}"
 
     def sizes(self) -> dict[str, SizePreset]:
-        """Every size this model declares; `classic` is the fields above (today's defaults)."""
-        classic = SizePreset(datamodule=self.default_datamodule, data=dict(self.datamodule_kwargs),
-                             batch_size=self.default_batch_size, metric_target=self.metric_target,
-                             smoke_model=dict(self.tiny))
-        return {"classic": classic} | ({"large": self.large} if self.large is not None else {})
+        """Every size this model declares."""
+        return {"classic": self.classic} | ({"large": self.large} if self.large is not None else {})
 
     def size(self, name: str) -> SizePreset:
         presets = self.sizes()
@@ -64,17 +59,18 @@ def check_compatible(model_class: type, datamodule: Any) -> None:
         data = getattr(datamodule, "registry_name", type(datamodule).__name__)
         raise ConfigError(
             f"model {name!r} takes {' or '.join(spec.accepts)} data, but datamodule {data!r} provides "
-            f"{kind or 'an unknown kind of'} data. Pick a matching datamodule (default: {spec.default_datamodule})."
+            f"{kind or 'an unknown kind of'} data. Pick a matching datamodule (default: {spec.classic.datamodule})."
         )
 
 
-def build_model(model_class: type, datamodule: Any, tiny: bool = False, **overrides: Any) -> L.LightningModule:
-    """Instantiate `model_class` sized for `datamodule`: shape facts the constructor accepts are passed in."""
+def build_model(model_class: Any, datamodule: Any, smoke: bool = False, **overrides: Any) -> L.LightningModule:
+    """Instantiate `model_class` sized for `datamodule`: shape facts the constructor accepts are passed in; `smoke`:
+    shrunk as the classic size's smoke profile shrinks it (tests)."""
     check_compatible(model_class, datamodule)
     accepted = inspect.signature(model_class.__init__).parameters
     kwargs = {k: v for k, v in datamodule.shape_facts().items() if k in accepted}
-    if tiny:
-        kwargs.update(model_class.bench.tiny)
+    if smoke:
+        kwargs.update(model_class.bench.classic.smoke_model)
     unknown = set(overrides) - set(accepted)
     if unknown:
         raise ConfigError(f"{model_class.__name__} has no hyper-parameter(s) {sorted(unknown)}; "

@@ -49,3 +49,11 @@ def quiet_trainer(**kwargs):
     options = dict(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                    enable_model_summary=False, num_sanity_val_steps=0)
     return L.Trainer(**(options | kwargs))
+
+
+def smoke_model(name, **kwargs):
+    """The registered model `name` at its classic size's smoke shrink (as the smoke profile builds it)."""
+    import lightning_modules
+
+    cls = lightning_modules.get(name)
+    return cls(**(cls.bench.classic.smoke_model | kwargs))

@@ -73,9 +73,9 @@ def test_every_model_declares_both_sizes_and_classic_is_todays_defaults(name):
     spec = lightning_modules.get(name).bench
     assert tuple(spec.sizes()) == SIZES
     classic = spec.size("classic")
-    assert (classic.datamodule, classic.data, classic.batch_size, classic.model) == (
-        spec.default_datamodule, spec.datamodule_kwargs, spec.default_batch_size, {})
-    assert classic.model_overrides("smoke") == spec.tiny and classic.metric_target == spec.metric_target
+    assert classic is spec.classic and classic.model == {}  # the textbook network: the constructor's defaults
+    assert classic.datamodule in datamodules.names() and classic.batch_size > 0 and classic.metric_target is not None
+    assert classic.model_overrides("smoke") == classic.smoke_model and classic.model_overrides("quick") == {}
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
