@@ -101,6 +101,10 @@ def test_no_bench_function_is_over_60_lines():
     assert not long
 
 
+def test_no_bench_file_is_over_300_lines():
+    assert not [f"{p.name} {n}" for p in (ROOT / "bench").rglob("*.py") if (n := len(p.read_text().splitlines())) > 300]
+
+
 def test_nothing_points_outside_the_repository():
     for path in [ROOT / "README.md", ROOT / "results" / "README.md", *(ROOT / "bench").rglob("*.py")]:
         assert "../shared" not in path.read_text(), path

@@ -147,12 +147,6 @@ def test_unwritable_output_folder_exits_2(tmp_path, capsys):
     assert "not writable" in capsys.readouterr().err
 
 
-def test_list_names_models_datamodules_and_devices(capsys):
-    assert main(["list"]) == 0
-    text = capsys.readouterr().out
-    assert "mnist5k" in text and "32-true" in text and "devices here: cpu" in text
-
-
 @pytest.mark.slow
 def test_two_process_ddp_on_cpu_reports_throughput(tmp_path):
     out = tmp_path / "ddp"

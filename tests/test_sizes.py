@@ -18,7 +18,7 @@ import datamodules
 import lightning_modules
 from bench import config as cfg
 from bench.child import run
-from bench.cli import build_parser, main
+from bench.cli import build_parser
 from bench.config import RunConfig
 from bench.measure import batch_size
 from bench.measure.quality import QualityWatch
@@ -95,14 +95,6 @@ def test_the_large_preset_builds_and_is_larger_than_classic_while_its_smoke_shri
     assert parameters("large", "smoke", "meta") < large
 
 
-def test_list_shows_both_sizes_of_every_model(capsys):
-    assert main(["list"]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    for name in MODEL_NAMES:
-        at = next(i for i, line in enumerate(lines) if line.split()[:1] == [name])
-        assert [line.split()[0] for line in lines[at + 1: at + 1 + len(SIZES)]] == list(SIZES)
-    large = lightning_modules.get("resnet").bench.size("large")
-    assert any(line.split()[:1] == ["large"] and f"batch={large.batch_size}" in line for line in lines)
 
 
 # ----------------------------------------------------------------------------------------------- runs at size large
