@@ -29,8 +29,6 @@ assert set(DEFAULT_TIME_LIMIT_S) == set(PROFILES)
 # The identity columns, in CSV order (bench/axes.py says which); seed and repeat are the repeat axis on top of them.
 IDENTITY = tuple(axis.csv for axis in identity_axes())
 REPEAT_AXIS = ("seed", "repeat")
-# What rows written before a config column existed ran with (torch's own defaults; the classic size, a fixed batch).
-SETTINGS_BEFORE = {axis.csv: axis.before for axis in AXES if isinstance(axis.before, str)}
 
 
 def identity(row: Mapping[str, Any]) -> tuple[str, ...]:
