@@ -50,6 +50,7 @@ class Axis:
     flag_options: dict[str, Any] = field(default_factory=dict)  # more argparse keywords (default, choices, type)
     before: str | Callable[[Row], str] | None = None  # the cell of rows from schemas before this column existed
     identity: bool = True  # part of what makes two rows the same config
+    outside: str = ""  # why an axis is not part of the identity (the docs say so)
     quiet: tuple[str, ...] = ()  # the label leaves out these cells (the defaults), so ordinary sweeps keep short names
     label: str | Callable[[Row], str] = "{}"  # the label's text for the cell, or a function of the row
     console: bool = False  # shown in the console table at the end of a sweep
@@ -140,7 +141,7 @@ AXES: list[Axis] = [  # CSV order of the config columns
       help="nodes for multi-node DDP (handed to Lightning)", flag_options={"type": int, "default": 1},
       label=lambda row: "", reproduce=lambda c: ["--num-nodes", str(c.num_nodes)] if c.num_nodes > 1 else []),
     A("strategy", str, "Lightning strategy: `auto` for one device, `ddp` for several", "", identity=False,
-      field=False, label=lambda row: "", reproduce=lambda config: []),  # follows from the devices
+      outside="follows from the devices", field=False, label=lambda row: "", reproduce=lambda config: []),
     A("precision", str, "Lightning precision (bench/precision.py): " + ", ".join(f"`{p}`" for p in PRECISION_NAMES),
       "32-true", console=True, flag="--precisions", sweep=True, help=f"comma list of {', '.join(PRECISION_NAMES)}",
       flag_options={"default": "32-true"}),
@@ -183,7 +184,8 @@ AXES: list[Axis] = [  # CSV order of the config columns
     A("batch_size_mode", str, "`fixed` (`--batch-sizes N` or the size's default) or `auto` (`--batch-sizes auto`: "
       "the largest power-of-two multiple of the size's default batch that trained a few steps without running out "
       "of memory, in the run's precision and compile mode; see `message`)", "fixed", before="fixed",
-      identity=False, label=lambda row: "", reproduce=lambda config: []),  # in the identity through `batch_size`
+      identity=False, outside="enters through `batch_size`, which reads `auto` for a searched batch",
+      label=lambda row: "", reproduce=lambda config: []),
     A("size", str, "`classic` (the textbook network on MNIST-scale data) or `large` (the model's preset that is "
       "chosen to be compute-bound on an H100/H200-class GPU; `dnnbench list` shows each)", "classic",
       before="classic", quiet=("", "classic"), console=True, flag="--sizes", sweep=True,
@@ -196,10 +198,10 @@ AXES: list[Axis] = [  # CSV order of the config columns
       label=args_label("", "model_args"), reproduce=repeated("--model-arg", "model_args")),
     A("data_args", dict, "`--data-arg` values as a JSON object (`{}` = the datamodule's defaults)", None,
       before="{}", label=args_label("data.", "data_args"), reproduce=repeated("--data-arg", "data_args")),
-    A("seed", int, "the seed this run used (`--seed` + repeat index)", 0, identity=False, label=lambda row: "",
-      reproduce=lambda c: ["--seed", str(c.seed)]),
-    A("repeat", int, "repeat index, 0..`--repeats`-1", 0, identity=False, label=lambda row: "",
-      reproduce=lambda config: []),
+    A("seed", int, "the seed this run used (`--seed` + repeat index)", 0, identity=False, outside="the repeat axis",
+      label=lambda row: "", reproduce=lambda c: ["--seed", str(c.seed)]),
+    A("repeat", int, "repeat index, 0..`--repeats`-1", 0, identity=False, outside="the repeat axis",
+      label=lambda row: "", reproduce=lambda config: []),
 ]
 LABEL_LAST = ("profile",)  # the label names the profile last: `mnist5k cpu bs64 quick`
 assert set(SIZES) >= {"classic"}
@@ -216,9 +218,7 @@ def identity_axes() -> list[Axis]:
 def identity_rule() -> str:
     """The identity as results/README.md states it (generated from the table, so the docs are the code)."""
     inside = ", ".join(f"`{axis.csv}`" for axis in identity_axes())
-    outside = ", ".join(f"`{axis.csv}`" for axis in AXES if not axis.identity and axis.csv)
-    return (f"A config's identity is the `config` columns {inside} (`batch_size` reads `auto` for a searched "
-            f"batch); the others ({outside}) are not part of it: `strategy` follows from the devices, "
-            "`batch_size_mode` enters through `batch_size`, `seed` and `repeat` are the repeat axis. Resume, quality "
-            "drift, report labels, compare and W&B names all use it (`bench/config.py`, from the axes of "
-            "`bench/axes.py`).")
+    outside = "; ".join(f"`{axis.csv}`: {axis.outside}" for axis in AXES if not axis.identity and axis.csv)
+    return (f"A config's identity is the `config` columns {inside}. The other `config` columns are not part of it "
+            f"({outside}). Resume, quality drift, report labels, compare and W&B names all use it "
+            "(`bench/config.py`, from the axes of `bench/axes.py`).")

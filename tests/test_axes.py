@@ -102,7 +102,7 @@ def test_a_new_boolean_axis_is_one_table_entry():
 def test_the_documented_identity_is_the_code_identity():
     text = (ROOT / "results" / "README.md").read_text()
     assert axes.identity_rule() in text
-    rule = axes.identity_rule().split(" (`batch_size` reads")[0]
+    rule = axes.identity_rule().split(". The other")[0]
     assert rule.count("`") // 2 - 1 == len(config.IDENTITY)  # minus the `config` of "the `config` columns"
     assert all(f"`{column}`" in rule for column in config.IDENTITY)
     assert set(of_group("config")) == {axis.csv for axis in axes.AXES if axis.csv}
