@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import faulthandler
+import gc
 import json
 import os
 import signal
@@ -55,21 +56,27 @@ def precheck(config: RunConfig) -> tuple[Status, str] | None:
 def run(config: RunConfig, sweep_dir: Path) -> dict[str, Any] | None:
     """Execute one config in this process and return its row (None on DDP ranks other than 0)."""
     from bench.environment import environment
+    from bench.measure import best_effort
     from bench.measure.memory import keep_freed_host_memory, peak_rss_mb, rss_now_mb
     from bench.measure.noise import NoiseWatch
 
-    keep_freed_host_memory()
-    noise = NoiseWatch(config.device, config.num_devices).start()
+    notes: list[str] = []  # measurements of the process that failed: their cells stay empty
+    best_effort(notes, "host allocator setting", keep_freed_host_memory)
+    noise = best_effort(notes, "noise check", lambda: NoiseWatch(config.device, config.num_devices).start())
     started = time.perf_counter()
     row = RunRow(config)
     try:
-        row.add(Cells(environment(config.device)))
+        row.add(Cells(best_effort(notes, "environment reading", lambda: environment(config.device)) or {}))
         if (outcome := precheck(config)) is not None:
             row.end(*outcome)
         else:
             from bench.session import train_and_measure
 
-            row.add(Cells({"rss_after_import_mb": rss_now_mb()}))
+            row.add(Cells({"rss_after_import_mb": best_effort(notes, "RSS reading", rss_now_mb)}))
+            # The same collector state on both launch paths: what the imports made (the warm server's preload, or
+            # this interpreter's own imports) is never scanned again, so a forked run neither scans more objects
+            # than a fresh one (the server preloads more) nor copies the server's pages by touching them.
+            gc.freeze()
             measured = train_and_measure(config, sweep_dir)
             if measured is None:
                 return None
@@ -81,9 +88,13 @@ def run(config: RunConfig, sweep_dir: Path) -> dict[str, Any] | None:
         last_line = (traceback.format_exception_only(type(exc), exc)[-1]).strip()
         row.end(failure_status(exc), last_line[:500])
         traceback.print_exc()
-    ended = noise.stop()
-    row.add(Cells({"peak_rss_mb": peak_rss_mb(), "wall_s": time.perf_counter() - started}), ended)
-    if ended.noise_warning:  # the sweep's console shows it too (bench.sweep.console_summary)
+    row.add(Cells({"peak_rss_mb": best_effort(notes, "peak RSS reading", peak_rss_mb),
+                   "wall_s": time.perf_counter() - started}))
+    ended = best_effort(notes, "noise check", noise.stop) if noise is not None else None
+    if ended is not None:
+        row.add(ended)
+    row.message = "; ".join(part for part in (row.message, *notes) if part)
+    if ended is not None and ended.noise_warning:  # the sweep's console shows it too (bench.sweep.console_summary)
         print(f"dnnbench: warning: {ended.noise_warning}", file=sys.stderr)
     return flatten(row)
 

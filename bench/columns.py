@@ -12,7 +12,11 @@ from bench.axes import AXES, identity_rule
 
 SCHEMA_VERSION = 4
 # 2 added other_metrics (as `name=value` pairs); 3 made it a JSON object and added the config's model/data
-# arguments, the speed window, the device-cost throughput and the settings that change speed; 4 added cudnn_tf32.
+# arguments, the speed window, the device-cost throughput and the settings that change speed; 4 counts
+# flops_per_sample over one real training step (before: 3 x the forward) and added the inference FLOPs
+# (infer_flops_per_sample, infer_achieved_tflops), host_overhead_fraction (data_wait_fraction became the loader's
+# fetch alone), latency_samples (tail percentiles empty below their sample size), the noise check's system-wide
+# figures and cudnn_tf32 (read as `on`). Older files read with the new columns empty.
 READABLE_SCHEMA_VERSIONS = (1, 2, 3, 4)
 
 
@@ -111,14 +115,24 @@ TABLE: tuple[Column, ...] = (
     _c("infer_samples_per_s", "speed", "eval-mode forward passes of `example_input(batch_size)` back to back "
        "(the host waits only at the end), on the run's device and precision, of the trained (compiled) module",
        numeric=True, better="max", unit="samples/s", console=True),
-    _c("data_wait_fraction", "speed", "share of train step time spent between the previous batch's end and this "
-       "batch's start (loader fetch + loop overhead)", numeric=True, better="min", unit="ratio"),
+    _c("data_wait_fraction", "speed", "share of the speed window's time spent fetching training batches: inside "
+       "the train loader's `next()` (Lightning's fetcher, timed through its profiler hook; DataLoader workers' "
+       "latency included, the host-to-device copy not)", numeric=True, better="min", unit="ratio"),
+    _c("host_overhead_fraction", "speed", "share of the speed window's time the host spent between one training "
+       "step and the next other than fetching: Lightning's loop and hooks, callbacks, the LR scheduler, the batch's "
+       "move to the device. Together with `data_wait_fraction` it is all host time outside `training_step`; the "
+       "rest of the window is the step itself", numeric=True, unit="ratio"),
     # latency
     _c("latency_p50_ms", "latency", "inference latency median at `batch_size`: each forward pass timed alone "
        "(CUDA events on a GPU, the host waiting after each)", numeric=True, better="min", unit="ms"),
-    _c("latency_p90_ms", "latency", "inference latency 90th percentile", numeric=True, unit="ms"),
-    _c("latency_p95_ms", "latency", "inference latency 95th percentile", numeric=True, better="min", unit="ms"),
-    _c("latency_p99_ms", "latency", "inference latency 99th percentile", numeric=True, unit="ms"),
+    _c("latency_p90_ms", "latency", "inference latency 90th percentile; empty below 100 timed calls",
+       numeric=True, unit="ms"),
+    _c("latency_p95_ms", "latency", "inference latency 95th percentile; empty below 100 timed calls", numeric=True,
+       better="min", unit="ms"),
+    _c("latency_p99_ms", "latency", "inference latency 99th percentile; empty below 1,000 timed calls",
+       numeric=True, unit="ms"),
+    _c("latency_samples", "latency", "single calls the percentiles were taken over: at least 10, then until 1,000 "
+       "or 3 s of calls (smoke: 0.5 s); `message` says which percentiles stayed empty and why", numeric=True),
     # memory
     _c("peak_gpu_mem_allocated_mb", "memory", "`torch.cuda.max_memory_allocated` after the run (peak stats reset "
        "before fit)", numeric=True, better="min", unit="MiB"),
@@ -131,16 +145,28 @@ TABLE: tuple[Column, ...] = (
        numeric=True, unit="MiB"),
     # cost
     _c("params", "cost", "parameter count of the model", numeric=True),
-    _c("flops_per_sample", "cost", "training FLOPs per sample = 3 x the forward FLOPs counted by "
-       "`torch.utils.flop_counter` on the run's device, plus analytic matmul counts for RNN/LSTM/GRU layers (the "
-       "counter cannot see inside their fused kernels)", numeric=True, unit="FLOP"),
+    _c("flops_per_sample", "cost", "training FLOPs per sample of one real optimizer step (forward, backward, "
+       "update; every network and sampling pass a manual-optimization model runs: the GAN's generator and "
+       "discriminator passes, the DBN's Gibbs sampling, the DQN's target network), counted by "
+       "`torch.utils.flop_counter` over the first warm-up step of the speed window's fit (compiled: the second, "
+       "after compiling; smoke: of the quality fit) on its real batch, "
+       "plus analytic counts where the counter is blind (cuDNN RNN/LSTM/GRU, CPU flash attention); the convention "
+       "is under FLOPs above; the same in every precision", numeric=True, unit="FLOP"),
     _c("achieved_tflops", "cost", "`flops_per_sample * train_samples_per_s / 1e12`", numeric=True,
+       unit="TFLOP/s"),
+    _c("infer_flops_per_sample", "cost", "FLOPs per sample of the eval-mode forward the inference timing runs "
+       "(no_grad; the fused transformer fast path, invisible to the counter, switched off while counting: the same "
+       "matmuls), counted the same way", numeric=True, unit="FLOP"),
+    _c("infer_achieved_tflops", "cost", "`infer_flops_per_sample * infer_samples_per_s / 1e12`", numeric=True,
        unit="TFLOP/s"),
     _c("peak_tflops", "cost", "the denominator used for MFU, x devices: `--peak-tflops`, else the dense "
        "datasheet peak of the GPU for `peak_dtype` (bench/measure/peaks.py), else Lightning's table; empty when "
        "unknown (CPUs)", numeric=True, unit="TFLOP/s"),
-    _c("peak_dtype", "cost", "the dtype whose peak was used: `fp32` or `tf32` for 32-true (by "
-       "`matmul_precision`), `bf16`/`fp16` for 16-bit precisions, `fp64`"),
+    _c("peak_dtype", "cost", "the dtype whose peak was used, read at measurement time: for 32-true `tf32` or "
+       "`fp32` by what the kernels may use (matmuls by `matmul_precision`, convolutions and RNNs by cuDNN's TF32 "
+       "switch `torch.backends.cudnn.allow_tf32`, on by default); where the two differ and the model has both "
+       "kinds of FLOPs, e.g. `tf32 conv/rnn 90% + fp32 matmul`, the peak is the FLOP-weighted harmonic mean; "
+       "`bf16`/`fp16` for 16-bit precisions; `fp64` (the FP64 tensor-core rate where the GPU has one)"),
     _c("peak_source", "cost", "where `peak_tflops` came from: `table: <gpu>`, `lightning`, `--peak-tflops`"),
     _c("mfu", "cost", "`achieved_tflops / peak_tflops`", numeric=True, unit="ratio"),
     _c("epochs", "cost", "epochs completed", numeric=True),
@@ -170,13 +196,25 @@ TABLE: tuple[Column, ...] = (
        "(`os.getloadavg`; earlier runs of the sweep count too)", numeric=True),
     _c("load_avg_end", "environment", "the 1-minute load average when the run ended (this run counts too)",
        numeric=True),
-    _c("other_cpu_cores", "environment", "CPU cores that processes outside the run's own process tree used on "
-       "average while it ran (psutil)", numeric=True, unit="cores"),
-    _c("busy_processes", "environment", "the busiest of those processes, as `name (pid) cores`"),
+    _c("load_per_core_start", "environment", "`load_avg_start` per logical CPU: from 1.5 the run started on a "
+       "loaded machine and is marked noisy (one sweep alone, a torch thread per core, stays near 1)",
+       numeric=True),
+    _c("other_cpu_cores", "environment", "CPU cores used on average, while the run ran, by everything but the run: "
+       "the busy time of the cores it may use (/proc/stat via psutil, all but idle and iowait; steal included) "
+       "minus the CPU time of the run's own process tree (its threads, live descendants and descendants that "
+       "exited) and of its harness (the sweep and the warm server that launched it and the sweep's W&B service, their "
+       "own threads only); "
+       "short-lived processes and other sweeps included", numeric=True, unit="cores"),
+    _c("other_cpu_cores_peak", "environment", "the same over the busiest one-second sample of the run",
+       numeric=True, unit="cores"),
+    _c("busy_processes", "environment", "the busiest other processes alive at the run's end, as `name (pid) "
+       "cores` (names only: `other_cpu_cores` is the measure)"),
     _c("foreign_gpu_processes", "environment", "processes other than the run's on its GPUs, at start or end "
        "(NVML); empty when NVML is not available", numeric=True),
-    _c("noise_warning", "environment", "why this run's speed may be off (it shared its device: busy processes, "
-       "foreign GPU processes); empty when it ran alone"),
+    _c("noise_warning", "environment", "why this run's speed may be off: it started on a loaded machine "
+       "(`load_per_core_start` >= 1.5), others used its CPU cores (`other_cpu_cores` >= 0.5, or 10% of the cores "
+       "it may use if more), or other processes used its GPU; empty when it ran alone. The console prints it, the "
+       "report marks the row, compare flags the config"),
     _c("schema_version", "environment", f"version of this column set ({SCHEMA_VERSION})"),
     _c("reproduce", "environment", "the `dnnbench run ...` command that re-runs this row (same seed; its repeat "
        "index reads 0)"),

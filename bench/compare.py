@@ -2,10 +2,15 @@
 
 Exit codes: 0 nothing regressed beyond the threshold, 1 something did, 2 unusable input.
 Every column with a better direction is judged (quality, throughput, latency, memory, time-to-target), and so is
-each secondary test metric (other_metrics) that declares its direction. With repeats on both sides, a change is
-called a regression only if Mann-Whitney U says the two samples differ (p < 0.05); otherwise it is marked noise.
-(Two-sided test: with fewer than 4 repeats per side no difference can reach p < 0.05, so such changes are
-always noise.) A config with no ok run on one side is judged by its status: failing now is a regression.
+each secondary test metric (other_metrics) that declares its direction. The rule, per metric of each config:
+  1. the change is the new median against the base median; within --threshold percent it is `same`;
+  2. beyond it, with at least 4 repeats on each side, two-sided Mann-Whitney U decides: p >= 0.05 marks it
+     `noise`, otherwise it stands (a REGRESSION, or `improved`);
+  3. with fewer repeats on a side (1-3: no difference can reach p < 0.05 there, so the test has no power to
+     decide), it stands only if the two sides' ranges (min..max) do not overlap; overlapping ranges are `noise`.
+     One run per side is judged by the threshold alone.
+A config with no ok run on one side is judged by its status: failing now is a regression. Rows that ran beside
+other load (a non-empty noise_warning) are flagged in the `noisy` column and in a warning.
 """
 
 from __future__ import annotations
@@ -24,10 +29,16 @@ from bench.environment import differences
 from bench.results_io import ResultsError, load_results
 
 NAME, HELP = "compare", "compare two results CSVs; exit 1 on regressions"
+TESTED_REPEATS = 4  # per side: from here a two-sided Mann-Whitney U can reach p < 0.05 (3 vs 3: p >= 0.1)
+
+
+def ranges_overlap(base: list[float], new: list[float]) -> bool:
+    return max(min(base), min(new)) <= min(max(base), max(new))
 
 
 def judge(base: list[float], new: list[float], direction: str, threshold: float) -> tuple[float, str, bool]:
-    """(change in percent, verdict, whether a significance test must still confirm it) for one metric of one config."""
+    """(change in percent, verdict, whether a significance test must still confirm it) for one metric of one config:
+    the module docstring's rule, short of the test itself."""
     base_centre, new_centre = statistics.median(base), statistics.median(new)
     if base_centre == 0:
         change = 0.0 if new_centre == 0 else float("inf")
@@ -37,7 +48,10 @@ def judge(base: list[float], new: list[float], direction: str, threshold: float)
     better = change > threshold if direction == "max" else change < -threshold
     if not (worse or better):
         return change, "same", False
-    return change, "REGRESSION" if worse else "improved", len(base) > 1 and len(new) > 1
+    verdict = "REGRESSION" if worse else "improved"
+    if min(len(base), len(new)) >= TESTED_REPEATS:
+        return change, verdict, True
+    return change, "noise" if ranges_overlap(base, new) else verdict, False
 
 
 def mark_noise(rows: list[dict], pending: list[tuple[int, list[float], list[float]]]) -> None:
@@ -81,6 +95,13 @@ def status_change(label: str, old_rows: pd.DataFrame, new_rows: pd.DataFrame) ->
     return {"config": label, "metric": "status", "base": before, "new": after, "change %": "", "verdict": verdict}
 
 
+def noisy_count(frame: pd.DataFrame) -> int:
+    """Rows that ran beside other load (schema 1-3 files may lack the column: then none)."""
+    if "noise_warning" not in frame:
+        return 0
+    return int(frame["noise_warning"].fillna("").astype(str).str.len().gt(0).sum())
+
+
 def spelled_out(identity: tuple[str, ...]) -> str:
     return " ".join(f"{axis}={value}" for axis, value in zip(cfg.IDENTITY, identity))
 
@@ -92,9 +113,10 @@ def compare(base: pd.DataFrame, new: pd.DataFrame, threshold: float) -> tuple[pd
     for key in (k for k in base_groups if k in new_groups):
         old_rows, new_rows = base_groups[key], new_groups[key]
         label = cfg.label(old_rows.iloc[0].to_dict(), leave_out=())
+        noisy = "/".join(side for side, frame in (("base", old_rows), ("new", new_rows)) if noisy_count(frame))
         old_ok, new_ok = old_rows[old_rows["status"] == Status.OK], new_rows[new_rows["status"] == Status.OK]
         if old_ok.empty or new_ok.empty:  # no metric to judge on one side: judge the status
-            rows.append(status_change(label, old_rows, new_rows))
+            rows.append(status_change(label, old_rows, new_rows) | {"noisy": noisy})
             continue
         for name, direction, before, after in metric_samples(old_ok, new_ok):
             if not before or not after:
@@ -104,7 +126,7 @@ def compare(base: pd.DataFrame, new: pd.DataFrame, threshold: float) -> tuple[pd
                 pending.append((len(rows), before, after))
             rows.append({"config": label, "metric": name, "base": number(statistics.median(before)),
                          "new": number(statistics.median(after)), "change %": f"{change:+.1f}",
-                         "verdict": verdict})
+                         "verdict": verdict, "noisy": noisy})
     mark_noise(rows, pending)
     only_base = [spelled_out(k) for k in base_groups if k not in new_groups]
     only_new = [spelled_out(k) for k in new_groups if k not in base_groups]
@@ -126,6 +148,12 @@ def main(args: argparse.Namespace) -> int:
     table, only_base, only_new = compare(base, new, args.threshold)
     if table.empty:
         raise ResultsError(f"no configs in common between {args.base} and {args.new}")
+    for side, frame in (("base", base), ("new", new)):
+        if count := noisy_count(frame):
+            print(f"dnnbench compare: warning: {count} of {len(frame)} {side} row(s) ran beside other load "
+                  "(noise_warning): their speeds may be off; see the `noisy` column", file=sys.stderr)
+    if not table["noisy"].astype(bool).any():
+        table = table.drop(columns="noisy")
     with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_colwidth", 60):
         print(table.to_string(index=False))
     for title, labels in (("only in base", only_base), ("only in new", only_new)):

@@ -19,7 +19,8 @@ OK = Status.OK.value  # the status cell of a run that measured (report frames ho
 NOISE_MARK = "⚠"
 SHORT = {"config_label": "config"}
 # What another process on the device can change (quality is fixed by the seed, memory by the model).
-NOISE_SENSITIVE = ({*of_group("speed"), *of_group("latency"), "time_to_target_s", "achieved_tflops", "mfu", "wall_s"}
+NOISE_SENSITIVE = ({*of_group("speed"), *of_group("latency"), "time_to_target_s", "achieved_tflops", "mfu", "wall_s",
+                    "infer_achieved_tflops"}
                    - {"timed_steps"})
 GROUPS = ("quality", "speed", "latency", "memory", "cost")  # the measured groups, each its own table
 DERIVED = {"cpu_mem_above_import_mb": ("memory", "MiB")}  # computed here from two columns (see `prepare`)

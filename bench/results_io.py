@@ -243,8 +243,9 @@ def load_results(path: str | Path) -> pd.DataFrame:
         raise ResultsError(f"{path}: unknown schema_version {', '.join(sorted(unknown))} "
                            f"(this dnnbench reads versions {', '.join(map(str, READABLE_SCHEMA_VERSIONS))})")
     fill_older_config(frame)
-    if "other_metrics" not in frame:  # absent before schema 2
-        frame["other_metrics"] = ""
+    for column in COLUMNS:  # columns added by later schemas read as empty cells (other_metrics: before 2)
+        if column not in frame:
+            frame[column] = ""
     try:
         frame["other_metrics"] = frame["other_metrics"].map(parse_other_metrics)
     except ValueError as exc:

@@ -19,7 +19,7 @@ import datamodules
 import lightning_modules
 from bench import progress
 from bench.config import AUTO, SMOKE_LIMITS, RunConfig
-from bench.measure import Columns, batch_size, cost, inference, memory, peaks, quality, speed
+from bench.measure import Columns, batch_size, best_effort, cost, inference, memory, peaks, quality, speed
 from bench.precision import PRECISIONS
 from bench.results_io import flatten
 from bench.row import RunRow
@@ -67,20 +67,25 @@ def make_trainer(config: RunConfig, built: Built, callbacks: list, logger, sweep
         # A datamodule that shards its own batches across ranks says so; others get Lightning's sampler.
         use_distributed_sampler=not getattr(built.datamodule, "shards_itself", False),
         num_sanity_val_steps=0, enable_model_summary=False, enable_progress_bar=False,
+        profiler=speed.FetchTimer(),  # the speed window's data wait: time inside the train loader's next()
         callbacks=callbacks, default_root_dir=str(sweep_dir), **settings,
     )
 
 
-def speed_window_fit(config: RunConfig, built: Built, fit_model: FitModule,
-                     sweep_dir: Path) -> speed.TrainThroughput:
+def speed_window_fit(config: RunConfig, built: Built, fit_model: FitModule, sweep_dir: Path,
+                     flops: cost.TrainingFlops | None = None) -> speed.TrainThroughput:
     """The speed window in a fit of its own: the same (trained, compiled) module and data, no logger, no
-    validation, a fixed number of steps whatever the profile's epochs; it ends when the window is done."""
+    validation, a fixed number of steps whatever the profile's epochs; it ends when the window is done. One of its
+    warm-up steps is the one whose FLOPs are counted (`flops`)."""
     window = speed.SpeedWindow(config.world_size)
+    flops = flops or cost.TrainingFlops(step=2 if config.compile else 1)
     divergence = quality.QualityWatch(built.spec.metric, built.spec.metric_direction, None)
     steps = speed.WARMUP_STEPS + 3 * speed.TIMED_STEPS + speed.PROFILED_STEPS  # room for epoch ends; stops early
-    trainer = make_trainer(config, built, [window, divergence], None, sweep_dir, max_epochs=-1, max_steps=steps,
-                           limit_val_batches=0, limit_train_batches=1.0)
+    trainer = make_trainer(config, built, [window, divergence, flops], None, sweep_dir, max_epochs=-1,
+                           max_steps=steps, limit_val_batches=0, limit_train_batches=1.0)
     trainer.fit(fit_model, built.datamodule)
+    if window.profile_note:
+        built.notes.append(window.profile_note)
     return window.result()
 
 
@@ -133,23 +138,37 @@ def other_metrics(test_results: Mapping[str, Any], model: L.LightningModule, mai
             if key.startswith("test/") and key != f"test/{main_metric}"}
 
 
-def measure_trained(config: RunConfig, built: Built, fit_model: FitModule, device: torch.device,
-                    train_samples_per_s: float | None) -> list[Columns]:
-    """Inference, FLOPs/MFU and GPU memory of the trained module, on the run's device and precision."""
-    fit_model.to(device)  # Lightning's teardown moved the module to the CPU after fit/test
+def inference_args(config: RunConfig, built: Built, device: torch.device) -> tuple:
     precision = PRECISIONS[config.precision]
     args = precision.cast_inputs(inference.as_args(built.model.example_input(config.batch_size)))
-    args = tuple(a.to(device) if torch.is_tensor(a) else a for a in args)
-    latency = inference.inference_timing(fit_model, args, device, precision)
-    try:
-        with precision.autocast(device.type):
-            forward = cost.forward_flops_per_sample(built.model, args)
-    except Exception as exc:  # FLOP counting is best effort (e.g. ops the counter does not know)
-        forward = None
-        built.notes.append(f"flop count failed: {exc}".splitlines()[0])
-    peak = peaks.device_peak(device, precision.compute_dtype, config.world_size,
-                             config.peak_tflops)
-    return [latency, cost.cost(forward, train_samples_per_s, peak), memory.gpu_peak(device)]
+    return tuple(a.to(device) if torch.is_tensor(a) else a for a in args)
+
+
+def measure_trained(config: RunConfig, built: Built, fit_model: FitModule, device: torch.device,
+                    train_samples_per_s: float | None, flops: cost.TrainingFlops) -> list[Columns]:
+    """Inference, FLOPs/MFU and GPU memory of the trained module, on the run's device and precision; each best
+    effort (a failure leaves its cells empty and a note)."""
+    fit_model.to(device)  # Lightning's teardown moved the module to the CPU after fit/test
+    precision, notes = PRECISIONS[config.precision], built.notes
+    args = best_effort(notes, "inference inputs", lambda: inference_args(config, built, device))
+    budget_s = inference.SMOKE_BUDGET_S if config.profile == "smoke" else inference.BUDGET_S
+    latency = args and best_effort(notes, "inference timing",
+                                   lambda: inference.inference_timing(fit_model, args, device, precision, budget_s))
+    if latency and latency.note(budget_s):
+        notes.append(latency.note(budget_s))
+    infer_flops = args and best_effort(notes, "inference FLOP count", lambda: cost.inference_flops_per_sample(
+        built.model, args, precision.autocast(device.type)))
+    if flops.note():
+        notes.append(flops.note())  # type: ignore[arg-type]
+    train = flops.per_sample
+    peak = best_effort(notes, "peak FLOP/s", lambda: peaks.device_peak(
+        device, precision.compute_dtype, config.world_size, config.peak_tflops,
+        cudnn_share=train.cudnn_share if train else 0.0)) or peaks.Peak(None, "", "")
+    infer_rate = latency.infer_samples_per_s if latency else None
+    pieces: list[Columns] = [latency] if latency else []
+    pieces.append(cost.cost(train, train_samples_per_s, infer_flops, infer_rate, peak))
+    gpu_memory = best_effort(notes, "GPU memory reading", lambda: memory.gpu_peak(device))
+    return pieces + ([gpu_memory] if gpu_memory else [])
 
 
 def apply_settings(config: RunConfig, built: Built) -> FitModule:
@@ -176,15 +195,17 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> Measured | None:
         config = config.but(batch_size=found.batch_size)
         built.notes.append(found.note)
     watch = quality.QualityWatch(built.spec.metric, built.spec.metric_direction, built.metric_target)
-    smoke_window = speed.SpeedWindow(config.world_size, warmup=1, profiled=0, stop=False)
+    flops = cost.TrainingFlops(step=2 if config.compile else 1)  # the first step compiles
+    # smoke: the quality fit's steps after the counted one are the speed window
+    smoke_window = speed.SpeedWindow(config.world_size, warmup=flops.step, profiled=0, stop=False)
     logger = wandb_logger(config, sweep_dir)
     shown = progress.ProgressFile(progress.path_for(sweep_dir, config.run_id))  # the sweep's console line
-    callbacks = [watch, smoke_window, shown] if config.profile == "smoke" else [watch, shown]
+    callbacks = [watch, smoke_window, flops, shown] if config.profile == "smoke" else [watch, shown]
     if logger is not None:
         callbacks.append(wandb_history())  # per-step curves, logged after fit
     trainer = make_trainer(config, built, callbacks, logger, sweep_dir)
     device = trainer.strategy.root_device
-    memory.reset_gpu_peak(device)
+    best_effort(built.notes, "GPU memory reset", lambda: memory.reset_gpu_peak(device))
     trainer.fit(fit_model, built.datamodule)
     results = trainer.test(fit_model, built.datamodule, verbose=False)
     pieces: list[Columns] = [
@@ -194,10 +215,11 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> Measured | None:
     if trainer.global_rank == 0:  # pictures of the model that was tested, before the speed window trains on
         built.notes += save_artifacts(built.model, sweep_dir / "artifacts" / config.run_id)
     throughput = (smoke_window.result() if config.profile == "smoke"
-                  else speed_window_fit(config, built, fit_model, sweep_dir))
+                  else speed_window_fit(config, built, fit_model, sweep_dir, flops))
     if trainer.global_rank != 0:
         return None  # every rank trains; rank 0 measures inference and writes the row
-    pieces += [throughput, *measure_trained(config, built, fit_model, device, throughput.train_samples_per_s)]
+    pieces += [throughput, *measure_trained(config, built, fit_model, device, throughput.train_samples_per_s,
+                                            flops)]
     measured = Measured(pieces, "; ".join(built.notes))
     finish_wandb(logger, config, measured, sweep_dir / "artifacts" / config.run_id)
     return measured

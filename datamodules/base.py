@@ -65,6 +65,7 @@ class DeviceBatches:
     def __init__(self, tensors: tuple[torch.Tensor, ...], batch_size: int, shuffle: bool, seed: int,
                  rank: int = 0, world_size: int = 1) -> None:
         self.tensors, self.batch_size, self.shuffle = tensors, batch_size, shuffle
+        self.dataset = TensorBatches(*tensors)  # sized, as a DataLoader's: Lightning's batch finder caps at it
         self.rank, self.world_size = rank, world_size
         self.generator = torch.Generator(device=tensors[0].device).manual_seed(seed) if shuffle else None
 
@@ -84,12 +85,31 @@ class DeviceBatches:
                 yield tuple(t[index] for t in self.tensors)
 
 
+def free_memory(device: torch.device) -> int | None:
+    """Free bytes on a CUDA device; None elsewhere."""
+    return torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else None
+
+
+HOST, RESIDENT, PINNED = "host", "resident", "pinned"
+
+
+def placement(device: torch.device, tensors: list[torch.Tensor], free_bytes: int | None) -> str:
+    """Where in-memory data is served from when training on `device`: HOST on a CPU (the plain loader); RESIDENT on
+    an accelerator when the tensors are already there (generated there, e.g. synthetic data: a copy back to pinned
+    host memory would cost more than it frees, and CUDA tensors cannot be pinned) or fit within
+    RESIDENT_SHARE_OF_FREE_MEMORY of its `free_bytes`; else PINNED (host tensors in page-locked memory, each batch
+    copied without blocking)."""
+    if device.type == "cpu":
+        return HOST
+    if all(t.device.type == device.type and device.index in (None, t.device.index) for t in tensors):
+        return RESIDENT
+    size = sum(t.numel() * t.element_size() for t in tensors)
+    return RESIDENT if free_bytes is not None and size <= RESIDENT_SHARE_OF_FREE_MEMORY * free_bytes else PINNED
+
+
 def fits_on(device: torch.device, tensors: list[torch.Tensor]) -> bool:
     """Whether `tensors` may live on `device` (a CUDA device: within RESIDENT_SHARE_OF_FREE_MEMORY of its free)."""
-    if device.type != "cuda":
-        return False
-    free, _total = torch.cuda.mem_get_info(device)
-    return sum(t.numel() * t.element_size() for t in tensors) <= RESIDENT_SHARE_OF_FREE_MEMORY * free
+    return device.type == "cuda" and placement(device, tensors, free_memory(device)) == RESIDENT
 
 
 def batch_loader(
@@ -169,14 +189,15 @@ class TensorDataModule(BenchDataModule):
         return self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
 
     def resident_splits(self) -> dict[str, TensorBatches] | None:
-        """The splits on the accelerator when it is a GPU and they fit there (moved once, then kept); else None."""
+        """The splits on the accelerator when they are there or fit there (moved once, then kept); else None."""
         device = self.accelerator()
         cached = getattr(self, "_resident", None)
         if cached is not None and cached[0] == device:
             return cached[1]
         splits = {name: getattr(self, f"{name}_set") for name in ("train", "val", "test")}
         unique = {id(s): s for s in splits.values()}  # synthetic data serves one set as all three
-        if not fits_on(device, [t for s in unique.values() for t in s.tensors]):
+        tensors = [t for s in unique.values() for t in s.tensors]
+        if placement(device, tensors, free_memory(device)) != RESIDENT:
             return None
         moved = {key: TensorBatches(*(t.to(device) for t in s.tensors)) for key, s in unique.items()}
         self._resident = (device, {name: moved[id(s)] for name, s in splits.items()})

@@ -129,10 +129,27 @@ class Classifier(L.LightningModule):
         return adamw_one_cycle(self, self.lr, self.weight_decay)
 
 
-def fused_on_gpu(parameters) -> dict[str, bool]:
-    """`fused=True` for torch optimizers whose parameters all live on a GPU (one kernel for the whole step);
-    on CPU the default (for-each) path, so CPU runs stay as they were."""
-    return {"fused": True} if all(p.is_cuda for p in parameters) else {}
+def fused_on_gpu(parameters, module: L.LightningModule | None = None, clips: bool = False) -> dict[str, bool]:
+    """`fused=True` for torch optimizers whose parameters all live on a GPU (one kernel for the whole step), except
+    where Lightning clips their gradients under mixed precision: its AMP plugin unscales the gradients before
+    clipping and refuses optimizers that unscale inside their step (the fused ones), so those get torch's for-each
+    kernels. On CPU the default (for-each) path, so CPU runs stay as they were."""
+    if not on_gpu(parameters):
+        return {}
+    if clips and module is not None and module._trainer is not None and mixed_precision(module.trainer):
+        return {"foreach": True}
+    return {"fused": True}
+
+
+def on_gpu(parameters) -> bool:
+    return all(p.is_cuda for p in parameters)
+
+
+def mixed_precision(trainer: L.Trainer) -> bool:
+    """Whether the trainer runs Lightning's AMP plugin (16-mixed, bf16-mixed)."""
+    from lightning.pytorch.plugins.precision import MixedPrecision
+
+    return isinstance(trainer.precision_plugin, MixedPrecision)
 
 
 def adamw_one_cycle(module: L.LightningModule, lr: float, weight_decay: float = 0.0):
@@ -141,7 +158,9 @@ def adamw_one_cycle(module: L.LightningModule, lr: float, weight_decay: float = 
     The schedule's first 30 % is its warm-up (from lr / 25 up to lr), which large networks need to stay finite.
     """
     parameters = list(module.parameters())
-    optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay, **fused_on_gpu(parameters))
+    clips = bool(getattr(module, "grad_clip", 0) or module.trainer.gradient_clip_val)
+    optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay,
+                                  **fused_on_gpu(parameters, module, clips))
     total = module.trainer.estimated_stepping_batches  # inf without max_epochs, -1 for unsized loaders
     if not math.isfinite(total) or total <= 0:
         return optimizer

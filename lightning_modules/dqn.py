@@ -163,7 +163,9 @@ class DQN(L.LightningModule):
         self.log("test/return", self.test_return, batch_size=1)
 
     def configure_optimizers(self):
-        optimizer = torch.optim.Adam(self.net.parameters(), lr=self.hparams.lr, **fused_on_gpu(self.net.parameters()))
+        parameters = list(self.net.parameters())
+        optimizer = torch.optim.Adam(parameters, lr=self.hparams.lr,
+                                     **fused_on_gpu(parameters, self, clips=self.hparams.grad_clip > 0))
         # The experience stream has no length, so the schedule's horizon is epochs x env steps per epoch.
         epochs, steps = self.trainer.max_epochs, getattr(self.trainer.datamodule, "steps_per_epoch", 0)
         total = epochs * steps if self.hparams.lr_decay and epochs and epochs > 0 else 0

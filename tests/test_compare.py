@@ -4,6 +4,7 @@ import pytest
 from results_fixtures import make_row, write_csv
 
 from bench.cli import main
+from bench.columns import COLUMNS
 
 
 def compare(tmp_path, base_rows, new_rows, *extra):
@@ -99,3 +100,59 @@ def test_a_schema_version_1_file_still_compares(tmp_path, capsys):
     new = write_csv(tmp_path / "v2.csv", [make_row(train_samples_per_s=500.0)])
     assert main(["compare", str(base), str(new)]) == 1  # the halved throughput is found
     assert "train_samples_per_s" in capsys.readouterr().out
+
+
+def test_three_repeats_thirty_percent_slower_on_every_repeat_is_a_regression(tmp_path, capsys):
+    base = [make_row(repeat=i, train_samples_per_s=v) for i, v in enumerate([1000, 1030, 980])]
+    new = [make_row(repeat=i, train_samples_per_s=v * 0.7) for i, v in enumerate([1000, 1030, 980])]
+    assert compare(tmp_path, base, new) == 1
+    assert "REGRESSION" in capsys.readouterr().out
+
+
+def test_three_repeats_from_the_same_noise_exit_0(tmp_path, capsys):
+    import random
+
+    draw = random.Random(0)
+    for _ in range(20):  # medians apart beyond the threshold happen; with overlapping ranges they are noise
+        base, new = ([make_row(repeat=i, train_samples_per_s=draw.gauss(1000, 60)) for i in range(3)]
+                     for _ in range(2))
+        samples = [sorted(r["train_samples_per_s"] for r in side) for side in (base, new)]
+        if samples[0][0] > samples[1][-1] or samples[1][0] > samples[0][-1]:
+            continue  # disjoint draws (1 in 10) are what the gate is meant to catch
+        assert compare(tmp_path, base, new) == 0
+    base = [make_row(repeat=i, train_samples_per_s=v) for i, v in enumerate([1000, 880, 1120])]
+    new = [make_row(repeat=i, train_samples_per_s=v) for i, v in enumerate([940, 1090, 900])]  # median -6 %
+    capsys.readouterr()
+    assert compare(tmp_path, base, new) == 0
+    assert "noise" in capsys.readouterr().out
+
+
+def test_one_run_per_side_is_judged_by_the_threshold_and_ranges_overlap_at_two(tmp_path):
+    assert compare(tmp_path, [make_row(train_samples_per_s=1000)], [make_row(train_samples_per_s=900)]) == 1
+    base = [make_row(repeat=i, train_samples_per_s=v) for i, v in enumerate([1000, 1010])]
+    assert compare(tmp_path, base, [make_row(repeat=i, train_samples_per_s=v)
+                                    for i, v in enumerate([1005, 850])]) == 0  # median -8 %, ranges overlap
+    assert compare(tmp_path, base, [make_row(repeat=i, train_samples_per_s=v)
+                                    for i, v in enumerate([900, 850])]) == 1
+
+
+def test_compare_says_which_side_ran_beside_other_load(tmp_path, capsys):
+    warning = "shared device: other processes used 1.2 of 2 CPU cores"
+    assert compare(tmp_path, [make_row()], [make_row(noise_warning=warning)]) == 0
+    captured = capsys.readouterr()
+    assert "1 of 1 new row(s) ran beside other load" in captured.err and "noisy" in captured.out
+    assert compare(tmp_path, [make_row()], [make_row()]) == 0
+    captured = capsys.readouterr()
+    assert "other load" not in captured.err and "noisy" not in captured.out
+
+
+def test_a_schema_3_file_reads_with_the_columns_schema_4_added_empty(tmp_path):
+    from bench.results_io import load_results
+
+    old = make_row(schema_version=3)
+    added = ("host_overhead_fraction", "latency_samples", "load_per_core_start", "other_cpu_cores_peak")
+    for column in added:
+        old.pop(column, None)
+    frame = load_results(write_csv(tmp_path / "v3.csv", [old], columns=[c for c in old]))
+    assert all(column in frame and frame[column].isna().all() for column in added if column in COLUMNS)
+    assert compare(tmp_path, [old], [make_row()]) == 0

@@ -2,7 +2,12 @@
 
 import json
 import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
+import pytest
 from results_fixtures import make_row, write_csv
 
 from bench.cli import main
@@ -53,7 +58,94 @@ def test_foreign_gpu_processes_leave_out_the_run_itself():
 def test_noise_watch_records_load_and_other_processes():
     result = noise.NoiseWatch("cpu").start().stop()
     assert result.load_avg_start >= 0 and result.load_avg_end >= 0 and result.other_cpu_cores >= 0
+    assert result.load_per_core_start == pytest.approx(result.load_avg_start / os.cpu_count())
     assert result.foreign_gpu_processes is None  # a CPU run does not ask NVML
+
+
+class FakeCounters:
+    """The machine's busy CPU seconds and ours, advanced by hand: what NoiseWatch reads, without the machine."""
+
+    def __init__(self, monkeypatch, load=0.5):
+        self.clock = self.busy = self.ours = 0.0
+        monkeypatch.setattr(noise.time, "monotonic", lambda: self.clock)
+        monkeypatch.setattr(noise, "busy_cpu_seconds", lambda cpus: self.busy)
+        monkeypatch.setattr(noise.OwnClock, "read", lambda clock: self.ours)
+        monkeypatch.setattr(noise.os, "getloadavg", lambda: (load, load, load))
+        monkeypatch.setattr(noise.os, "cpu_count", lambda: 2)
+        monkeypatch.setattr(noise, "watched_cpus", lambda: None)
+
+    def second(self, ours, others):
+        self.clock += 1.0
+        self.busy += ours + others
+        self.ours += ours
+
+
+def watch_over(counters, seconds):
+    watch = noise.NoiseWatch("cpu", sample_s=3600).start()  # the test advances it, not the thread
+    for ours, others in seconds:
+        counters.second(ours, others)
+        watch.advance()
+    return watch.stop()
+
+
+def test_a_run_alone_is_not_flagged_whatever_it_uses_itself(monkeypatch):
+    counters = FakeCounters(monkeypatch)
+    result = watch_over(counters, [(2.0, 0.05)] * 10)  # both cores ours; a little kernel work
+    assert result.other_cpu_cores == pytest.approx(0.05) and result.noise_warning == ""
+
+
+def test_other_load_for_part_of_a_run_is_flagged_with_its_peak(monkeypatch):
+    counters = FakeCounters(monkeypatch)
+    result = watch_over(counters, [(1.0, 1.0)] * 6 + [(2.0, 0.0)] * 4)  # another job for 6 of 10 seconds
+    assert result.other_cpu_cores == pytest.approx(0.6) and result.other_cpu_cores_peak == pytest.approx(1.0)
+    assert "other processes used 0.6 of 2 CPU cores" in result.noise_warning
+
+
+def test_a_run_that_starts_on_a_loaded_machine_is_flagged(monkeypatch):
+    counters = FakeCounters(monkeypatch, load=3.4)  # 1.7 per core
+    result = watch_over(counters, [(2.0, 0.0)] * 3)
+    assert result.load_per_core_start == pytest.approx(1.7)
+    assert "loaded when it started (load average 1.7 per core)" in result.noise_warning
+
+
+def test_own_clock_counts_children_that_exited_and_never_goes_back(monkeypatch):
+    clock = noise.OwnClock()
+    before = clock.read()
+    burn = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass"
+    subprocess.run([sys.executable, "-c", burn], check=True)  # exited and reaped: in our children's times
+    assert clock.read() - before >= 0.3
+    monkeypatch.setattr(noise.os, "times", lambda: os.times_result((0.0, 0.0, 0.0, 0.0, 0.0)))
+    assert clock.read() >= before + 0.3  # a vanished share is kept as used
+
+
+BURNERS = """
+import subprocess, sys, time
+burn = "import time\\nend = time.time() + 0.4\\nwhile time.time() < end: pass"
+end = time.time() + float(sys.argv[1])
+while time.time() < end:  # two at a time, each alive 0.4 s: none is alive at both ends of the run
+    for process in [subprocess.Popen([sys.executable, "-c", burn]) for _ in range(2)]:
+        process.wait()
+"""
+RUN = """
+import json, time
+from bench.measure.noise import NoiseWatch
+watch = NoiseWatch("cpu").start()
+time.sleep(4)
+print(json.dumps(watch.stop().columns()))
+"""
+
+
+def test_a_run_beside_a_stream_of_short_lived_processes_is_flagged(tmp_path):
+    burners = subprocess.Popen([sys.executable, "-c", BURNERS, "8"])  # not the run's: its parent's children
+    try:
+        time.sleep(1)
+        run = subprocess.run([sys.executable, "-c", RUN], capture_output=True, text=True, check=True,
+                             env=os.environ | {"PYTHONPATH": str(Path(__file__).parents[1])})
+    finally:
+        burners.kill()
+        burners.wait()
+    result = json.loads(run.stdout)
+    assert result["other_cpu_cores"] >= 0.5 and "other processes used" in result["noise_warning"], result
 
 
 def test_compare_warns_when_the_files_come_from_different_machines_or_software(tmp_path, capsys):

@@ -248,3 +248,51 @@ def test_parallel_auto_gives_each_gpu_run_its_own_gpu(tmp_path):
     assert all(r["status"] == "ok" for r in rows), [r["message"] for r in rows]
     assert {r["devices_used"] for r in rows} == {f"cuda:{i}" for i in range(torch.cuda.device_count())} \
         or torch.cuda.device_count() == 1
+
+
+def threads_of(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/task"))
+
+
+def cuda_driver_traces(pid: int) -> tuple[set[str], list[str]]:
+    """(libraries mapped into the process, its open /dev/nvidia* files): a raw driver initialisation (cuInit,
+    NVML, a driver-based device count) maps libcuda.so or opens the device files, whatever torch.cuda says."""
+    libraries = {line.split()[-1].rsplit("/", 1)[-1] for line in open(f"/proc/{pid}/maps") if "/" in line}
+    files = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            files.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except OSError:
+            pass
+    return libraries, [f for f in files if f.startswith("/dev/nvidia")]
+
+
+def test_thread_counting_sees_torchs_cpu_pool_start():
+    """The control for the test below: one parallel torch op starts the pool's threads (2 asked for)."""
+    code = "import sys, torch; torch.randn(1 << 20).add_(1); print(flush=True); sys.stdin.read()"
+    env = os.environ | {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "2"}
+    process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+    try:
+        process.stdout.readline()
+        assert threads_of(process.pid) > 1
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_the_warm_server_forks_without_torchs_thread_pool_or_the_cuda_driver(tmp_path, monkeypatch):
+    # numpy's and scipy's BLAS pools held to one thread (they shut down at fork anyway) and torch's asked for two:
+    # any thread besides the main one in the server would be torch's CPU pool, started before the first fork
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    server = warm_server.WarmServer()
+    try:
+        child = server.spawn(tmp_path / "no-job.json", tmp_path / "run.log", dict(os.environ))  # after preload
+        assert child is not None and child.wait(300) == 1  # the run itself fails: there is no job file
+        threads = threads_of(server.process.pid)
+        libraries, device_files = cuda_driver_traces(server.process.pid)
+    finally:
+        server.close()
+    assert threads == 1
+    assert any(name.startswith("libtorch_cpu") for name in libraries)  # the maps were read: torch is there
+    assert not [name for name in libraries if name.startswith("libcuda.so")] and not device_files

@@ -26,13 +26,16 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_ok_run_measures_speed_cost_and_environment(tmp_path):
     row = run_child(fake_config(), tmp_path)
     assert row["status"] == "ok", row["message"]
-    for column in ("train_samples_per_s", "infer_samples_per_s", "latency_p50_ms", "latency_p95_ms",
-                   "peak_rss_mb", "params", "flops_per_sample", "wall_s", "steps"):
-        assert float(row[column]) > 0, column
-    assert float(row["latency_p95_ms"]) >= float(row["latency_p50_ms"])
+    for column in ("train_samples_per_s", "infer_samples_per_s", "latency_p50_ms", "peak_rss_mb", "params",
+                   "flops_per_sample", "wall_s", "steps", "latency_samples"):
+        assert float(row[column]) > 0, (column, row["message"])
+    if row["latency_samples"] >= 100:  # a loaded machine may fit fewer calls in the smoke budget: then it says so
+        assert float(row["latency_p95_ms"]) >= float(row["latency_p50_ms"])
+    else:
+        assert row["latency_p95_ms"] in (None, "") and "latency p90/p95/p99 empty" in row["message"]
     assert 0 <= float(row["data_wait_fraction"]) <= 1
     assert row["params"] == 64 * 3 + 3
-    assert row["flops_per_sample"] == 3 * 2 * 64 * 3  # 3 x forward matmul FLOPs
+    assert row["flops_per_sample"] == 2 * 2 * 64 * 3  # the forward matmul and the weight gradient's
     assert row.get("metric_value") in (None, "")  # synthetic data: quality not applicable
     assert "no meaningful quality" in row["message"]
     assert row["torch_version"] and row["lightning_version"] and row["schema_version"] == SCHEMA_VERSION

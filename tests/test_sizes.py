@@ -228,3 +228,27 @@ def test_vectorised_cartpole_steps_every_environment_and_keeps_each_final_observ
     limits = dm.make_env().unwrapped
     x, angle = dm.buffer.next_obs[: len(dm.buffer)][terminal, 0], dm.buffer.next_obs[: len(dm.buffer)][terminal, 2]
     assert ((np.abs(x) > limits.x_threshold) | (np.abs(angle) > limits.theta_threshold_radians)).all()
+
+
+def test_the_auto_search_names_the_limit_that_stopped_it():
+    assert batch_size.doublings_allowed(16, on_gpu=True) == (8, "the search stops at 256x the default")
+    doublings, limit = batch_size.doublings_allowed(256, on_gpu=True)  # 256 x 32 = 8192: Lightning's own cap
+    assert doublings == 5 and "8192" in limit
+    assert batch_size.doublings_allowed(64, on_gpu=False)[0] == batch_size.CPU_DOUBLINGS
+    assert batch_size.cap_at_split(128, 64, samples=100) == 64  # a batch larger than the data: the largest below
+    assert batch_size.cap_at_split(64, 64, samples=100) == 64 and batch_size.cap_at_split(256, 64, None) == 256
+
+
+def test_auto_batch_size_is_capped_at_the_training_split(tmp_path):
+    config = fake_auto()
+    config.data_args = {**config.data_args, "num_samples": 40}  # 16 and 32 fit the split, 64 would be all of it
+    row = run(config, tmp_path)
+    assert row["status"] == "ok", row["message"]
+    assert row["batch_size"] == 32 and "stopped by the training split's 40 samples" in row["message"]
+
+
+def test_device_resident_batches_are_sized_for_lightnings_finder():
+    from datamodules.base import DeviceBatches
+
+    batches = DeviceBatches((torch.zeros(40, 2), torch.zeros(40)), 16, shuffle=False, seed=0)
+    assert len(batches.dataset) == 40

@@ -1,6 +1,9 @@
 """GPU-true speed on CPU terms: the speed window, device-side NaN checks, where inference and FLOPs run, resident
 data batches, the peak table and recurrent FLOPs. GPU-only checks carry the `gpu` marker."""
 
+import contextlib
+
+import lightning as L
 import pytest
 import torch
 from conftest import quiet_trainer
@@ -10,6 +13,8 @@ import lightning_modules
 from bench import session
 from bench.config import RunConfig
 from bench.measure import cost, inference, peaks, quality, speed
+from bench.measure.inference import Latency
+from bench.precision import PRECISIONS
 from bench.results_io import flatten
 from bench.row import RunRow
 from datamodules.base import DeviceBatches, TensorBatches, batch_loader
@@ -24,7 +29,8 @@ def measured_row(config, tmp_path):
 def fit_fake(callbacks, max_steps, mode="ok", num_samples=64):
     dm = datamodules.get("synthetic")(batch_size=4, shape=(1, 8, 8), num_classes=3, num_samples=num_samples)
     model = FakeNet(mode=mode)
-    trainer = quiet_trainer(max_steps=max_steps, max_epochs=-1, limit_val_batches=0, callbacks=callbacks)
+    trainer = quiet_trainer(max_steps=max_steps, max_epochs=-1, limit_val_batches=0, callbacks=callbacks,
+                            profiler=speed.FetchTimer())
     trainer.fit(model, dm)
     return trainer
 
@@ -46,6 +52,62 @@ def test_a_cpu_window_may_stop_early_once_it_has_20_steps(monkeypatch):
     window = speed.SpeedWindow(warmup=2, timed=100, profiled=0)
     fit_fake([window], max_steps=500, num_samples=400)  # 100 batches an epoch: no epoch end inside the window
     assert window.result().timed_steps == 20 and len(window.windows) == 2
+
+
+def test_the_window_ends_on_data_with_fewer_batches_an_epoch_than_a_sub_window():
+    window = speed.SpeedWindow(warmup=3, timed=20, profiled=2)
+    trainer = fit_fake([window], max_steps=500, num_samples=8)  # 2 batches an epoch: only epoch ends close windows
+    result = window.result()
+    assert 20 <= result.timed_steps <= 22 and result.train_samples_per_s > 0
+    assert window.profiled_steps == 2 and trainer.global_step < 40  # it stopped the fit itself, long before 500
+
+
+class SlowFetch(torch.utils.data.Dataset):
+    """Each sample takes FETCH_S to load: the loader's share of the gap between steps."""
+
+    FETCH_S = 0.004
+
+    def __len__(self):
+        return 400
+
+    def __getitem__(self, index):
+        import time
+
+        time.sleep(self.FETCH_S)
+        return torch.randn(1, 8, 8), index % 3
+
+
+class SlowHook(L.Callback):
+    """Host work between steps that is not the data: a callback taking HOOK_S after every batch."""
+
+    HOOK_S = 0.02
+
+    def on_train_batch_end(self, *args):
+        import time
+
+        time.sleep(self.HOOK_S)
+
+
+def test_data_wait_is_the_loaders_fetch_and_other_host_time_is_its_own_column():
+    window = speed.SpeedWindow(warmup=2, timed=20, profiled=0)
+    trainer = quiet_trainer(max_steps=100, limit_val_batches=0, profiler=speed.FetchTimer(),
+                            callbacks=[window, SlowHook()])
+    trainer.fit(FakeNet(), torch.utils.data.DataLoader(SlowFetch(), batch_size=4))
+    result, timed = window.result(), window.result().timed_steps
+    seconds = sum(w[2] for w in window.windows)
+    # lower bounds only (a sleep never takes less than asked): the fetch goes to data, the hook to host overhead
+    assert window.fetches >= timed * 4 * SlowFetch.FETCH_S
+    assert result.host_overhead_fraction * seconds >= (timed - 1) * SlowHook.HOOK_S
+    assert result.data_wait_fraction + result.host_overhead_fraction <= 1
+    assert window.fetches < window.waits  # the hook's time is not in the data wait
+
+
+def test_without_a_fetch_timer_the_data_columns_stay_empty():
+    window = speed.SpeedWindow(warmup=2, timed=20, profiled=0)
+    trainer = quiet_trainer(max_steps=100, limit_val_batches=0, callbacks=[window])
+    trainer.fit(FakeNet(), datamodules.get("synthetic")(batch_size=4, shape=(1, 8, 8), num_classes=3, num_samples=64))
+    result = window.result()
+    assert result.timed_steps >= 20 and result.data_wait_fraction is None and result.host_overhead_fraction is None
 
 
 def test_divergence_is_read_at_window_ends_and_still_caught_within_one(monkeypatch):
@@ -71,11 +133,13 @@ def test_inference_and_flops_run_on_the_training_device_after_lightnings_teardow
         return wrapped
 
     monkeypatch.setattr(inference, "inference_timing", spy("inference", inference.inference_timing))
-    monkeypatch.setattr(cost, "forward_flops_per_sample", spy("flops", cost.forward_flops_per_sample))
+    monkeypatch.setattr(cost, "inference_flops_per_sample", spy("flops", cost.inference_flops_per_sample))
     config = RunConfig(model="tests.fake_models:FakeNet", datamodule="synthetic", batch_size=16, profile="smoke",
                        data_args={"shape": (1, 8, 8), "num_classes": 3, "num_samples": 64})
     row = measured_row(config, tmp_path)
-    assert row["infer_samples_per_s"] > 0 and row["flops_per_sample"] == 3 * 2 * 64 * 3
+    # training: the forward matmul and the weight gradient's (the input needs none); inference: the forward
+    assert row["infer_samples_per_s"] > 0 and row["flops_per_sample"] == 2 * 2 * 64 * 3
+    assert row["infer_flops_per_sample"] == 2 * 64 * 3
     training_device = torch.device("cpu")  # the smoke Trainer's root device here
     assert seen == {"inference": (training_device, training_device), "flops": (training_device, training_device)}
 
@@ -111,7 +175,7 @@ def test_recurrent_flops_are_counted_analytically(name, gates):
     model = lightning_modules.build_model(lightning_modules.get(name), datamodules.get("seq_mnist5k")())
     steps, features, hidden, classes = 28, 28, model.hparams.hidden_size, 10
     analytic = steps * 2 * gates * hidden * (features + hidden) + 2 * hidden * classes
-    counted = cost.forward_flops_per_sample(model, (model.example_input(4),))
+    counted = cost.inference_flops_per_sample(model, (model.example_input(4),), contextlib.nullcontext()).flops
     assert counted == pytest.approx(analytic, rel=0.05)
 
 
@@ -158,3 +222,24 @@ def test_cpu_busy_share_is_taken_within_the_profiled_steps():
     assert 0 < window.device_seconds <= window.profiled_seconds
     assert 0 < result.device_busy_fraction <= 1
     assert result.device_samples_per_s >= result.train_samples_per_s
+
+
+def test_latency_percentiles_carry_their_sample_count_and_stay_empty_below_it():
+    model, args = torch.nn.Linear(4, 2), (torch.randn(3, 4),)
+    precision = PRECISIONS["32-true"]
+    few = inference.inference_timing(model, args, torch.device("cpu"), precision, budget_s=0.0)
+    assert few.latency_samples == inference.MIN_CALLS and few.latency_p50_ms > 0
+    assert few.latency_p90_ms is few.latency_p95_ms is few.latency_p99_ms is None
+    assert "p90/p95/p99 empty: 10 calls" in few.note(0.0)
+    full = inference.inference_timing(model, args, torch.device("cpu"), precision, budget_s=60.0)
+    assert full.latency_samples == inference.MAX_CALLS == 1000 and full.note() == ""
+    assert full.latency_p50_ms <= full.latency_p90_ms <= full.latency_p95_ms <= full.latency_p99_ms
+    some = Latency(1.0, 2.0, 2.0, None, 400, 10.0)
+    assert some.note(3.0).startswith("latency p99 empty: 400 calls timed within 3 s")
+
+
+def test_a_quick_run_with_two_batches_an_epoch_ends_with_a_full_window(tmp_path):
+    config = RunConfig(model="tests.fake_models:FakeNet", datamodule="synthetic", batch_size=16, profile="quick",
+                       data_args={"shape": (1, 8, 8), "num_classes": 3, "num_samples": 32})
+    row = measured_row(config, tmp_path)
+    assert row["timed_steps"] >= 20 and row["train_samples_per_s"] > 0 and row["device_samples_per_s"] > 0

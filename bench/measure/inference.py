@@ -1,4 +1,9 @@
-"""Inference latency and throughput of eval-mode forward passes on the run's device and precision."""
+"""Inference latency and throughput of eval-mode forward passes on the run's device and precision.
+
+A percentile is only reported when it is one: p90/p95 need at least 100 timed calls, p99 at least 1,000 (below
+that the tail percentile is the slowest call or two, not a percentile). Timing takes calls until it has 1,000 or a
+time budget is spent; cells it could not fill stay empty, and the note says why.
+"""
 
 from __future__ import annotations
 
@@ -14,16 +19,29 @@ from bench.measure.steps import batch_size_of, synchronize
 from bench.precision import Precision
 
 WARMUP_CALLS = 5  # cudnn autotune, allocator, (re)compilation of the eval graph
-MIN_CALLS, MAX_CALLS, BUDGET_S = 10, 100, 1.0  # each loop: at least 10 calls, then until 1 s or 100 calls
+MIN_CALLS, MAX_CALLS = 10, 1000  # timed calls: at least 10 (p50), then until the budget is spent or 1,000 (p99)
+BUDGET_S, SMOKE_BUDGET_S = 3.0, 0.5  # seconds of timed calls a run may spend (smoke: tests and trial runs)
+BACK_TO_BACK_CALLS = 100  # at most, for the throughput
+NEEDED_CALLS = {0.5: MIN_CALLS, 0.9: 100, 0.95: 100, 0.99: 1000}  # a percentile's minimum sample
 
 
 @dataclass(frozen=True)
 class Latency(Columns):
-    latency_p50_ms: float
-    latency_p90_ms: float
-    latency_p95_ms: float
-    latency_p99_ms: float
+    latency_p50_ms: float | None
+    latency_p90_ms: float | None
+    latency_p95_ms: float | None
+    latency_p99_ms: float | None
+    latency_samples: int
     infer_samples_per_s: float
+
+    def note(self, budget_s: float = BUDGET_S) -> str:
+        """Why tail percentiles are empty ("" when all are filled)."""
+        missing = [f"p{round(q * 100)}" for q, needed in NEEDED_CALLS.items() if self.latency_samples < needed]
+        if not missing:
+            return ""
+        needs = ", ".join(f"p{round(q * 100)} >= {n}" for q, n in NEEDED_CALLS.items() if n > MIN_CALLS)
+        return (f"latency {'/'.join(missing)} empty: {self.latency_samples} calls timed within {budget_s:g} s "
+                f"(a percentile needs calls: {needs})")
 
 
 
@@ -31,16 +49,18 @@ def as_args(example: Any) -> tuple:
     return example if isinstance(example, tuple) else (example,)
 
 
-def percentile(ordered: list[float], q: float) -> float:
-    """Nearest-rank percentile of sorted values."""
+def percentile(ordered: list[float], q: float) -> float | None:
+    """Nearest-rank percentile of sorted values; None when there are too few of them for it to be one."""
+    if len(ordered) < NEEDED_CALLS.get(q, 1):
+        return None
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
-def timed_calls(call, device: torch.device) -> list[float]:
+def timed_calls(call, device: torch.device, budget_s: float = BUDGET_S) -> list[float]:
     """Seconds of each call, each alone: CUDA events around it on a GPU, the host waiting after each."""
     latencies: list[float] = []
     started = time.perf_counter()
-    while len(latencies) < MIN_CALLS or (len(latencies) < MAX_CALLS and time.perf_counter() - started < BUDGET_S):
+    while len(latencies) < MIN_CALLS or (len(latencies) < MAX_CALLS and time.perf_counter() - started < budget_s):
         if device.type == "cuda":
             begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             begin.record()
@@ -66,7 +86,8 @@ def back_to_back_seconds(call, device: torch.device, calls: int) -> float:
 
 
 @torch.no_grad()
-def inference_timing(model: torch.nn.Module, args: tuple, device: torch.device, precision: Precision) -> Latency:
+def inference_timing(model: torch.nn.Module, args: tuple, device: torch.device, precision: Precision,
+                     budget_s: float = BUDGET_S) -> Latency:
     """Latency percentiles (ms) of single forward passes and samples/s of back-to-back ones, at the inputs' batch."""
     model.eval()
     with precision.autocast(device.type):
@@ -76,8 +97,7 @@ def inference_timing(model: torch.nn.Module, args: tuple, device: torch.device, 
         for _ in range(WARMUP_CALLS):
             call()
         synchronize(device)
-        latencies = sorted(timed_calls(call, device))
-        per_call = back_to_back_seconds(call, device, len(latencies))
+        latencies = sorted(timed_calls(call, device, budget_s))
+        per_call = back_to_back_seconds(call, device, min(len(latencies), BACK_TO_BACK_CALLS))
     ms = [s * 1e3 for s in latencies]
-    return Latency(percentile(ms, 0.5), percentile(ms, 0.9), percentile(ms, 0.95), percentile(ms, 0.99),
-                   batch_size_of(args) / per_call)
+    return Latency(*(percentile(ms, q) for q in NEEDED_CALLS), len(ms), batch_size_of(args) / per_call)  # type: ignore[arg-type, call-arg]

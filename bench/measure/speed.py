@@ -12,9 +12,11 @@ from dataclasses import dataclass
 
 import lightning as L
 import torch
+from lightning.pytorch.profilers import Profiler
 
 from bench import stats
 from bench.measure import Columns
+from bench.measure.device_time import device_time_s, start_profiler, union_length  # noqa: F401 - union_length: API
 from bench.measure.steps import batch_size_of, synchronize
 
 WARMUP_STEPS = 10  # before the window: allocator warm-up, cudnn autotune, (re)compilation
@@ -34,18 +36,45 @@ class TrainThroughput(Columns):
     train_samples_per_s_spread: float | None = None
     timed_steps: int = 0
     data_wait_fraction: float | None = None
+    host_overhead_fraction: float | None = None
     device_samples_per_s: float | None = None
     device_busy_fraction: float | None = None
 
+
+
+class FetchTimer(Profiler):
+    """Seconds spent inside the train loader's `next()`, through the profiler hook Lightning's fetcher calls around
+    each fetch (`[_TrainingEpochLoop].train_dataloader_next`); every other profiled action costs one string test.
+    Give it to the Trainer as `profiler=` and the speed window splits the host time between steps with it."""
+
+    FETCH = "train_dataloader_next"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds = 0.0
+        self._started: float | None = None
+
+    def start(self, action_name: str) -> None:
+        if action_name.endswith(self.FETCH):
+            self._started = time.perf_counter()
+
+    def stop(self, action_name: str) -> None:
+        if self._started is not None and action_name.endswith(self.FETCH):
+            self.seconds += time.perf_counter() - self._started
+            self._started = None
+
+    def summary(self) -> str:
+        return ""
 
 
 class SpeedWindow(L.Callback):
     """Warm-up steps, then a timed window of the Trainer loop, then a few profiled steps; then it stops the fit.
 
     A step runs from the end of the previous batch to the end of this one, so the window contains the loader's
-    fetch (the data wait: previous batch end -> this batch start, read on the host without synchronising) and
-    Lightning's loop as well as the model's forward/backward/step. Sub-windows close early at an epoch's end or
-    before validation (neither is a training step), and the clock restarts when training resumes.
+    fetch and Lightning's loop (previous batch end -> this batch start, read on the host without synchronising)
+    as well as the model's forward/backward/step. With a FetchTimer as the Trainer's profiler, that gap is split
+    into the data wait (the loader's `next()`) and the rest of the host's loop. Sub-windows close early at an
+    epoch's end or before validation (neither is a training step), and the clock restarts when training resumes.
     """
 
     def __init__(self, world_size: int = 1, warmup: int = WARMUP_STEPS, timed: int = TIMED_STEPS,
@@ -53,7 +82,9 @@ class SpeedWindow(L.Callback):
         self.world_size, self.warmup, self.timed, self.profiled, self.stop = world_size, warmup, timed, profiled, stop
         self.steps = 0
         self.windows: list[tuple[int, int, float]] = []  # (steps, samples, seconds) of each closed sub-window
-        self.waits = 0.0
+        self.waits = 0.0  # host time between timed steps (previous batch end -> this batch start)
+        self.fetches: float | None = None  # the loader's share of it, when the Trainer has a FetchTimer
+        self._fetch_mark = self._fetch_at_start = 0.0
         self.timing_done = False
         self.device_seconds: float | None = None
         self.profiled_steps = self.profiled_samples = 0
@@ -62,6 +93,7 @@ class SpeedWindow(L.Callback):
         self._open: list[int] | None = None  # [steps, samples] of the sub-window being timed
         self._window_start = self._last_end = self._batch_start = self._profile_start = 0.0
         self._profiler = None
+        self.profile_note: str | None = None
 
     def timed_steps(self) -> int:
         return sum(steps for steps, _, _ in self.windows)
@@ -71,19 +103,29 @@ class SpeedWindow(L.Callback):
         self._window_start = self._last_end = time.perf_counter()
         self._open = [0, 0]
 
-    def _close(self, device: torch.device) -> None:
-        """End the open sub-window: the only place the host waits for the device while timing."""
+    def _close(self, device: torch.device, trainer=None) -> None:
+        """End the open sub-window: the only place the host waits for the device while timing. With the trainer
+        (a sub-window closed by its length or by an epoch's end), check whether the window is now long enough:
+        with fewer than WINDOW_STEPS batches an epoch, only epoch ends close sub-windows."""
         if self._open is None:
             return
         if self._open[0]:
             synchronize(device)
             self.windows.append((self._open[0], self._open[1], time.perf_counter() - self._window_start))
         self._open = None
+        if trainer is not None and not self.timing_done:
+            self._check_done(trainer, device)
+
+    @staticmethod
+    def _fetched(trainer) -> float | None:
+        timer = getattr(trainer, "profiler", None)
+        return timer.seconds if isinstance(timer, FetchTimer) else None
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         self._batch_start = time.perf_counter()
+        self._fetch_at_start = self._fetched(trainer) or 0.0
         if self.timing_done and self.profiled and self._profiler is None and self.device_seconds is None:
-            self._profiler = start_profiler(pl_module.device)
+            self._profiler = start_profiler(pl_module.device)  # type: ignore[assignment]
             self._profile_start = time.perf_counter()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
@@ -95,12 +137,15 @@ class SpeedWindow(L.Callback):
             self._restart(pl_module.device)
         elif self._open is not None and not self.timing_done:
             self.waits += self._batch_start - self._last_end
+            if self._fetched(trainer) is not None:
+                self.fetches = (self.fetches or 0.0) + self._fetch_at_start - self._fetch_mark
             self._open = [self._open[0] + 1, self._open[1] + samples]
             if self._open[0] >= WINDOW_STEPS:
-                self._close(pl_module.device)
-                self._restart(pl_module.device)
-                self._check_done(trainer, pl_module.device)
+                self._close(pl_module.device, trainer)
+                if not self.timing_done:
+                    self._restart(pl_module.device)
         self._last_end = time.perf_counter()
+        self._fetch_mark = self._fetched(trainer) or 0.0
 
     def _check_done(self, trainer, device: torch.device) -> None:
         timed, seconds = self.timed_steps(), sum(w[2] for w in self.windows)
@@ -117,7 +162,8 @@ class SpeedWindow(L.Callback):
         synchronize(pl_module.device)
         self.profiled_seconds = time.perf_counter() - self._profile_start
         self.on_cpu = pl_module.device.type == "cpu"
-        self.device_seconds = device_time_s(self._profiler, pl_module.device)
+        self.device_seconds = device_time_s(self._profiler, pl_module.device)  # type: ignore[arg-type]
+        self.profile_note = self._profiler.failure  # type: ignore[attr-defined]  # the row's message says why device time is missing
         self._profiler = None
         if self.stop:
             trainer.should_stop = True
@@ -126,11 +172,12 @@ class SpeedWindow(L.Callback):
         self._close(pl_module.device)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        self._close(pl_module.device)
+        self._close(pl_module.device, trainer)
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         if self.steps >= self.warmup and not self.timing_done:
             self._restart(pl_module.device)
+            self._fetch_mark = self._fetched(trainer) or 0.0
 
     def on_validation_end(self, trainer, pl_module) -> None:
         self.on_train_epoch_start(trainer, pl_module)
@@ -153,49 +200,8 @@ class SpeedWindow(L.Callback):
         elif self.device_seconds and rate:  # kernel times are not slowed by the profiler
             device_rate = self.profiled_samples / self.device_seconds
             busy = rate / device_rate
-        return TrainThroughput(rate, spread, self.timed_steps(), self.waits / seconds if seconds else None,
-                               device_rate, busy)
+        data = host = None
+        if seconds and self.fetches is not None:
+            data, host = self.fetches / seconds, max(0.0, self.waits - self.fetches) / seconds
+        return TrainThroughput(rate, spread, self.timed_steps(), data, host, device_rate, busy)
 
-
-def start_profiler(device: torch.device):
-    """torch.profiler over the next steps: kernel times on a GPU, aten op self times on a CPU."""
-    from torch.profiler import ProfilerActivity, profile
-
-    activity = ProfilerActivity.CUDA if device.type == "cuda" else ProfilerActivity.CPU
-    profiler = profile(activities=[activity])
-    profiler.__enter__()
-    return profiler
-
-
-def device_time_s(profiler, device: torch.device) -> float | None:
-    """Seconds the device was busy during the profiled steps: the union of the kernel (and copy) intervals on a
-    GPU, of the aten op intervals on a CPU, so nested or concurrent work is counted once.
-
-    Read from the raw profiler events: `key_averages()` builds Python objects for every event, which took
-    seconds for ten steps of a recurrent model on a CPU.
-    """
-    from torch.autograd import DeviceType
-
-    profiler.__exit__(None, None, None)
-    events = profiler.profiler.kineto_results.events()
-    if device.type == "cuda":
-        spans = [(e.start_ns(), e.end_ns()) for e in events
-                 if e.device_type() == DeviceType.CUDA and e.activity_type() in DEVICE_WORK]
-    else:
-        spans = [(e.start_ns(), e.end_ns()) for e in events if e.activity_type() == "cpu_op"]
-    busy_ns = union_length(spans)
-    return busy_ns / 1e9 if busy_ns else None
-
-
-DEVICE_WORK = ("kernel", "gpu_memcpy", "gpu_memset")  # profiler activity types that occupy a GPU
-
-
-def union_length(spans: list[tuple[int, int]]) -> int:
-    """Total length covered by (start, end) intervals."""
-    total, reach = 0, None
-    for start, end in sorted(spans):
-        if reach is None or start > reach:
-            total, reach = total + end - start, end
-        elif end > reach:
-            total, reach = total + end - reach, end
-    return total
