@@ -26,8 +26,12 @@ test: $(STAMP) ## run the test suite (fast; slow and GPU tests are opt-in marker
 	$(BIN)/python -m pytest -q
 
 .PHONY: lint
-lint: $(STAMP) ## ruff check
-	$(BIN)/ruff check bench lightning_modules datamodules tests
+lint: $(STAMP) ## ruff check (the packages, tests and benchmarks)
+	$(BIN)/ruff check bench lightning_modules datamodules registries tests benchmarks
+
+.PHONY: typecheck
+typecheck: $(STAMP) ## mypy over the packages (configured in pyproject.toml)
+	$(BIN)/python -m mypy
 
 .PHONY: compare
 compare: $(STAMP) ## compare two results CSVs: make compare BASE=a.csv NEW=b.csv [THRESHOLD=5]

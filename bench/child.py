@@ -20,16 +20,20 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench.columns import SCHEMA_VERSION, Status
+from bench.columns import Status
+from bench.results_io import flatten
+from bench.row import Cells, RunRow
 
 if TYPE_CHECKING:  # imported in main: torch and lightning load only after the child watches its parent
     from bench.config import RunConfig
 
 OUT_OF_MEMORY = ("out of memory", "can't allocate memory")  # CUDA/MPS; CPU (DefaultCPUAllocator)
+
+
 def failure_status(exc: BaseException) -> Status:
     import torch
 
-    from bench.measure.speed import Diverged
+    from bench.measure.quality import Diverged
 
     if isinstance(exc, Diverged):
         return Status.DIVERGED
@@ -65,43 +69,45 @@ def run(config: RunConfig, sweep_dir: Path) -> dict[str, Any] | None:
     best_effort(notes, "host allocator setting", keep_freed_host_memory)
     noise = best_effort(notes, "noise check", lambda: NoiseWatch(config.device, config.num_devices).start())
     started = time.perf_counter()
-    row: dict[str, Any] = config.columns() | {"status": Status.OK, "message": "",
-                                               "started_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                                               "schema_version": SCHEMA_VERSION, "reproduce": config.reproduce()}
+    row, probed = RunRow(config), dict[str, Any]()
     try:
-        row |= best_effort(notes, "environment reading", lambda: environment(config.device)) or {}
+        row.add(Cells(best_effort(notes, "environment reading", lambda: environment(config.device)) or {}))
         if (outcome := precheck(config)) is not None:
-            row["status"], row["message"] = outcome
+            row.end(*outcome)
         else:
-            if os.environ.get("DNNBENCH_PROBE"):  # `dnnbench check`: the harness probe in place of training
-                from bench.overhead import probe as train_and_measure
-            else:
-                from bench.session import train_and_measure
+            from bench.session import train_and_measure
 
-            row["rss_after_import_mb"] = best_effort(notes, "RSS reading", rss_now_mb)
+            row.add(Cells({"rss_after_import_mb": best_effort(notes, "RSS reading", rss_now_mb)}))
             # The same collector state on both launch paths: what the imports made (the warm server's preload, or
             # this interpreter's own imports) is never scanned again, so a forked run neither scans more objects
             # than a fresh one (the server preloads more) nor copies the server's pages by touching them.
             gc.freeze()
-            measured = train_and_measure(config, sweep_dir)
-            if measured is None:
-                return None
-            row |= measured
+            if os.environ.get("DNNBENCH_PROBE"):  # `dnnbench check`: the harness probe in place of training; its
+                from bench.overhead import probe  # result rides in the row file only (no CSV holds it)
+
+                probed = probe(config, sweep_dir)
+            else:
+                measured = train_and_measure(config, sweep_dir)
+                if measured is None:
+                    return None
+                row.add(*measured.pieces)
+                row.message = measured.message
     except BaseException as exc:  # noqa: BLE001 - one row whatever happens
         if isinstance(exc, KeyboardInterrupt):
             raise
         last_line = (traceback.format_exception_only(type(exc), exc)[-1]).strip()
-        row.update(status=failure_status(exc), message=last_line[:500])
+        row.end(failure_status(exc), last_line[:500])
         traceback.print_exc()
-    row["peak_rss_mb"] = best_effort(notes, "peak RSS reading", peak_rss_mb)
-    row["wall_s"] = time.perf_counter() - started
-    if noise is not None:
-        row |= best_effort(notes, "noise check", lambda: noise.stop().columns()) or {}
-    row |= unless_shared(row)  # NVML's energy counter covers every process on the GPU
-    row["message"] = "; ".join(part for part in (row["message"], *notes) if part)
-    if row.get("noise_warning"):  # the sweep's console shows it too (bench.sweep.console_summary)
-        print(f"dnnbench: warning: {row['noise_warning']}", file=sys.stderr)
-    return row
+    row.add(Cells({"peak_rss_mb": best_effort(notes, "peak RSS reading", peak_rss_mb),
+                   "wall_s": time.perf_counter() - started}))
+    ended = best_effort(notes, "noise check", noise.stop) if noise is not None else None
+    if ended is not None:
+        row.add(ended)
+    row.message = "; ".join(part for part in (row.message, *notes) if part)
+    if ended is not None and ended.noise_warning:  # the sweep's console shows it too (bench.sweep.console_summary)
+        print(f"dnnbench: warning: {ended.noise_warning}", file=sys.stderr)
+    cells = flatten(row)
+    return cells | unless_shared(cells) | probed  # NVML's energy counter covers every process on the GPU
 
 
 def write_row(row: dict[str, Any], result_path: Path) -> None:

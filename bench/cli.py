@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import NoReturn
 
 from bench import check, compare, report
+from bench.axes import AXES, PRECISION_NAMES
 from bench.columns import CONSOLE, Status
-from bench.config import COMPILE_MODES, DEFAULT_TIME_LIMIT_S, MATMUL_PRECISIONS, PROFILES
-from bench.precision import PRECISIONS
+from bench.config import DEFAULT_TIME_LIMIT_S, PROFILES
+from bench.errors import PlanError, ResultsError, SweepError, SweepInterrupted
+from registries import ConfigError
 
 
 class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -30,34 +32,14 @@ class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
             return text
         if action.nargs == 0:  # a switch
             return f"{text} (default: off)"
-        return super()._get_help_string(action)
+        return super()._get_help_string(action) or ""
 
 
 def add_run_arguments(run: argparse.ArgumentParser) -> None:
-    run.add_argument("--models", default="all", help="comma list of registered names or package.module:Class")
-    run.add_argument("--data", default="default", help="comma list of datamodules (default: each model's own)")
-    run.add_argument("--devices", default="cpu", help="comma list: cpu, cuda, cpu:N, cuda:N (DDP), or auto "
-                     "(cpu, plus cuda where present)")
-    run.add_argument("--num-nodes", type=int, default=1, help="nodes for multi-node DDP (handed to Lightning)")
-    run.add_argument("--precisions", default="32-true", help=f"comma list of {', '.join(PRECISIONS)}")
-    run.add_argument("--compile", default="off", help="comma list of off,on (torch.compile)")
-    run.add_argument("--compile-mode", default="default",
-                     help=f"comma list of torch.compile modes for compiled runs: {', '.join(COMPILE_MODES)} "
-                     "(reduce-overhead = CUDA graphs)")
-    run.add_argument("--channels-last", action="store_true",
-                     help="image models: weights (and so convolutions) in channels-last memory format")
-    run.add_argument("--matmul-precision", default="highest", choices=MATMUL_PRECISIONS,
-                     help="torch.set_float32_matmul_precision: high/medium let fp32 matmuls use TF32 tensor cores")
-    run.add_argument("--cudnn-benchmark", default="off", choices=("on", "off"),
-                     help="torch.backends.cudnn.benchmark: autotune convolution algorithms during warm-up")
-    run.add_argument("--batch-sizes", default="default",
-                     help="comma list of numbers and/or auto (the largest that fits; default: each model's own)")
-    run.add_argument("--sizes", default="classic", help="comma list of classic, large (dnnbench list shows each)")
+    for axis in AXES:  # the config axes' flags (bench/axes.py), then the sweep's own
+        axis.add_flag(run)
     run.add_argument("--repeats", type=int, default=1, help="runs per config (seeds seed, seed+1, ...)")
     run.add_argument("--seed", type=int, default=0, help="seed of the first repeat; repeat i uses seed + i")
-    run.add_argument("--profile", default="quick", choices=PROFILES,
-                     help="how long each model trains: epochs per profile come from its BenchSpec "
-                     "(`dnnbench list` shows them); smoke and quick do not aim at quality targets")
     run.add_argument("--out", default=None, help="sweep folder (default: results/runs/<timestamp>/)")
     run.add_argument("--resume", action="store_true", help="skip configs already in OUT/results.csv")
     run.add_argument("--time-limit", type=float, default=None,
@@ -186,14 +168,14 @@ def command_list(args: argparse.Namespace) -> int:
         spec = cls.bench
         epochs = " ".join(f"{p}={spec.epochs[p]}" for p in PROFILES)
         print(f"  {name:12s} task={spec.task:22s} metric={spec.metric} ({spec.metric_direction}, target "
-              f"{spec.metric_target:g}) epochs: {epochs}")
+              f"{spec.classic.metric_target:g}) epochs: {epochs}")
         for size, preset in spec.sizes().items():
             print(f"    {size:8s} {preset.describe()}")
     print("datamodules:")
     for name, cls in datamodules.items():
         kind = getattr(cls, "kind", "image|sequence (by shape)")
         print(f"  {name:18s} kind={kind:10s} {(cls.__doc__ or '').strip().splitlines()[0]}")
-    print(f"precisions: {', '.join(PRECISIONS)}")
+    print(f"precisions: {', '.join(PRECISION_NAMES)}")
     print(f"profiles:   {', '.join(PROFILES)}")
     print(f"devices here: {', '.join(devices_here())}")
     return 0
@@ -221,8 +203,6 @@ def in_main_thread() -> bool:
 
 def stop_by_sigterm(signum: int, frame) -> NoReturn:
     """SIGTERM before the sweep's own handler is set (while planning) or after it: one line, exit 143."""
-    from bench.sweep import SweepInterrupted
-
     raise SweepInterrupted(signum, "stopped by SIGTERM")
 
 
@@ -234,10 +214,6 @@ def exit_at_once(signum: int, frame) -> NoReturn:
 
 def run_command(args: argparse.Namespace) -> int:
     """The command's handler, with every expected failure as one line on stderr and its exit code."""
-    from bench.plan import PlanError
-    from bench.results_io import ResultsError
-    from bench.sweep import SweepError, SweepInterrupted
-    from datamodules import ConfigError
 
     try:
         return args.handler(args)

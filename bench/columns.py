@@ -8,14 +8,16 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from bench.axes import AXES, identity_rule
+
 SCHEMA_VERSION = 4
 # 2 added other_metrics (as `name=value` pairs); 3 made it a JSON object and added the config's model/data
 # arguments, the speed window, the device-cost throughput and the settings that change speed; 4 counts
 # flops_per_sample over one real training step (before: 3 x the forward) and added the inference FLOPs
 # (infer_flops_per_sample, infer_achieved_tflops), host_overhead_fraction (data_wait_fraction became the loader's
 # fetch alone), latency_samples (tail percentiles empty below their sample size), the noise check's system-wide
-# figures and the energy group (clocks, throttle reasons, power, energy per sample and to the target). Older files
-# read with the new columns empty.
+# figures, the energy group (clocks, throttle reasons, power, energy per sample and to the target) and cudnn_tf32
+# (read as `on`). Older files read with the new columns empty.
 READABLE_SCHEMA_VERSIONS = (1, 2, 3, 4)
 
 
@@ -67,37 +69,8 @@ def _c(name, group, description, numeric=False, better=None, unit="", console=Fa
 
 
 TABLE: tuple[Column, ...] = (
-    # config: together these are the config's identity (bench.config.IDENTITY) plus the repeat axis
-    _c("model", "config", "registered model name or `package.module:Class`", console=True),
-    _c("datamodule", "config", "registered datamodule name or import path"),
-    _c("device", "config", "`cpu` or `cuda`", console=True),
-    _c("num_devices", "config", "devices per node (>1 = DDP)", console=True),
-    _c("num_nodes", "config", "nodes (handed to Lightning)"),
-    _c("strategy", "config", "Lightning strategy: `auto` for one device, `ddp` for several"),
-    _c("precision", "config", "Lightning precision (bench/precision.py): `32-true`, `16-mixed`, `bf16-mixed`, "
-       "`bf16-true`, `64-true`", console=True),
-    _c("compile", "config", "`on` = the LightningModule went through `torch.compile`, `off` = eager", console=True),
-    _c("compile_mode", "config", "`torch.compile` mode when compiled (`default`, `reduce-overhead` = CUDA graphs, "
-       "`max-autotune`); empty when eager"),
-    _c("memory_format", "config", "`channels_last` (`--channels-last`: the module's weights, and so its "
-       "convolutions, in channels-last format) or `contiguous`"),
-    _c("matmul_precision", "config", "`torch.set_float32_matmul_precision`: `highest` (true fp32 matmuls), "
-       "`high`/`medium` (TF32 allowed: fp32 rows then use the TF32 peak)"),
-    _c("cudnn_benchmark", "config", "`torch.backends.cudnn.benchmark` (`on`: cuDNN autotunes convolution "
-       "algorithms during warm-up)"),
-    _c("batch_size", "config", "per-device batch size (train and inference timing); with `batch_size_mode` `auto`, "
-       "the batch the search found", console=True),
-    _c("batch_size_mode", "config", "`fixed` (`--batch-sizes N` or the size's default) or `auto` (`--batch-sizes "
-       "auto`: the largest power-of-two multiple of the size's default batch that trained a few steps without "
-       "running out of memory, in the run's precision and compile mode; see `message`)"),
-    _c("size", "config", "`classic` (the textbook network on MNIST-scale data) or `large` (the model's preset that "
-       "is chosen to be compute-bound on an H100/H200-class GPU; `dnnbench list` shows each)", console=True),
-    _c("profile", "config", "`smoke`, `quick`, `standard`, `full`: epochs come from the model's "
-       "`BenchSpec.epochs[profile]`"),
-    _c("model_args", "config", "`--model-arg` values as a JSON object (`{}` = the model's defaults)"),
-    _c("data_args", "config", "`--data-arg` values as a JSON object (`{}` = the datamodule's defaults)"),
-    _c("seed", "config", "the seed this run used (`--seed` + repeat index)"),
-    _c("repeat", "config", "repeat index, 0..`--repeats`-1"),
+    # config: the axes of bench/axes.py (the identity and the repeat axis), in their order
+    *(_c(axis.csv, "config", axis.description, console=axis.console) for axis in AXES if axis.csv),
     # outcome
     _c("status", "outcome", "how the run ended: " + "; ".join(f"`{s}` ({m})" for s, m in STATUS_MEANINGS.items()),
        console=True),
@@ -316,7 +289,7 @@ def number(value: Any, signed: bool = False) -> str:
 
 def markdown_docs() -> str:
     """The column reference of results/README.md, one table per group (a test checks the README matches)."""
-    lines = []
+    lines = [identity_rule(), ""]
     for group in GROUPS:
         lines += [f"### {group.capitalize()}", "| column | unit | better | meaning |", "|---|---|---|---|"]
         for column in TABLE:

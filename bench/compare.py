@@ -81,7 +81,8 @@ def metric_samples(old_ok: pd.DataFrame, new_ok: pd.DataFrame):
         for metrics in frame["other_metrics"]:
             for metric, entry in metrics.items():
                 if entry.get("better") in ("max", "min"):
-                    secondary.setdefault(metric, (entry["better"], [], []))[side].append(float(entry["value"]))
+                    secondary.setdefault(metric, (entry["better"], [], []))[side].append(  # type: ignore[union-attr]
+                        float(entry["value"]))
     for metric, (direction, before, after) in sorted(secondary.items()):
         yield f"other ({metric})", direction, before, after
 
@@ -162,14 +163,3 @@ def main(args: argparse.Namespace) -> int:
     print(f"\n{len(regressions)} regression(s) beyond {args.threshold:g}% "
           f"({(table['verdict'] == 'noise').sum()} change(s) marked noise)")
     return 1 if len(regressions) else 0
-
-
-def cli(argv: list[str]) -> int:
-    """`python -m bench.compare ...`: the same as `dnnbench compare ...`."""
-    from bench.cli import main as dnnbench
-
-    return dnnbench([NAME, *argv])
-
-
-if __name__ == "__main__":
-    sys.exit(cli(sys.argv[1:]))

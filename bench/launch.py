@@ -25,8 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from bench import progress
-from bench.columns import SCHEMA_VERSION, Status
+from bench.columns import Status
 from bench.config import RunConfig
+from bench.results_io import flatten
+from bench.row import Cells, RunRow
 from bench.warm_server import warm_server
 
 
@@ -92,8 +94,9 @@ def job_paths(config: RunConfig, sweep_dir: Path) -> dict[str, Path]:
 
 def fallback_row(config: RunConfig, status: Status, message: str, wall_s: float | None) -> dict[str, Any]:
     """The row of a run whose child wrote none (killed at its time limit, crashed, lost)."""
-    return config.columns() | {"status": status, "message": message, "schema_version": SCHEMA_VERSION,
-                               "reproduce": config.reproduce(), "wall_s": wall_s}
+    row = RunRow(config, status, message, started_at="")  # when it started is not known here
+    row.add(Cells({"wall_s": wall_s}))
+    return flatten(row)
 
 
 def last_log_line(log_path: Path) -> str:

@@ -86,7 +86,7 @@ class Slots:
     def pin(config: RunConfig, claimed: list[Slot]) -> launch.Pin:
         if claimed[0].cpus is None:
             return launch.Pin()  # serial: the whole machine, as in a run by hand
-        cpus = tuple(sorted({core for slot in claimed for core in slot.cpus}))
+        cpus = tuple(sorted({core for slot in claimed for core in slot.cpus or ()}))
         gpus = tuple(s.gpu for s in claimed if s.gpu is not None) if config.device == "cuda" else ()
         return launch.Pin(gpus=gpus, cpus=cpus)
 

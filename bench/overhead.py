@@ -31,7 +31,8 @@ import torch
 import datamodules
 import lightning_modules
 from bench.config import RunConfig
-from bench.measure.speed import WARMUP_STEPS, WINDOW_STEPS, batch_size_of, synchronize
+from bench.measure.speed import WARMUP_STEPS, WINDOW_STEPS
+from bench.measure.steps import batch_size_of, synchronize
 from datamodules.base import DeviceBatches, TensorDataModule
 
 PROBE_ENV = "DNNBENCH_PROBE"
@@ -45,9 +46,9 @@ def build(name: str, device: torch.device, data_args: dict, seed: int = 0):
     cls = lightning_modules.get(name)
     spec = cls.bench
     L.seed_everything(seed, verbose=False)
-    data = spec.default_datamodule if not data_args else "synthetic"
-    kwargs = (spec.datamodule_kwargs if not data_args else data_args) | {"batch_size": data_args.get(
-        "batch_size", spec.default_batch_size)}
+    data = spec.classic.datamodule if not data_args else "synthetic"
+    kwargs = (spec.classic.data if not data_args else data_args) | {"batch_size": data_args.get(
+        "batch_size", spec.classic.batch_size)}
     dm = datamodules.get(data)(seed=seed, **kwargs)
     dm.setup("fit")
     return lightning_modules.build_model(cls, dm).to(device), dm

@@ -29,17 +29,14 @@ import lightning as L
 import datamodules
 import lightning_modules
 from bench import wandb_log
-from bench.config import AUTO, COMPILE_MODES, DEFAULT_TIME_LIMIT_S, RunConfig, matrix, parse_device
-from bench.precision import PRECISIONS
+from bench.axes import AUTO, AXES, COMPILE_MODES, PRECISION_NAMES
+from bench.config import DEFAULT_TIME_LIMIT_S, RunConfig, matrix, parse_device
+from bench.errors import PlanError
 from datamodules import ConfigError
-from lightning_modules.base import SIZES
+from lightning_modules.sizes import SIZES
 
 # Datamodule arguments the runner sets itself, and the flag that sets them.
 RUNNER_DATA_ARGS = {"batch_size": "--batch-sizes", "seed": "--seed"}
-
-
-class PlanError(ValueError):
-    """Bad input: one line on stderr, exit code 2, before any run starts."""
 
 
 @dataclass
@@ -102,11 +99,11 @@ def fits(value: Any, hint: Any) -> bool:
 
 def check_arguments(what: str, cls: type, arguments: dict[str, Any]) -> None:
     """Each --model-arg / --data-arg is a keyword the constructor takes, of the type it annotates."""
-    parameters = inspect.signature(cls.__init__).parameters
+    parameters = inspect.signature(cls.__init__).parameters  # type: ignore[misc]  # the class its own
     keywords = [n for n, p in parameters.items() if n != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
     takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
     try:
-        hints = typing.get_type_hints(cls.__init__)
+        hints = typing.get_type_hints(cls.__init__)  # type: ignore[misc]
     except Exception:  # an annotation that does not resolve here: check names only
         hints = {}
     for key, value in arguments.items():
@@ -122,9 +119,9 @@ def type_name(hint: Any) -> str:
     return hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")
 
 
-def model_classes(models: str) -> dict[str, type]:
+def model_classes(models: str) -> dict[str, Any]:
     names = lightning_modules.names() if models == "all" else comma_list(models, "--models")
-    classes: dict[str, type] = {}
+    classes: dict[str, Any] = {}
     for name in names:
         cls = lightning_modules.get(name)
         if not hasattr(cls, "bench"):
@@ -139,7 +136,7 @@ def model_classes(models: str) -> dict[str, type]:
     return classes
 
 
-def sizes(text: str, classes: dict[str, type]) -> tuple[str, ...]:
+def sizes(text: str, classes: dict[str, Any]) -> tuple[str, ...]:
     """--sizes classic,large: each a known size that every chosen model declares."""
     chosen = tuple(comma_list(text, "--sizes"))
     unknown = [s for s in chosen if s not in SIZES]
@@ -152,7 +149,7 @@ def sizes(text: str, classes: dict[str, type]) -> tuple[str, ...]:
     return chosen
 
 
-def check_data(classes: dict[str, type], data: list[str | None], data_args: dict, sizes: tuple[str, ...],
+def check_data(classes: dict[str, Any], data: list[str | None], data_args: dict, sizes: tuple[str, ...],
                profile: str) -> None:
     """Each model can take each datamodule at each size, and the datamodule takes the arguments and builds with
     them (a size's own data arguments included)."""
@@ -192,9 +189,9 @@ def devices(text: str) -> list[tuple[str, int]]:
 
 def precisions(text: str) -> list[str]:
     chosen = comma_list(text, "--precisions")
-    unknown = [p for p in chosen if p not in PRECISIONS]
+    unknown = [p for p in chosen if p not in PRECISION_NAMES]
     if unknown:
-        raise PlanError(f"unknown precision(s) {unknown}; choose from {', '.join(PRECISIONS)}")
+        raise PlanError(f"unknown precision(s) {unknown}; choose from {', '.join(PRECISION_NAMES)}")
     return chosen
 
 
@@ -222,7 +219,7 @@ def batch_sizes(text: str) -> list[int | str | None]:
         chosen = [b if b == AUTO else int(b) for b in texts]
     except ValueError:
         raise PlanError(f"--batch-sizes must be positive integers or auto; got {text!r}") from None
-    if any(b != AUTO and b < 1 for b in chosen):
+    if any(isinstance(b, int) and b < 1 for b in chosen):
         raise PlanError("--batch-sizes must be positive integers or auto")
     return distinct(chosen, "--batch-sizes")
 
@@ -294,7 +291,7 @@ def plan(args: argparse.Namespace) -> Plan:
     """Turn the `run` command line into configs, or raise PlanError naming what is wrong."""
     check_numbers(args)
     classes = model_classes(args.models)
-    data = [None] if args.data == "default" else comma_list(args.data, "--data")
+    data: list[str | None] = [None] if args.data == "default" else list(comma_list(args.data, "--data"))
     data_args, model_args = key_values(args.data_arg), key_values(args.model_arg)
     for name, cls in classes.items():
         check_arguments(f"model {name!r}", cls, model_args)
@@ -314,12 +311,10 @@ def plan(args: argparse.Namespace) -> Plan:
         list(classes), data, *axes, args.repeats, args.seed, sizes=chosen_sizes,
         default_data={key: preset.datamodule for key, preset in presets.items()},
         default_batch={key: preset.default_batch_size(args.profile) for key, preset in presets.items()},
-        num_nodes=args.num_nodes, profile=args.profile,
+        **{axis.name: axis.from_flag(getattr(args, axis.name)) for axis in AXES if axis.flag and not axis.sweep},
         time_limit_s=DEFAULT_TIME_LIMIT_S[args.profile] if args.time_limit is None else args.time_limit,
         data_args=data_args, model_args=model_args, peak_tflops=args.peak_tflops,
         wandb=wandb_mode(args.wandb, out), sweep_name=out.name, compile_modes=compile_modes(args.compile_mode),
-        channels_last=args.channels_last, matmul_precision=args.matmul_precision,
-        cudnn_benchmark=args.cudnn_benchmark == "on",
         wandb_project=args.wandb_project, wandb_entity=args.wandb_entity or "",
     )
     return Plan(configs, out, **execution(args))

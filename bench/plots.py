@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.precision import PRECISIONS
+from bench.axes import PRECISION_NAMES
+from bench.columns import Status
 
 MARKERS = "osD^vP*X"  # one per precision, in bench/precision.py's order
 MAX_WIDTH_IN = 18
@@ -108,8 +109,8 @@ def quality_chart(ok: pd.DataFrame, path: Path) -> Path | None:
     reached = rows["time_to_target_s"].notna()
     models = sorted(set(rows["model"]))
     colours = dict(zip(models, palette(len(models))))
-    precisions = [p for p in PRECISIONS if p in set(rows["precision"])] + \
-        sorted(set(rows["precision"]) - set(PRECISIONS))
+    precisions = [p for p in PRECISION_NAMES if p in set(rows["precision"])] + \
+        sorted(set(rows["precision"]) - set(PRECISION_NAMES))
     markers = {p: MARKERS[i % len(MARKERS)] for i, p in enumerate(precisions)}
     fig, ax = plt.subplots(figsize=(10, 5.5), layout="constrained")
     for (model, precision, hit), group in rows.groupby(["model", "precision", reached]):
@@ -144,7 +145,7 @@ def write_plots(frame: pd.DataFrame, out_dir: Path) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
-    ok = frame[frame["status"] == "ok"]
+    ok = frame[frame["status"] == Status.OK.value]
     charts = [
         bar_chart(by_model_and_config(ok, ok["train_samples_per_s"]), "Train throughput (Trainer loop)",
                   "samples/s (log scale)", out_dir / "throughput.png", log=True),

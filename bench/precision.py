@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import torch
 
+from bench.axes import PRECISION_NAMES
+
 
 @dataclass(frozen=True)
 class Precision:
@@ -49,3 +51,4 @@ PRECISIONS: dict[str, Precision] = {p.name: p for p in (
     Precision("bf16-true", torch.bfloat16, weight_dtype=torch.bfloat16),
     Precision("64-true", torch.float64, weight_dtype=torch.float64),
 )}
+assert tuple(PRECISIONS) == PRECISION_NAMES  # the names live in bench/axes.py, read without torch

@@ -45,7 +45,7 @@ def describe(progress: dict[str, Any]) -> str:
     stage = progress.get("stage")
     if stage == "fit" and "epoch" in progress:
         return f"epoch {progress['epoch'] + 1}/{progress.get('max_epochs', '?')} step {progress.get('step', 0)}"
-    return {"test": "testing", "setup": "setting up"}.get(stage, "starting")
+    return {"test": "testing", "setup": "setting up"}.get(str(stage), "starting")
 
 
 class ProgressFile(L.Callback):

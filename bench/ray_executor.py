@@ -83,7 +83,8 @@ class RayExecutor:
         probe(self.address)
         if not ray.is_initialized():  # connects to ADDR (or RAY_ADDRESS), else starts a local instance
             try:
-                ray.init(address=self.address, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+                ray.init(address=self.address, include_dashboard=False, logging_level="ERROR",  # type: ignore[arg-type]
+                         log_to_driver=False)
             except (ConnectionError, ValueError, RuntimeError) as exc:  # an address Ray cannot use, a failed start
                 reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise SweepError(f"could not start or reach Ray at {self.address or 'auto'} ({reason[:200]}); "

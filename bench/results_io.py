@@ -9,17 +9,21 @@ import json
 import math
 import os
 import shlex
+import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from bench import config
+from bench.axes import AXES
 from bench.columns import COLUMNS, NUMERIC, READABLE_SCHEMA_VERSIONS, SCHEMA_VERSION, Status
+from bench.errors import ResultsError
+from bench.row import RunRow
 
+if TYPE_CHECKING:  # pandas loads only where results are read back (the child writes its row without it)
+    import pandas as pd
 
-class ResultsError(ValueError):
-    """A results file that cannot be used, with a one-line reason."""
+KNOWN = frozenset(COLUMNS)
 
 
 # ----------------------------------------------------------------------------------------------- writing
@@ -34,7 +38,41 @@ def format_cell(value: Any) -> str:
     return str(value)
 
 
+class UnknownColumnError(ValueError):
+    """A row names a column the table does not have (a misspelt field would otherwise be an empty column)."""
+
+
+def strict_columns() -> bool:
+    """Tests (and anyone who sets DNNBENCH_STRICT_COLUMNS=1) make an unknown column an error; a real sweep keeps the
+    row, says so on stderr and in `message`: a measurement must never cost a row, nor vanish silently."""
+    return os.environ.get("DNNBENCH_STRICT_COLUMNS", "") not in ("", "0")
+
+
+def unknown_columns(names: Iterable[str], where: str) -> list[str]:
+    unknown = sorted(set(names) - KNOWN)
+    if unknown and strict_columns():
+        raise UnknownColumnError(f"{where} names columns that are not in bench/columns.py: {', '.join(unknown)}")
+    if unknown:
+        print(f"dnnbench: warning: {where} names unknown columns {', '.join(unknown)}; not written", file=sys.stderr)
+    return unknown
+
+
+def flatten(row: RunRow) -> dict[str, Any]:
+    """The typed row as {column: value}: the config's cells, the outcome, then each piece's columns in order."""
+    cells: dict[str, Any] = row.config.columns() | {
+        "status": row.status, "message": row.message, "started_at": row.started_at,
+        "schema_version": SCHEMA_VERSION, "reproduce": row.config.reproduce()}
+    for piece in row.pieces:
+        columns = piece.columns()
+        dropped = unknown_columns(columns, type(piece).__name__)
+        cells |= {name: value for name, value in columns.items() if name not in dropped}
+        if dropped:
+            cells["message"] = "; ".join(filter(None, [cells["message"], f"unknown columns {', '.join(dropped)}"]))
+    return cells
+
+
 def as_cells(row: dict[str, Any]) -> dict[str, str]:
+    unknown_columns(row, "a results row")
     return {column: format_cell(row.get(column)) for column in COLUMNS}
 
 
@@ -264,14 +302,28 @@ def parse_other_metrics(cell: str) -> dict[str, dict[str, Any]]:
     return {name: {"value": float(value), "better": None} for name, _, value in pairs}
 
 
+def fill_older_config(frame: pd.DataFrame) -> None:
+    """The config columns an older schema lacks, as the runs that wrote it ran (each axis's `before`)."""
+    for axis in AXES:
+        if axis.before is None or axis.csv in frame:
+            continue
+        before = axis.before
+        frame[axis.csv] = [before(row) for row in frame.to_dict("records")] if callable(before) else before
+    for axis in AXES:
+        if axis.type is dict:
+            frame[axis.csv] = frame[axis.csv].map(config.args_cell)
+
+
 def load_results(path: str | Path) -> pd.DataFrame:
     """A results CSV of any readable schema version as a frame: numeric columns parsed, identity columns filled."""
+    import pandas as pd
+
     path = Path(path)
     if not path.is_file():
         raise ResultsError(f"{path}: {'a folder, not a results CSV' if path.is_dir() else 'no such file'}")
     header, records = parse_records(path)
-    added_in_3 = ("model_args", "data_args", "compile_mode", *config.SETTINGS_BEFORE_SCHEMA_3)
-    required = [c for c in config.IDENTITY if c not in added_in_3] + ["status", "schema_version"]
+    later = [axis.csv for axis in AXES if axis.before is not None]  # config columns added after schema 1
+    required = [c for c in config.IDENTITY if c not in later] + ["status", "schema_version"]
     missing = [c for c in required if c not in header]
     if missing:
         raise ResultsError(f"{path}: not a dnnbench results file (missing columns {', '.join(missing)})")
@@ -281,17 +333,8 @@ def load_results(path: str | Path) -> pd.DataFrame:
     if unknown:
         raise ResultsError(f"{path}: unknown schema_version {', '.join(sorted(unknown))} "
                            f"(this dnnbench reads versions {', '.join(map(str, READABLE_SCHEMA_VERSIONS))})")
-    for column in ("model_args", "data_args", "other_metrics"):  # absent before schema 3 (other_metrics: 2)
-        if column not in frame:
-            frame[column] = ""
-    for column in ("model_args", "data_args"):
-        frame[column] = frame[column].map(config.args_cell)
-    for column, value in config.SETTINGS_BEFORE_SCHEMA_3.items():
-        if column not in frame:
-            frame[column] = value
-    if "compile_mode" not in frame:
-        frame["compile_mode"] = frame["compile"].map({"on": "default"}).fillna("")
-    for column in COLUMNS:  # columns added by later schemas read as empty cells
+    fill_older_config(frame)
+    for column in COLUMNS:  # columns added by later schemas read as empty cells (other_metrics: before 2)
         if column not in frame:
             frame[column] = ""
     try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,12 @@ import datamodules
 import lightning_modules
 from bench import progress
 from bench.config import AUTO, SMOKE_LIMITS, RunConfig
-from bench.measure import batch_size, best_effort, cost, energy, inference, memory, peaks, speed
+from bench.measure import Columns, batch_size, best_effort, cost, energy, inference, memory, peaks, quality, speed
 from bench.precision import PRECISIONS
+from bench.results_io import flatten
+from bench.row import RunRow
+
+FitModule = Any  # what the Trainer fits: the LightningModule, or torch.compile's wrapper of it (Lightning takes both)
 
 
 @dataclass
@@ -28,7 +33,7 @@ class Built:
 
     spec: lightning_modules.BenchSpec
     datamodule: L.LightningDataModule
-    model: L.LightningModule
+    model: Any  # the registered LightningModule, with its own example_input / save_artifacts
     metric_target: float | None
     notes: list[str] = field(default_factory=list)  # become the row's message
 
@@ -67,7 +72,7 @@ def make_trainer(config: RunConfig, built: Built, callbacks: list, logger, sweep
     )
 
 
-def speed_window_fit(config: RunConfig, built: Built, fit_model: torch.nn.Module, sweep_dir: Path,
+def speed_window_fit(config: RunConfig, built: Built, fit_model: FitModule, sweep_dir: Path,
                      flops: cost.TrainingFlops | None = None,
                      meter: energy.RunEnergy | None = None) -> speed.TrainThroughput:
     """The speed window in a fit of its own: the same (trained, compiled) module and data, no logger, no
@@ -76,7 +81,7 @@ def speed_window_fit(config: RunConfig, built: Built, fit_model: torch.nn.Module
     window's ends."""
     window = speed.SpeedWindow(config.world_size)
     flops = flops or cost.TrainingFlops(step=2 if config.compile else 1)
-    divergence = speed.QualityWatch(built.spec.metric, built.spec.metric_direction, None)
+    divergence = quality.QualityWatch(built.spec.metric, built.spec.metric_direction, None)
     steps = speed.WARMUP_STEPS + 3 * speed.TIMED_STEPS + speed.PROFILED_STEPS  # room for epoch ends; stops early
     callbacks = [window, divergence, flops] + ([meter.over_window(window)] if meter is not None else [])
     trainer = make_trainer(config, built, callbacks, None, sweep_dir, max_epochs=-1,
@@ -87,18 +92,48 @@ def speed_window_fit(config: RunConfig, built: Built, fit_model: torch.nn.Module
     return window.result()
 
 
-def quality_columns(built: Built, results: list[dict], watch: speed.QualityWatch) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Quality(Columns):
+    """The tested model's quality: its metric (empty on data without quality) and when it reached the target."""
+
+    metric_name: str
+    metric_direction: str
+    metric_target: float | None
+    time_to_target_s: float | None
+    metric_value: float | None = None
+    other_metrics: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Training(Columns):
+    """What the quality run did: its size, length and compile time, and the batch it trained at."""
+
+    params: int
+    epochs: int
+    steps: int
+    compile_s: float | None
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class Measured:
+    """The session's share of the row: its pieces, in the order measured, and its notes (the row's message)."""
+
+    pieces: list[Any]
+    message: str
+
+
+def quality_of(built: Built, results: Sequence[Mapping[str, Any]], watch: quality.QualityWatch) -> Quality:
     spec = built.spec
-    columns: dict[str, Any] = {"metric_name": spec.metric, "metric_direction": spec.metric_direction,
-                               "metric_target": built.metric_target, "time_to_target_s": watch.time_to_target}
+    common = Quality(spec.metric, spec.metric_direction, built.metric_target, watch.time_to_target)
     metric = results[0].get(f"test/{spec.metric}") if results else None
     if getattr(built.datamodule, "has_quality", True) and metric is not None:
-        columns["metric_value"] = float(metric)
-        columns["other_metrics"] = other_metrics(results[0], built.model, spec.metric)
-    return columns
+        return replace(common, metric_value=float(metric),
+                       other_metrics=other_metrics(results[0], built.model, spec.metric))
+    return common
 
 
-def other_metrics(test_results: dict[str, Any], model: L.LightningModule, main_metric: str) -> dict[str, Any]:
+def other_metrics(test_results: Mapping[str, Any], model: L.LightningModule, main_metric: str) -> dict[str, Any]:
     """The test metrics besides the main one, each with the direction the model declares for it."""
     directions = getattr(model.bench, "other_metric_directions", {})
     return {key.removeprefix("test/"): {"value": float(value), "better": directions.get(key.removeprefix("test/"))}
@@ -112,9 +147,9 @@ def inference_args(config: RunConfig, built: Built, device: torch.device) -> tup
     return tuple(a.to(device) if torch.is_tensor(a) else a for a in args)
 
 
-def measure_trained(config: RunConfig, built: Built, fit_model: torch.nn.Module, device: torch.device,
+def measure_trained(config: RunConfig, built: Built, fit_model: FitModule, device: torch.device,
                     train_samples_per_s: float | None, flops: cost.TrainingFlops,
-                    meter: energy.RunEnergy | None = None) -> dict[str, Any]:
+                    meter: energy.RunEnergy | None = None) -> list[Columns]:
     """Inference, FLOPs/MFU and GPU memory of the trained module, on the run's device and precision; each best
     effort (a failure leaves its cells empty and a note)."""
     fit_model.to(device)  # Lightning's teardown moved the module to the CPU after fit/test
@@ -130,22 +165,24 @@ def measure_trained(config: RunConfig, built: Built, fit_model: torch.nn.Module,
     infer_flops = args and best_effort(notes, "inference FLOP count", lambda: cost.inference_flops_per_sample(
         built.model, args, precision.autocast(device.type)))
     if flops.note():
-        notes.append(flops.note())
+        notes.append(flops.note())  # type: ignore[arg-type]
     train = flops.per_sample
     peak = best_effort(notes, "peak FLOP/s", lambda: peaks.device_peak(
         device, precision.compute_dtype, config.world_size, config.peak_tflops,
         cudnn_share=train.cudnn_share if train else 0.0)) or peaks.Peak(None, "", "")
     infer_rate = latency.infer_samples_per_s if latency else None
-    row = latency.columns() if latency else {}
-    row |= cost.cost(train, train_samples_per_s, infer_flops, infer_rate, peak).columns()
+    pieces: list[Columns] = [latency] if latency else []
+    pieces.append(cost.cost(train, train_samples_per_s, infer_flops, infer_rate, peak))
     gpu_memory = best_effort(notes, "GPU memory reading", lambda: memory.gpu_peak(device))
-    return row | (gpu_memory.columns() if gpu_memory else {})
+    return pieces + ([gpu_memory] if gpu_memory else [])
 
 
-def apply_settings(config: RunConfig, built: Built) -> torch.nn.Module:
-    """The speed settings the row records (cudnn benchmark goes to the Trainer); returns the module to fit."""
+def apply_settings(config: RunConfig, built: Built) -> FitModule:
+    """The speed settings the row records (matmul precision, cuDNN TF32, memory format; cudnn benchmark goes to the
+    Trainer); returns the module to fit."""
     torch.set_float32_matmul_precision(config.matmul_precision)
-    if config.channels_last:
+    torch.backends.cudnn.allow_tf32 = config.cudnn_tf32  # before any measurement (MFU reads it for the peak dtype)
+    if config.memory_format == "channels_last":
         if len(getattr(built.model.hparams, "input_shape", ())) == 3 or built.spec.task == "generation":
             built.model.to(memory_format=torch.channels_last)
         else:
@@ -153,17 +190,17 @@ def apply_settings(config: RunConfig, built: Built) -> torch.nn.Module:
     return torch.compile(built.model, mode=config.compile_mode) if config.compile else built.model
 
 
-def train_and_measure(config: RunConfig, sweep_dir: Path) -> dict[str, Any] | None:
-    """Train and test one config, then time its speed window and inference; the row's result columns (None on
+def train_and_measure(config: RunConfig, sweep_dir: Path) -> Measured | None:
+    """Train and test one config, then time its speed window and inference; the row's measured pieces (None on
     ranks other than 0)."""
     built = build(config)
     fit_model = apply_settings(config, built)
     if config.batch_size_mode == AUTO:  # searched before the measured fit, on a trainer of its own
         found = batch_size.largest_fitting(make_trainer(config, built, [], None, sweep_dir, max_epochs=-1),
                                            fit_model, built.datamodule, config.batch_size)
-        config = replace(config, batch_size=found.batch_size)
+        config = config.but(batch_size=found.batch_size)
         built.notes.append(found.note)
-    watch = speed.QualityWatch(built.spec.metric, built.spec.metric_direction, built.metric_target)
+    watch = quality.QualityWatch(built.spec.metric, built.spec.metric_direction, built.metric_target)
     flops = cost.TrainingFlops(step=2 if config.compile else 1)  # the first step compiles
     # smoke: the quality fit's steps after the counted one are the speed window
     smoke_window = speed.SpeedWindow(config.world_size, warmup=flops.step, profiled=0, stop=False)
@@ -179,25 +216,24 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> dict[str, Any] | No
     best_effort(built.notes, "GPU memory reset", lambda: memory.reset_gpu_peak(device))
     trainer.fit(fit_model, built.datamodule)
     results = trainer.test(fit_model, built.datamodule, verbose=False)
-    row = {"params": sum(p.numel() for p in built.model.parameters()), "epochs": trainer.current_epoch,
-           "steps": trainer.global_step, "compile_s": watch.compile_seconds() if config.compile else None,
-           "batch_size": config.batch_size}
-    row |= quality_columns(built, results, watch)
+    pieces: list[Columns] = [
+        Training(sum(p.numel() for p in built.model.parameters()), trainer.current_epoch, trainer.global_step,
+                 watch.compile_seconds() if config.compile else None, config.batch_size),
+        quality_of(built, results, watch)]
     if trainer.global_rank == 0:  # pictures of the model that was tested, before the speed window trains on
         built.notes += save_artifacts(built.model, sweep_dir / "artifacts" / config.run_id)
     throughput = (smoke_window.result() if config.profile == "smoke"
                   else speed_window_fit(config, built, fit_model, sweep_dir, flops, meter))
     if trainer.global_rank != 0:
         return None  # every rank trains; rank 0 measures inference and writes the row
-    row |= throughput.columns() | measure_trained(config, built, fit_model, device, throughput.train_samples_per_s,
-                                                  flops, meter)
-    row |= meter.result().columns()
-    row["message"] = "; ".join(built.notes)
-    finish_wandb(logger, config.columns() | row, sweep_dir / "artifacts" / config.run_id)
-    return row
+    pieces += [throughput, *measure_trained(config, built, fit_model, device, throughput.train_samples_per_s,
+                                            flops, meter), meter.result()]
+    measured = Measured(pieces, "; ".join(built.notes))
+    finish_wandb(logger, config, measured, sweep_dir / "artifacts" / config.run_id)
+    return measured
 
 
-def save_artifacts(model: L.LightningModule, out_dir: Path) -> list[str]:
+def save_artifacts(model: Any, out_dir: Path) -> list[str]:
     """Sample grids / attention maps; a picture must never cost the row, so a failure becomes a note."""
     if not hasattr(model, "save_artifacts"):
         return []
@@ -221,7 +257,7 @@ def wandb_logger(config: RunConfig, sweep_dir: Path):
     os.environ.setdefault("WANDB_INIT_TIMEOUT", wandb_log.INIT_TIMEOUT_S)
     for mode in (config.wandb, "offline"):  # offline twice for an offline run: the first may meet a dead service
         try:
-            logger = wandb_log.run_logger(replace(config, wandb=mode), sweep_dir)
+            logger = wandb_log.run_logger(config.but(wandb=mode), sweep_dir)
             logger.experiment  # noqa: B018 - starts the W&B run (rank 0; other ranks get Lightning's dummy)
             return logger
         except Exception as exc:
@@ -236,12 +272,13 @@ def wandb_history() -> L.Callback:
     return wandb_log.StepHistory()
 
 
-def finish_wandb(logger, row: dict[str, Any], artifact_dir: Path) -> None:
+def finish_wandb(logger, config: RunConfig, measured: Measured, artifact_dir: Path) -> None:
     if logger is None:
         return
     try:
         from bench import wandb_log
 
-        wandb_log.finish_run(logger, row, artifact_dir)
+        row = RunRow(config, message=measured.message, pieces=list(measured.pieces))
+        wandb_log.finish_run(logger, flatten(row), artifact_dir)
     except Exception as exc:
         print(f"dnnbench: W&B summary not written ({exc})", file=sys.stderr)

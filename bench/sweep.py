@@ -22,12 +22,9 @@ from typing import Any
 from bench import config as cfg
 from bench.columns import Status
 from bench.config import RunConfig
+from bench.errors import SweepError, SweepInterrupted
 from bench.progress import Console
 from bench.results_io import ResultsError, append_row, read_rows, repair_partial_last_line
-
-
-class SweepError(ValueError):
-    """A sweep folder that cannot be used: reported in one line, exit 2, before anything runs."""
 
 
 def open_sweep_folder(out: Path) -> Path:
@@ -96,14 +93,6 @@ def fill_quality_drift(row: dict[str, Any], done: list[dict[str, Any]]) -> dict[
     return row
 
 
-class SweepInterrupted(Exception):
-    """SIGINT (Ctrl-C) or SIGTERM stopped the sweep: its running children were killed, finished rows are on disk."""
-
-    def __init__(self, signum: int, message: str):
-        super().__init__(message)
-        self.exit_code = 128 + signum  # 130 for Ctrl-C, 143 for SIGTERM, as a shell reports them
-
-
 class StopSignals:
     """SIGINT / SIGTERM set a flag, which the sweep loop checks between events (so never mid-row)."""
 
@@ -138,7 +127,7 @@ class RunQueue:
     quality drift can be filled in whatever order parallel runs finish."""
 
     def __init__(self, todo: list[RunConfig]):
-        self.pending, self.running = list(todo), []
+        self.pending, self.running = list(todo), []  # type: list[RunConfig], list[RunConfig]
         self.unfinished = Counter(config.key() for config in todo)
         self.baseline = {id(c): cfg.run_key(c.columns() | {"precision": "32-true"}) for c in todo
                          if c.precision != "32-true"}
@@ -147,7 +136,7 @@ class RunQueue:
         return bool(self.pending or self.running)
 
     def next_ready(self) -> RunConfig | None:
-        return next((c for c in self.pending if self.unfinished[self.baseline.get(id(c))] == 0), None)
+        return next((c for c in self.pending if self.unfinished[self.baseline.get(id(c), ())] == 0), None)
 
     def start(self, config: RunConfig) -> None:
         self.pending.remove(config)

@@ -18,6 +18,8 @@ from typing import Any
 
 import lightning as L
 
+from bench.columns import Status
+
 DEFAULT_PROJECT = os.environ.get("WANDB_PROJECT", "dnnbench")
 TAG_LIMIT = 64  # W&B refuses longer tags
 INTEGERS = ("num_devices", "num_nodes", "batch_size", "seed", "repeat", "schema_version")  # config cells, as numbers
@@ -35,7 +37,7 @@ def online_problem(timeout_s: float = CHECK_TIMEOUT_S) -> str | None:
     import threading
 
     os.environ.setdefault("WANDB_SILENT", "true")  # before W&B's first look at the environment, which it keeps
-    answer = [f"no answer within {timeout_s:g} s"]
+    answer: list[str | None] = [f"no answer within {timeout_s:g} s"]
 
     def ask() -> None:
         answer[0] = _ask_wandb(timeout_s)
@@ -156,10 +158,10 @@ class StepHistory(L.Callback):
         self.samples: list[int] = []
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        from bench.measure.speed import batch_size_of
+        from bench.measure.steps import batch_size_of
 
         loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
-        self.losses.append(loss.detach() if hasattr(loss, "detach") else None)
+        self.losses.append(loss.detach() if loss is not None and hasattr(loss, "detach") else None)
         self.ends.append(time.perf_counter())
         self.samples.append(batch_size_of(batch) * trainer.world_size)
 
@@ -242,7 +244,8 @@ def log_sweep(csv_path: Path, sweep_dir: Path, sweep_name: str, mode: str, proje
     for number, attempt in enumerate(attempts):
         try:
             run = wandb.init(project=project, entity=entity or None, group=sweep_name or None,
-                             name=f"{sweep_name}-summary", job_type="summary", dir=str(sweep_dir), mode=attempt,
+                             name=f"{sweep_name}-summary", job_type="summary", dir=str(sweep_dir),
+                             mode=attempt,  # type: ignore[arg-type]
                              reinit="finish_previous", settings=wandb.Settings(silent=True))
             break
         except Exception as exc:
@@ -256,5 +259,5 @@ def log_sweep(csv_path: Path, sweep_dir: Path, sweep_name: str, mode: str, proje
         payload[f"plots/{image.stem}"] = wandb.Image(str(image))
     run.log(payload)
     statuses = table.get_column("status")
-    run.summary.update({"runs": len(statuses), "ok": statuses.count("ok")})
+    run.summary.update({"runs": len(statuses), "ok": statuses.count(Status.OK.value)})
     run.finish()

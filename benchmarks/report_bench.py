@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.cli import main as dnnbench
 from bench.columns import COLUMNS, SCHEMA_VERSION
-from bench.compare import cli as compare_cli
 from bench.report import write_report
 
 MODELS = ["mlp", "cnn", "rnn", "lstm", "dbn", "gan", "autoencoder", "resnet", "capsnet", "transformer", "attention",
@@ -68,7 +68,7 @@ def main() -> None:
         report_s = time.perf_counter() - start
         start = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()):
-            code = compare_cli([str(base), str(new)])
+            code = dnnbench(["compare", str(base), str(new)])
         compare_s = time.perf_counter() - start
     print(f"report on 1000 rows: {report_s:.2f} s (bar < 5 s)")
     print(f"compare of two 1000-row files: {compare_s:.2f} s (bar < 2 s), exit code {code}")

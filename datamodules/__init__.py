@@ -3,7 +3,7 @@
 Each file in this package defines one data source and registers it with `@register("name")`.
 """
 
-from datamodules.registry import ConfigError, Registry
+from registries import ConfigError, Registry
 
 DATAMODULES = Registry("datamodule", package=__name__)
 register = DATAMODULES.register

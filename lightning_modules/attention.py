@@ -48,10 +48,11 @@ class Attention(Classifier):
     """Attention network: recurrent encoder + additive attention pooling; `attention_weights(x)` exposes (B, T)."""
 
     bench = BenchSpec(
-        task="classification", accepts=("sequence",), default_datamodule="seq_mnist5k",
-        metric="acc", metric_direction="max", metric_target=0.94, default_batch_size=64,
+        task="classification", accepts=("sequence",),
+        metric="acc", metric_direction="max",
         epochs={"smoke": 1, "quick": 1, "standard": 8, "full": 20},
-        tiny={"hidden_size": 8, "attention_size": 8},
+        classic=SizePreset(datamodule="seq_mnist5k", batch_size=64, metric_target=0.94,
+                           smoke_model={"hidden_size": 8, "attention_size": 8}),
         # A wide encoder (bidirectional GRU, 2 x 1024 features per step) under the same additive attention pooling.
         large=SizePreset(model={"hidden_size": 1024, "attention_size": 1024},
                          data={"shape": (128, 512), "num_classes": 1000, "num_samples": 4096}, batch_size=512,

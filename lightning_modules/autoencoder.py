@@ -66,11 +66,11 @@ class Autoencoder(L.LightningModule):
     """Reconstruction autoencoder on [0, 1] pixels; quality = test MSE (also PSNR and SSIM)."""
 
     bench = BenchSpec(
-        task="reconstruction", accepts=("image",), default_datamodule="mnist5k",
-        metric="mse", metric_direction="min", metric_target=0.02, default_batch_size=64,
-        datamodule_kwargs={"normalize": False},
+        task="reconstruction", accepts=("image",),
+        metric="mse", metric_direction="min",
         epochs={"smoke": 1, "quick": 2, "standard": 30, "full": 60},
-        tiny={"hidden": 16, "latent": 4},
+        classic=SizePreset(datamodule="mnist5k", data={"normalize": False}, batch_size=64, metric_target=0.02,
+                           smoke_model={"hidden": 16, "latent": 4}),
         # A convolutional autoencoder on 128x128 colour images: four stride-2 convs (64-512 channels), a 512-d code.
         large=SizePreset(model={"variant": "conv", "channels": (64, 128, 256, 512), "latent": 512},
                          data={"shape": (3, 128, 128), "num_classes": 10, "num_samples": 4096}, batch_size=256,

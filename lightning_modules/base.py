@@ -15,47 +15,8 @@ import torch
 import torch.nn.functional as F
 import torchmetrics
 
-from datamodules.registry import ConfigError
-
-PROFILES = ("smoke", "quick", "standard", "full")
-SIZES = ("classic", "large")  # classic: the textbook network on MNIST-scale data; large: fills a modern GPU
-
-
-@dataclass(frozen=True)
-class SizePreset:
-    """One size of a model: constructor overrides, the data it runs on by default, its batch size.
-
-    `smoke_model` / `smoke_data` / `smoke_batch_size` shrink it for the `smoke` profile and CPU tests: the same
-    structure at a small depth, width and image size, so a smoke run takes seconds.
-    """
-
-    model: dict[str, Any] = field(default_factory=dict)  # constructor keyword overrides
-    datamodule: str = "synthetic"
-    data: dict[str, Any] = field(default_factory=dict)  # datamodule keyword arguments on `datamodule`
-    batch_size: int = 256
-    metric_target: float | None = None  # only where the size keeps the classic task (DQN: CartPole is CartPole)
-    smoke_model: dict[str, Any] = field(default_factory=dict)
-    smoke_data: dict[str, Any] = field(default_factory=dict)
-    smoke_batch_size: int | None = None
-
-    def model_overrides(self, profile: str) -> dict[str, Any]:
-        return self.model | (self.smoke_model if profile == "smoke" else {})
-
-    def data_kwargs(self, datamodule: str, profile: str) -> dict[str, Any]:
-        """The datamodule arguments this size sets on its own datamodule (none on any other)."""
-        if datamodule != self.datamodule:
-            return {}
-        return self.data | (self.smoke_data if profile == "smoke" else {})
-
-    def default_batch_size(self, profile: str) -> int:
-        return self.smoke_batch_size if profile == "smoke" and self.smoke_batch_size else self.batch_size
-
-    def describe(self) -> str:
-        """One line for `dnnbench list`."""
-        data = ", ".join(f"{k}={v}" for k, v in self.data.items())
-        model = " ".join(f"{k}={v}" for k, v in self.model.items())
-        return (f"data={self.datamodule}" + (f"({data})" if data else "") + f" batch={self.batch_size}"
-                + (f" model: {model}" if model else ""))
+from lightning_modules.sizes import PROFILES, SizePreset
+from registries import ConfigError
 
 
 @dataclass(frozen=True)
@@ -64,14 +25,12 @@ class BenchSpec:
 
     task: str  # classification | seq2seq | generation | reconstruction | reinforcement_learning
     accepts: tuple[str, ...]  # datamodule kinds this model can take: image | sequence | seq2seq | rl
-    default_datamodule: str
     metric: str  # logged as f"val/{metric}" each epoch and f"test/{metric}" at the end
     metric_direction: str  # "max" or "min": which way is better
-    metric_target: float  # quality target on the default data (time-to-target)
-    default_batch_size: int = 128
-    datamodule_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. {"normalize": False}
+    # The textbook network on its default data: its datamodule and arguments, batch size, quality target (time-to-
+    # target) and the constructor overrides that shrink it for tests and the `smoke` profile.
+    classic: SizePreset
     epochs: dict[str, int] = field(default_factory=lambda: {"smoke": 1, "quick": 1, "standard": 10, "full": 20})
-    tiny: dict[str, Any] = field(default_factory=dict)  # constructor overrides for tests and `smoke`
     # Which way is better for each other test metric the model logs (compare gates those); unlisted: not gated.
     other_metric_directions: dict[str, str] = field(default_factory=lambda: {"loss": "min"})
     large: SizePreset | None = None  # the size that is compute-bound on an H100/H200-class GPU
@@ -81,11 +40,8 @@ class BenchSpec:
         assert set(self.epochs) >= set(PROFILES), f"epochs must name every profile {PROFILES}"
 
     def sizes(self) -> dict[str, SizePreset]:
-        """Every size this model declares; `classic` is the fields above (today's defaults)."""
-        classic = SizePreset(datamodule=self.default_datamodule, data=dict(self.datamodule_kwargs),
-                             batch_size=self.default_batch_size, metric_target=self.metric_target,
-                             smoke_model=dict(self.tiny))
-        return {"classic": classic} | ({"large": self.large} if self.large is not None else {})
+        """Every size this model declares."""
+        return {"classic": self.classic} | ({"large": self.large} if self.large is not None else {})
 
     def size(self, name: str) -> SizePreset:
         presets = self.sizes()
@@ -103,17 +59,18 @@ def check_compatible(model_class: type, datamodule: Any) -> None:
         data = getattr(datamodule, "registry_name", type(datamodule).__name__)
         raise ConfigError(
             f"model {name!r} takes {' or '.join(spec.accepts)} data, but datamodule {data!r} provides "
-            f"{kind or 'an unknown kind of'} data. Pick a matching datamodule (default: {spec.default_datamodule})."
+            f"{kind or 'an unknown kind of'} data. Pick a matching datamodule (default: {spec.classic.datamodule})."
         )
 
 
-def build_model(model_class: type, datamodule: Any, tiny: bool = False, **overrides: Any) -> L.LightningModule:
-    """Instantiate `model_class` sized for `datamodule`: shape facts the constructor accepts are passed in."""
+def build_model(model_class: Any, datamodule: Any, smoke: bool = False, **overrides: Any) -> L.LightningModule:
+    """Instantiate `model_class` sized for `datamodule`: shape facts the constructor accepts are passed in; `smoke`:
+    shrunk as the classic size's smoke profile shrinks it (tests)."""
     check_compatible(model_class, datamodule)
     accepted = inspect.signature(model_class.__init__).parameters
     kwargs = {k: v for k, v in datamodule.shape_facts().items() if k in accepted}
-    if tiny:
-        kwargs.update(model_class.bench.tiny)
+    if smoke:
+        kwargs.update(model_class.bench.classic.smoke_model)
     unknown = set(overrides) - set(accepted)
     if unknown:
         raise ConfigError(f"{model_class.__name__} has no hyper-parameter(s) {sorted(unknown)}; "

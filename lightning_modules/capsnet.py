@@ -75,11 +75,12 @@ class CapsNet(Classifier):
     """Capsule network: class score = length of its digit capsule; margin loss + reconstruction regulariser."""
 
     bench = BenchSpec(
-        task="classification", accepts=("image",), default_datamodule="mnist5k",
-        metric="acc", metric_direction="max", metric_target=0.97, default_batch_size=64,
-        datamodule_kwargs={"normalize": False},  # the decoder reconstructs pixels in [0, 1]
+        task="classification", accepts=("image",),
+        metric="acc", metric_direction="max",
         epochs={"smoke": 1, "quick": 1, "standard": 12, "full": 30},
-        tiny=TINY,
+        # the decoder reconstructs pixels in [0, 1]
+        classic=SizePreset(datamodule="mnist5k", data={"normalize": False}, batch_size=64, metric_target=0.97,
+                           smoke_model=TINY),
         # The paper's widths (256-channel convs, 32 x 8-d primary capsule types) on 32x32 colour images.
         large=SizePreset(model={"conv_channels": 256, "primary_types": 32, "primary_dim": 8, "digit_dim": 16},
                          data={"shape": (3, 32, 32), "num_classes": 10, "num_samples": 8192}, batch_size=256,

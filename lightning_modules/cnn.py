@@ -40,10 +40,10 @@ class CNN(Classifier):
     """Small ConvNet image classifier."""
 
     bench = BenchSpec(
-        task="classification", accepts=("image",), default_datamodule="mnist5k",
-        metric="acc", metric_direction="max", metric_target=0.97, default_batch_size=128,
+        task="classification", accepts=("image",),
+        metric="acc", metric_direction="max",
         epochs={"smoke": 1, "quick": 1, "standard": 8, "full": 20},
-        tiny={"channels": (4, 8)},
+        classic=SizePreset(datamodule="mnist5k", batch_size=128, metric_target=0.97, smoke_model={"channels": (4, 8)}),
         # VGG-like widths on ImageNet-sized images: four conv-conv-pool stages, 64 to 512 channels.
         large=SizePreset(model={"channels": (64, 128, 256, 512)},
                          data={"shape": (3, 224, 224), "num_classes": 1000, "num_samples": 2048}, batch_size=128,

@@ -58,11 +58,12 @@ class DBN(L.LightningModule):
     """Stack of RBMs pre-trained greedily with CD-k, then fine-tuned as a classifier (manual optimization)."""
 
     bench = BenchSpec(
-        task="classification", accepts=("image",), default_datamodule="mnist5k",
-        metric="acc", metric_direction="max", metric_target=0.90, default_batch_size=64,
-        datamodule_kwargs={"normalize": False},  # pixels in [0, 1] are the visible units' probabilities
+        task="classification", accepts=("image",),
+        metric="acc", metric_direction="max",
         epochs={"smoke": 1, "quick": 3, "standard": 20, "full": 40},
-        tiny={"hidden_sizes": (16, 8)},
+        # pixels in [0, 1] are the visible units' probabilities
+        classic=SizePreset(datamodule="mnist5k", data={"normalize": False}, batch_size=64, metric_target=0.90,
+                           smoke_model={"hidden_sizes": (16, 8)}),
         # Three 4096-unit RBMs over 64x64 inputs: each Gibbs step is a (4096 x 4096) matmul per sample.
         large=SizePreset(model={"hidden_sizes": (4096, 4096, 4096)},
                          data={"shape": (1, 64, 64), "num_classes": 10, "num_samples": 16384}, batch_size=2048,

@@ -32,10 +32,10 @@ class DQN(L.LightningModule):
     """DQN: replay buffer + target network + epsilon-greedy + Huber loss; experience comes from the datamodule."""
 
     bench = BenchSpec(
-        task="reinforcement_learning", accepts=("rl",), default_datamodule="cartpole",
-        metric="return", metric_direction="max", metric_target=475.0, default_batch_size=64,
+        task="reinforcement_learning", accepts=("rl",),
+        metric="return", metric_direction="max",
         epochs={"smoke": 1, "quick": 5, "standard": 60, "full": 100},
-        tiny={"hidden": 8},
+        classic=SizePreset(datamodule="cartpole", batch_size=64, metric_target=475.0, smoke_model={"hidden": 8}),
         # A 1024-wide Q-network fed by 16 CartPole environments stepped together (gymnasium's vector API),
         # learning from batches of 1024 transitions; CartPole is still CartPole, so the target holds.
         large=SizePreset(model={"hidden": 1024, "lr": 5e-4}, datamodule="cartpole",

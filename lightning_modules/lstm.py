@@ -13,10 +13,11 @@ class LSTM(RNN):
 
     cell = "lstm"
     bench = BenchSpec(
-        task="classification", accepts=("sequence",), default_datamodule="seq_mnist5k",
-        metric="acc", metric_direction="max", metric_target=0.94, default_batch_size=64,
+        task="classification", accepts=("sequence",),
+        metric="acc", metric_direction="max",
         epochs={"smoke": 1, "quick": 1, "standard": 10, "full": 30},
-        tiny={"hidden_size": 8, "num_layers": 1},
+        classic=SizePreset(datamodule="seq_mnist5k", batch_size=64, metric_target=0.94,
+                           smoke_model={"hidden_size": 8, "num_layers": 1}),
         # Four stacked 1024-wide layers (4096 gate units each) over 128 steps.
         large=SizePreset(model={"hidden_size": 1024, "num_layers": 4},
                          data={"shape": (128, 512), "num_classes": 1000, "num_samples": 4096}, batch_size=512,

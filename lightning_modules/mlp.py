@@ -33,10 +33,11 @@ class MLP(Classifier):
     """Feedforward classifier over flattened inputs."""
 
     bench = BenchSpec(
-        task="classification", accepts=("image", "sequence"), default_datamodule="mnist5k",
-        metric="acc", metric_direction="max", metric_target=0.93, default_batch_size=128,
+        task="classification", accepts=("image", "sequence"),
+        metric="acc", metric_direction="max",
         epochs={"smoke": 1, "quick": 2, "standard": 15, "full": 30},
-        tiny={"hidden_sizes": (16,)},
+        classic=SizePreset(datamodule="mnist5k", batch_size=128, metric_target=0.93,
+                           smoke_model={"hidden_sizes": (16,)}),
         # Four 8192-wide layers at batch 4096: every matmul is large enough to run the GPU's tensor cores flat out.
         large=SizePreset(model={"hidden_sizes": (8192, 8192, 8192, 8192)},
                          data={"shape": (1, 64, 64), "num_classes": 1000, "num_samples": 32768}, batch_size=4096,

@@ -68,10 +68,11 @@ class ResNet(Classifier):
     """Residual network; `preset` picks a layout or `blocks`/`widths` give one."""
 
     bench = BenchSpec(
-        task="classification", accepts=("image",), default_datamodule="mnist5k",
-        metric="acc", metric_direction="max", metric_target=0.97, default_batch_size=128,
+        task="classification", accepts=("image",),
+        metric="acc", metric_direction="max",
         epochs={"smoke": 1, "quick": 1, "standard": 10, "full": 30},
-        tiny={"preset": None, "blocks": (1, 1), "widths": (4, 8)},
+        classic=SizePreset(datamodule="mnist5k", batch_size=128, metric_target=0.97,
+                           smoke_model={"preset": None, "blocks": (1, 1), "widths": (4, 8)}),
         # ResNet-18 on ImageNet-sized images (7x7/2 stem + max-pool, four stages of 64-512 channels).
         large=SizePreset(model={"preset": "resnet18"},
                          data={"shape": (3, 224, 224), "num_classes": 1000, "num_samples": 4096}, batch_size=256,

@@ -33,10 +33,11 @@ class RNN(Classifier):
 
     cell = "rnn"
     bench = BenchSpec(
-        task="classification", accepts=("sequence",), default_datamodule="seq_mnist5k",
-        metric="acc", metric_direction="max", metric_target=0.88, default_batch_size=64,
+        task="classification", accepts=("sequence",),
+        metric="acc", metric_direction="max",
         epochs={"smoke": 1, "quick": 1, "standard": 15, "full": 30},
-        tiny={"hidden_size": 8, "num_layers": 1},
+        classic=SizePreset(datamodule="seq_mnist5k", batch_size=64, metric_target=0.88,
+                           smoke_model={"hidden_size": 8, "num_layers": 1}),
         # Four stacked 2048-wide layers over 128 steps: each step's recurrent matmul is (512 x 2048) x (2048 x 2048).
         large=SizePreset(model={"hidden_size": 2048, "num_layers": 4},
                          data={"shape": (128, 512), "num_classes": 1000, "num_samples": 4096}, batch_size=512,

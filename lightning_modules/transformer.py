@@ -65,10 +65,11 @@ class Transformer(L.LightningModule):
     """Encoder-decoder Transformer trained with teacher forcing; evaluated by greedy decoding."""
 
     bench = BenchSpec(
-        task="seq2seq", accepts=("seq2seq",), default_datamodule="seq2seq",
-        metric="exact_match", metric_direction="max", metric_target=0.95, default_batch_size=128,
+        task="seq2seq", accepts=("seq2seq",),
+        metric="exact_match", metric_direction="max",
         epochs={"smoke": 1, "quick": 1, "standard": 25, "full": 50},
-        tiny={"d_model": 16, "heads": 2, "layers": 1, "ff": 32},
+        classic=SizePreset(datamodule="seq2seq", batch_size=128, metric_target=0.95,
+                           smoke_model={"d_model": 16, "heads": 2, "layers": 1, "ff": 32}),
         # GPT-2-small width (768-d, 12 heads, 3072-d feed-forward; 6 encoder + 6 decoder layers), pre-LayerNorm,
         # on 64-token sequences; the one-cycle schedule's first 30 % warms the learning rate up.
         large=SizePreset(model={"d_model": 768, "heads": 12, "layers": 6, "ff": 3072, "norm_first": True,

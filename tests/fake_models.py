@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lightning_modules import BenchSpec
+from lightning_modules.sizes import SizePreset
 
 
 class FakeNet(L.LightningModule):
@@ -15,10 +16,11 @@ class FakeNet(L.LightningModule):
     `oom_above` (when set) runs out of memory, as a real model does past what fits."""
 
     bench = BenchSpec(
-        task="classification", accepts=("image",), default_datamodule="synthetic",
-        metric="acc", metric_direction="max", metric_target=0.5, default_batch_size=16,
-        datamodule_kwargs={"shape": (1, 8, 8), "num_classes": 3, "num_samples": 64},
+        task="classification", accepts=("image",),
+        metric="acc", metric_direction="max",
         epochs={"smoke": 1, "quick": 1, "standard": 1, "full": 1},
+        classic=SizePreset(datamodule="synthetic", data={"shape": (1, 8, 8), "num_classes": 3, "num_samples": 64},
+                           batch_size=16, metric_target=0.5),
     )
 
     def __init__(self, input_shape=(1, 8, 8), num_classes=3, mode="ok", oom_above=0):

@@ -7,6 +7,7 @@ import lightning_modules
 from bench.cli import build_parser, main
 from bench.config import PROFILES
 from bench.sweep import console_summary
+from lightning_modules.sizes import SIZES
 
 
 def test_run_help_gives_every_flag_a_help_text_and_its_default(capsys):
@@ -24,12 +25,17 @@ def test_run_help_gives_every_flag_a_help_text_and_its_default(capsys):
     assert entries["--models"].count("default") == 1  # each default once
 
 
-def test_list_shows_epochs_per_profile_for_every_model(capsys):
+def test_list_shows_every_model_with_its_epochs_and_sizes_the_datamodules_and_devices(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
+    lines = out.splitlines()
     for name, cls in lightning_modules.items():
-        line = next(line for line in out.splitlines() if line.split()[:1] == [name])
-        assert all(f"{profile}={cls.bench.epochs[profile]}" in line for profile in PROFILES), line
+        at = next(i for i, line in enumerate(lines) if line.split()[:1] == [name])
+        assert all(f"{profile}={cls.bench.epochs[profile]}" in lines[at] for profile in PROFILES), lines[at]
+        assert [line.split()[0] for line in lines[at + 1: at + 1 + len(SIZES)]] == list(SIZES)
+    large = lightning_modules.get("resnet").bench.size("large")
+    assert any(line.split()[:1] == ["large"] and f"batch={large.batch_size}" in line for line in lines)
+    assert "mnist5k" in out and "32-true" in out and "devices here: cpu" in out
 
 
 def test_console_line_has_units_batch_size_and_the_noise_warning():

@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from conftest import FAKE
 from results_fixtures import make_row, write_csv
 
 from bench import wandb_log
@@ -22,7 +23,7 @@ from bench.results_io import append_row, read_rows, repair_partial_last_line
 from bench.sweep import hold_sweep_folder
 
 ROOT = Path(__file__).resolve().parent.parent
-FAKE = "tests.fake_models:FakeNet"
+
 CLOSED_PORT = "http://127.0.0.1:9"  # the discard port: nothing listens there, a connection is refused at once
 
 
@@ -217,45 +218,6 @@ def test_a_second_sweep_on_a_held_folder_exits_2_naming_the_holder(tmp_path, cap
 
 
 # ----------------------------------------------------------------------------------------------- bad input
-@pytest.mark.parametrize("args, fragment", [
-    (["--data", ","], "--data is empty"),
-    (["--precisions", ","], "--precisions is empty"),
-    (["--batch-sizes", ","], "--batch-sizes is empty"),
-    (["--devices", ","], "--devices is empty"),
-    (["--models", ","], "--models is empty"),
-    (["--compile", ","], "--compile is empty"),
-    (["--models", f"{FAKE},{FAKE}"], "more than once"),
-    (["--models", "mlp,lightning_modules.mlp:MLP"], "the same model"),
-    (["--precisions", "32-true,32-true"], "more than once"),
-    (["--devices", "cpu,cpu:1"], "more than once"),
-    (["--batch-sizes", "16,016"], "more than once"),
-    (["--data", "synthetic,synthetic"], "more than once"),
-    (["--model-arg", "foo=1"], "no argument 'foo'"),
-    (["--models", "mlp", "--model-arg", "dropout=abc"], "dropout='abc'"),
-    (["--models", "mlp", "--model-arg", "hidden_sizes=3.5"], "hidden_sizes=3.5"),
-    (["--data-arg", "batch_size=64"], "--batch-sizes"),
-    (["--data-arg", "seed=1"], "--seed"),
-    (["--data", "synthetic", "--data-arg", "shape=abc"], "shape='abc'"),
-    (["--data", "synthetic", "--data-arg", "shape=(1,2,3,4)"], "must be (C, H, W)"),
-    (["--data", "synthetic", "--data-arg", "colour=1"], "no argument 'colour'"),
-    (["--time-limit", "0"], "--time-limit"),
-    (["--time-limit", "-5"], "--time-limit"),
-    (["--time-limit", "nan"], "--time-limit"),
-    (["--time-limit", "inf"], "--time-limit"),
-    (["--peak-tflops", "-1"], "--peak-tflops"),
-    (["--peak-tflops", "nan"], "--peak-tflops"),
-    (["--repeats", "0"], "--repeats"),
-    (["--seed", "-1"], "--seed"),
-    (["--models", "tests.fake_models:NotAModule"], "not a LightningModule"),
-])
-def test_bad_input_exits_2_in_one_line_before_anything_runs(tmp_path, capsys, args, fragment):
-    out = tmp_path / "out"
-    base = ["run", "--models", FAKE, "--profile", "smoke", "--wandb", "disabled", "--out", str(out)]
-    assert main(base + args) == 2
-    one_line_error(capsys.readouterr().err, fragment)
-    assert not out.exists()
-
-
 @pytest.mark.parametrize("argv, fragment", [
     (["run", "--repeats", "abc"], "invalid int value: 'abc'"),
     (["compare", "base.csv"], "required: new"),

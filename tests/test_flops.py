@@ -13,14 +13,14 @@ import lightning_modules
 from bench import session
 from bench.config import RunConfig
 from bench.measure import cost
-from bench.measure.speed import batch_size_of
+from bench.measure.steps import batch_size_of
 
 MODELS = ("mlp", "cnn", "resnet", "autoencoder", "capsnet", "rnn", "lstm", "attention", "transformer", "gan", "dbn",
           "dqn")
 
 
 def smoke_config(name: str, **overrides) -> RunConfig:
-    return RunConfig(model=name, datamodule=lightning_modules.get(name).bench.default_datamodule, profile="smoke",
+    return RunConfig(model=name, datamodule=lightning_modules.get(name).bench.classic.datamodule, profile="smoke",
                      **overrides)
 
 
@@ -106,7 +106,7 @@ def test_the_transformers_inference_count_sees_through_its_fast_path():
 @pytest.mark.parametrize("name", ["mlp", "cnn", "resnet", "autoencoder", "capsnet"])
 def test_forward_flops_agree_with_fvcore(name):
     fvcore = pytest.importorskip("fvcore.nn")
-    model = session.build(RunConfig(model=name, datamodule=lightning_modules.get(name).bench.default_datamodule))
+    model = session.build(RunConfig(model=name, datamodule=lightning_modules.get(name).bench.classic.datamodule))
     model = model.model.eval()
     args = (model.example_input(2),)
     counted = cost.inference_flops_per_sample(model, args, contextlib.nullcontext())

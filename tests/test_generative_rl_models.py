@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import quiet_trainer, smoke_model
 
 import datamodules
 import lightning_modules
@@ -13,11 +14,7 @@ from lightning_modules import build_model
 from lightning_modules.base import cache_dir
 from lightning_modules.dbn import RBM, contrastive_divergence_loss
 
-
-def trainer(**kwargs):
-    options = dict(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                   enable_model_summary=False, num_sanity_val_steps=0)
-    return L.Trainer(**(options | kwargs))
+trainer = quiet_trainer
 
 
 def mnist_pixels(n=64):
@@ -99,8 +96,8 @@ def test_persistent_cd_chains_survive_a_short_last_batch():
 def test_gan_steps_both_optimizers_every_batch_and_generates_data_shaped_images():
     L.seed_everything(0, verbose=False)
     cls = lightning_modules.get("gan")
-    dm = datamodules.get("mnist5k")(batch_size=16, **cls.bench.datamodule_kwargs)
-    model = build_model(cls, dm, tiny=True)
+    dm = datamodules.get("mnist5k")(batch_size=16, **cls.bench.classic.data)
+    model = build_model(cls, dm, smoke=True)
     generator_before = [p.detach().clone() for p in model.generator.parameters()]
     discriminator_before = [p.detach().clone() for p in model.discriminator.parameters()]
     steps = []
@@ -121,14 +118,14 @@ def test_gan_steps_both_optimizers_every_batch_and_generates_data_shaped_images(
 
 
 def test_gan_handles_rgb_32x32():
-    model = lightning_modules.get("gan")(input_shape=(3, 32, 32), **lightning_modules.get("gan").bench.tiny).eval()
+    model = smoke_model("gan", input_shape=(3, 32, 32)).eval()
     assert model(model.example_input(2)).shape == (2, 3, 32, 32)
 
 
 def test_conditional_gan_uses_the_label_and_the_plain_dcgan_has_none():
     torch.manual_seed(0)
-    tiny = lightning_modules.get("gan").bench.tiny
-    model = lightning_modules.get("gan")(**tiny).eval()  # conditional by default
+    smoke = lightning_modules.get("gan").bench.classic.smoke_model
+    model = lightning_modules.get("gan")(**smoke).eval()  # conditional by default
     z = torch.randn(4, model.hparams.latent_dim)
     with torch.no_grad():
         as_zero, as_seven = model(z, torch.zeros(4, dtype=torch.long)), model(z, torch.full((4,), 7))
@@ -137,7 +134,7 @@ def test_conditional_gan_uses_the_label_and_the_plain_dcgan_has_none():
         images = torch.rand(4, 1, 28, 28)
         assert not torch.allclose(model.discriminator(images, torch.zeros(4, dtype=torch.long)),
                                   model.discriminator(images, torch.full((4,), 7)))  # and the discriminator
-    plain = lightning_modules.get("gan")(conditional=False, **tiny)
+    plain = lightning_modules.get("gan")(conditional=False, **smoke)
     assert plain.generator.project[0].in_features == plain.hparams.latent_dim
     assert plain.discriminator.label_embedding is None
 

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_runner import fake_config
+from conftest import FAKE, fake_config
 
 from bench import launch, progress, warm_server
 from bench.cli import main
@@ -22,7 +22,6 @@ from bench.results_io import read_rows
 from bench.sweep import RunQueue
 
 ROOT = Path(__file__).resolve().parent.parent
-FAKE = "tests.fake_models:FakeNet"
 CRASH = "tests.crash_models:CrashNet"
 
 
@@ -137,17 +136,6 @@ def test_a_precision_waits_for_its_32_true_run_so_drift_is_filled():
     assert queue.next_ready() is None
     queue.finish(base)
     assert queue.next_ready() == other
-
-
-@pytest.mark.parametrize("args, fragment", [
-    (["--parallel", "0"], "--parallel takes a positive integer or auto"),
-    (["--parallel", "two"], "--parallel takes a positive integer or auto"),
-    (["--ray-address", "auto"], "--ray-address needs --executor ray"),
-    (["--executor", "ray", "--parallel", "2"], "--parallel is for --executor local"),
-])
-def test_bad_execution_options_exit_2(tmp_path, capsys, args, fragment):
-    assert main(["run", "--models", FAKE, "--out", str(tmp_path / "o"), "--wandb", "disabled", *args]) == 2
-    assert fragment in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------------------- a child dies with its sweep

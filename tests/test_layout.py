@@ -5,9 +5,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import FAKE
 from results_fixtures import make_row, write_csv
 
-from bench import config as cfg
 from bench.cli import main
 from bench.columns import COLUMNS
 from bench.config import RunConfig
@@ -15,20 +15,6 @@ from bench.report import write_report
 from bench.results_io import load_results, read_rows
 
 ROOT = Path(__file__).resolve().parent.parent
-FAKE = "tests.fake_models:FakeNet"
-
-
-def test_identity_separates_batch_sizes_and_arguments_but_not_repeats():
-    a = RunConfig(model="mlp", datamodule="mnist5k", batch_size=32)
-    assert cfg.identity(a.columns()) != cfg.identity(RunConfig(model="mlp", datamodule="mnist5k",
-                                                               batch_size=64).columns())
-    assert cfg.identity(a.columns()) != cfg.identity(RunConfig(model="mlp", datamodule="mnist5k", batch_size=32,
-                                                               model_args={"lr": 0.01}).columns())
-    assert cfg.identity(a.columns()) == cfg.identity(RunConfig(model="mlp", datamodule="mnist5k", batch_size=32,
-                                                               seed=1, repeat=1).columns())
-    assert a.key() != RunConfig(model="mlp", datamodule="mnist5k", batch_size=32, seed=1, repeat=1).key()
-    row = {k: str(v) for k, v in a.columns().items()}  # as read back from the CSV
-    assert cfg.run_key(row) == a.key()
 
 
 def test_report_shows_two_batch_sizes_as_two_configs(tmp_path):
@@ -113,6 +99,10 @@ def test_no_bench_function_is_over_60_lines():
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 60:
                 long.append(f"{path.name}:{node.name} {node.end_lineno - node.lineno + 1} lines")
     assert not long
+
+
+def test_no_bench_file_is_over_300_lines():
+    assert not [f"{p.name} {n}" for p in (ROOT / "bench").rglob("*.py") if (n := len(p.read_text().splitlines())) > 300]
 
 
 def test_nothing_points_outside_the_repository():

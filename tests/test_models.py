@@ -3,6 +3,7 @@
 import lightning as L
 import pytest
 import torch
+from conftest import quiet_trainer
 
 import datamodules
 import lightning_modules
@@ -14,20 +15,15 @@ MODEL_NAMES = lightning_modules.names()
 DATA_BY_KIND = {"image": "mnist5k", "sequence": "seq_mnist5k", "seq2seq": "seq2seq", "rl": "cartpole"}
 
 
-def tiny_setup(name, batch_size=8):
+def smoke_setup(name, batch_size=8):
     cls = lightning_modules.get(name)
     spec = cls.bench
     L.seed_everything(0, verbose=False)
-    dm = datamodules.get(spec.default_datamodule)(batch_size=batch_size, seed=0, **spec.datamodule_kwargs)
-    model = build_model(cls, dm, tiny=True)
+    dm = datamodules.get(spec.classic.datamodule)(batch_size=batch_size, seed=0, **spec.classic.data)
+    model = build_model(cls, dm, smoke=True)
     return cls, dm, model
 
 
-def tiny_trainer(**kwargs):
-    defaults = dict(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-                    enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
-    defaults.update(kwargs)
-    return L.Trainer(**defaults)
 
 
 def as_tuple(x):
@@ -45,9 +41,9 @@ def test_spec_is_complete_and_default_data_fits(name):
     cls = lightning_modules.get(name)
     spec = cls.bench
     assert isinstance(spec, BenchSpec)
-    assert spec.default_datamodule in datamodules.names()
+    assert spec.classic.datamodule in datamodules.names()
     assert spec.metric_direction in ("max", "min")
-    assert spec.default_batch_size > 0
+    assert spec.classic.batch_size > 0
     assert all(spec.epochs[p] >= 1 for p in ("smoke", "quick", "standard", "full"))
     assert spec.epochs["standard"] >= spec.epochs["quick"]
     assert callable(getattr(cls, "example_input", None))
@@ -55,7 +51,7 @@ def test_spec_is_complete_and_default_data_fits(name):
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_example_input_forward_is_finite_with_batch_first_output(name):
-    _, _, model = tiny_setup(name)
+    _, _, model = smoke_setup(name)
     model.eval()
     with torch.no_grad():
         out = model(*as_tuple(model.example_input(3)))
@@ -66,7 +62,7 @@ def test_example_input_forward_is_finite_with_batch_first_output(name):
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_fast_dev_run_trains_tests_and_reaches_every_parameter(name):
-    cls, dm, model = tiny_setup(name)
+    cls, dm, model = smoke_setup(name)
 
     class GradientProbe(L.Callback):
         # Records which parameters carried a gradient whenever an optimizer was about to step.
@@ -85,7 +81,7 @@ def test_fast_dev_run_trains_tests_and_reaches_every_parameter(name):
             self.losses.append(loss)
 
     probe = GradientProbe()
-    trainer = tiny_trainer(fast_dev_run=True, callbacks=[probe])
+    trainer = quiet_trainer(fast_dev_run=True, callbacks=[probe])
     trainer.fit(model, dm)
     results = trainer.test(model, dm, verbose=False)
     assert f"test/{cls.bench.metric}" in results[0]
@@ -101,8 +97,8 @@ def test_fast_dev_run_trains_tests_and_reaches_every_parameter(name):
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_hyperparameters_round_trip_through_a_checkpoint(name, tmp_path):
-    cls, dm, model = tiny_setup(name)
-    trainer = tiny_trainer(fast_dev_run=True)
+    cls, dm, model = smoke_setup(name)
+    trainer = quiet_trainer(fast_dev_run=True)
     trainer.fit(model, dm)
     path = tmp_path / "model.ckpt"
     trainer.save_checkpoint(path)

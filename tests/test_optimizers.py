@@ -21,7 +21,7 @@ def chosen_optimizer(name: str, plugin, monkeypatch) -> torch.optim.Optimizer:
     """The optimizer `name` configures on a GPU (its parameters claimed to be there) under `plugin`."""
     monkeypatch.setattr(base, "on_gpu", lambda parameters: True)
     model = lightning_modules.build_model(lightning_modules.get(name),
-                                          datamodules.get(lightning_modules.get(name).bench.default_datamodule)())
+                                          datamodules.get(lightning_modules.get(name).bench.classic.datamodule)())
     model._trainer = StubTrainer(plugin)
     configured = model.configure_optimizers()
     return configured["optimizer"] if isinstance(configured, dict) else configured

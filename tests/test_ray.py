@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from test_runner import fake_config
+from conftest import FAKE, fake_config
 
 from bench.cli import main
 from bench.results_io import read_rows
@@ -10,7 +10,6 @@ from bench.sweep import run_sweep
 
 ray = pytest.importorskip("ray")
 
-FAKE = "tests.fake_models:FakeNet"
 
 
 @pytest.fixture(scope="module")

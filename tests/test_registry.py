@@ -6,7 +6,7 @@ import pytest
 import datamodules
 import lightning_modules
 from datamodules import ConfigError
-from datamodules.registry import Registry, load_import_path
+from registries import Registry, load_import_path
 
 
 def test_datamodule_names_include_the_standard_sources():

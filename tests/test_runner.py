@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import FAKE, fake_config
 
 from bench.child import run
 from bench.cli import main
@@ -20,14 +21,6 @@ from bench.launch import run_child
 from bench.results_io import read_rows
 
 ROOT = Path(__file__).resolve().parent.parent
-FAKE = "tests.fake_models:FakeNet"
-
-
-def fake_config(mode="ok", **overrides):
-    fields = dict(model=FAKE, datamodule="synthetic", batch_size=16, profile="smoke", time_limit_s=120,
-                  model_args={"mode": mode}, data_args={"shape": (1, 8, 8), "num_classes": 3, "num_samples": 64})
-    fields.update(overrides)
-    return RunConfig(**fields)
 
 
 def test_ok_run_measures_speed_cost_and_environment(tmp_path):
@@ -150,34 +143,11 @@ def test_reproduce_reruns_the_same_config(tmp_path):
             else str(again[column]) == str(row[column]), column
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--models", "nosuchmodel"], "unknown model 'nosuchmodel'"),
-    (["--models", FAKE, "--data", "imagenet"], "unknown datamodule 'imagenet'"),
-    (["--models", FAKE, "--precisions", "8-bit"], "unknown precision"),
-    (["--models", FAKE, "--devices", "tpu"], "unknown device 'tpu'"),
-    (["--models", FAKE, "--data", "seq2seq"], "takes image data, but datamodule 'seq2seq'"),
-    (["--models", FAKE, "--compile", "maybe"], "--compile takes"),
-    (["--models", FAKE, "--batch-sizes", "0"], "positive integers"),
-    (["--models", "no.such.module:Net"], "cannot be imported"),
-])
-def test_bad_input_exits_2_before_any_run(tmp_path, capsys, args, fragment):
-    out = tmp_path / "out"
-    assert main(["run", *args, "--out", str(out), "--wandb", "disabled"]) == 2
-    assert fragment in capsys.readouterr().err
-    assert not (out / "results.csv").exists()
-
-
 def test_unwritable_output_folder_exits_2(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     assert main(["run", "--models", FAKE, "--out", str(blocker / "sub"), "--wandb", "disabled"]) == 2
     assert "not writable" in capsys.readouterr().err
-
-
-def test_list_names_models_datamodules_and_devices(capsys):
-    assert main(["list"]) == 0
-    text = capsys.readouterr().out
-    assert "mnist5k" in text and "32-true" in text and "devices here: cpu" in text
 
 
 @pytest.mark.slow

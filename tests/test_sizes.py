@@ -11,21 +11,22 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import quiet_trainer
 from results_fixtures import make_row
 
 import datamodules
 import lightning_modules
 from bench import config as cfg
 from bench.child import run
-from bench.cli import build_parser, main
+from bench.cli import build_parser
 from bench.config import RunConfig
 from bench.measure import batch_size
-from bench.measure.speed import QualityWatch
+from bench.measure.quality import QualityWatch
 from bench.plan import plan
 from bench.results_io import load_results
 from bench.session import build
 from lightning_modules import build_model
-from lightning_modules.base import SIZES
+from lightning_modules.sizes import SIZES
 
 MODEL_NAMES = lightning_modules.names()
 FAKE = "tests.fake_models:FakeNet"
@@ -59,9 +60,8 @@ def train_speed_window(config: RunConfig, accelerator: str) -> StopAfter:
     built = build(config)
     stop = StopAfter(SPEED_WINDOW_STEPS)
     watch = QualityWatch(built.spec.metric, built.spec.metric_direction, None)
-    trainer = L.Trainer(accelerator=accelerator, devices=1, precision=config.precision, max_epochs=-1,
-                        limit_val_batches=0, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, num_sanity_val_steps=0, callbacks=[stop, watch])
+    trainer = quiet_trainer(accelerator=accelerator, precision=config.precision, max_epochs=-1, limit_val_batches=0,
+                            callbacks=[stop, watch])
     trainer.fit(built.model, built.datamodule)
     assert all(torch.isfinite(p).all() for p in built.model.parameters())
     return stop
@@ -73,9 +73,9 @@ def test_every_model_declares_both_sizes_and_classic_is_todays_defaults(name):
     spec = lightning_modules.get(name).bench
     assert tuple(spec.sizes()) == SIZES
     classic = spec.size("classic")
-    assert (classic.datamodule, classic.data, classic.batch_size, classic.model) == (
-        spec.default_datamodule, spec.datamodule_kwargs, spec.default_batch_size, {})
-    assert classic.model_overrides("smoke") == spec.tiny and classic.metric_target == spec.metric_target
+    assert classic is spec.classic and classic.model == {}  # the textbook network: the constructor's defaults
+    assert classic.datamodule in datamodules.names() and classic.batch_size > 0 and classic.metric_target is not None
+    assert classic.model_overrides("smoke") == classic.smoke_model and classic.model_overrides("quick") == {}
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
@@ -95,14 +95,6 @@ def test_the_large_preset_builds_and_is_larger_than_classic_while_its_smoke_shri
     assert parameters("large", "smoke", "meta") < large
 
 
-def test_list_shows_both_sizes_of_every_model(capsys):
-    assert main(["list"]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    for name in MODEL_NAMES:
-        at = next(i for i, line in enumerate(lines) if line.split()[:1] == [name])
-        assert [line.split()[0] for line in lines[at + 1: at + 1 + len(SIZES)]] == list(SIZES)
-    large = lightning_modules.get("resnet").bench.size("large")
-    assert any(line.split()[:1] == ["large"] and f"batch={large.batch_size}" in line for line in lines)
 
 
 # ----------------------------------------------------------------------------------------------- runs at size large
@@ -138,8 +130,7 @@ def test_the_real_large_preset_stays_finite_for_a_speed_window_on_a_gpu(name, pr
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_optimizers_take_the_fused_path_on_a_gpu(name):
     built = build(large_config(name, device="cuda"))
-    trainer = L.Trainer(accelerator="gpu", devices=1, max_steps=1, limit_val_batches=0, logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer = quiet_trainer(accelerator="gpu", max_steps=1, limit_val_batches=0)
     trainer.fit(built.model, built.datamodule)
     optimizers = trainer.optimizers
     assert optimizers and all(o.defaults.get("fused") for o in optimizers), [type(o) for o in optimizers]
@@ -196,18 +187,6 @@ def test_sizes_and_auto_batch_sizes_multiply_the_plan():
     assert (large_mlp.datamodule, large_mlp.batch_size) == (preset.datamodule, preset.batch_size)
     assert len({cfg.identity(c.columns()) for c in configs}) == 8
     assert len({c.run_id for c in configs}) == 8
-
-
-@pytest.mark.parametrize("args, fragment", [
-    (["--models", "mlp", "--sizes", "huge"], "--sizes takes"),
-    (["--models", FAKE, "--sizes", "large"], "declares no 'large' size"),
-    (["--models", "mlp", "--batch-sizes", "auto", "--devices", "cpu:2"], "searches on one device"),
-    (["--models", "mlp", "--batch-sizes", "most"], "positive integers or auto"),
-])
-def test_bad_sizes_and_batch_sizes_exit_2_before_any_run(tmp_path, capsys, args, fragment):
-    assert main(["run", "--out", str(tmp_path / "out"), *args]) == 2
-    assert fragment in capsys.readouterr().err
-    assert not (tmp_path / "out").exists()
 
 
 def test_a_results_file_from_before_the_size_axis_reads_as_classic_fixed(tmp_path):

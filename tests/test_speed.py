@@ -6,24 +6,31 @@ import contextlib
 import lightning as L
 import pytest
 import torch
+from conftest import quiet_trainer
 
 import datamodules
 import lightning_modules
 from bench import session
 from bench.config import RunConfig
-from bench.measure import cost, inference, peaks, speed
+from bench.measure import cost, inference, peaks, quality, speed
 from bench.measure.inference import Latency
 from bench.precision import PRECISIONS
+from bench.results_io import flatten
+from bench.row import RunRow
 from datamodules.base import DeviceBatches, TensorBatches, batch_loader
 from tests.fake_models import FakeNet
+
+
+def measured_row(config, tmp_path):
+    """The session's measured pieces as the row's cells (flattened as the child does, through results_io)."""
+    return flatten(RunRow(config, pieces=session.train_and_measure(config, tmp_path).pieces))
 
 
 def fit_fake(callbacks, max_steps, mode="ok", num_samples=64):
     dm = datamodules.get("synthetic")(batch_size=4, shape=(1, 8, 8), num_classes=3, num_samples=num_samples)
     model = FakeNet(mode=mode)
-    trainer = L.Trainer(accelerator="cpu", max_steps=max_steps, max_epochs=-1, limit_val_batches=0, logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                        callbacks=callbacks, profiler=speed.FetchTimer())
+    trainer = quiet_trainer(max_steps=max_steps, max_epochs=-1, limit_val_batches=0, callbacks=callbacks,
+                            profiler=speed.FetchTimer())
     trainer.fit(model, dm)
     return trainer
 
@@ -83,9 +90,8 @@ class SlowHook(L.Callback):
 
 def test_data_wait_is_the_loaders_fetch_and_other_host_time_is_its_own_column():
     window = speed.SpeedWindow(warmup=2, timed=20, profiled=0)
-    trainer = L.Trainer(accelerator="cpu", max_steps=100, limit_val_batches=0, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, profiler=speed.FetchTimer(),
-                        callbacks=[window, SlowHook()])
+    trainer = quiet_trainer(max_steps=100, limit_val_batches=0, profiler=speed.FetchTimer(),
+                            callbacks=[window, SlowHook()])
     trainer.fit(FakeNet(), torch.utils.data.DataLoader(SlowFetch(), batch_size=4))
     result, timed = window.result(), window.result().timed_steps
     seconds = sum(w[2] for w in window.windows)
@@ -98,8 +104,7 @@ def test_data_wait_is_the_loaders_fetch_and_other_host_time_is_its_own_column():
 
 def test_without_a_fetch_timer_the_data_columns_stay_empty():
     window = speed.SpeedWindow(warmup=2, timed=20, profiled=0)
-    trainer = L.Trainer(accelerator="cpu", max_steps=100, limit_val_batches=0, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, callbacks=[window])
+    trainer = quiet_trainer(max_steps=100, limit_val_batches=0, callbacks=[window])
     trainer.fit(FakeNet(), datamodules.get("synthetic")(batch_size=4, shape=(1, 8, 8), num_classes=3, num_samples=64))
     result = window.result()
     assert result.timed_steps >= 20 and result.data_wait_fraction is None and result.host_overhead_fraction is None
@@ -107,14 +112,14 @@ def test_without_a_fetch_timer_the_data_columns_stay_empty():
 
 def test_divergence_is_read_at_window_ends_and_still_caught_within_one(monkeypatch):
     reads = []
-    original = speed.QualityWatch.check_finite
-    monkeypatch.setattr(speed.QualityWatch, "check_finite", lambda self: (reads.append(self.steps), original(self)))
-    watch = speed.QualityWatch("acc", "max", None)
-    with pytest.raises(speed.Diverged, match="within steps 1-10"):
+    original = quality.QualityWatch.check_finite
+    monkeypatch.setattr(quality.QualityWatch, "check_finite", lambda self: (reads.append(self.steps), original(self)))
+    watch = quality.QualityWatch("acc", "max", None)
+    with pytest.raises(quality.Diverged, match="within steps 1-10"):
         fit_fake([watch], max_steps=50, mode="nan")
     assert reads == [10]  # not once per step: the flag stays on the device until a window ends
     reads.clear()
-    fit_fake([speed.QualityWatch("acc", "max", None)], max_steps=25)
+    fit_fake([quality.QualityWatch("acc", "max", None)], max_steps=25)
     assert reads == [10, 16, 20, 25]  # every 10th step and each epoch's end (16 batches an epoch)
 
 
@@ -131,7 +136,7 @@ def test_inference_and_flops_run_on_the_training_device_after_lightnings_teardow
     monkeypatch.setattr(cost, "inference_flops_per_sample", spy("flops", cost.inference_flops_per_sample))
     config = RunConfig(model="tests.fake_models:FakeNet", datamodule="synthetic", batch_size=16, profile="smoke",
                        data_args={"shape": (1, 8, 8), "num_classes": 3, "num_samples": 64})
-    row = session.train_and_measure(config, tmp_path)
+    row = measured_row(config, tmp_path)
     # training: the forward matmul and the weight gradient's (the input needs none); inference: the forward
     assert row["infer_samples_per_s"] > 0 and row["flops_per_sample"] == 2 * 2 * 64 * 3
     assert row["infer_flops_per_sample"] == 2 * 64 * 3
@@ -189,9 +194,7 @@ def test_gpu_data_lives_on_the_device_and_inference_runs_there(tmp_path):
     trainer.fit(built.model, built.datamodule)
     batches = built.datamodule.train_dataloader()
     assert isinstance(batches, DeviceBatches) and next(iter(batches))[0].is_cuda
-    row = session.train_and_measure(config, tmp_path)
-    assert row["data_wait_fraction"] < 0.02, row["data_wait_fraction"]
-    assert row["infer_samples_per_s"] > row["train_samples_per_s"]
+    row = measured_row(config, tmp_path)  # timing bars are no test's: benchmarks/gpu_speed.py checks them
     assert row["mfu"] > 0 and row["peak_source"]
     assert row["timed_steps"] >= 100 and row["device_samples_per_s"] > 0
 
@@ -238,5 +241,5 @@ def test_latency_percentiles_carry_their_sample_count_and_stay_empty_below_it():
 def test_a_quick_run_with_two_batches_an_epoch_ends_with_a_full_window(tmp_path):
     config = RunConfig(model="tests.fake_models:FakeNet", datamodule="synthetic", batch_size=16, profile="quick",
                        data_args={"shape": (1, 8, 8), "num_classes": 3, "num_samples": 32})
-    row = session.train_and_measure(config, tmp_path)
+    row = measured_row(config, tmp_path)
     assert row["timed_steps"] >= 20 and row["train_samples_per_s"] > 0 and row["device_samples_per_s"] > 0

@@ -4,6 +4,7 @@ import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import smoke_model
 
 import datamodules
 import lightning_modules
@@ -15,7 +16,7 @@ from lightning_modules.resnet import BasicBlock
 
 def fixed_batch(model_class, size=32):
     spec = model_class.bench
-    dm = datamodules.get(spec.default_datamodule)(batch_size=size, seed=0, **spec.datamodule_kwargs)
+    dm = datamodules.get(spec.classic.datamodule)(batch_size=size, seed=0, **spec.classic.data)
     dm.setup("fit")
     return dm, next(iter(dm.train_dataloader()))
 
@@ -36,7 +37,7 @@ def test_a_few_steps_reduce_the_loss_on_a_fixed_batch(name):
     L.seed_everything(0, verbose=False)
     cls = lightning_modules.get(name)
     dm, batch = fixed_batch(cls)
-    model = build_model(cls, dm, tiny=True)
+    model = build_model(cls, dm, smoke=True)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     model.train()
     first = supervised_loss(model, batch).item()
@@ -52,14 +53,13 @@ def test_a_few_steps_reduce_the_loss_on_a_fixed_batch(name):
 def test_classifiers_output_one_score_per_class(name):
     cls = lightning_modules.get(name)
     dm, (x, _) = fixed_batch(cls, size=4)
-    model = build_model(cls, dm, tiny=True).eval()
+    model = build_model(cls, dm, smoke=True).eval()
     assert model(x).shape == (4, 10)
 
 
 @pytest.mark.parametrize("name", ["cnn", "resnet", "mlp", "capsnet"])
 def test_image_models_take_rgb_32x32(name):
-    model = lightning_modules.get(name)(input_shape=(3, 32, 32), num_classes=10,
-                                        **lightning_modules.get(name).bench.tiny).eval()
+    model = smoke_model(name, input_shape=(3, 32, 32), num_classes=10).eval()
     assert model(torch.rand(2, 3, 32, 32)).shape == (2, 10)
 
 
@@ -83,7 +83,7 @@ def test_sequence_models_reject_image_data_clearly():
 
 
 def test_capsnet_routing_coefficients_sum_to_one_and_squash_stays_below_one():
-    model = lightning_modules.get("capsnet")(**lightning_modules.get("capsnet").bench.tiny).eval()
+    model = smoke_model("capsnet").eval()
     capsules = model.net(torch.rand(3, 1, 28, 28))
     coupling = model.net.digits.last_coupling  # (B, in_caps, out_caps)
     torch.testing.assert_close(coupling.sum(-1), torch.ones(coupling.shape[:2]))
@@ -94,7 +94,7 @@ def test_capsnet_routing_coefficients_sum_to_one_and_squash_stays_below_one():
 
 
 def test_capsnet_margin_loss_is_zero_for_confident_correct_lengths():
-    model = lightning_modules.get("capsnet")(**lightning_modules.get("capsnet").bench.tiny)
+    model = smoke_model("capsnet")
     lengths = torch.full((2, 10), 0.05)
     lengths[0, 3] = lengths[1, 7] = 0.95
     assert model.loss(lengths, torch.tensor([3, 7])).item() == 0.0
@@ -102,7 +102,7 @@ def test_capsnet_margin_loss_is_zero_for_confident_correct_lengths():
 
 
 def test_attention_weights_are_a_distribution_over_time():
-    model = lightning_modules.get("attention")(**lightning_modules.get("attention").bench.tiny).eval()
+    model = smoke_model("attention").eval()
     weights = model.attention_weights(torch.randn(5, 28, 28))
     assert weights.shape == (5, 28) and (weights >= 0).all()
     torch.testing.assert_close(weights.sum(-1), torch.ones(5))
@@ -110,7 +110,7 @@ def test_attention_weights_are_a_distribution_over_time():
 
 def test_transformer_causal_mask_hides_future_targets():
     torch.manual_seed(0)
-    model = lightning_modules.get("transformer")(**lightning_modules.get("transformer").bench.tiny).eval()
+    model = smoke_model("transformer").eval()
     src = torch.randint(0, 10, (2, 8))
     tgt_in = torch.randint(0, 10, (2, 8))
     changed = tgt_in.clone()
@@ -121,6 +121,6 @@ def test_transformer_causal_mask_hides_future_targets():
 
 
 def test_transformer_greedy_decoding_returns_the_target_length():
-    model = lightning_modules.get("transformer")(**lightning_modules.get("transformer").bench.tiny).eval()
+    model = smoke_model("transformer").eval()
     decoded = model.greedy_decode(torch.randint(0, 10, (3, 8)))
     assert decoded.shape == (3, 8) and decoded.dtype == torch.int64

@@ -12,7 +12,7 @@ class Columns:
     """Base of a measurement's frozen dataclass result: its field names are row columns."""
 
     def columns(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]  # subclasses are dataclasses
 
 
 def best_effort(notes: list[str], what: str, measure: Callable[[], Any]) -> Any:

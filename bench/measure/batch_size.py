@@ -62,7 +62,7 @@ def largest_fitting(trainer: L.Trainer, module: torch.nn.Module, datamodule: L.L
     leave the batch it found on `datamodule.batch_size`."""
     doublings, limit = doublings_allowed(start, trainer.strategy.root_device.type == "cuda")
     # max_trials counts the start; max_val sits above the last trial so every size returned was actually tried.
-    found = int(Tuner(trainer).scale_batch_size(module, datamodule=datamodule, mode="power",
+    found = int(Tuner(trainer).scale_batch_size(module, datamodule=datamodule, mode="power",  # type: ignore[arg-type]
                                                 steps_per_trial=STEPS_PER_TRIAL, init_val=start,
                                                 max_trials=doublings + 1, max_val=start * 2 ** (doublings + 1)))
     if isinstance(module, torch._dynamo.eval_frame.OptimizedModule):
@@ -76,6 +76,6 @@ def largest_fitting(trainer: L.Trainer, module: torch.nn.Module, datamodule: L.L
         stop = f"stopped by running out of memory at {2 * found}"
     else:
         stop = limit
-    datamodule.batch_size = capped
+    datamodule.batch_size = capped  # type: ignore[attr-defined]
     return FoundBatch(capped, f"batch size {capped} found by --batch-sizes auto (powers of two from {start}, "
                               f"{STEPS_PER_TRIAL} training steps each; {stop})")

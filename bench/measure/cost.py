@@ -19,7 +19,7 @@ from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
 from bench.measure import Columns
 from bench.measure.peaks import Peak
-from bench.measure.speed import batch_size_of
+from bench.measure.steps import batch_size_of
 
 
 @dataclass(frozen=True)
@@ -262,7 +262,7 @@ def inference_flops_per_sample(model: torch.nn.Module, args: tuple, autocast) ->
         if mha is not None:
             mha.set_fastpath_enabled(fast_path)
     tally, samples = count.tally, batch_size_of(args)
-    return Tally(tally.flops / samples, tally.cudnn_flops / samples) if tally.flops else None
+    return Tally(tally.flops / samples, tally.cudnn_flops / samples) if tally.flops else None  # type: ignore[union-attr]
 
 
 def cost(train: Tally | None, train_samples_per_s: float | None, infer: Tally | None,

@@ -32,7 +32,7 @@ class Profiling:
                 profiler.__exit__(None, None, None)
             except Exception as error:
                 self.failure = self.failure or f"profiler did not stop: {error}".splitlines()[0]
-        return profiler
+        return profiler  # type: ignore[return-value]
 
 
 def start_profiler(device: torch.device) -> Profiling:
@@ -70,7 +70,7 @@ def device_time_s(profiling: Profiling, device: torch.device) -> float | None:
     Read from the raw profiler events: `key_averages()` builds Python objects for every event, which took
     seconds for ten steps of a recurrent model on a CPU.
     """
-    profiler = profiling.__exit__(None, None, None)
+    profiler = profiling.__exit__(None, None, None)  # type: ignore[func-returns-value]
     if profiler is None or profiling.failure:
         return None
     try:

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from bench.measure import Columns
-from bench.measure.speed import batch_size_of, synchronize
+from bench.measure.steps import batch_size_of, synchronize
 from bench.precision import Precision
 
 WARMUP_CALLS = 5  # cudnn autotune, allocator, (re)compilation of the eval graph
@@ -100,4 +100,4 @@ def inference_timing(model: torch.nn.Module, args: tuple, device: torch.device, 
         latencies = sorted(timed_calls(call, device, budget_s))
         per_call = back_to_back_seconds(call, device, min(len(latencies), BACK_TO_BACK_CALLS))
     ms = [s * 1e3 for s in latencies]
-    return Latency(*(percentile(ms, q) for q in NEEDED_CALLS), len(ms), batch_size_of(args) / per_call)
+    return Latency(*(percentile(ms, q) for q in NEEDED_CALLS), len(ms), batch_size_of(args) / per_call)  # type: ignore[arg-type, call-arg]

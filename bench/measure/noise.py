@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 
 from bench.measure import Columns
+from bench.measure.gpu_processes import foreign_gpu_count, gpu_indices, gpu_process_pids
 
 BUSY_CORES = 0.2  # a process that used this many cores on average counts as busy
 SHARED_CORES = 0.5  # others together using this many cores (or 10% of the cores watched, if more) make a run noisy
@@ -177,45 +178,6 @@ def other_process_cores(start: Snapshot, end: Snapshot, ours: set[int], seconds:
     return used
 
 
-def gpu_indices(num_devices: int) -> list[int | str]:
-    """The GPUs a run uses, as NVML sees them: CUDA_VISIBLE_DEVICES entries (indices or UUIDs) or the first N."""
-    visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
-    chosen = visible[:num_devices] if visible else list(range(num_devices))
-    return [int(v) if isinstance(v, str) and v.isdigit() else v for v in chosen]
-
-
-def gpu_process_pids(indices: list[int | str]) -> list[int] | None:
-    """Pids of the compute processes on those GPUs (NVML); None where NVML cannot tell (no driver, MIG, ...)."""
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-    except Exception:
-        return None
-    try:
-        pids = []
-        for index in indices:
-            handle = (pynvml.nvmlDeviceGetHandleByIndex(index) if isinstance(index, int)
-                      else pynvml.nvmlDeviceGetHandleByUUID(index))
-            pids += [p.pid for p in pynvml.nvmlDeviceGetComputeProcesses(handle)]
-        return pids
-    except Exception:
-        return None
-    finally:
-        pynvml.nvmlShutdown()
-
-
-def foreign_gpu_count(pids: list[int] | None, ours: set[int], using_gpu: bool) -> int | None:
-    """Processes on the run's GPUs that are not the run's. Inside a container NVML may report host pids, so when
-    none of ours appears but the run holds a GPU, one listed process is taken to be the run itself."""
-    if pids is None:
-        return None
-    foreign = [pid for pid in pids if pid not in ours]
-    if using_gpu and len(foreign) == len(pids) and pids:
-        return len(foreign) - 1
-    return len(foreign)
-
-
 def warning(other_cores: float, busy: dict[str, float], foreign_gpu: int | None, cpu_count: int,
             load_per_core: float | None = None) -> str:
     """The noise warning of a run, empty when it ran alone; `cpu_count`: the cores watched."""
@@ -296,7 +258,7 @@ class NoiseWatch:
         seconds = end[0] - self.first[0]
         other = other_cores(end[1] - self.first[1], end[2] - self.first[2], seconds)
         ours = own_pids()
-        cores = other_process_cores(self.cpu_start, cpu_snapshot(), ours, seconds)
+        cores = other_process_cores(self.cpu_start or {}, cpu_snapshot(), ours, seconds)
         busy = dict(sorted(((n, c) for n, c in cores.items() if c >= BUSY_CORES), key=lambda item: -item[1]))
         foreign = None
         if self.using_gpu:

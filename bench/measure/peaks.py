@@ -74,7 +74,7 @@ def table_peak(device: torch.device, dtype: str) -> tuple[float | None, str]:
     from lightning.fabric.utilities.throughput import get_available_flops
 
     torch_dtype = {name: dtype_ for dtype_, name in DTYPE_NAMES.items()}.get(dtype)
-    available = get_available_flops(device, "tfloat32" if dtype == "tf32" else torch_dtype)
+    available = get_available_flops(device, "tfloat32" if dtype == "tf32" else torch_dtype)  # type: ignore[arg-type]
     return (available / 1e12, "lightning") if available else (None, "")
 
 
@@ -99,5 +99,5 @@ def device_peak(device: torch.device, compute_dtype: torch.dtype, world_size: in
     found = [(table_peak(device, dtype), share) for dtype, share in parts]
     if any(tflops is None for (tflops, _), _ in found):
         return Peak(None, label, "")
-    tflops = found[0][0][0] if len(found) == 1 else 1.0 / sum(share / peak for (peak, _), share in found)
-    return Peak(tflops * world_size, label, " + ".join(dict.fromkeys(source for (_, source), _ in found)))
+    tflops = found[0][0][0] if len(found) == 1 else 1.0 / sum(share / peak for (peak, _), share in found)  # type: ignore[misc, operator]
+    return Peak(tflops * world_size, label, " + ".join(dict.fromkeys(source for (_, source), _ in found)))  # type: ignore[operator]

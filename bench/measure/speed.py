@@ -1,4 +1,5 @@
-"""Training speed, time-to-target and divergence, as Lightning callbacks over the Trainer's own loop.
+"""Training speed, as a Lightning callback over the Trainer's own loop (time-to-target and divergence:
+bench/measure/quality.py).
 
 No host synchronisation inside a timed window: the device is synchronised only at window ends (every
 WINDOW_STEPS steps), where the clock is read and the loss is checked for NaN/inf.
@@ -6,10 +7,8 @@ WINDOW_STEPS steps), where the clock is read and the loss is checked for NaN/inf
 
 from __future__ import annotations
 
-import statistics
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import lightning as L
 import torch
@@ -18,6 +17,7 @@ from lightning.pytorch.profilers import Profiler
 from bench import stats
 from bench.measure import Columns
 from bench.measure.device_time import device_time_s, start_profiler, union_length  # noqa: F401 - union_length: API
+from bench.measure.steps import batch_size_of, synchronize
 
 WARMUP_STEPS = 10  # before the window: allocator warm-up, cudnn autotune, (re)compilation
 TIMED_STEPS = 100  # the window's length ...
@@ -26,25 +26,6 @@ TIMED_STEPS = 100  # the window's length ...
 CPU_WINDOW_S, CPU_MIN_STEPS = 10.0, 20
 WINDOW_STEPS = 10  # throughput = median over sub-windows of this many steps; its spread is reported too
 PROFILED_STEPS = 10  # after the window: the model's own device time, from the profiler's kernel/op times
-
-
-class Diverged(RuntimeError):
-    """The training loss became NaN or infinite."""
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def batch_size_of(batch: Any) -> int:
-    first = batch[0] if isinstance(batch, (tuple, list)) else batch
-    return int(first.shape[0]) if torch.is_tensor(first) and first.dim() > 0 else 1
-
-
-def loss_of(outputs: Any) -> torch.Tensor | None:
-    loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
-    return loss.detach() if torch.is_tensor(loss) else None
 
 
 @dataclass(frozen=True)
@@ -144,7 +125,7 @@ class SpeedWindow(L.Callback):
         self._batch_start = time.perf_counter()
         self._fetch_at_start = self._fetched(trainer) or 0.0
         if self.timing_done and self.profiled and self._profiler is None and self.device_seconds is None:
-            self._profiler = start_profiler(pl_module.device)
+            self._profiler = start_profiler(pl_module.device)  # type: ignore[assignment]
             self._profile_start = time.perf_counter()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
@@ -181,8 +162,8 @@ class SpeedWindow(L.Callback):
         synchronize(pl_module.device)
         self.profiled_seconds = time.perf_counter() - self._profile_start
         self.on_cpu = pl_module.device.type == "cpu"
-        self.device_seconds = device_time_s(self._profiler, pl_module.device)
-        self.profile_note = self._profiler.failure  # the row's message says why device time is missing
+        self.device_seconds = device_time_s(self._profiler, pl_module.device)  # type: ignore[arg-type]
+        self.profile_note = self._profiler.failure  # type: ignore[attr-defined]  # the row's message says why device time is missing
         self._profiler = None
         if self.stop:
             trainer.should_stop = True
@@ -224,62 +205,3 @@ class SpeedWindow(L.Callback):
             data, host = self.fetches / seconds, max(0.0, self.waits - self.fetches) / seconds
         return TrainThroughput(rate, spread, self.timed_steps(), data, host, device_rate, busy)
 
-
-class QualityWatch(L.Callback):
-    """Time-to-target (wall-clock since training starts until val/<metric> first reaches the target), divergence, and
-    the compile time (the first training step's excess over a typical one).
-
-    The loss's finiteness is accumulated on the device each step and read only every WINDOW_STEPS steps and at
-    each epoch's end, so checking for divergence adds no host synchronisation to the steps in between.
-    """
-
-    def __init__(self, metric: str, direction: str, target: float | None) -> None:
-        self.key, self.direction, self.target = f"val/{metric}", direction, target
-        self.train_start: float | None = None
-        self.time_to_target: float | None = None
-        self.steps = 0
-        self.step_seconds: list[float] = []  # host-side, first steps only (for the compile time)
-        self._nonfinite: torch.Tensor | None = None
-        self._step_start = 0.0
-
-    def on_train_start(self, trainer, pl_module) -> None:
-        # After the module's own on_fit_start, which may prepare an instrument (the GAN's feature classifier).
-        self.train_start = time.perf_counter()
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        self._step_start = time.perf_counter()
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self.steps += 1
-        loss = loss_of(outputs)
-        if loss is not None:
-            bad = ~torch.isfinite(loss).all()
-            self._nonfinite = bad if self._nonfinite is None else self._nonfinite | bad
-        if self.steps <= 3:  # the first step compiles; two more give a typical step (synchronised: not timed)
-            synchronize(pl_module.device)
-            self.step_seconds.append(time.perf_counter() - self._step_start)
-        if self.steps % WINDOW_STEPS == 0:
-            self.check_finite()
-
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
-        self.check_finite()
-
-    def check_finite(self) -> None:
-        if self._nonfinite is not None and bool(self._nonfinite):
-            raise Diverged(f"non-finite training loss within steps {max(1, self.steps - WINDOW_STEPS + 1)}-"
-                           f"{self.steps}")
-
-    def compile_seconds(self) -> float | None:
-        if len(self.step_seconds) < 2:
-            return None
-        return max(0.0, self.step_seconds[0] - statistics.median(self.step_seconds[1:]))
-
-    def on_validation_end(self, trainer, pl_module) -> None:
-        value = trainer.callback_metrics.get(self.key)
-        if value is None or self.target is None or self.time_to_target is not None or trainer.sanity_checking:
-            return
-        value = float(value)
-        reached = value >= self.target if self.direction == "max" else value <= self.target
-        if reached:
-            synchronize(pl_module.device)
-            self.time_to_target = time.perf_counter() - self.train_start

@@ -1,4 +1,5 @@
-"""Name -> class registries shared by models and datamodules, filled by scanning a package."""
+"""Name -> class registries shared by models and datamodules, filled by scanning a package (a neutral module:
+neither package imports the other for it, and it imports nothing heavy)."""
 
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ class Registry:
             existing = self._entries.get(name)
             if existing is not None and existing.__qualname__ != cls.__qualname__:
                 raise ValueError(f"{self.kind} name {name!r} is registered twice ({existing} and {cls}).")
-            cls.registry_name = name
+            cls.registry_name = name  # type: ignore[attr-defined]  # the name the class was registered under
             self._entries[name] = cls
             return cls
 
@@ -70,7 +71,7 @@ class Registry:
         self._scan()
         return sorted(self._entries)
 
-    def get(self, name: str) -> type:
+    def get(self, name: str) -> Any:  # a class with its registry's class attributes (a model's `bench` spec)
         """The class registered as `name`, or the class at import path `package.module:Class`."""
         if ":" in name:
             return load_import_path(name, self.kind)
@@ -84,5 +85,5 @@ class Registry:
                 f"A class of your own can be given as 'package.module:ClassName'."
             ) from None
 
-    def items(self) -> list[tuple[str, type]]:
+    def items(self) -> list[tuple[str, Any]]:
         return [(name, self._entries[name]) for name in self.names()]

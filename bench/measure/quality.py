@@ -1,0 +1,81 @@
+"""Time-to-target, divergence and compile time, as one Lightning callback over the quality run (step: the
+Trainer's validation and loss -> the quality columns' timings and the `diverged` status).
+
+The loss is checked for NaN/inf only at window ends (every WINDOW_STEPS steps) and epoch ends: no host
+synchronisation in between.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import lightning as L
+import torch
+
+from bench.measure.speed import WINDOW_STEPS
+from bench.measure.steps import loss_of, synchronize
+
+
+class Diverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+class QualityWatch(L.Callback):
+    """Time-to-target (wall-clock since training starts until val/<metric> first reaches the target), divergence, and
+    the compile time (the first training step's excess over a typical one).
+
+    The loss's finiteness is accumulated on the device each step and read only every WINDOW_STEPS steps and at
+    each epoch's end, so checking for divergence adds no host synchronisation to the steps in between.
+    """
+
+    def __init__(self, metric: str, direction: str, target: float | None) -> None:
+        self.key, self.direction, self.target = f"val/{metric}", direction, target
+        self.train_start: float | None = None
+        self.time_to_target: float | None = None
+        self.steps = 0
+        self.step_seconds: list[float] = []  # host-side, first steps only (for the compile time)
+        self._nonfinite: torch.Tensor | None = None
+        self._step_start = 0.0
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        # After the module's own on_fit_start, which may prepare an instrument (the GAN's feature classifier).
+        self.train_start = time.perf_counter()
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self._step_start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.steps += 1
+        loss = loss_of(outputs)
+        if loss is not None:
+            bad = ~torch.isfinite(loss).all()
+            self._nonfinite = bad if self._nonfinite is None else self._nonfinite | bad
+        if self.steps <= 3:  # the first step compiles; two more give a typical step (synchronised: not timed)
+            synchronize(pl_module.device)
+            self.step_seconds.append(time.perf_counter() - self._step_start)
+        if self.steps % WINDOW_STEPS == 0:
+            self.check_finite()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.check_finite()
+
+    def check_finite(self) -> None:
+        if self._nonfinite is not None and bool(self._nonfinite):
+            raise Diverged(f"non-finite training loss within steps {max(1, self.steps - WINDOW_STEPS + 1)}-"
+                           f"{self.steps}")
+
+    def compile_seconds(self) -> float | None:
+        if len(self.step_seconds) < 2:
+            return None
+        return max(0.0, self.step_seconds[0] - statistics.median(self.step_seconds[1:]))
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        value = trainer.callback_metrics.get(self.key)
+        if value is None or self.target is None or self.time_to_target is not None or trainer.sanity_checking:
+            return
+        value = float(value)
+        reached = value >= self.target if self.direction == "max" else value <= self.target
+        if reached and self.train_start is not None:
+            synchronize(pl_module.device)
+            self.time_to_target = time.perf_counter() - self.train_start

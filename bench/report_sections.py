@@ -1,0 +1,113 @@
+"""Report sections (step: tables -> the titled, annotated sections of `dnnbench report`, in reading order, and
+the notes that head the report)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from bench.report_tables import (
+    GROUPS,
+    NOISE_MARK,
+    OK,
+    SHORT,
+    config_rows,
+    group_table,
+    memory_column,
+    other_metrics_table,
+    pivot,
+    provenance_table,
+    relative_to_baseline,
+)
+
+HEADLINES = [  # (title, column, note): one model x config pivot each
+    ("Quality (test metric)", "metric_value", "each model's own metric; (max) higher is better, (min) lower"),
+    ("Train throughput (samples/s)", "train_samples_per_s", "higher is better"),
+    ("Inference throughput (samples/s)", "infer_samples_per_s", "higher is better"),
+    ("Inference latency p50 (ms)", "latency_p50_ms", "at the run's batch size; lower is better"),
+    ("Peak memory (MiB)", None, "GPU max allocated where measured, else peak RSS of the run; lower is better"),
+    ("Time to target (s)", "time_to_target_s", "empty: target not reached; lower is better"),
+]
+NOT_AIMING = {
+    "smoke": "smoke runs a few steps per model to check that everything works: quality and time-to-target are "
+             "not expected to reach the targets, and speed comes from a handful of steps. Not a benchmark result.",
+    "quick": "quick trains each model for 1-3 epochs: quality and time-to-target are not expected to reach the "
+             "models' targets (--profile standard trains to them). Speed, latency, memory and cost are measured "
+             "as in every profile.",
+}
+
+
+Section = tuple[str, str, "pd.DataFrame | None"]  # (title, note, table)
+
+
+def profile_notes(frame: pd.DataFrame) -> list[str]:
+    return [f"Profile {p}: {NOT_AIMING[p]}" for p in dict.fromkeys(frame["profile"]) if p in NOT_AIMING]
+
+
+def noise_note(frame: pd.DataFrame) -> str:
+    noisy = int(frame["noisy"].sum())
+    if not noisy:
+        return ""
+    return (f"{NOISE_MARK} {noisy} of {len(frame)} runs shared their device with other work (busy processes or "
+            f"other GPU processes while they ran): their speed, latency and time numbers may be off. They are "
+            f"marked {NOISE_MARK}; see 'Runs that shared their device'.")
+
+
+def headline_sections(frame: pd.DataFrame) -> list[Section]:
+    sections = []
+    not_aiming = " ".join(profile_notes(frame))
+    for title, column, note in HEADLINES:
+        column = column or memory_column(frame)
+        table = pivot(frame, column)
+        if column == "time_to_target_s" and not frame[column].notna().any():
+            why = "not expected in this profile: see the note at the top" if not_aiming else \
+                "train longer (--profile standard, full) or check the targets"
+            sections.append((title, f"No run reached its target ({why}).", None))
+            continue
+        note += "; values without ± are single runs (or identical repeats)"
+        if column == "metric_value" and not_aiming:
+            note += ". Not trained to the targets in this profile: see the note at the top"
+        sections.append((title, note, table))
+    return sections
+
+
+def group_sections(frame: pd.DataFrame) -> list[Section]:
+    sections = []
+    leading = config_rows(frame)
+    for group in GROUPS:
+        table, empty = group_table(frame, group, leading)
+        note = "median of the ok repeats ± half their range; `runs` says how many"
+        if empty:
+            note += "; not measured in these runs: " + ", ".join(empty)
+            if "mfu" in empty:
+                note += " (MFU needs the device's peak: known for current GPUs, --peak-tflops elsewhere)"
+        sections.append((f"All measurements: {group}", note, table))
+    return sections
+
+
+def sections_of(frame: pd.DataFrame, csv_paths: list[Path]) -> list[Section]:
+    counts = frame["status"].value_counts()
+    configs = frame.groupby(["model", "config_label"]).ngroups
+    sections: list[Section] = [
+        ("Provenance", "where, when and with what these rows were measured", provenance_table(frame, csv_paths)),
+        ("Runs", f"{len(frame)} runs of {configs} configs: " + ", ".join(f"{n} {s}" for s, n in counts.items()),
+         None),
+        *headline_sections(frame)]
+    relative = relative_to_baseline(frame)
+    if not relative.empty:
+        sections.append(("Against 32-true eager", "train/inference speed-up (ratio of medians; range over repeats "
+                         "where both sides have them) and quality drift", relative))
+    sections += group_sections(frame)
+    others = other_metrics_table(frame)
+    if not others.empty:
+        sections.append(("Other test metrics", "each model's secondary metrics as name=value", others))
+    noisy = frame[frame["noisy"]]
+    if not noisy.empty:
+        sections.append(("Runs that shared their device", "what else used the machine while they ran",
+                         noisy[["model", "config_label", "repeat", "noise_warning"]].rename(columns=SHORT)))
+    failed = frame[frame["status"] != OK]
+    if not failed.empty:
+        sections.append(("Failed runs", "status and reason",
+                         failed[["model", "config_label", "status", "message"]].rename(columns=SHORT)))
+    return sections

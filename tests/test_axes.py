@@ -1,0 +1,153 @@
+"""bench/axes.py: each config axis declared once; outputs that load without torch; no import cycle in bench/."""
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from bench import axes, config
+from bench.columns import COLUMNS, of_group
+from bench.results_io import load_results
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE = sorted((ROOT / "results" / "reference").rglob("results.csv"))
+
+
+def run_python(code: str) -> str:
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+HEAVY = "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'lightning', 'pytorch_lightning'}))"
+
+
+@pytest.mark.parametrize("argv", [["compare", "{a}", "{a}"], ["report", "{a}", "--out", "{out}"], ["list", "--help"]])
+def test_compare_report_and_list_help_load_neither_torch_nor_lightning(argv, tmp_path):
+    argv = [part.format(a=REFERENCE[0], out=tmp_path) for part in argv]
+    code = ("import contextlib, io, sys\nimport bench.cli\nwith contextlib.redirect_stdout(io.StringIO()):\n"
+            f"    try:\n        bench.cli.main({argv!r})\n    except SystemExit:\n        pass\n{HEAVY}")
+    assert run_python(code).strip() == "[]"
+
+
+def bench_imports() -> dict[str, set[str]]:
+    """Each bench module's imports of other bench modules, at any depth of its code (lazy imports included)."""
+    graph = {}
+    for path in (ROOT / "bench").rglob("*.py"):
+        name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("bench"):
+                targets |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+            elif isinstance(node, ast.Import):
+                targets |= {alias.name for alias in node.names if alias.name.startswith("bench")}
+        graph[name] = targets
+    return {name: {t for t in targets if t in graph and t != name} for name, targets in graph.items()}
+
+
+def test_no_import_cycle_among_bench_modules():
+    graph = bench_imports()
+    state: dict[str, str] = {}
+
+    def visit(name: str, path: list[str]) -> None:
+        state[name] = "open"
+        for target in sorted(graph[name]):
+            assert state.get(target) != "open", " -> ".join([*path, name, target])
+            if target not in state:
+                visit(target, [*path, name])
+        state[name] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [])
+
+
+def test_models_take_their_registry_from_the_neutral_module():
+    for package in ("lightning_modules", "datamodules"):
+        for path in (ROOT / package).glob("*.py"):
+            other = {"lightning_modules": "datamodules", "datamodules": "lightning_modules"}[package]
+            assert f"from {other}.registry" not in path.read_text(), path
+
+
+NEW_AXIS = """
+import sys
+from bench import axes
+axes.AXES.insert(-2, axes.Axis("fused_adam", bool, "fused optimizer step", False, flag="--fused-adam",
+                               help="fused AdamW", flag_options={"default": "off", "choices": axes.ON_OFF},
+                               before="off", quiet=("off",), label="fused={}"))
+from bench import cli, columns, config
+args = cli.build_parser().parse_args(["run", "--fused-adam", "on"])
+on = config.RunConfig(model="mlp", datamodule="mnist5k", fused_adam=args.fused_adam == "on")
+off = config.RunConfig(model="mlp", datamodule="mnist5k")
+print({"flag": args.fused_adam, "column": "fused_adam" in columns.COLUMNS, "cell": on.columns()["fused_adam"],
+       "identity": "fused_adam" in config.IDENTITY and config.identity(on.columns()) != config.identity(off.columns()),
+       "label": on.label(), "quiet_label": off.label(), "reproduce": on.reproduce(), "run_ids": on.run_id != off.run_id,
+       "docs": "`fused_adam`" in columns.markdown_docs(),
+       "before": config.identity({k: v for k, v in off.columns().items() if k != "fused_adam"})
+       == config.identity(off.columns())})
+"""
+
+
+def test_a_new_boolean_axis_is_one_table_entry():
+    seen = eval(run_python(NEW_AXIS).strip().splitlines()[-1])  # a dict literal printed by the child
+    assert seen["flag"] == "on" and seen["column"] and seen["cell"] == "on" and seen["identity"]
+    assert "fused=on" in seen["label"] and "fused" not in seen["quiet_label"]
+    assert "--fused-adam on" in seen["reproduce"] and seen["run_ids"] and seen["docs"] and seen["before"]
+
+
+def test_the_documented_identity_is_the_code_identity():
+    text = (ROOT / "results" / "README.md").read_text()
+    assert axes.identity_rule() in text
+    rule = axes.identity_rule().split(". The other")[0]
+    assert rule.count("`") // 2 - 1 == len(config.IDENTITY)  # minus the `config` of "the `config` columns"
+    assert all(f"`{column}`" in rule for column in config.IDENTITY)
+    assert set(of_group("config")) == {axis.csv for axis in axes.AXES if axis.csv}
+
+
+def test_one_name_per_fact_memory_format():
+    run = config.RunConfig(model="mlp", datamodule="mnist5k", memory_format="channels_last")
+    assert run.columns()["memory_format"] == "channels_last" and "--channels-last" in run.reproduce()
+    assert not hasattr(run, "channels_last")
+
+
+def test_cudnn_tf32_is_an_identity_axis_on_by_default_and_on_in_older_files(tmp_path):
+    default = config.RunConfig(model="mlp", datamodule="mnist5k")
+    off = config.RunConfig(model="mlp", datamodule="mnist5k", cudnn_tf32=False)
+    assert default.columns()["cudnn_tf32"] == "on" and off.columns()["cudnn_tf32"] == "off"
+    assert config.identity(default.columns()) != config.identity(off.columns())
+    assert "cudnn.tf32=off" in off.label() and "tf32" not in default.label()
+    assert "--cudnn-tf32 off" in off.reproduce() and default.run_id != off.run_id
+    for path in REFERENCE:  # schema 3 files: read as on, the same configs as before
+        frame = load_results(path)
+        assert set(frame["cudnn_tf32"]) == {"on"} and "tf32" not in frame["config_label"][0]
+
+
+def test_the_session_applies_cudnn_tf32_before_measuring():
+    from bench import session
+
+    class Built:
+        model = torch.nn.Linear(2, 2)
+        notes: list = []
+
+    before = torch.backends.cudnn.allow_tf32
+    try:
+        session.apply_settings(config.RunConfig(model="mlp", datamodule="mnist5k", cudnn_tf32=False), Built())
+        assert torch.backends.cudnn.allow_tf32 is False
+        session.apply_settings(config.RunConfig(model="mlp", datamodule="mnist5k"), Built())
+        assert torch.backends.cudnn.allow_tf32 is True
+    finally:
+        torch.backends.cudnn.allow_tf32 = before
+        torch.set_float32_matmul_precision("highest")
+
+
+def test_the_run_flags_come_from_the_axes():
+    from bench.cli import build_parser
+
+    run = build_parser().parse_args(["run", "--cudnn-tf32", "off", "--channels-last", "--num-nodes", "2"])
+    assert (run.cudnn_tf32, run.memory_format, run.num_nodes) == ("off", True, 2)
+    assert json.loads(config.args_cell({"b": 1, "a": 2})) == {"a": 2, "b": 1}
+    assert [c for c in COLUMNS if c in config.IDENTITY] == list(config.IDENTITY)
