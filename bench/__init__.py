@@ -13,7 +13,7 @@ import importlib.machinery
 import sys
 from pathlib import Path
 
-OWN_PACKAGES = ("bench", "lightning_modules", "datamodules")
+OWN_PACKAGES = ("bench", "lightning_modules", "datamodules", "registries")
 
 
 class OwnPackagesFirst(importlib.abc.MetaPathFinder):

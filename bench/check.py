@@ -89,7 +89,8 @@ def busy_line(sample_s: float = BUSY_SAMPLE_S) -> Line:
 
 def governor_lines() -> list[Line]:
     """CPU frequency governor and turbo, where Linux exposes them (not inside most VMs)."""
-    governors = {read(p) for p in Path("/sys/devices/system/cpu").glob("cpu[0-9]*/cpufreq/scaling_governor")} - {None}
+    governors = {value for p in Path("/sys/devices/system/cpu").glob("cpu[0-9]*/cpufreq/scaling_governor")
+                 if (value := read(p)) is not None}
     if not governors:
         lines = [Line(OK, "CPU governor", "not exposed here (a VM or container: the host decides)")]
     elif governors == {"performance"}:

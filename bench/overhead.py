@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,8 +71,8 @@ def plain_step(model: L.LightningModule):
     except RuntimeError as exc:  # "... is not attached to a `Trainer`"
         raise NeedsTrainer(str(exc)) from exc
     # Manual optimization: hand the module its optimizers and a bare backward in place of the Trainer's.
-    model.optimizers = lambda: optimizers
-    model.manual_backward = lambda loss: loss.backward()
+    model.optimizers = lambda: optimizers  # type: ignore[method-assign,assignment]
+    model.manual_backward = lambda loss: loss.backward()  # type: ignore[method-assign,misc]
     return lambda batch, batch_idx: model.training_step(batch, batch_idx)
 
 
@@ -115,7 +116,8 @@ class StepClock(L.Callback):
     """Reads the clock (after waiting for the device) at two steps only: the bare Trainer's whole harness."""
 
     def __init__(self, start: int, stop: int) -> None:
-        self.start_step, self.stop_step, self.times, self.samples, self.steps = start, stop, [], 0, 0
+        self.start_step, self.stop_step, self.samples, self.steps = start, stop, 0, 0
+        self.times: list[float] = []
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.steps += 1
@@ -156,9 +158,9 @@ def runner_config(name: str, profile: str, device: str, data_args: dict, size: s
 class Overhead:
     """Throughputs (samples/s) of the three measurements, one entry per alternating repeat."""
 
-    runner: list[float] = field(default_factory=list)
+    runner: list[float | None] = field(default_factory=list)
     device_cost: list[float | None] = field(default_factory=list)
-    bare: list[float] = field(default_factory=list)
+    bare: list[float | None] = field(default_factory=list)
     expert: list[float | None] = field(default_factory=list)
 
     def runner_over_bare(self) -> float | None:
@@ -172,17 +174,17 @@ class Overhead:
 
     def spread(self) -> float | None:
         """(max - min) / median of the runner's repeats."""
-        return (max(self.runner) - min(self.runner)) / statistics.median(self.runner) if len(self.runner) > 1 \
-            else None
+        rates = [rate for rate in self.runner if rate]
+        return (max(rates) - min(rates)) / statistics.median(rates) if len(rates) > 1 else None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def ratio(a: list[float | None], b: list[float | None]) -> float | None:
+def ratio(a: Sequence[float | None], b: Sequence[float | None]) -> float | None:
     """Median of a over median of b, ignoring missing entries; None when either side has none."""
-    a, b = [x for x in a if x], [x for x in b if x]
-    return statistics.median(a) / statistics.median(b) if a and b else None
+    top, bottom = [x for x in a if x], [x for x in b if x]
+    return statistics.median(top) / statistics.median(bottom) if top and bottom else None
 
 
 def alternate(config: RunConfig, repeats: int, out_dir: Path) -> Overhead:

@@ -302,7 +302,7 @@ def plan(args: argparse.Namespace) -> Plan:
     if AUTO in axes[3] and (any(count > 1 for _, count in axes[0]) or args.num_nodes > 1):
         raise PlanError("--batch-sizes auto searches on one device (Lightning's batch size finder does not run "
                         "under DDP); give the multi-device runs a number")
-    runs = len(classes) * len(data) * len(chosen_sizes) * math.prod(map(len, axes)) * args.repeats
+    runs = len(classes) * len(data) * len(chosen_sizes) * math.prod(len(axis) for axis in axes) * args.repeats
     if runs > MAX_RUNS:  # the plan itself would exhaust memory long before the sweep ran
         raise PlanError(f"{runs} runs in one sweep (more than {MAX_RUNS}): fewer --repeats or shorter lists")
     out = output_folder(args.out or f"results/runs/{time.strftime('%Y%m%d-%H%M%S')}")

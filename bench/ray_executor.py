@@ -23,7 +23,7 @@ from typing import Any
 from bench import launch, progress
 from bench.columns import Status
 from bench.config import RunConfig
-from bench.sweep import SweepError
+from bench.errors import SweepError
 
 TICK_S = 0.5
 

@@ -243,7 +243,7 @@ class WarmServer:
                 if exited_at is not None and (late or now - exited_at > REPLY_TIMEOUT_S):
                     break
                 if late:
-                    raise subprocess.TimeoutExpired(f"run {pid}", timeout)
+                    raise subprocess.TimeoutExpired(f"run {pid}", timeout or 0.0)
                 self.cond.wait(min(1.0, deadline - now) if deadline is not None else 1.0)
             else:
                 return self.exits.pop(pid, None)

@@ -7,5 +7,5 @@ from tests.fake_models import FakeNet
 
 
 class ProbeNet(FakeNet):
-    bench = replace(FakeNet.bench, default_batch_size=32,
-                    datamodule_kwargs={"shape": (1, 8, 8), "num_classes": 3, "num_samples": 1024})
+    bench = replace(FakeNet.bench, classic=replace(
+        FakeNet.bench.classic, batch_size=32, data={"shape": (1, 8, 8), "num_classes": 3, "num_samples": 1024}))

@@ -131,7 +131,8 @@ class GpuSampler:
         self.clocks: list[float] = []
         self.powers: list[float] = []
         self.mask = 0
-        self.start_clock = self.end_clock = None
+        self.start_clock: float | None = None
+        self.end_clock: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -198,7 +199,7 @@ class WindowEnergy(L.Callback):
         end_j, self.seconds = self.run.read(), time.perf_counter() - self._started
         self.run.stop_sampling()
         samples = sum(n for _, n, _ in self.window.windows)
-        if end_j is not None and samples:
+        if end_j is not None and self.start_j is not None and samples:
             self.run.values["train_joules_per_sample"] = (end_j - self.start_j) / samples
             self.run.values["power_mean_w"] = (end_j - self.start_j) / self.seconds if self.seconds else None
 
@@ -228,7 +229,8 @@ class RunEnergy:
 
     def __init__(self, device: str, num_devices: int = 1, num_nodes: int = 1) -> None:
         self.device, self.num_devices = device, num_devices
-        self.counter = self.sampler = None
+        self.counter: NvmlCounter | RaplCounter | None = None
+        self.sampler: GpuSampler | None = None
         self.values: dict[str, Any] = {}
         self.notes: list[str] = []
         try:
@@ -271,10 +273,10 @@ class RunEnergy:
             return None
 
     def start_sampling(self) -> None:
-        self._guarded(lambda: self.sampler and self.sampler.start())
+        self._guarded(lambda: self.sampler.start() if self.sampler else None)
 
     def stop_sampling(self) -> None:
-        self._guarded(lambda: self.sampler and self.sampler.stop())
+        self._guarded(lambda: self.sampler.stop() if self.sampler else None)
 
     def _guarded(self, action) -> None:
         try:
