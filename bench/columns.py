@@ -11,13 +11,10 @@ from typing import Any
 from bench.axes import AXES, identity_rule
 
 SCHEMA_VERSION = 4
-# 2 added other_metrics (as `name=value` pairs); 3 made it a JSON object and added the config's model/data
-# arguments, the speed window, the device-cost throughput and the settings that change speed; 4 counts
-# flops_per_sample over one real training step (before: 3 x the forward) and added the inference FLOPs
-# (infer_flops_per_sample, infer_achieved_tflops), host_overhead_fraction (data_wait_fraction became the loader's
-# fetch alone), latency_samples (tail percentiles empty below their sample size), the noise check's system-wide
-# figures, the energy group (clocks, throttle reasons, power, energy per sample and to the target) and cudnn_tf32
-# (read as `on`). Older files read with the new columns empty.
+# 2 added other_metrics (`name=value` pairs); 3 made it JSON and added the model/data arguments, the speed window,
+# the device-cost throughput and the speed settings; 4 counts flops_per_sample over one real training step (before:
+# 3 x the forward), added the inference FLOPs, host_overhead_fraction (data_wait_fraction became the fetch alone),
+# latency_samples, the noise figures, the energy group and cudnn_tf32 (`on` before). Older files: new cells empty.
 READABLE_SCHEMA_VERSIONS = (1, 2, 3, 4)
 
 
@@ -228,9 +225,8 @@ TABLE: tuple[Column, ...] = (
     _c("other_cpu_cores", "environment", "CPU cores used on average, while the run ran, by everything but the run: "
        "the busy time of the cores it may use (/proc/stat via psutil, all but idle and iowait; steal included) "
        "minus the CPU time of the run's own process tree (its threads, live descendants and descendants that "
-       "exited) and of its harness (the sweep and the warm server that launched it and the sweep's W&B service, their "
-       "own threads only); "
-       "short-lived processes and other sweeps included", numeric=True, unit="cores"),
+       "exited) and of its harness (the sweep and the warm server that launched it and the sweep's W&B service, "
+       "their own threads only); short-lived processes and other sweeps included", numeric=True, unit="cores"),
     _c("other_cpu_cores_peak", "environment", "the same over the busiest one-second sample of the run",
        numeric=True, unit="cores"),
     _c("busy_processes", "environment", "the busiest other processes alive at the run's end, as `name (pid) "

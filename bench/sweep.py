@@ -24,7 +24,8 @@ from bench.columns import Status
 from bench.config import RunConfig
 from bench.errors import SweepError, SweepInterrupted
 from bench.progress import Console
-from bench.results_io import ResultsError, append_row, read_rows, repair_partial_last_line
+from bench.results_file import repair_partial_last_line
+from bench.results_io import ResultsError, append_row, read_rows
 
 
 def open_sweep_folder(out: Path) -> Path:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import check
-from bench.check import BAD, OK, WARN, Line
+from bench import check, check_machine
+from bench.check_machine import BAD, OK, WARN, Line
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,7 +44,7 @@ def by_what(lines: list[Line]) -> dict[str, Line]:
 
 
 def test_a_well_set_gpu_is_all_ticks():
-    lines = by_what(check.gpu_lines(fake_gpu(), 0, ours=set()))
+    lines = by_what(check_machine.gpu_lines(fake_gpu(), 0, ours=set()))
     assert all(line.mark == OK for line in lines.values()), lines
     assert "SM 1980 of 1980 MHz" in lines["clocks"].found and "-lgc 1980" in lines["clocks"].found
     assert lines["ECC"].found == "on" and lines["MIG"].found == "off"
@@ -57,7 +57,7 @@ def test_a_query_the_gpu_does_not_support_is_said_not_failed():
         raise NVMLError("Not Supported")
 
     gpu.nvmlDeviceGetEccMode = gpu.nvmlDeviceGetPowerManagementDefaultLimit = not_supported
-    lines = by_what(check.gpu_lines(gpu, 0, ours=set()))
+    lines = by_what(check_machine.gpu_lines(gpu, 0, ours=set()))
     assert lines["ECC"].found == "not readable here (Not Supported)" and lines["power"].mark == OK
     assert lines["MIG"].found == "off"
 
@@ -65,7 +65,7 @@ def test_a_query_the_gpu_does_not_support_is_said_not_failed():
 def test_gpu_warnings_say_what_to_do_and_which_make_numbers_unreliable():
     gpu = fake_gpu(persistence=0, mask=0x1 | 0x40, power=(90_000, 500_000, 700_000), temperature=90, mig=1,
                    pids=(4242, 77))
-    lines = by_what(check.gpu_lines(gpu, 0, ours={77}))
+    lines = by_what(check_machine.gpu_lines(gpu, 0, ours={77}))
     assert lines["persistence"].mark == WARN and "nvidia-smi -i 0 -pm 1" in lines["persistence"].advice
     assert not lines["persistence"].unreliable  # slower starts, not other numbers
     assert lines["throttling"].found == "hw_thermal" and lines["throttling"].unreliable  # gpu_idle is no slowdown
@@ -79,9 +79,9 @@ def test_busy_processes_make_the_machine_unfit(monkeypatch):
 
     snapshots = iter([{4242: (1.0, "burner", 0.0)}, {4242: (1.0, "burner", 4.0)}])  # 4 CPU s in 2 s: 2 cores
     monkeypatch.setattr(noise, "cpu_snapshot", lambda: next(snapshots))
-    monkeypatch.setattr(check.time, "sleep", lambda s: None)
-    monkeypatch.setattr(check.time, "monotonic", iter([0.0, 2.0]).__next__)
-    line = check.busy_line()
+    monkeypatch.setattr(check_machine.time, "sleep", lambda s: None)
+    monkeypatch.setattr(check_machine.time, "monotonic", iter([0.0, 2.0]).__next__)
+    line = check_machine.busy_line()
     assert line.mark == WARN and line.unreliable and "burner (4242) 2.00" in line.found
     assert "kill 4242" in line.advice
 
@@ -91,9 +91,9 @@ def test_a_quiet_machine_is_fit(monkeypatch):
 
     snapshots = iter([{9: (1.0, "sshd", 0.0)}, {9: (1.0, "sshd", 0.02)}])
     monkeypatch.setattr(noise, "cpu_snapshot", lambda: next(snapshots))
-    monkeypatch.setattr(check.time, "sleep", lambda s: None)
-    monkeypatch.setattr(check.time, "monotonic", iter([0.0, 2.0]).__next__)
-    assert check.busy_line().mark == OK
+    monkeypatch.setattr(check_machine.time, "sleep", lambda s: None)
+    monkeypatch.setattr(check_machine.time, "monotonic", iter([0.0, 2.0]).__next__)
+    assert check_machine.busy_line().mark == OK
 
 
 def test_probe_lines_judge_ratios_and_spread(monkeypatch, tmp_path):
@@ -141,7 +141,7 @@ def test_check_runs_the_probe_through_the_launch_path():
 @pytest.mark.gpu
 def test_real_gpu_lines():
     """NVML on a real GPU answers every query the check makes."""
-    lines = check.all_gpu_lines()
+    lines = check_machine.all_gpu_lines()
     assert lines and all(line.mark in (OK, WARN) for line in lines), lines
     whats = " ".join(line.what for line in lines)
     for what in ("persistence", "clocks", "throttling", "power", "temperature", "ECC", "MIG", "other processes"):

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from bench.columns import BY_NAME, GATED, of_group
-from bench.measure import energy
+from bench.measure import energy_counters
 from bench.measure.energy import Energy, RunEnergy, unless_shared
 from bench.measure.speed import SpeedWindow
 from bench.precision import PRECISIONS
@@ -109,9 +109,9 @@ def rapl_tree(root, packages):
 
 def test_rapl_counter_sums_packages_and_undoes_wraparound(tmp_path, monkeypatch):
     root = rapl_tree(tmp_path, [(999_000_000, 1_000_000_000), (5_000_000, 1_000_000_000)])
-    monkeypatch.setattr(energy, "RAPL_ROOT", root)
+    monkeypatch.setattr(energy_counters, "RAPL_ROOT", root)
     monkeypatch.delenv("DNNBENCH_CPUS", raising=False)
-    zones, reason = energy.rapl_packages(root)
+    zones, reason = energy_counters.rapl_packages(root)
     assert [z.name for z in zones] == ["intel-rapl:0", "intel-rapl:1"] and not reason
     run = RunEnergy("cpu")
     start = run.read()
@@ -122,11 +122,11 @@ def test_rapl_counter_sums_packages_and_undoes_wraparound(tmp_path, monkeypatch)
 
 
 def test_unreadable_or_absent_rapl_leaves_a_reason(tmp_path, monkeypatch):
-    monkeypatch.setattr(energy, "RAPL_ROOT", tmp_path / "absent")
+    monkeypatch.setattr(energy_counters, "RAPL_ROOT", tmp_path / "absent")
     assert "no RAPL" in RunEnergy("cpu").result().energy_note
     root = rapl_tree(tmp_path / "rapl", [(1, 10)])
     (root / "intel-rapl:0" / "energy_uj").write_text("not a number")
-    monkeypatch.setattr(energy, "RAPL_ROOT", root)
+    monkeypatch.setattr(energy_counters, "RAPL_ROOT", root)
     assert "RAPL not readable" in RunEnergy("cpu").result().energy_note
 
 

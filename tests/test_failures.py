@@ -19,7 +19,8 @@ from bench.cli import main
 from bench.columns import COLUMNS, Status
 from bench.config import RunConfig
 from bench.launch import run_child
-from bench.results_io import append_row, read_rows, repair_partial_last_line
+from bench.results_file import repair_partial_last_line
+from bench.results_io import append_row, read_rows
 from bench.sweep import hold_sweep_folder
 
 ROOT = Path(__file__).resolve().parent.parent

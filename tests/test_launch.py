@@ -75,7 +75,7 @@ def test_a_server_that_cannot_start_is_reported_once_and_runs_start_fresh(tmp_pa
 
 
 def test_the_server_preloads_without_threads_or_cuda():
-    code = ("import threading, torch; from bench.warm_server import preload; preload(); "
+    code = ("import threading, torch; from bench.warm_server_process import preload; preload(); "
             "import lightning, wandb, lightning_modules; "
             "print(threading.active_count(), torch.cuda.is_initialized())")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)

@@ -12,6 +12,7 @@ from bench.cli import main
 from bench.columns import COLUMNS, SCHEMA_VERSION, Status
 from bench.config import RunConfig
 from bench.measure import Columns
+from bench.results_file import repair_partial_last_line
 from bench.results_io import (
     ResultsError,
     UnknownColumnError,
@@ -19,7 +20,6 @@ from bench.results_io import (
     flatten,
     load_results,
     read_rows,
-    repair_partial_last_line,
 )
 from bench.row import Cells, RunRow
 from bench.sweep import SweepError, runs_to_do
