@@ -55,20 +55,32 @@ def load_line() -> Line:
 
 
 def busy_line(sample_s: float = BUSY_SAMPLE_S) -> Line:
-    """Other processes' CPU use over a short sample, this process's own tree (and its parents) left out."""
-    from bench.measure.noise import BUSY_CORES, cpu_snapshot, other_process_cores, own_pids
+    """Other processes' CPU use over a short sample, this process's own tree (and its parents) left out: the total
+    from the machine's own accounting, as the runs' noise check takes it (short-lived processes included), the
+    per-process snapshots only to name the busiest."""
+    from bench.measure.noise import (
+        BUSY_CORES,
+        OwnClock,
+        busy_cpu_seconds,
+        cpu_snapshot,
+        other_cores,
+        other_process_cores,
+        own_pids,
+    )
 
-    cores = os.cpu_count() or 1
-    start, started = cpu_snapshot(), time.monotonic()
+    cores, ours = os.cpu_count() or 1, OwnClock()
+    start, busy_start, ours_start, started = cpu_snapshot(), busy_cpu_seconds(None), ours.read(), time.monotonic()
     time.sleep(sample_s)
-    used = other_process_cores(start, cpu_snapshot(), own_pids(), time.monotonic() - started)
-    total = sum(used.values())
-    top = sorted(used.items(), key=lambda item: -item[1])[:3]
+    seconds = time.monotonic() - started
+    used = other_process_cores(start, cpu_snapshot(), own_pids(), seconds)
+    total = other_cores(busy_cpu_seconds(None) - busy_start, ours.read() - ours_start, seconds)
+    named = [(name, c) for name, c in sorted(used.items(), key=lambda item: -item[1])[:3] if c >= 0.05]
     found = f"{total:.2f} of {cores} cores used by other processes" + (
-        " (" + ", ".join(f"{name} {c:.2f}" for name, c in top if c >= 0.05) + ")" if top else "")
+        " (" + ", ".join(f"{name} {c:.2f}" for name, c in named) + ")" if named else "")
     if total >= max(BUSY_CORES_LIMIT, 0.1 * cores):
-        pids = " ".join(name.rsplit("(", 1)[1].rstrip(")") for name, c in top if c >= BUSY_CORES)
-        return warn("busy processes now", found, f"stop them before benchmarking (e.g. kill {pids}), or expect "
+        pids = " ".join(name.rsplit("(", 1)[1].rstrip(")") for name, c in named if c >= BUSY_CORES)
+        what = f"e.g. kill {pids}" if pids else "short-lived processes: no single one to name"
+        return warn("busy processes now", found, f"stop them before benchmarking ({what}), or expect "
                     "noise_warning on every row")
     return Line(OK, "busy processes now", found)
 

@@ -74,11 +74,31 @@ def test_gpu_warnings_say_what_to_do_and_which_make_numbers_unreliable():
     assert lines["other processes"].found == "4242" and "stop process 4242" in lines["other processes"].advice
 
 
+def fake_cpu_accounting(monkeypatch, noise, busy_s: float) -> None:
+    """The machine's busy CPU seconds rise by `busy_s` over the sample; this process's own tree uses none."""
+    readings = iter([100.0, 100.0 + busy_s])
+    monkeypatch.setattr(noise, "busy_cpu_seconds", lambda cpus: next(readings))
+    monkeypatch.setattr(noise.OwnClock, "read", lambda self: 0.0)
+
+
+def test_short_lived_processes_make_the_machine_unfit(monkeypatch):
+    """Processes that start and end inside the sample are in no snapshot, but the machine's accounting has them."""
+    from bench.measure import noise
+
+    monkeypatch.setattr(noise, "cpu_snapshot", lambda: {})
+    fake_cpu_accounting(monkeypatch, noise, busy_s=3.0)  # 3 CPU s in 2 s: 1.5 cores
+    monkeypatch.setattr(check_machine.time, "sleep", lambda s: None)
+    monkeypatch.setattr(check_machine.time, "monotonic", iter([0.0, 2.0]).__next__)
+    line = check_machine.busy_line()
+    assert line.mark == WARN and line.unreliable and "1.50 of" in line.found
+
+
 def test_busy_processes_make_the_machine_unfit(monkeypatch):
     from bench.measure import noise
 
     snapshots = iter([{4242: (1.0, "burner", 0.0)}, {4242: (1.0, "burner", 4.0)}])  # 4 CPU s in 2 s: 2 cores
     monkeypatch.setattr(noise, "cpu_snapshot", lambda: next(snapshots))
+    fake_cpu_accounting(monkeypatch, noise, busy_s=4.0)
     monkeypatch.setattr(check_machine.time, "sleep", lambda s: None)
     monkeypatch.setattr(check_machine.time, "monotonic", iter([0.0, 2.0]).__next__)
     line = check_machine.busy_line()
@@ -91,6 +111,7 @@ def test_a_quiet_machine_is_fit(monkeypatch):
 
     snapshots = iter([{9: (1.0, "sshd", 0.0)}, {9: (1.0, "sshd", 0.02)}])
     monkeypatch.setattr(noise, "cpu_snapshot", lambda: next(snapshots))
+    fake_cpu_accounting(monkeypatch, noise, busy_s=0.02)
     monkeypatch.setattr(check_machine.time, "sleep", lambda s: None)
     monkeypatch.setattr(check_machine.time, "monotonic", iter([0.0, 2.0]).__next__)
     assert check_machine.busy_line().mark == OK
