@@ -94,7 +94,8 @@ TABLE: tuple[Column, ...] = (
     _c("train_samples_per_s", "speed", "training samples per second (all devices) of the Trainer loop: median "
        "over the speed window's sub-windows, each step timed from the end of the previous batch (data fetch and "
        "Lightning's loop included)", numeric=True, better="max", unit="samples/s", console=True),
-    _c("train_samples_per_s_spread", "speed", "(max - min) / median of the sub-window throughputs",
+    _c("train_samples_per_s_spread", "speed", "(max - min) / median of the sub-window throughputs, "
+       "within this one process (separate processes can differ more: from 10 % up the message recommends --repeats)",
        numeric=True, unit="ratio"),
     _c("timed_steps", "speed", "training steps inside the speed window: a fixed-length window of 100 steps after "
        "10 warm-up steps (on a CPU it may stop at 10 s once it has 20), in its own short fit after the quality "
@@ -235,7 +236,8 @@ TABLE: tuple[Column, ...] = (
        "(NVML); empty when NVML is not available", numeric=True),
     _c("noise_warning", "environment", "why this run's speed may be off: it started on a loaded machine "
        "(`load_per_core_start` >= 1.5), others used its CPU cores (`other_cpu_cores` >= 0.5, or 10% of the cores "
-       "it may use if more), or other processes used its GPU; empty when it ran alone. The console prints it, the "
+       "it may use if more, on average or in sampled seconds adding up to 10% of the run and 3 s), or other "
+       "processes used its GPU; empty when it ran alone. The console prints it, the "
        "report marks the row, compare flags the config"),
     _c("schema_version", "environment", f"version of this column set ({SCHEMA_VERSION})"),
     _c("reproduce", "environment", "the `dnnbench run ...` command that re-runs this row (same seed; its repeat "

@@ -226,6 +226,8 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> Measured | None:
                   else speed_window_fit(config, built, fit_model, sweep_dir, flops, meter))
     if trainer.global_rank != 0:
         return None  # every rank trains; rank 0 measures inference and writes the row
+    if config.profile != "smoke":  # a smoke run's few windows say nothing about the machine
+        built.notes += [note for note in [throughput.note()] if note]
     pieces += [throughput, *measure_trained(config, built, fit_model, device, throughput.train_samples_per_s,
                                             flops, meter), meter.result()]
     measured = Measured(pieces, "; ".join(built.notes))
