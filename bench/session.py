@@ -207,8 +207,9 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> Measured | None:
                                            fit_model, built.datamodule, config.batch_size)
         config = config.but(batch_size=found.batch_size)
         built.notes.append(found.note)
-    watch = quality.QualityWatch(built.spec.metric, built.spec.metric_direction, built.metric_target,
-                                 stop=config.stops_at_target)
+    scored = getattr(built.datamodule, "has_quality", True)  # no stopping at a "target" on data without quality
+    watch = quality.QualityWatch(built.spec.metric, built.spec.metric_direction,
+                                 built.metric_target if scored else None, stop=config.stops_at_target)
     flops = cost.TrainingFlops(step=2 if config.compile else 1)  # the first step compiles
     # smoke: the quality fit's steps after the counted one are the speed window
     smoke_window = speed.SpeedWindow(config.world_size, warmup=flops.step, profiled=0, stop=False)

@@ -84,13 +84,14 @@ class QualityWatch(L.Callback):
         return max(0.0, self.step_seconds[0] - statistics.median(self.step_seconds[1:]))
 
     def on_validation_end(self, trainer, pl_module) -> None:
-        value = trainer.callback_metrics.get(self.key)
-        if value is None or self.target is None or self.time_to_target is not None or trainer.sanity_checking:
+        if self.target is None or trainer.sanity_checking:
             return
-        value = float(value)
-        reached = value >= self.target if self.direction == "max" else value <= self.target
-        if reached and self.train_start is not None:
+        value = trainer.callback_metrics.get(self.key)
+        reached = value is not None and (float(value) >= self.target if self.direction == "max"
+                                         else float(value) <= self.target)
+        if reached and self.time_to_target is None and self.train_start is not None:
             synchronize(pl_module.device)
             self.time_to_target = time.perf_counter() - self.train_start
-            if self.stop:
-                trainer.should_stop = True
+        # Every rank takes part in the decision (as EarlyStopping does), so DDP ranks stop together.
+        if self.stop and trainer.strategy.reduce_boolean_decision(reached, all=False):
+            trainer.should_stop = True
