@@ -112,3 +112,17 @@ def test_compare_fails_when_fewer_runs_reach_the_target(tmp_path, capsys):
 def test_compare_passes_seeds_from_the_same_noise(tmp_path, capsys):
     assert compare(tmp_path, seeds([30, 36, 33, 29, 35]), seeds([34, 30, 37, 31, 32])) == 0
     assert "0 regression(s)" in capsys.readouterr().out
+
+
+def test_gpu_checks_bar_wants_every_quick_row_at_its_target(tmp_path):
+    from bench.results_io import load_results
+    from benchmarks.gpu_check import target_bar
+
+    rows = [make_row(stop_at_target="on", reached_target="yes"),
+            make_row(precision="bf16-mixed", stop_at_target="on", reached_target="no", time_to_target_s="")]
+    frame = load_results(write_csv(tmp_path / "results.csv", rows))
+    assert target_bar(frame, 2, ["32-true", "bf16-mixed"])[1:] == ("NOT MET", "1 of 2 rows (not: cnn bf16-mixed)")
+    frame["reached_target"] = "yes"
+    assert target_bar(frame, 2, ["32-true", "bf16-mixed"])[1] == "MET"
+    frame["stop_at_target"] = "off"  # smoke rows (the reduced CPU form) are not judged
+    assert target_bar(frame, 2, ["32-true", "bf16-mixed"])[1] == "NOT CHECKED"
