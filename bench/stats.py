@@ -43,7 +43,7 @@ def time_to_train(times: list[float | None]) -> TimeToTrain:
     kept = ordered[1:-1] if len(ordered) >= 3 else ordered
     seconds = statistics.fmean(kept) if kept and math.isfinite(kept[-1]) else None
     rule = (f"olympic mean of {len(times)} (fastest and slowest dropped)" if len(times) >= 3
-            else f"mean of {len(times)} (under 3 runs: none dropped)" if times else "no runs")
+            else "mean of 2 (under 3 runs: none dropped)" if len(times) == 2 else "single run" if times else "no runs")
     return TimeToTrain(seconds, len(reached), len(times), reached[0] if reached else None,
                        reached[-1] if reached else None, rule)
 
