@@ -126,3 +126,13 @@ def test_gpu_checks_bar_wants_every_quick_row_at_its_target(tmp_path):
     assert target_bar(frame, 2, ["32-true", "bf16-mixed"])[1] == "MET"
     frame["stop_at_target"] = "off"  # smoke rows (the reduced CPU form) are not judged
     assert target_bar(frame, 2, ["32-true", "bf16-mixed"])[1] == "NOT CHECKED"
+
+
+def test_the_console_line_says_whether_the_run_reached_its_target():
+    from bench.sweep import console_summary
+
+    row = {"status": "ok", "metric_name": "acc", "metric_value": 0.975, "metric_target": 0.97, "epochs": 3,
+           "batch_size": 64, "wall_s": 12.0}
+    assert console_summary(row | {"reached_target": "yes", "time_to_target_s": 4.31}).startswith(
+        "acc 0.975 (target 0.97 reached at 4.31 s), batch 64")
+    assert console_summary(row | {"reached_target": "no"}).startswith("acc 0.975 (target 0.97 not reached in 3 epoch")
