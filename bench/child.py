@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.columns import Status
-from bench.results_io import flatten
+from bench.results_io import INFERENCE_ROWS, flatten
 from bench.row import Cells, RunRow
 
 if TYPE_CHECKING:  # imported in main: torch and lightning load only after the child watches its parent
@@ -69,7 +69,7 @@ def run(config: RunConfig, sweep_dir: Path) -> dict[str, Any] | None:
     best_effort(notes, "host allocator setting", keep_freed_host_memory)
     noise = best_effort(notes, "noise check", lambda: NoiseWatch(config.device, config.num_devices).start())
     started = time.perf_counter()
-    row, probed = RunRow(config), dict[str, Any]()
+    row, probed, inference_rows = RunRow(config), dict[str, Any](), list[dict[str, Any]]()
     try:
         row.add(Cells(best_effort(notes, "environment reading", lambda: environment(config.device)) or {}))
         if (outcome := precheck(config)) is not None:
@@ -91,7 +91,7 @@ def run(config: RunConfig, sweep_dir: Path) -> dict[str, Any] | None:
                 if measured is None:
                     return None
                 row.add(*measured.pieces)
-                row.message = measured.message
+                row.message, inference_rows = measured.message, measured.inference
     except BaseException as exc:  # noqa: BLE001 - one row whatever happens
         if isinstance(exc, KeyboardInterrupt):
             raise
@@ -107,7 +107,8 @@ def run(config: RunConfig, sweep_dir: Path) -> dict[str, Any] | None:
     if ended is not None and ended.noise_warning:  # the sweep's console shows it too (bench.sweep.console_summary)
         print(f"dnnbench: warning: {ended.noise_warning}", file=sys.stderr)
     cells = flatten(row)
-    return cells | unless_shared(cells) | probed  # NVML's energy counter covers every process on the GPU
+    extra = {INFERENCE_ROWS: inference_rows} if inference_rows else {}  # the sweep writes them to inference.csv
+    return cells | unless_shared(cells) | probed | extra  # NVML's energy counter covers every process on the GPU
 
 
 def write_row(row: dict[str, Any], result_path: Path) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,7 +18,7 @@ import torch
 
 import datamodules
 import lightning_modules
-from bench import progress
+from bench import infer_curve, progress
 from bench.config import AUTO, SMOKE_LIMITS, RunConfig
 from bench.measure import Columns, batch_size, best_effort, cost, energy, inference, memory, peaks, quality, speed
 from bench.precision import PRECISIONS
@@ -121,6 +122,7 @@ class Measured:
 
     pieces: list[Any]
     message: str
+    inference: list[dict[str, Any]] = field(default_factory=list)  # inference.csv rows (bench/infer_curve.py)
 
 
 def quality_of(built: Built, results: Sequence[Mapping[str, Any]], watch: quality.QualityWatch) -> Quality:
@@ -193,7 +195,7 @@ def apply_settings(config: RunConfig, built: Built) -> FitModule:
 def train_and_measure(config: RunConfig, sweep_dir: Path) -> Measured | None:
     """Train and test one config, then time its speed window and inference; the row's measured pieces (None on
     ranks other than 0)."""
-    built = build(config)
+    started, built = time.monotonic(), build(config)
     fit_model = apply_settings(config, built)
     if config.batch_size_mode == AUTO:  # searched before the measured fit, on a trainer of its own
         found = batch_size.largest_fitting(make_trainer(config, built, [], None, sweep_dir, max_epochs=-1),
@@ -222,15 +224,28 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> Measured | None:
         quality_of(built, results, watch)]
     if trainer.global_rank == 0:  # pictures of the model that was tested, before the speed window trains on
         built.notes += save_artifacts(built.model, sweep_dir / "artifacts" / config.run_id)
+    tested = infer_curve.tested_weights(config, built.model, built.notes)  # the speed window trains on
     throughput = (smoke_window.result() if config.profile == "smoke"
                   else speed_window_fit(config, built, fit_model, sweep_dir, flops, meter))
     if trainer.global_rank != 0:
         return None  # every rank trains; rank 0 measures inference and writes the row
     pieces += [throughput, *measure_trained(config, built, fit_model, device, throughput.train_samples_per_s,
                                             flops, meter), meter.result()]
-    measured = Measured(pieces, "; ".join(built.notes))
+    rows = None if tested is None else best_effort(built.notes, "inference backends", lambda: infer_curve.run(
+        infer_curve.Curve(config, built.model, device, PRECISIONS[config.precision],
+                          lambda batch: inference_args(config.but(batch_size=batch), built, device),
+                          curve_tester(config, built, sweep_dir), (built.spec.metric, built.spec.metric_direction),
+                          started + infer_curve.CURVE_SHARE * config.time_limit_s), tested))
+    measured = Measured(pieces, "; ".join(built.notes), rows or [])
     finish_wandb(logger, config, measured, sweep_dir / "artifacts" / config.run_id)
     return measured
+
+
+def curve_tester(config: RunConfig, built: Built, sweep_dir: Path) -> infer_curve.Tester | None:
+    """The model's own test pass on a fresh one-device Trainer, for its metric through each inference backend."""
+    one_device = config.but(num_devices=1, num_nodes=1)
+    return infer_curve.tester(lambda: make_trainer(one_device, built, [], None, sweep_dir), built.datamodule,
+                              built.spec.metric) if getattr(built.datamodule, "has_quality", True) else None
 
 
 def save_artifacts(model: Any, out_dir: Path) -> list[str]:
