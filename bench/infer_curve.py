@@ -81,6 +81,24 @@ def standing_in(model: nn.Module, module: nn.Module) -> Iterator[None]:
         model.net = net
 
 
+class TestedWeights(nn.Module):
+    """The backend in the model's test pass: a test that reloads its network's weights first (the DQN's best ones)
+    may reload the weights the backend was built from, which it already holds; any other weights are refused."""
+
+    def __init__(self, backend: nn.Module, net: nn.Module):
+        super().__init__()
+        self.backend, self.source = backend, [net]  # a list: the network is not this module's submodule
+
+    def forward(self, *args: Any) -> Any:
+        return self.backend(*args)
+
+    def load_state_dict(self, state: Any, strict: bool = True, assign: bool = False) -> Any:
+        held = self.source[0].state_dict()
+        if state.keys() != held.keys() or not all(torch.equal(state[k].to(v.device), v) for k, v in held.items()):
+            raise RuntimeError("the backend holds the tested weights; the test loads others into its network")
+        return nn.modules.module._IncompatibleKeys([], [])
+
+
 def one_line(exc: BaseException) -> str:
     return (f"{type(exc).__name__}: {exc}".splitlines() or [""])[0][:300]
 
@@ -97,7 +115,7 @@ def quality(curve: Curve, built: backends.Built, has_net: bool) -> tuple[float |
     if not has_net:
         return None, "metric not measured through the backend: the model's test does not go through a `net`"
     try:
-        with standing_in(curve.model, built.module):
+        with standing_in(curve.model, TestedWeights(built.module, curve.model.net)):
             return curve.tester(curve.model), ""
     except Exception as exc:
         return None, f"metric through the backend failed: {one_line(exc)}"

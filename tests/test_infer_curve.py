@@ -63,6 +63,28 @@ def test_a_backend_that_cannot_take_a_network_says_why(backend, net, precision, 
         backends.build(backend, net, (torch.randn(2, 1, 8, 8),), CPU, precision)
 
 
+class BakedBatch(nn.Module):
+    """A network whose graph keeps the example's batch (as the conditional GAN's label cycle does)."""
+
+    def forward(self, x):
+        return x.reshape(2, -1)[: len(x)] * 2  # export specialises the batch to the example's 2
+
+
+def test_an_export_that_bakes_in_the_batch_is_unsupported_with_the_reason():
+    with pytest.raises(backends.Unsupported, match="does not run at another batch size|another output shape"):
+        backends.build("onnxruntime", BakedBatch(), (torch.randn(2, 3),), CPU, "32-true")
+
+
+@pytest.mark.slow  # the dynamo exporter on a transformer: ~15 s on 2 cores
+def test_onnx_takes_a_decoder_at_any_token_length():
+    model = smoke_model("transformer").eval()
+    built = backends.build("onnxruntime", model.net, model.example_input(2), CPU, "32-true")
+    src, tgt = model.example_input(3)
+    with torch.no_grad():
+        assert torch.allclose(built.module(src, tgt[:, :2]), model.net(src, tgt[:, :2]), atol=1e-4)
+    assert "dynamo exporter" in built.detail
+
+
 def test_int8_leaves_the_fused_transformer_layers_in_float():
     model = smoke_model("transformer").eval()
     built = backends.build("int8", model.net, model.example_input(2), CPU, "32-true")
@@ -111,7 +133,7 @@ def test_a_failing_backend_costs_only_its_own_rows(monkeypatch):
         raise RuntimeError("backend exploded")
 
     monkeypatch.setitem(backends.BUILDERS, "onnxruntime", broken)
-    model = smoke_model("cnn")
+    model = smoke_model("mlp")
     rows = infer_curve.inference_rows(fake_curve(model, "eager,onnxruntime,int8", sizes="2"))
     assert [(r["backend"], r["status"]) for r in rows] == [
         ("eager", Status.OK), ("onnxruntime", Status.ERROR), ("int8", Status.OK)]
@@ -123,6 +145,25 @@ def test_a_model_without_a_net_is_timed_whole_and_says_why_there_is_no_metric():
     rows = infer_curve.inference_rows(fake_curve(model, "eager,int8", sizes="2", tester=lambda m: 0.5))
     assert [r["status"] for r in rows] == [Status.OK, Status.OK]
     assert all(r["metric_value"] is None and "does not go through a `net`" in r["message"] for r in rows)
+
+
+def test_a_test_that_reloads_the_tested_weights_runs_through_every_backend():
+    import datamodules
+    from fake_models import FakeNet
+
+    class ReloadsBest(FakeNet):  # as the DQN's test reloads its best weights into `net` first
+        def on_test_start(self):
+            self.net.load_state_dict(self.best)
+
+    model = ReloadsBest()
+    model.best = {k: v.clone() for k, v in model.net.state_dict().items()}
+    data = datamodules.get("synthetic")(shape=(1, 8, 8), num_classes=3, num_samples=64, batch_size=16)
+    tester = infer_curve.tester(lambda: quiet_trainer(limit_test_batches=2), data, "acc")
+    rows = infer_curve.inference_rows(fake_curve(model, "eager,onnxruntime,int8", sizes="2", tester=tester))
+    assert all(r["metric_value"] is not None for r in rows), [r["message"] for r in rows]
+    model.best = {k: v + 1 for k, v in model.best.items()}  # other weights: refused, the timing kept
+    rows = infer_curve.inference_rows(fake_curve(model, "int8", sizes="2", tester=tester))
+    assert rows[0]["status"] == Status.OK and "loads others" in rows[0]["message"]
 
 
 def test_nothing_starts_past_the_deadline():

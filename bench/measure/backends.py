@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 BACKENDS = ("eager", "compile", "export", "onnxruntime", "int8")  # `--infer-backends` takes these (bench/axes.py)
-ONNX_OPSET = 17
+ONNX_OPSET = 18  # the dynamo exporter's lowest
 EXPORTED_ONLY_IN = ("32-true",)  # autocast does not carry into an exported or quantized graph
 
 
@@ -95,7 +95,9 @@ def exported(net: nn.Module, args: tuple, device: torch.device, precision: str) 
         return aoti_load_package(path)
 
     loaded, compile_s = timed(build)
-    return Built(Calls(loaded, folder), "torch.export + AOTInductor", export_s, compile_s)
+    module = Calls(loaded, folder)
+    check_other_batch(module, net, args, "the AOTInductor package")
+    return Built(module, "torch.export + AOTInductor", export_s, compile_s)
 
 
 def onnx_providers(device: torch.device) -> list[str]:
@@ -110,14 +112,40 @@ def onnx_providers(device: torch.device) -> list[str]:
     return chosen + ["CPUExecutionProvider"]
 
 
-def onnx_export(net: nn.Module, args: tuple, path: str) -> None:
-    """The TorchScript-based exporter (dynamo=False): it takes LSTMs and the fused transformer layers, which the
-    dynamo exporter of torch 2.11 still refuses or decomposes into loops; dynamic axes as `dynamic_shapes` says."""
+def onnx_export(net: nn.Module, args: tuple, path: str) -> str:
+    """The dynamo exporter (torch.export underneath, the same dynamic dimensions as `export`: it keeps a decoder's
+    token length dynamic, where the TorchScript exporter bakes sizes into reshapes); the TorchScript exporter
+    (dynamo=False) where it fails. Returns which one wrote the file."""
     names = [f"input{i}" for i in range(len(args))]
+    try:
+        torch.onnx.export(net.eval(), args, path, input_names=names, output_names=["output"],
+                          dynamic_shapes=dynamic_shapes(args), opset_version=ONNX_OPSET, dynamo=True)
+        return "dynamo exporter"
+    except Exception as exc:
+        reason = one_line(exc)
     axes = {name: {dim: f"{name}_dim{dim}" for dim in dims} for name, dims in zip(names, dynamic_shapes(args))}
     axes["output"] = {0: "input0_dim0"}  # the batch
     torch.onnx.export(net.eval(), args, path, input_names=names, output_names=["output"], dynamic_axes=axes,
                       opset_version=ONNX_OPSET, dynamo=False)
+    return f"TorchScript exporter (the dynamo exporter failed: {reason[:120]})"
+
+
+def one_line(exc: BaseException) -> str:
+    return (f"{type(exc).__name__}: {exc}".splitlines() or [""])[0]
+
+
+def check_other_batch(module: nn.Module, net: nn.Module, args: tuple, what: str) -> None:
+    """The backend at batch 1 (it was built at a larger one) gives the network's output shape, else Unsupported:
+    an export that baked the example's batch into the graph cannot serve a batch-size curve."""
+    single = tuple(a[:1] for a in args)
+    try:
+        with torch.no_grad():
+            matches = module(*single).shape == net(*single).shape
+    except Exception as exc:
+        raise Unsupported(f"{what} does not run at another batch size than the example's ({one_line(exc)[:200]})"
+                          ) from None
+    if not matches:
+        raise Unsupported(f"{what} gives another output shape at batch 1 than the network")
 
 
 def onnxruntime(net: nn.Module, args: tuple, device: torch.device, precision: str) -> Built:
@@ -130,7 +158,7 @@ def onnxruntime(net: nn.Module, args: tuple, device: torch.device, precision: st
     args = tensors(args)
     folder = tempfile.TemporaryDirectory(prefix="dnnbench-onnx-")
     path = str(Path(folder.name) / "model.onnx")
-    _, export_s = timed(lambda: onnx_export(net, args, path))
+    exporter, export_s = timed(lambda: onnx_export(net, args, path))
     options = ort.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()  # the run's cores, as torch uses them
     session, compile_s = timed(lambda: ort.InferenceSession(path, options, providers=onnx_providers(device)))
@@ -140,7 +168,9 @@ def onnxruntime(net: nn.Module, args: tuple, device: torch.device, precision: st
         feeds = {name: x.detach().cpu().numpy() for name, x in zip(names, inputs)}
         return torch.from_numpy(session.run(None, feeds)[0]).to(inputs[0].device)
 
-    return Built(Calls(call, folder), f"onnxruntime {ort.__version__} {session.get_providers()[0]}", export_s,
+    module = Calls(call, folder)
+    check_other_batch(module, net, args, "the ONNX graph")
+    return Built(module, f"onnxruntime {ort.__version__} {session.get_providers()[0]}, {exporter}", export_s,
                  compile_s)
 
 
