@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.columns import Status, heading, number
+from bench.columns import Status, number
 from bench.results_io import inference_beside, load_inference
 
 CHART = "inference_curves.png"
-SHOWN = ["infer_samples_per_s", "speedup_vs_eager", "latency_p50_ms", "latency_p95_ms", "metric_value",
-         "metric_drift", "export_s", "compile_s"]
+SHOWN = {"infer_samples_per_s": "samples/s", "speedup_vs_eager": "speed-up vs eager", "latency_p50_ms": "p50 (ms)",
+         "latency_p95_ms": "p95 (ms)", "metric_value": "metric", "metric_drift": "drift vs eager",
+         "export_s": "export (s)", "compile_s": "compile (s)"}
 
 
 def inference_frame(csv_paths: list[Path]) -> pd.DataFrame:
@@ -29,9 +30,10 @@ def inference_frame(csv_paths: list[Path]) -> pd.DataFrame:
 def point_summary(rows: pd.DataFrame) -> dict:
     """One (model, config, backend, batch size): medians of the ok repeats, the statuses, the first reason."""
     ok = rows[rows["status"] == Status.OK.value]
-    cells = {heading(column).replace("infer_samples_per_s", "samples/s"): number(ok[column].median())
-             for column in SHOWN if ok[column].notna().any()}
-    reasons = [m for m in rows["message"].fillna("") if m]
+    cells = {title: number(ok[column].median()) if ok[column].notna().any() else ""
+             for column, title in SHOWN.items()}
+    notes = (note for message in rows["message"].fillna("") for note in message.split("; "))
+    reasons = [note for note in notes if note and not note.startswith("latency p")]  # those are in the CSV
     return {"status": "/".join(sorted(set(rows["status"]))), **cells,
             "detail": next((d for d in rows["backend_detail"].fillna("") if d), ""),
             "message": reasons[0][:160] if reasons else ""}
@@ -56,8 +58,8 @@ def sections(frame: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame | None]]:
         return []
     return [("Inference backends", "each backend at each batch size (inference.csv): throughput, its speed-up "
              "against eager at the same batch, latency, the model's test metric through the backend and its drift "
-             "from eager, export and compile time (s); medians of the ok repeats; `unsupported` rows give the "
-             "reason", backend_table(frame))]
+             "from eager (the metric is the model's own: metric_name in inference.csv), export and compile time; "
+             "medians of the ok repeats; `unsupported` rows give the reason", backend_table(frame))]
 
 
 def curve_chart(frame: pd.DataFrame, out_dir: Path) -> Path | None:
