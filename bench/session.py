@@ -122,7 +122,7 @@ class Measured:
 
     pieces: list[Any]
     message: str
-    inference: list[dict[str, Any]] = field(default_factory=list)  # inference.csv rows (bench/infer_curve.py)
+    curve: Any = None  # () -> inference.csv rows (bench/infer_curve.py), run by the child after the row's readings
 
 
 def quality_of(built: Built, results: Sequence[Mapping[str, Any]], watch: quality.QualityWatch) -> Quality:
@@ -231,21 +231,22 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> Measured | None:
         return None  # every rank trains; rank 0 measures inference and writes the row
     pieces += [throughput, *measure_trained(config, built, fit_model, device, throughput.train_samples_per_s,
                                             flops, meter), meter.result()]
-    rows = None if tested is None else best_effort(built.notes, "inference backends", lambda: infer_curve.run(
-        infer_curve.Curve(config, built.model, device, PRECISIONS[config.precision],
-                          lambda batch: inference_args(config.but(batch_size=batch), built, device),
-                          curve_tester(config, built, sweep_dir), (built.spec.metric, built.spec.metric_direction),
-                          started + infer_curve.CURVE_SHARE * config.time_limit_s), tested))
-    measured = Measured(pieces, "; ".join(built.notes), rows or [])
+    curve = None if tested is None else lambda: infer_curve.run(
+        curve_of(config, built, device, sweep_dir, started + infer_curve.CURVE_SHARE * config.time_limit_s), tested)
+    measured = Measured(pieces, "; ".join(built.notes), curve)
     finish_wandb(logger, config, measured, sweep_dir / "artifacts" / config.run_id)
     return measured
 
 
-def curve_tester(config: RunConfig, built: Built, sweep_dir: Path) -> infer_curve.Tester | None:
-    """The model's own test pass on a fresh one-device Trainer, for its metric through each inference backend."""
+def curve_of(config: RunConfig, built: Built, device: torch.device, sweep_dir: Path,
+             deadline: float) -> infer_curve.Curve:
+    """The run's inference curve: the model's inputs at any batch; its own test pass on a fresh one-device Trainer."""
     one_device = config.but(num_devices=1, num_nodes=1)
-    return infer_curve.tester(lambda: make_trainer(one_device, built, [], None, sweep_dir), built.datamodule,
-                              built.spec.metric) if getattr(built.datamodule, "has_quality", True) else None
+    tester = infer_curve.tester(lambda: make_trainer(one_device, built, [], None, sweep_dir), built.datamodule,
+                                built.spec.metric) if getattr(built.datamodule, "has_quality", True) else None
+    return infer_curve.Curve(config, built.model, device, PRECISIONS[config.precision],
+                             lambda batch: inference_args(config.but(batch_size=batch), built, device), tester,
+                             (built.spec.metric, built.spec.metric_direction), deadline)
 
 
 def save_artifacts(model: Any, out_dir: Path) -> list[str]:

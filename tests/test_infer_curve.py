@@ -148,8 +148,9 @@ def test_a_model_without_a_net_is_timed_whole_and_says_why_there_is_no_metric():
 
 
 def test_a_test_that_reloads_the_tested_weights_runs_through_every_backend():
-    import datamodules
     from fake_models import FakeNet
+
+    import datamodules
 
     class ReloadsBest(FakeNet):  # as the DQN's test reloads its best weights into `net` first
         def on_test_start(self):
