@@ -267,3 +267,21 @@ def test_results_readme_documents_the_inference_columns():
     text = (ROOT / "results" / "README.md").read_text()
     generated = text.split("tests/test_infer_curve.py checks it -->\n")[1].split("<!-- end of inference columns")[0]
     assert generated == markdown_docs(), "results/README.md is stale: python -m bench.inference_columns"
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("backend", ["eager", "compile", "export", "onnxruntime", "int8"])
+def test_each_backend_on_a_gpu_runs_or_names_what_it_needs(backend):
+    cuda = torch.device("cuda")
+    net = tiny_net().to(cuda)
+    try:
+        built = backends.build(backend, net, (torch.randn(2, 1, 8, 8, device=cuda),), cuda, "32-true")
+    except backends.Unsupported as exc:
+        assert backend in ("onnxruntime", "int8") and ("onnxruntime-gpu" in str(exc) or "torchao" in str(exc))
+        return
+    x = torch.randn(3, 1, 8, 8, device=cuda)
+    with torch.no_grad():
+        out = built.module(x)
+    assert out.device.type == "cuda" and torch.allclose(out, net(x), atol=0.05 if backend == "int8" else 1e-3)
+    if backend == "onnxruntime":
+        assert "CUDAExecutionProvider" in built.detail or "TensorrtExecutionProvider" in built.detail

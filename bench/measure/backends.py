@@ -204,13 +204,14 @@ def quantizable_layers(net: nn.Module) -> dict[str, nn.Module]:
 
 
 def int8_weight_only(net: nn.Module) -> Built:
+    """torchao's int8 weight-only quantization (its config class where torchao has one, else the older function)."""
     try:
-        from torchao.quantization import int8_weight_only as config
-        from torchao.quantization import quantize_
+        from torchao import quantization as ao
     except ImportError:
         raise Unsupported("int8 on a GPU needs torchao (pip install torchao)") from None
+    config = ao.Int8WeightOnlyConfig() if hasattr(ao, "Int8WeightOnlyConfig") else ao.int8_weight_only()
     module = copy.deepcopy(net).eval()
-    _, export_s = timed(lambda: quantize_(module, config()))
+    _, export_s = timed(lambda: ao.quantize_(module, config))
     return Built(module, "torchao int8 weight-only", export_s)
 
 
