@@ -21,6 +21,7 @@ MATMUL_PRECISIONS = ("highest", "high", "medium")  # torch.set_float32_matmul_pr
 PRECISION_NAMES = ("32-true", "16-mixed", "bf16-mixed", "bf16-true", "64-true")  # bench/precision.py: their dtypes
 MEMORY_FORMATS = ("contiguous", "channels_last")
 STOP_AT_TARGET = (AUTO, "on", "off")  # auto: the profile's own rule (lightning_modules/sizes.py STOPS_AT_TARGET)
+INFER_BACKENDS = ("eager", "compile", "export", "onnxruntime", "int8")  # bench/measure/backends.py builds each
 
 Row = Mapping[str, Any]
 
@@ -227,8 +228,42 @@ AXES: list[Axis] = [  # CSV order of the config columns
     A("repeat", int, "repeat index, 0..`--repeats`-1", 0, identity=False, outside="the repeat axis",
       label=lambda row: "", reproduce=lambda config: []),
 ]
+INFER_AXES = [  # what the run's inference.csv measures (bench/infer_curve.py): never a results.csv column
+    A("infer_backends", str, "", "eager", column="", identity=False, flag="--infer-backends",
+      help=f"comma list of inference backends for OUT/inference.csv: {', '.join(INFER_BACKENDS)} (default eager; "
+      "with only eager at the run's batch size no inference.csv is written)", flag_options={"default": "eager"},
+      parse=lambda text: infer_backends(text), label=lambda row: "",
+      reproduce=lambda c: ["--infer-backends", c.infer_backends] if c.infer_backends != "eager" else []),
+    A("infer_batch_sizes", str, "", "", column="", identity=False, flag="--infer-batch-sizes",
+      help="comma list of batch sizes for the inference backends' latency-throughput curve (default: the run's "
+      "batch size)", flag_options={"default": ""}, parse=lambda text: infer_batch_sizes(text),
+      label=lambda row: "",
+      reproduce=lambda c: ["--infer-batch-sizes", c.infer_batch_sizes] if c.infer_batch_sizes else []),
+]
+AXES += INFER_AXES
 LABEL_LAST = ("profile",)  # the label names the profile last: `mnist5k cpu bs64 quick`
 assert set(SIZES) >= {"classic"}
+
+
+def infer_backends(text: str) -> str:
+    """`--infer-backends` as its canonical cell (known names, in the order given, once each)."""
+    from bench.errors import PlanError
+
+    names = [name.strip() for name in str(text).split(",") if name.strip()]
+    unknown = [name for name in names if name not in INFER_BACKENDS]
+    if unknown or not names:
+        raise PlanError(f"--infer-backends takes a comma list of {', '.join(INFER_BACKENDS)}; got {text!r}")
+    return ",".join(dict.fromkeys(names))
+
+
+def infer_batch_sizes(text: str) -> str:
+    """`--infer-batch-sizes` as its canonical cell: positive integers, once each ("" = the run's batch size)."""
+    from bench.errors import PlanError
+
+    parts = [part.strip() for part in str(text).split(",") if part.strip()]
+    if not all(part.isdigit() and int(part) > 0 for part in parts):
+        raise PlanError(f"--infer-batch-sizes takes a comma list of positive integers; got {text!r}")
+    return ",".join(dict.fromkeys(str(int(part)) for part in parts))
 
 
 def by_name() -> dict[str, Axis]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.columns import Status
-from bench.results_io import flatten
+from bench.results_io import INFERENCE_ROWS, flatten
 from bench.row import Cells, RunRow
 
 if TYPE_CHECKING:  # imported in main: torch and lightning load only after the child watches its parent
@@ -57,8 +57,13 @@ def precheck(config: RunConfig) -> tuple[Status, str] | None:
     return (Status.UNSUPPORTED, reason) if reason else None
 
 
-def run(config: RunConfig, sweep_dir: Path) -> dict[str, Any] | None:
-    """Execute one config in this process and return its row (None on DDP ranks other than 0)."""
+def run(config: RunConfig, sweep_dir: Path, later: list | None = None) -> dict[str, Any] | None:
+    """Execute one config in this process and return its row (None on DDP ranks other than 0).
+
+    The inference backends' curve (`--infer-backends`) comes after the row's own readings (peak RSS, wall time,
+    noise), so the row is the same with or without it: into `later` for the caller to run once the row is on disk,
+    else here (`with_inference`).
+    """
     from bench.environment import environment
     from bench.measure import best_effort
     from bench.measure.energy import unless_shared
@@ -69,7 +74,7 @@ def run(config: RunConfig, sweep_dir: Path) -> dict[str, Any] | None:
     best_effort(notes, "host allocator setting", keep_freed_host_memory)
     noise = best_effort(notes, "noise check", lambda: NoiseWatch(config.device, config.num_devices).start())
     started = time.perf_counter()
-    row, probed = RunRow(config), dict[str, Any]()
+    row, probed, curve = RunRow(config), dict[str, Any](), None
     try:
         row.add(Cells(best_effort(notes, "environment reading", lambda: environment(config.device)) or {}))
         if (outcome := precheck(config)) is not None:
@@ -91,7 +96,7 @@ def run(config: RunConfig, sweep_dir: Path) -> dict[str, Any] | None:
                 if measured is None:
                     return None
                 row.add(*measured.pieces)
-                row.message = measured.message
+                row.message, curve = measured.message, measured.curve
     except BaseException as exc:  # noqa: BLE001 - one row whatever happens
         if isinstance(exc, KeyboardInterrupt):
             raise
@@ -107,7 +112,20 @@ def run(config: RunConfig, sweep_dir: Path) -> dict[str, Any] | None:
     if ended is not None and ended.noise_warning:  # the sweep's console shows it too (bench.sweep.console_summary)
         print(f"dnnbench: warning: {ended.noise_warning}", file=sys.stderr)
     cells = flatten(row)
-    return cells | unless_shared(cells) | probed  # NVML's energy counter covers every process on the GPU
+    cells = cells | unless_shared(cells) | probed  # NVML's energy counter covers every process on the GPU
+    if curve is not None and later is not None:
+        later.append(curve)
+    return with_inference(cells, curve) if curve is not None and later is None else cells
+
+
+def with_inference(row: dict[str, Any], curve) -> dict[str, Any]:
+    """The row with its inference.csv rows (which the sweep writes there); a curve that fails is a note."""
+    from bench.measure import best_effort
+
+    notes: list[str] = []
+    rows = best_effort(notes, "inference backends", curve) or []
+    message = "; ".join(filter(None, [row.get("message", ""), *notes]))
+    return row | {"message": message} | ({INFERENCE_ROWS: rows} if rows else {})
 
 
 def write_row(row: dict[str, Any], result_path: Path) -> None:
@@ -166,9 +184,12 @@ def main(argv: list[str] | None = None) -> int:
     pin_cpus()
     sys.path[:0] = [p for p in job["sys_path"] if p not in sys.path]  # the sweep's imports resolve here too
     config = RunConfig(**job["config"])
-    row = run(config, Path(job["sweep_dir"]))
+    later: list = []
+    row = run(config, Path(job["sweep_dir"]), later)
     if row is not None and int(os.environ.get("LOCAL_RANK", "0")) == 0 and int(os.environ.get("NODE_RANK", "0")) == 0:
-        write_row(row, Path(job["result_path"]))
+        write_row(row, Path(job["result_path"]))  # on disk before the curve: a crash or a kill there keeps the row
+        for curve in later:
+            write_row(with_inference(row, curve), Path(job["result_path"]))
     return 0
 
 

@@ -121,6 +121,8 @@ def command_run(args: argparse.Namespace) -> int:
         finish_sweep(out, planned.configs[0].wandb if planned.configs else "disabled", args.wandb_project,
                      args.wandb_entity)
     print(f"dnnbench: results in {out / 'results.csv'}")
+    if (out / "inference.csv").exists():
+        print(f"dnnbench: inference backends in {out / 'inference.csv'}")
     failed = [row for row in rows if not Status(row["status"]).measured]
     if failed:
         print(f"dnnbench: {len(failed)} of {len(rows)} run(s) ended in error or timeout (reasons in the table above "

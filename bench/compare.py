@@ -14,6 +14,9 @@ target is also judged by how many of its runs reached it (MLPerf counts a run th
 share now (`reached target`, e.g. 4 of 5 against 5 of 5) is a regression; its time-to-target is a column like the
 others (the runs that reached the target; the report gives their olympic mean). Rows that ran beside
 other load (a non-empty noise_warning) are flagged in the `noisy` column and in a warning.
+Where both sides have an inference.csv beside their results, each (config, backend, batch size) of it is judged the
+same way (throughput, latency p50, the test metric through the backend; a backend that was ok and now fails is a
+regression).
 """
 
 from __future__ import annotations
@@ -27,9 +30,10 @@ import pandas as pd
 
 from bench import config as cfg
 from bench import stats
-from bench.columns import BY_NAME, GATED, Status, number
+from bench.columns import BY_NAME, GATED, Column, Status, number
 from bench.environment import differences
-from bench.results_io import ResultsError, load_results
+from bench.inference_columns import INFERENCE_BY_NAME, INFERENCE_GATED, KEY
+from bench.results_io import ResultsError, inference_beside, load_inference, load_results
 
 NAME, HELP = "compare", "compare two results CSVs; exit 1 on regressions"
 TESTED_REPEATS = 4  # per side: from here a two-sided Mann-Whitney U can reach p < 0.05 (3 vs 3: p >= 0.1)
@@ -69,19 +73,20 @@ def mark_noise(rows: list[dict], pending: list[tuple[int, list[float], list[floa
                 rows[index]["verdict"] = "noise"
 
 
-def metric_samples(old_ok: pd.DataFrame, new_ok: pd.DataFrame):
+def metric_samples(old_ok: pd.DataFrame, new_ok: pd.DataFrame, gated: list[str] = GATED,
+                   by_name: dict[str, Column] = BY_NAME):
     """(name, direction, base values, new values) for every gated column and directed secondary metric."""
-    for column in GATED:
+    for column in gated:
         if column not in old_ok or column not in new_ok:
             continue
-        direction, name = BY_NAME[column].better, column
+        direction, name = by_name[column].better, column
         if direction == "row":
             direction = new_ok["metric_direction"].iloc[0] or "max"
             name = f"quality ({new_ok['metric_name'].iloc[0]})"
         yield name, direction, old_ok[column].dropna().tolist(), new_ok[column].dropna().tolist()
     secondary: dict[str, tuple[str, list, list]] = {}
     for side, frame in ((1, old_ok), (2, new_ok)):
-        for metrics in frame["other_metrics"]:
+        for metrics in frame["other_metrics"] if "other_metrics" in frame else []:
             for metric, entry in metrics.items():
                 if entry.get("better") in ("max", "min"):
                     secondary.setdefault(metric, (entry["better"], [], []))[side].append(  # type: ignore[union-attr]
@@ -101,8 +106,8 @@ def status_change(label: str, old_rows: pd.DataFrame, new_rows: pd.DataFrame) ->
 def reached_change(label: str, old_rows: pd.DataFrame, new_rows: pd.DataFrame) -> dict | None:
     """The runs that reached the target, base against new (k of N, failed runs counting as not reaching it); None
     for a config without a target."""
-    if old_rows["metric_target"].isna().all() or new_rows["metric_target"].isna().all():
-        return None
+    if any("metric_target" not in rows or rows["metric_target"].isna().all() for rows in (old_rows, new_rows)):
+        return None  # no target (an inference point has none: its quality is the drift)
     (old_k, old_n), (new_k, new_n) = ((int((rows["status"].eq(Status.OK) & rows["reached_target"].eq("yes")).sum()),
                                        len(rows)) for rows in (old_rows, new_rows))
     share = new_k * old_n - old_k * new_n  # compares new_k / new_n with old_k / old_n without dividing
@@ -119,16 +124,34 @@ def noisy_count(frame: pd.DataFrame) -> int:
 
 
 def spelled_out(identity: tuple[str, ...]) -> str:
-    return " ".join(f"{axis}={value}" for axis, value in zip(cfg.IDENTITY, identity))
+    names = (*cfg.IDENTITY, *KEY)  # an inference point's key is the config's, then its backend and batch size
+    return " ".join(f"{axis}={value}" for axis, value in zip(names, identity))
 
 
-def compare(base: pd.DataFrame, new: pd.DataFrame, threshold: float) -> tuple[pd.DataFrame, list, list]:
-    base_groups = dict(list(base.groupby("config_id", sort=False)))
-    new_groups = dict(list(new.groupby("config_id", sort=False)))
+def point_label(row: dict) -> str:
+    """A config's label; an inference row's adds its backend and batch size."""
+    text = cfg.label(row, leave_out=())
+    return f"{text} | {row['backend']} infer-bs{int(row['infer_batch_size'])}" if "backend" in row else text
+
+
+def inference_comparison(base_csv: str, new_csv: str, threshold: float) -> tuple[pd.DataFrame, list, list]:
+    """The inference.csv rows beside each side's results, gated like the results rows (none: an empty table)."""
+    base, new = (load_inference(inference_beside(path)) for path in (base_csv, new_csv))
+    if base.empty or new.empty:
+        return pd.DataFrame(), [], []
+    return compare(base, new, threshold, "point_id", INFERENCE_GATED, INFERENCE_BY_NAME)
+
+
+def compare(base: pd.DataFrame, new: pd.DataFrame, threshold: float, key: str = "config_id",
+            gated: list[str] = GATED, by_name: dict[str, Column] = BY_NAME) -> tuple[pd.DataFrame, list, list]:
+    """Each config's (`key`'s) metrics judged; results frames by default, inference frames with their own key
+    (`point_id`: the config, backend and batch size) and columns."""
+    base_groups = dict(list(base.groupby(key, sort=False)))
+    new_groups = dict(list(new.groupby(key, sort=False)))
     rows, pending = [], []
-    for key in (k for k in base_groups if k in new_groups):
-        old_rows, new_rows = base_groups[key], new_groups[key]
-        label = cfg.label(old_rows.iloc[0].to_dict(), leave_out=())
+    for group in (k for k in base_groups if k in new_groups):
+        old_rows, new_rows = base_groups[group], new_groups[group]
+        label = point_label(old_rows.iloc[0].to_dict())
         noisy = "/".join(side for side, frame in (("base", old_rows), ("new", new_rows)) if noisy_count(frame))
         old_ok, new_ok = old_rows[old_rows["status"] == Status.OK], new_rows[new_rows["status"] == Status.OK]
         if old_ok.empty or new_ok.empty:  # no metric to judge on one side: judge the status
@@ -136,7 +159,7 @@ def compare(base: pd.DataFrame, new: pd.DataFrame, threshold: float) -> tuple[pd
             continue
         if (reached := reached_change(label, old_rows, new_rows)) is not None:
             rows.append(reached | {"noisy": noisy})
-        for name, direction, before, after in metric_samples(old_ok, new_ok):
+        for name, direction, before, after in metric_samples(old_ok, new_ok, gated, by_name):
             if not before or not after:
                 continue
             change, verdict, needs_test = judge(before, after, direction, threshold)
@@ -164,6 +187,9 @@ def main(args: argparse.Namespace) -> int:
     for difference in differences(base, new):  # numbers from different machines or software are not like for like
         print(f"dnnbench compare: warning: {difference}", file=sys.stderr)
     table, only_base, only_new = compare(base, new, args.threshold)
+    points, points_base, points_new = inference_comparison(args.base, args.new, args.threshold)
+    table = pd.concat([table, points], ignore_index=True) if not points.empty else table
+    only_base, only_new = only_base + points_base, only_new + points_new
     if table.empty:
         raise ResultsError(f"no configs in common between {args.base} and {args.new}")
     for side, frame in (("base", base), ("new", new)):

@@ -5,7 +5,8 @@ A folder stands for every results.csv in or below it (one sweep, or a folder of 
 where and with what the rows were measured and what their profile does not aim at; then headline tables (model x
 config), every measured column grouped as bench/columns.py groups them (units in the headers, the spread of
 repeats beside each value, a "single run" mark where there is none), speed-ups against 32-true eager, the runs
-that shared their device, failures, plots, and the sample grids / attention maps the runs saved.
+that shared their device, failures, plots, and the sample grids / attention maps the runs saved; where an
+inference.csv sits beside a results file, its backend table and latency-throughput chart (bench/report_inference.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench import plots
+from bench import plots, report_inference
 from bench.errors import ResultsError
 from bench.report_render import artifact_images, write_html, write_markdown
 from bench.report_sections import noise_note, profile_notes, sections_of
@@ -28,9 +29,11 @@ def write_report(paths: list[Path], out_dir: Path) -> Path:
     csv_paths = results_files(paths)
     frame = prepare(csv_paths)
     out_dir.mkdir(parents=True, exist_ok=True)
-    sections = sections_of(frame, csv_paths)
+    inference = report_inference.inference_frame(csv_paths)  # the inference.csv beside each results file
+    sections = sections_of(frame, csv_paths) + report_inference.sections(inference)
     notes = [*profile_notes(frame), *filter(None, [noise_note(frame)])]
-    images = {"Plots": plots.write_plots(frame, out_dir),
+    curves = report_inference.curve_chart(inference, out_dir)
+    images = {"Plots": plots.write_plots(frame, out_dir) + ([curves] if curves else []),
               "Sample grids and attention maps (by run)": artifact_images(frame, out_dir)}
     title = "dnnbench report: " + ", ".join(dict.fromkeys(Path(s).name for s in frame["source"]))
     write_markdown(out_dir / "summary.md", title, notes, sections, images)

@@ -111,12 +111,12 @@ def last_record(text: str) -> tuple[Record | None, str]:
     return records[-1], text[start:]
 
 
-def repair_partial_last_line(csv_path: Path) -> bool:
+def repair_partial_last_line(csv_path: Path, columns: list[str] = COLUMNS) -> bool:
     """Cut a last row that a crash or a full disk left unfinished; True if there was one.
 
     Only a row that is provably the partial write of a crash is cut (`last_row_fault`); a last row that is whole,
     or malformed in a way the writer cannot produce, stays, and the reader refuses the latter. A file that is not
-    a results CSV of this version is left alone too.
+    a results CSV of this version is left alone too. `columns`: results.csv's, or inference.csv's.
     """
     if not csv_path.exists():
         return False
@@ -125,7 +125,7 @@ def repair_partial_last_line(csv_path: Path) -> bool:
     data = csv_path.read_bytes()
     bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
     text = data[bom:].decode("utf-8", errors="surrogateescape")
-    header = ",".join(COLUMNS)
+    header = ",".join(columns)
     if "\n" not in text and "\r" not in text:
         keep = 0 if header.startswith(text) else len(data)  # the header itself was cut
     else:
@@ -133,9 +133,9 @@ def repair_partial_last_line(csv_path: Path) -> bool:
             record, raw = last_record(text)
         except csv.Error:
             return False  # not a CSV: the reader says why, nothing is cut
-        if record is None or split_records(text)[0][2] != COLUMNS:
+        if record is None or split_records(text)[0][2] != columns:
             return False
-        fault = last_row_fault(raw, record[2], COLUMNS)
+        fault = last_row_fault(raw, record[2], columns)
         if fault is None or fault[0] != "cut":
             return False
         keep = bom + len(text[:record[0]].encode("utf-8", errors="surrogateescape"))

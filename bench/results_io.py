@@ -17,6 +17,14 @@ from bench import config
 from bench.axes import AXES
 from bench.columns import COLUMNS, NUMERIC, READABLE_SCHEMA_VERSIONS, SCHEMA_VERSION, Status
 from bench.errors import ResultsError
+from bench.inference_columns import (
+    INFERENCE_COLUMNS,
+    INFERENCE_FILE,
+    INFERENCE_NUMERIC,
+    INFERENCE_SCHEMA_VERSION,
+    KEY,
+    READABLE_INFERENCE_VERSIONS,
+)
 from bench.results_file import line_break_missing, parse_records, row_text
 from bench.row import RunRow
 
@@ -24,6 +32,7 @@ if TYPE_CHECKING:  # pandas loads only where results are read back (the child wr
     import pandas as pd
 
 KNOWN = frozenset(COLUMNS)
+INFERENCE_ROWS = "inference_rows"  # the key under which a run's inference.csv rows ride in its row to the sweep
 
 
 # ----------------------------------------------------------------------------------------------- writing
@@ -48,8 +57,8 @@ def strict_columns() -> bool:
     return os.environ.get("DNNBENCH_STRICT_COLUMNS", "") not in ("", "0")
 
 
-def unknown_columns(names: Iterable[str], where: str) -> list[str]:
-    unknown = sorted(set(names) - KNOWN)
+def unknown_columns(names: Iterable[str], where: str, known: Iterable[str] = KNOWN) -> list[str]:
+    unknown = sorted(set(names) - set(known))
     if unknown and strict_columns():
         raise UnknownColumnError(f"{where} names columns that are not in bench/columns.py: {', '.join(unknown)}")
     if unknown:
@@ -71,29 +80,42 @@ def flatten(row: RunRow) -> dict[str, Any]:
     return cells
 
 
-def as_cells(row: dict[str, Any]) -> dict[str, str]:
-    unknown_columns(row, "a results row")
-    return {column: format_cell(row.get(column)) for column in COLUMNS}
+def as_cells(row: dict[str, Any], columns: list[str] = COLUMNS) -> dict[str, str]:
+    unknown_columns(row, "a results row", columns)
+    return {column: format_cell(row.get(column)) for column in columns}
 
 
-def append_row(csv_path: Path, row: dict[str, Any]) -> dict[str, str]:
+def append_row(csv_path: Path, row: dict[str, Any], columns: list[str] = COLUMNS) -> dict[str, str]:
     """Append one row and flush it to disk at once: a sweep killed at any moment keeps every finished row.
 
     A whole last row whose line break was lost (an editor, a copy tool) gets it back first, in the same write.
+    `columns`: results.csv's by default; inference.csv's (bench/inference_columns.py) for its rows.
     """
     new_file = not csv_path.exists() or csv_path.stat().st_size == 0
-    cells = as_cells(row)
-    text = ",".join(COLUMNS) + "\r\n" if new_file else line_break_missing(csv_path)
+    cells = as_cells(row, columns)
+    text = ",".join(columns) + "\r\n" if new_file else line_break_missing(csv_path)
     with open(csv_path, "a", newline="") as f:
-        f.write(text + row_text([cells[column] for column in COLUMNS]))
+        f.write(text + row_text([cells[column] for column in columns]))
         f.flush()
         os.fsync(f.fileno())
     return cells
 
 
-def checked_rows(path: Path, header: list[str], records: list[tuple[int, list[str]]]) -> list[dict[str, str]]:
+def append_inference_rows(csv_path: Path, rows: list[dict[str, Any]]) -> None:
+    """A run's inference.csv rows (one per backend x batch size), each appended as results.csv's rows are."""
+    if rows and csv_path.exists() and csv_path.stat().st_size:
+        header, _ = parse_records(csv_path)
+        if header != INFERENCE_COLUMNS:
+            raise ResultsError(f"{csv_path}: written with other columns than this dnnbench's inference.csv "
+                               f"(schema_version {INFERENCE_SCHEMA_VERSION}): --out a new folder")
+    for row in rows:
+        append_row(csv_path, row, INFERENCE_COLUMNS)
+
+
+def checked_rows(path: Path, header: list[str], records: list[tuple[int, list[str]]],
+                 numeric_columns: list[str] = NUMERIC) -> list[dict[str, str]]:
     """Rows as {column: cell}, each with its number of cells, a known status and numbers where numbers belong."""
-    numeric = [column for column in NUMERIC if column in header]
+    numeric = [column for column in numeric_columns if column in header]
     statuses = {status.value for status in Status}
     rows = []
     for line, cells in records:
@@ -209,3 +231,37 @@ def load_results(path: str | Path) -> pd.DataFrame:
     frame["config_id"] = [config.identity(row) for row in rows]
     frame["config_label"] = [config.label(row) for row in rows]
     return frame
+
+
+def load_inference(path: str | Path) -> pd.DataFrame:
+    """An inference.csv as a frame (numbers parsed, `config_id` / `config_label` as results frames have them, and
+    `point_id`: the config with the backend and batch size); the last row of a (run, backend, batch size) that a
+    resumed run wrote again wins. An empty frame when there is no file."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        return pd.DataFrame(columns=[*INFERENCE_COLUMNS, "config_id", "config_label", "point_id"])
+    header, records = parse_records(path)
+    missing = [c for c in (*config.IDENTITY, *KEY, "run_id", "status", "schema_version") if c not in header]
+    if missing:
+        raise ResultsError(f"{path}: not a dnnbench inference.csv (missing columns {', '.join(missing)})")
+    frame = pd.DataFrame(checked_rows(path, header, records, INFERENCE_NUMERIC), columns=header, dtype=str)
+    unknown = set(frame["schema_version"]) - {""} - {str(v) for v in READABLE_INFERENCE_VERSIONS}
+    if unknown:
+        raise ResultsError(f"{path}: unknown inference schema_version {', '.join(sorted(unknown))} (this dnnbench "
+                           f"reads versions {', '.join(map(str, READABLE_INFERENCE_VERSIONS))})")
+    frame = frame.drop_duplicates(subset=["run_id", *KEY], keep="last").reset_index(drop=True)
+    for column in INFERENCE_NUMERIC:
+        frame[column] = pd.to_numeric(frame[column].replace("", None), errors="coerce")
+    rows = frame.to_dict("records")
+    frame["config_id"] = [config.identity(row) for row in rows]
+    frame["config_label"] = [config.label(row) for row in rows]
+    frame["point_id"] = [config.identity(row) + (row["backend"], str(int(row["infer_batch_size"])))
+                         for row in rows]
+    return frame
+
+
+def inference_beside(results_csv: str | Path) -> Path:
+    """Where a sweep's inference.csv is: beside its results.csv."""
+    return Path(results_csv).parent / INFERENCE_FILE

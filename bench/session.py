@@ -5,8 +5,7 @@ Runs inside the child process; knows models and data only through their registri
 
 from __future__ import annotations
 
-import os
-import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -18,12 +17,10 @@ import torch
 
 import datamodules
 import lightning_modules
-from bench import progress
+from bench import infer_curve, progress, wandb_run
 from bench.config import AUTO, SMOKE_LIMITS, TRAIN_TIME_SHARE, RunConfig
 from bench.measure import Columns, batch_size, best_effort, cost, energy, inference, memory, peaks, quality, speed
 from bench.precision import PRECISIONS
-from bench.results_io import flatten
-from bench.row import RunRow
 
 FitModule = Any  # what the Trainer fits: the LightningModule, or torch.compile's wrapper of it (Lightning takes both)
 
@@ -124,6 +121,7 @@ class Measured:
 
     pieces: list[Any]
     message: str
+    curve: Any = None  # () -> inference.csv rows (bench/infer_curve.py), run by the child after the row's readings
 
 
 def quality_of(built: Built, results: Sequence[Mapping[str, Any]], watch: quality.QualityWatch) -> Quality:
@@ -200,7 +198,7 @@ def apply_settings(config: RunConfig, built: Built) -> FitModule:
 def train_and_measure(config: RunConfig, sweep_dir: Path) -> Measured | None:
     """Train and test one config, then time its speed window and inference; the row's measured pieces (None on
     ranks other than 0)."""
-    built = build(config)
+    started, built = time.monotonic(), build(config)
     fit_model = apply_settings(config, built)
     if config.batch_size_mode == AUTO:  # searched before the measured fit, on a trainer of its own
         found = batch_size.largest_fitting(make_trainer(config, built, [], None, sweep_dir, max_epochs=-1),
@@ -213,13 +211,13 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> Measured | None:
     flops = cost.TrainingFlops(step=2 if config.compile else 1)  # the first step compiles
     # smoke: the quality fit's steps after the counted one are the speed window
     smoke_window = speed.SpeedWindow(config.world_size, warmup=flops.step, profiled=0, stop=False)
-    logger = wandb_logger(config, sweep_dir)
+    logger = wandb_run.start(config, sweep_dir)
     shown = progress.ProgressFile(progress.path_for(sweep_dir, config.run_id))  # the sweep's console line
     meter = energy.RunEnergy(config.device, config.num_devices, config.num_nodes)
     callbacks = [watch, smoke_window, flops, shown] if config.profile == "smoke" else [watch, shown]
     callbacks += [meter.to_target(watch)] + ([meter.over_window(smoke_window)] if config.profile == "smoke" else [])
     if logger is not None:
-        callbacks.append(wandb_history())  # per-step curves, logged after fit
+        callbacks.append(wandb_run.history())  # per-step curves, logged after fit
     cap_s = config.train_time_cap_s  # a stop-at-target run's seconds cap, beside its epochs
     trainer = make_trainer(config, built, callbacks, logger, sweep_dir,
                            max_time=timedelta(seconds=cap_s) if cap_s else None)
@@ -237,6 +235,7 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> Measured | None:
         quality_of(built, results, watch)]
     if trainer.global_rank == 0:  # pictures of the model that was tested, before the speed window trains on
         built.notes += save_artifacts(built.model, sweep_dir / "artifacts" / config.run_id)
+    tested = infer_curve.tested_weights(config, built.model, built.notes)  # the speed window trains on
     throughput = (smoke_window.result() if config.profile == "smoke"
                   else speed_window_fit(config, built, fit_model, sweep_dir, flops, meter))
     if trainer.global_rank != 0:
@@ -244,9 +243,22 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> Measured | None:
     built.notes += [n for n in [throughput.note()] if n and config.profile != "smoke"]  # smoke: too few windows
     pieces += [throughput, *measure_trained(config, built, fit_model, device, throughput.train_samples_per_s,
                                             flops, meter), meter.result()]
-    measured = Measured(pieces, "; ".join(built.notes))
-    finish_wandb(logger, config, measured, sweep_dir / "artifacts" / config.run_id)
+    curve = None if tested is None else lambda: infer_curve.run(
+        curve_of(config, built, device, sweep_dir, started + infer_curve.CURVE_SHARE * config.time_limit_s), tested)
+    measured = Measured(pieces, "; ".join(built.notes), curve)
+    wandb_run.finish(logger, config, measured.pieces, measured.message, sweep_dir / "artifacts" / config.run_id)
     return measured
+
+
+def curve_of(config: RunConfig, built: Built, device: torch.device, sweep_dir: Path,
+             deadline: float) -> infer_curve.Curve:
+    """The run's inference curve: the model's inputs at any batch; its own test pass on a fresh one-device Trainer."""
+    one_device = config.but(num_devices=1, num_nodes=1)
+    tester = infer_curve.tester(lambda: make_trainer(one_device, built, [], None, sweep_dir), built.datamodule,
+                                built.spec.metric) if getattr(built.datamodule, "has_quality", True) else None
+    return infer_curve.Curve(config, built.model, device, PRECISIONS[config.precision],
+                             lambda batch: inference_args(config.but(batch_size=batch), built, device), tester,
+                             (built.spec.metric, built.spec.metric_direction), deadline)
 
 
 def save_artifacts(model: Any, out_dir: Path) -> list[str]:
@@ -258,43 +270,3 @@ def save_artifacts(model: Any, out_dir: Path) -> list[str]:
     except Exception as exc:
         return [f"artifacts failed: {exc}".splitlines()[0]]
     return []
-
-
-def wandb_logger(config: RunConfig, sweep_dir: Path):
-    """The run's W&B logger with its W&B run already started: online, else offline, else none.
-
-    Started here rather than lazily inside fit, where a W&B that went away since the sweep's check would fail the
-    run; here a failure only changes where (or whether) the run is logged.
-    """
-    if config.wandb == "disabled":
-        return None
-    from bench import wandb_log
-
-    os.environ.setdefault("WANDB_INIT_TIMEOUT", wandb_log.INIT_TIMEOUT_S)
-    for mode in (config.wandb, "offline"):  # offline twice for an offline run: the first may meet a dead service
-        try:
-            logger = wandb_log.run_logger(config.but(wandb=mode), sweep_dir)
-            logger.experiment  # noqa: B018 - starts the W&B run (rank 0; other ranks get Lightning's dummy)
-            return logger
-        except Exception as exc:
-            print(f"dnnbench: W&B {mode} logging failed for this run ({exc})".splitlines()[0], file=sys.stderr)
-            wandb_log.forget_service()  # the sweep's shared service may be what failed: the next try starts its own
-    return None
-
-
-def wandb_history() -> L.Callback:
-    from bench import wandb_log
-
-    return wandb_log.StepHistory()
-
-
-def finish_wandb(logger, config: RunConfig, measured: Measured, artifact_dir: Path) -> None:
-    if logger is None:
-        return
-    try:
-        from bench import wandb_log
-
-        row = RunRow(config, message=measured.message, pieces=list(measured.pieces))
-        wandb_log.finish_run(logger, flatten(row), artifact_dir)
-    except Exception as exc:
-        print(f"dnnbench: W&B summary not written ({exc})", file=sys.stderr)

@@ -23,9 +23,10 @@ from bench import config as cfg
 from bench.columns import Status
 from bench.config import RunConfig
 from bench.errors import SweepError, SweepInterrupted
+from bench.inference_columns import INFERENCE_COLUMNS, INFERENCE_FILE
 from bench.progress import Console
 from bench.results_file import repair_partial_last_line
-from bench.results_io import ResultsError, append_row, read_rows
+from bench.results_io import INFERENCE_ROWS, ResultsError, append_inference_rows, append_row, read_rows
 
 
 def open_sweep_folder(out: Path) -> Path:
@@ -70,6 +71,8 @@ def runs_to_do(configs: list[RunConfig], csv_path: Path, resume: bool) -> tuple[
     try:
         if resume and repair_partial_last_line(csv_path):
             print(f"dnnbench: {csv_path} ended in a partial row (a crash mid-write): removed, that run is re-run")
+        if resume:  # a run whose results row was not written re-runs; its inference rows are written again
+            repair_partial_last_line(csv_path.parent / INFERENCE_FILE, INFERENCE_COLUMNS)
         done = read_rows(csv_path)
     except ResultsError as exc:
         raise SweepError(str(exc)) from None
@@ -176,11 +179,22 @@ def run_sweep(configs: list[RunConfig], sweep_dir: Path, resume: bool, progress:
             else:  # a finished run's row is written even when a stop is pending
                 config, row = event
                 row = fill_quality_drift(row, done)
+                write_inference_rows(sweep_dir / INFERENCE_FILE, row)  # before the run's row: see the function
                 done.append(append_row(csv_path, row))
                 console.finished(f"  {config.label():48s} {row['status']:11s} {console_summary(row)}")
             stop.check(len(done), len(configs), csv_path)
     console.clear()
     return done
+
+
+def write_inference_rows(csv_path: Path, row: dict[str, Any]) -> None:
+    """A run's inference.csv rows, which ride in its row (`inference_rows`), written before its results row: a
+    sweep stopped between the two re-runs the run on --resume, and the reader keeps a run's last rows."""
+    rows = row.pop(INFERENCE_ROWS, None) or []
+    try:
+        append_inference_rows(csv_path, rows)
+    except (ResultsError, OSError) as exc:  # the results row must still be written
+        row["message"] = "; ".join(filter(None, [str(row.get("message") or ""), f"inference.csv not written: {exc}"]))
 
 
 def console_summary(row: dict[str, Any]) -> str:

@@ -22,7 +22,8 @@ from bench.columns import Status
 
 DEFAULT_PROJECT = os.environ.get("WANDB_PROJECT", "dnnbench")
 TAG_LIMIT = 64  # W&B refuses longer tags
-INTEGERS = ("num_devices", "num_nodes", "batch_size", "seed", "repeat", "schema_version")  # config cells, as numbers
+INTEGERS = ("num_devices", "num_nodes", "batch_size", "seed", "repeat", "schema_version",
+            "infer_batch_size")  # config cells, as numbers
 
 CHECK_TIMEOUT_S = 5.0  # how long a sweep waits to learn whether W&B answers
 INIT_TIMEOUT_S = "15"  # wandb.init's own wait (90 s by default) should W&B go away after that check
@@ -210,19 +211,34 @@ def finish_run(logger, row: dict[str, Any], artifact_dir: Path | None = None) ->
 
 def results_table(csv_path: Path):
     """The sweep's rows as a wandb.Table: numeric columns as numbers (charts need them), empty cells as None."""
+    from bench.columns import COLUMNS, NUMERIC
+    from bench.results_io import load_results
+
+    return as_table(load_results(csv_path), COLUMNS, NUMERIC)
+
+
+def inference_table(csv_path: Path):
+    """The inference.csv beside the results (one row per run x backend x batch size) as a wandb.Table; None
+    without one."""
+    from bench.inference_columns import INFERENCE_COLUMNS, INFERENCE_NUMERIC
+    from bench.results_io import inference_beside, load_inference
+
+    frame = load_inference(inference_beside(csv_path))
+    return None if frame.empty else as_table(frame, INFERENCE_COLUMNS, INFERENCE_NUMERIC)
+
+
+def as_table(frame, names: list[str], numeric: list[str]):
     import pandas as pd
     import wandb
 
-    from bench.columns import COLUMNS, NUMERIC
-    from bench.results_io import format_cell, load_results
+    from bench.results_io import format_cell
 
-    frame = load_results(csv_path)
     columns = {"config_label": list(frame["config_label"])}
-    for column in COLUMNS:
+    for column in names:
         cells = frame[column] if column in frame else pd.Series([None] * len(frame))  # absent in older schemas
         if column in INTEGERS:
             columns[column] = [None if pd.isna(v) else int(v) for v in pd.to_numeric(cells, errors="coerce")]
-        elif column in NUMERIC:
+        elif column in numeric:
             columns[column] = [None if pd.isna(v) else float(v) for v in cells]
         else:
             columns[column] = [format_cell(v) for v in cells]
@@ -231,13 +247,14 @@ def results_table(csv_path: Path):
 
 def log_sweep(csv_path: Path, sweep_dir: Path, sweep_name: str, mode: str, project: str = DEFAULT_PROJECT,
               entity: str | None = None) -> None:
-    """One summary run: the results as a wandb.Table and the report's plots as images."""
+    """One summary run: the results (and the inference backends' rows, where there are) as wandb.Tables and the
+    report's plots as images."""
     if mode == "disabled":
         return
     import wandb
 
     os.environ.setdefault("WANDB_SILENT", "true")
-    table = results_table(csv_path)
+    table, inference = results_table(csv_path), inference_table(csv_path)
     if service_gone():
         forget_service()
     attempts = (mode, "offline")  # W&B gone since the start: offline (again, if the service was what died)
@@ -254,7 +271,7 @@ def log_sweep(csv_path: Path, sweep_dir: Path, sweep_name: str, mode: str, proje
             print(f"dnnbench: W&B {attempt} logging failed for the sweep summary ({exc})".splitlines()[0],
                   file=sys.stderr)
             forget_service()
-    payload: dict[str, Any] = {"results": table}
+    payload: dict[str, Any] = {"results": table} | ({"inference": inference} if inference is not None else {})
     for image in sorted(Path(sweep_dir).glob("*.png")):
         payload[f"plots/{image.stem}"] = wandb.Image(str(image))
     run.log(payload)

@@ -144,7 +144,7 @@ def test_a_run_logs_per_step_curves_and_its_pictures(tmp_path):
 SERVICE_DIES = """
 import sys
 from pathlib import Path
-from bench import launch, session, wandb_log
+from bench import launch, wandb_log, wandb_run
 from bench.config import RunConfig
 from bench.results_io import append_row
 from wandb.sdk import wandb_setup
@@ -157,7 +157,7 @@ launch.share_wandb_service([config])
 service = wandb_setup._singleton._connection._proc._process
 service.kill()
 service.wait()
-logger = session.wandb_logger(config, out)  # what each later run does
+logger = wandb_run.start(config, out)  # what each later run does
 assert logger is not None, "the run was not logged"
 logger.experiment.finish()
 append_row(out / "results.csv", config.columns() | {"status": "ok", "schema_version": 3})
