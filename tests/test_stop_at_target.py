@@ -136,3 +136,14 @@ def test_the_console_line_says_whether_the_run_reached_its_target():
     assert console_summary(row | {"reached_target": "yes", "time_to_target_s": 4.31}).startswith(
         "acc 0.975 (target 0.97 reached at 4.31 s), batch 64")
     assert console_summary(row | {"reached_target": "no"}).startswith("acc 0.975 (target 0.97 not reached in 3 epoch")
+
+
+def test_an_exact_hit_in_float32_reaches_the_target():
+    """470 of 500 right is 0.94 exactly, 0.93999999 once it is a float32 metric: it reaches a 0.94 target."""
+    import torch
+
+    from bench.measure.quality import meets
+
+    assert meets(float(torch.tensor(470 / 500)), 0.94, "max")
+    assert not meets(float(torch.tensor(469 / 500)), 0.94, "max")
+    assert meets(float(torch.tensor(0.02)), 0.02, "min") and not meets(0.0201, 0.02, "min")
