@@ -61,7 +61,8 @@ class DBN(L.LightningModule):
         task="classification", accepts=("image",),
         metric="acc", metric_direction="max",
         # Caps: quality runs stop at the target. At fine-tuning lr 1e-2, 7 epochs (one per RBM, then fine-tuning)
-        # bring seeds 0-4 to val 0.90 at epoch 4; at 3e-3 four of five by epoch 7 (issue 21).
+        # bring seeds 0-4 to val 0.90 at epoch 4 (at 3e-3: four of five by epoch 7); 20 (five per RBM) at epoch
+        # 11-12, the first fine-tuning epochs (issue 21).
         epochs={"smoke": 1, "quick": 7, "standard": 20, "full": 40},
         # pixels in [0, 1] are the visible units' probabilities
         classic=SizePreset(model={"finetune_lr": 1e-2}, datamodule="mnist5k", data={"normalize": False}, batch_size=64,
