@@ -66,11 +66,15 @@ def devices_used(config: RunConfig, pin: Pin | None) -> str:
     if config.device == "cuda":
         visible = pin.gpus if pin.gpus is not None else visible_gpus(config.num_devices)
         parts.append("cuda:" + ",".join(visible[: config.num_devices]))
-    cores = pin.cpus if pin.cpus is not None else (
-        sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") and config.device == "cpu" else None)
+    cores = pin.cpus if pin.cpus is not None else (usable_cores() if config.device == "cpu" else None)
     if cores:
         parts.append("cpu:" + core_ranges(list(cores)))
     return " ".join(parts)
+
+
+def usable_cores() -> list[int]:
+    """The CPU cores this process may run on (its affinity where the OS has one): what runs are given and share."""
+    return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
 
 
 def visible_gpus(count: int | None = None) -> tuple[str, ...]:

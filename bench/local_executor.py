@@ -9,7 +9,6 @@ CUDA_VISIBLE_DEVICES and its CPU affinity. `--parallel auto` is one slot per GPU
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -51,7 +50,7 @@ def machine_slots(parallel: int | None, configs: list[RunConfig]) -> list[Slot]:
     count = max(1, len(gpus)) if parallel is None else parallel
     if count == 1:
         return [Slot(None, None)]
-    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+    cores = launch.usable_cores()
     if count > len(cores):
         print(f"dnnbench: warning: --parallel {count} on {len(cores)} CPU cores: runs share cores", file=sys.stderr)
     return [Slot(cpus, gpus[i] if i < len(gpus) else None) for i, cpus in enumerate(split_cores(cores, count))]
