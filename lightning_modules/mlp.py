@@ -36,7 +36,7 @@ class MLP(Classifier):
         task="classification", accepts=("image", "sequence"),
         metric="acc", metric_direction="max",
         # Caps: quality runs stop at the target. At lr 3e-3 seeds 0-4 reach val 0.93 by epoch 4 of a 6-epoch
-        # one-cycle (1e-3 over 4 epochs: two of five) and by epoch 6 of a 10-epoch one (issue 21).
+        # one-cycle (1e-3 over 4 epochs: three of five) and by epoch 6 of a 10-epoch one (issue 21).
         epochs={"smoke": 1, "quick": 6, "standard": 10, "full": 30},
         classic=SizePreset(model={"lr": 3e-3}, datamodule="mnist5k", batch_size=128, metric_target=0.93,
                            smoke_model={"hidden_sizes": (16,)}),
