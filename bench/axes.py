@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from lightning_modules.sizes import PROFILES, SIZES
+from lightning_modules.sizes import PROFILES, SIZES, STOPS_AT_TARGET
 
 AUTO = "auto"  # batch_size_mode of a searched batch size (its identity cell reads `auto`, whatever was found)
 ON_OFF = ("on", "off")
@@ -20,6 +20,7 @@ COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")  # torch.compile'
 MATMUL_PRECISIONS = ("highest", "high", "medium")  # torch.set_float32_matmul_precision: high/medium allow TF32
 PRECISION_NAMES = ("32-true", "16-mixed", "bf16-mixed", "bf16-true", "64-true")  # bench/precision.py: their dtypes
 MEMORY_FORMATS = ("contiguous", "channels_last")
+STOP_AT_TARGET = (AUTO, "on", "off")  # auto: the profile's own rule (lightning_modules/sizes.py STOPS_AT_TARGET)
 
 Row = Mapping[str, Any]
 
@@ -33,6 +34,18 @@ def args_cell(args: Mapping[str, Any] | str | None) -> str:
 
 def on_off(value: Any) -> str:
     return ("on" if value else "off") if isinstance(value, bool) else str(value)
+
+
+def stops_at_target(profile: str, choice: str) -> bool:
+    """Whether a quality run stops at its target: `--stop-at-target on|off`, or `auto`: the profile's rule."""
+    return STOPS_AT_TARGET.get(profile, False) if choice == AUTO else choice == "on"
+
+
+def stop_label(row: Mapping[str, Any]) -> str:
+    """Named in the label only where it differs from what the row's profile does by default."""
+    cell = str(row.get("stop_at_target", "") or "")
+    usual = on_off(stops_at_target(str(row.get("profile", "")), AUTO))
+    return f"stop-at-target={cell}" if cell and cell != usual else ""
 
 
 @dataclass(frozen=True)
@@ -191,9 +204,20 @@ AXES: list[Axis] = [  # CSV order of the config columns
       before="classic", quiet=("", "classic"), console=True, flag="--sizes", sweep=True,
       help="comma list of classic, large (dnnbench list shows each)", flag_options={"default": "classic"}),
     A("profile", str, "`smoke`, `quick`, `standard`, `full`: epochs come from the model's "
-      "`BenchSpec.epochs[profile]`", "quick", flag="--profile",
+      "`BenchSpec.epochs[profile]` (in quick and standard a cap: see `stop_at_target`)", "quick", flag="--profile",
       help="how long each model trains: epochs per profile come from its BenchSpec (`dnnbench list` shows them); "
-      "smoke and quick do not aim at quality targets", flag_options={"default": "quick", "choices": PROFILES}),
+      "quick and standard stop at the target with those epochs as a cap (quick: a small one), smoke and full train "
+      "them all", flag_options={"default": "quick", "choices": PROFILES}),
+    A("stop_at_target", str, "`on`: the quality run stopped at the first validation where `val/<metric>` reached "
+      "the model's target (MLPerf), the profile's epochs and half the run's time limit being caps; `off`: it trained "
+      "the profile's epochs (a fixed schedule). `--stop-at-target auto` (the default) is `on` in quick and standard, "
+      "`off` in smoke and full", AUTO, flag="--stop-at-target",
+      help="stop each quality run at the first validation that reaches the model's target (epochs per profile are "
+      "then a cap): auto = on in quick and standard, off in smoke and full (fixed schedules)",
+      flag_options={"default": AUTO, "choices": STOP_AT_TARGET},
+      cell=lambda config: on_off(stops_at_target(config.profile, config.stop_at_target)),
+      before="off",  # schema <= 4: every run trained its profile's epochs (the DQN's own stop at return 500 aside)
+      label=stop_label),
     A("model_args", dict, "`--model-arg` values as a JSON object (`{}` = the model's defaults)", None, before="{}",
       label=args_label("", "model_args"), reproduce=repeated("--model-arg", "model_args")),
     A("data_args", dict, "`--data-arg` values as a JSON object (`{}` = the datamodule's defaults)", None,

@@ -11,6 +11,7 @@ import argparse
 import os
 import signal
 import sys
+import textwrap
 import threading
 from pathlib import Path
 from typing import NoReturn
@@ -18,8 +19,9 @@ from typing import NoReturn
 from bench import check, compare, report
 from bench.axes import AXES, PRECISION_NAMES
 from bench.columns import CONSOLE, Status
-from bench.config import DEFAULT_TIME_LIMIT_S, PROFILES
+from bench.config import DEFAULT_TIME_LIMIT_S, PROFILES, TRAIN_TIME_SHARE
 from bench.errors import PlanError, ResultsError, SweepError, SweepInterrupted
+from lightning_modules.sizes import STOPS_AT_TARGET
 from registries import ConfigError
 
 
@@ -88,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
                               formatter_class=DefaultsFormatter)
     add_run_arguments(run)
     run.set_defaults(handler=command_run)
-    commands.add_parser("list", help="registered models (data, metric, batch size, epochs per profile), "
+    commands.add_parser("list", help="registered models (data, metric and target, batch size, epochs per profile "
+                        "and where they are a cap), "
                         "datamodules, precisions, devices here", formatter_class=DefaultsFormatter).set_defaults(
         handler=command_list)
     for module in (report, compare, check):
@@ -163,10 +166,16 @@ def command_list(args: argparse.Namespace) -> int:
     import lightning_modules
     from bench.launch import devices_here
 
+    stopping = [p for p in PROFILES if STOPS_AT_TARGET[p]]
     print("models (each size: its default data, batch and constructor overrides; --sizes picks):")
+    print(textwrap.fill(f"epochs per profile; * = a cap: in {' and '.join(stopping)} a quality run stops at the "
+                        "first validation where val/<metric> reaches the target (--stop-at-target auto; also after "
+                        f"{TRAIN_TIME_SHARE:g} x --time-limit of training), the others train every epoch. Time-to-"
+                        "target counts from the start of training, set-up (the GAN's feature classifier) excluded.",
+                        width=116, initial_indent="  ", subsequent_indent="  "))
     for name, cls in lightning_modules.items():
         spec = cls.bench
-        epochs = " ".join(f"{p}={spec.epochs[p]}" for p in PROFILES)
+        epochs = " ".join(f"{p}={spec.epochs[p]}{'*' if STOPS_AT_TARGET[p] else ''}" for p in PROFILES)
         print(f"  {name:12s} task={spec.task:22s} metric={spec.metric} ({spec.metric_direction}, target "
               f"{spec.classic.metric_target:g}) epochs: {epochs}")
         for size, preset in spec.sizes().items():

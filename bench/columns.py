@@ -10,12 +10,12 @@ from typing import Any
 
 from bench.axes import AXES, identity_rule
 
-SCHEMA_VERSION = 4
-# 2 added other_metrics (`name=value` pairs); 3 made it JSON and added the model/data arguments, the speed window,
-# the device-cost throughput and the speed settings; 4 counts flops_per_sample over one real training step (before:
-# 3 x the forward), added the inference FLOPs, host_overhead_fraction (data_wait_fraction became the fetch alone),
-# latency_samples, the noise figures, the energy group and cudnn_tf32 (`on` before). Older files: new cells empty.
-READABLE_SCHEMA_VERSIONS = (1, 2, 3, 4)
+SCHEMA_VERSION = 5
+# 2 added other_metrics (`name=value` pairs); 3 made it JSON and added the model/data arguments, the speed window, the
+# device-cost throughput and the speed settings; 4 counts flops_per_sample over one real training step (before: 3 x the
+# forward), added the inference FLOPs, host_overhead_fraction, latency_samples, the noise figures, the energy group and
+# cudnn_tf32 (`on` before); 5 stop_at_target (`off` before), reached_target (from time_to_target_s). Else: empty.
+READABLE_SCHEMA_VERSIONS = (1, 2, 3, 4, 5)
 
 
 class Status(str, Enum):
@@ -76,8 +76,8 @@ TABLE: tuple[Column, ...] = (
     # quality
     _c("metric_name", "quality", "the model's quality metric, logged as `test/<name>` (e.g. `acc`, "
        "`exact_match`, `fid`, `mse`, `return`)", console=True),
-    _c("metric_value", "quality", "that metric on the held-out test split after training (empty when the data "
-       "has no quality)", numeric=True, better="row", console=True),
+    _c("metric_value", "quality", "that metric on the held-out test split, of the model where training stopped (the "
+       "target or the cap); empty when the data has no quality", numeric=True, better="row", console=True),
     _c("metric_direction", "quality", "`max` (higher is better) or `min`"),
     _c("metric_target", "quality", "the model's declared target on its default datamodule (empty on other data)",
        numeric=True),
@@ -85,17 +85,18 @@ TABLE: tuple[Column, ...] = (
        "\"better\": \"max\"|\"min\"}}` (IS next to a GAN's FID, PSNR/SSIM next to the autoencoder's MSE, token "
        "accuracy next to exact match); compare gates each by its direction"),
     _c("quality_drift", "quality", "`metric_value` minus the same config's `32-true` value, when both are in the "
-       "sweep (absolute, in the metric's units)", numeric=True),
-    _c("time_to_target_s", "quality", "wall-clock seconds from the start of training (after set-up, such as "
-       "the GAN's feature classifier) until `val/<metric>` first reached the target (checked at each validation; "
-       "MLPerf/DAWNBench style); empty if never reached",
-       numeric=True, better="min", unit="s", console=True),
+       "sweep (absolute, in the metric's units)", True),
+    _c("time_to_target_s", "quality", "seconds from the start of training (set-up such as the GAN's feature "
+       "classifier excluded) until `val/<metric>` first reached the target at a validation (MLPerf/DAWNBench; "
+       "`stop_at_target` on: training stopped there); empty if never reached", True, "min", "s", console=True),
+    _c("reached_target", "quality", "`yes`: `val/<metric>` reached the target (converged), `no`: not within the cap "
+       "(a seconds cap: `message` says so), empty: no target; the report and compare count them"),
     # speed
     _c("train_samples_per_s", "speed", "training samples per second (all devices) of the Trainer loop: median "
        "over the speed window's sub-windows, each step timed from the end of the previous batch (data fetch and "
        "Lightning's loop included)", numeric=True, better="max", unit="samples/s", console=True),
-    _c("train_samples_per_s_spread", "speed", "(max - min) / median of the sub-window throughputs",
-       numeric=True, unit="ratio"),
+    _c("train_samples_per_s_spread", "speed", "(max - min) / median of the sub-window throughputs in this one "
+       "process (from 10 % the message recommends --repeats)", numeric=True, unit="ratio"),
     _c("timed_steps", "speed", "training steps inside the speed window: a fixed-length window of 100 steps after "
        "10 warm-up steps (on a CPU it may stop at 10 s once it has 20), in its own short fit after the quality "
        "run (smoke: the quality run's own steps after the first); the host waits for the device only at the ends "
@@ -129,8 +130,8 @@ TABLE: tuple[Column, ...] = (
        better="min", unit="ms"),
     _c("latency_p99_ms", "latency", "inference latency 99th percentile; empty below 1,000 timed calls",
        numeric=True, unit="ms"),
-    _c("latency_samples", "latency", "single calls the percentiles were taken over: at least 10, then until 1,000 "
-       "or 3 s of calls (smoke: 0.5 s); `message` says which percentiles stayed empty and why", numeric=True),
+    _c("latency_samples", "latency", "single calls the percentiles were taken over: at least 10, then until 1,000 or "
+       "3 s of calls (quick 1 s, smoke 0.5 s); `message` says which percentiles stayed empty and why", True),
     # memory
     _c("peak_gpu_mem_allocated_mb", "memory", "`torch.cuda.max_memory_allocated` after the run (peak stats reset "
        "before fit)", numeric=True, better="min", unit="MiB"),
@@ -167,8 +168,8 @@ TABLE: tuple[Column, ...] = (
        "`bf16`/`fp16` for 16-bit precisions; `fp64` (the FP64 tensor-core rate where the GPU has one)"),
     _c("peak_source", "cost", "where `peak_tflops` came from: `table: <gpu>`, `lightning`, `--peak-tflops`"),
     _c("mfu", "cost", "`achieved_tflops / peak_tflops`", numeric=True, unit="ratio"),
-    _c("epochs", "cost", "epochs completed", numeric=True),
-    _c("steps", "cost", "optimizer steps taken", numeric=True),
+    _c("epochs", "cost", "epochs the quality run completed (to its target or cap)", numeric=True),
+    _c("steps", "cost", "optimizer steps the quality run took (to its target or cap)", numeric=True),
     _c("wall_s", "cost", "wall-clock seconds of the whole run (data, fit, test, measurements)", numeric=True,
        unit="s", console=True),
     # energy: the machine's state over the timed windows (bench/measure/energy.py)
@@ -235,11 +236,10 @@ TABLE: tuple[Column, ...] = (
        "(NVML); empty when NVML is not available", numeric=True),
     _c("noise_warning", "environment", "why this run's speed may be off: it started on a loaded machine "
        "(`load_per_core_start` >= 1.5), others used its CPU cores (`other_cpu_cores` >= 0.5, or 10% of the cores "
-       "it may use if more), or other processes used its GPU; empty when it ran alone. The console prints it, the "
-       "report marks the row, compare flags the config"),
+       "it may use if more, on average or for 10% of the run and 3 s), or other processes used its GPU; empty when "
+       "it ran alone. The console prints it, the report marks the row, compare flags the config"),
     _c("schema_version", "environment", f"version of this column set ({SCHEMA_VERSION})"),
-    _c("reproduce", "environment", "the `dnnbench run ...` command that re-runs this row (same seed; its repeat "
-       "index reads 0)"),
+    _c("reproduce", "environment", "the `dnnbench run ...` command that re-runs this row (same seed; repeat 0)"),
 )
 
 BY_NAME = {column.name: column for column in TABLE}

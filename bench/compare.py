@@ -9,7 +9,10 @@ each secondary test metric (other_metrics) that declares its direction. The rule
   3. with fewer repeats on a side (1-3: no difference can reach p < 0.05 there, so the test has no power to
      decide), it stands only if the two sides' ranges (min..max) do not overlap; overlapping ranges are `noise`.
      One run per side is judged by the threshold alone.
-A config with no ok run on one side is judged by its status: failing now is a regression. Rows that ran beside
+A config with no ok run on one side is judged by its status: failing now is a regression. A config with a quality
+target is also judged by how many of its runs reached it (MLPerf counts a run that does not converge): a smaller
+share now (`reached target`, e.g. 4 of 5 against 5 of 5) is a regression; its time-to-target is a column like the
+others (the runs that reached the target; the report gives their olympic mean). Rows that ran beside
 other load (a non-empty noise_warning) are flagged in the `noisy` column and in a warning.
 """
 
@@ -95,6 +98,19 @@ def status_change(label: str, old_rows: pd.DataFrame, new_rows: pd.DataFrame) ->
     return {"config": label, "metric": "status", "base": before, "new": after, "change %": "", "verdict": verdict}
 
 
+def reached_change(label: str, old_rows: pd.DataFrame, new_rows: pd.DataFrame) -> dict | None:
+    """The runs that reached the target, base against new (k of N, failed runs counting as not reaching it); None
+    for a config without a target."""
+    if old_rows["metric_target"].isna().all() or new_rows["metric_target"].isna().all():
+        return None
+    (old_k, old_n), (new_k, new_n) = ((int((rows["status"].eq(Status.OK) & rows["reached_target"].eq("yes")).sum()),
+                                       len(rows)) for rows in (old_rows, new_rows))
+    share = new_k * old_n - old_k * new_n  # compares new_k / new_n with old_k / old_n without dividing
+    verdict = "REGRESSION" if share < 0 else "improved" if share > 0 else "same"
+    return {"config": label, "metric": "reached target", "base": f"{old_k} of {old_n}", "new": f"{new_k} of {new_n}",
+            "change %": "", "verdict": verdict}
+
+
 def noisy_count(frame: pd.DataFrame) -> int:
     """Rows that ran beside other load (schema 1-3 files may lack the column: then none)."""
     if "noise_warning" not in frame:
@@ -118,6 +134,8 @@ def compare(base: pd.DataFrame, new: pd.DataFrame, threshold: float) -> tuple[pd
         if old_ok.empty or new_ok.empty:  # no metric to judge on one side: judge the status
             rows.append(status_change(label, old_rows, new_rows) | {"noisy": noisy})
             continue
+        if (reached := reached_change(label, old_rows, new_rows)) is not None:
+            rows.append(reached | {"noisy": noisy})
         for name, direction, before, after in metric_samples(old_ok, new_ok):
             if not before or not after:
                 continue

@@ -13,7 +13,17 @@ from collections.abc import Mapping
 from dataclasses import asdict, field, make_dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from bench.axes import AUTO, AXES, COMPILE_MODES, LABEL_LAST, MATMUL_PRECISIONS, Axis, args_cell, identity_axes
+from bench.axes import (
+    AUTO,
+    AXES,
+    COMPILE_MODES,
+    LABEL_LAST,
+    MATMUL_PRECISIONS,
+    Axis,
+    args_cell,
+    identity_axes,
+    stops_at_target,
+)
 from lightning_modules.sizes import PROFILES, SIZES
 
 __all__ = ["AUTO", "COMPILE_MODES", "IDENTITY", "MATMUL_PRECISIONS", "PROFILES", "RunConfig", "args_cell",
@@ -25,6 +35,11 @@ DEVICE_TYPES = ("cpu", "cuda")
 SMOKE_LIMITS = {"limit_train_batches": 5, "limit_val_batches": 2, "limit_test_batches": 2}
 DEFAULT_TIME_LIMIT_S = {"smoke": 300, "quick": 600, "standard": 1800, "full": 7200}
 assert set(DEFAULT_TIME_LIMIT_S) == set(PROFILES)
+# A run that stops at its target has a seconds cap on training besides its epochs: this share of its time limit (the
+# process limit). Below that limit on purpose: a run that never reaches its target still has the rest of the time
+# for its test, speed window and inference, and writes its row (`reached_target` no, with how far it got) instead
+# of a `timeout` row without numbers. Fixed schedules (smoke, full) have no such cap: they train their epochs.
+TRAIN_TIME_SHARE = 0.5
 
 # The identity columns, in CSV order (bench/axes.py says which); seed and repeat are the repeat axis on top of them.
 IDENTITY = tuple(axis.csv for axis in identity_axes())
@@ -59,6 +74,16 @@ class RunSettings:
     def world_size(self) -> int:
         """Processes that train together: devices per node x nodes."""
         return self.num_devices * self.num_nodes
+
+    @property
+    def stops_at_target(self) -> bool:
+        """Whether the quality run stops at the first validation that reaches the target (`--stop-at-target`)."""
+        return stops_at_target(self.profile, self.stop_at_target)
+
+    @property
+    def train_time_cap_s(self) -> float | None:
+        """Seconds of training after which a stop-at-target run stops anyway (None: fixed schedules)."""
+        return self.time_limit_s * TRAIN_TIME_SHARE if self.stops_at_target else None
 
     @property
     def strategy(self) -> str:

@@ -13,7 +13,7 @@ from bench.columns import BY_NAME, COLUMNS, NUMERIC, Status, heading, number, of
 from bench.environment import provenance
 from bench.errors import ResultsError
 from bench.results_io import load_results
-from bench.stats import summarize
+from bench.stats import summarize, time_to_train
 
 OK = Status.OK.value  # the status cell of a run that measured (report frames hold plain strings)
 NOISE_MARK = "⚠"
@@ -204,6 +204,26 @@ def relative_to_baseline(frame: pd.DataFrame) -> pd.DataFrame:
                          "infer speed-up": speedup(variant, base, "infer_samples_per_s"),
                          "quality drift": number(drift, signed=True) if pd.notna(drift) else ""})
     return pd.DataFrame(rows)
+
+
+def time_to_train_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per config with a target: MLPerf's time-to-train over its seeds (bench/stats.py: the olympic mean, a run that
+    did not reach the target counted as the slowest), how many of its runs reached the target (failed runs count as
+    not reaching it) and the fastest and slowest of those that did."""
+    rows = []
+    with_target = frame[frame.groupby(["model", "config_label"])["metric_target"].transform("count") > 0]
+    for (model, label), group in with_target.groupby(["model", "config_label"], sort=False):
+        reached = group["status"].eq(OK) & group["reached_target"].eq("yes")
+        result = time_to_train([t if hit else None for t, hit in zip(group["time_to_target_s"], reached)])
+        noisy = f" {NOISE_MARK}" if group["noisy"].any() else ""
+        missed = result.runs - result.reached
+        seconds = number(result.seconds) + noisy if result.seconds is not None else \
+            f"not reached ({missed} of {result.runs} runs missed the target)"
+        span = f"{number(result.fastest)} - {number(result.slowest)}" if result.reached > 1 else \
+            number(result.fastest)
+        rows.append({"model": model, "config": label, "runs": runs_text(group), "reached target": result.count,
+                     "time to train (s)": seconds, "fastest - slowest (s)": span, "rule": result.rule})
+    return pd.DataFrame(rows).sort_values("model", kind="stable") if rows else pd.DataFrame()
 
 
 def other_metrics_table(frame: pd.DataFrame) -> pd.DataFrame:

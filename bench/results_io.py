@@ -167,6 +167,13 @@ def fill_older_config(frame: pd.DataFrame) -> None:
             frame[axis.csv] = frame[axis.csv].map(config.args_cell)
 
 
+def fill_reached_target(frame: pd.DataFrame) -> None:
+    """`reached_target` of rows written before it existed (schema <= 4): their `time_to_target_s` was filled exactly
+    when validation reached the target, so it says the same (ok rows with a target only; cells still strings)."""
+    older = frame["reached_target"].eq("") & frame["metric_target"].ne("") & frame["status"].eq(Status.OK.value)
+    frame.loc[older, "reached_target"] = frame.loc[older, "time_to_target_s"].ne("").map({True: "yes", False: "no"})
+
+
 def load_results(path: str | Path) -> pd.DataFrame:
     """A results CSV of any readable schema version as a frame: numeric columns parsed, identity columns filled."""
     import pandas as pd
@@ -190,6 +197,7 @@ def load_results(path: str | Path) -> pd.DataFrame:
     for column in COLUMNS:  # columns added by later schemas read as empty cells (other_metrics: before 2)
         if column not in frame:
             frame[column] = ""
+    fill_reached_target(frame)
     try:
         frame["other_metrics"] = frame["other_metrics"].map(parse_other_metrics)
     except ValueError as exc:

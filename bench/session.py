@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import torch
 import datamodules
 import lightning_modules
 from bench import progress
-from bench.config import AUTO, SMOKE_LIMITS, RunConfig
+from bench.config import AUTO, SMOKE_LIMITS, TRAIN_TIME_SHARE, RunConfig
 from bench.measure import Columns, batch_size, best_effort, cost, energy, inference, memory, peaks, quality, speed
 from bench.precision import PRECISIONS
 from bench.results_io import flatten
@@ -56,7 +57,8 @@ def build(config: RunConfig) -> Built:
 
 def make_trainer(config: RunConfig, built: Built, callbacks: list, logger, sweep_dir: Path,
                  **overrides: Any) -> L.Trainer:
-    """The Trainer of a quality run (epochs from the profile) or, with overrides, of the speed window's fit."""
+    """The Trainer of a quality run (epochs from the profile: a cap where the run stops at its target) or, with
+    overrides, of the speed window's fit."""
     settings = dict(max_epochs=built.spec.epochs[config.profile], **(SMOKE_LIMITS if config.profile == "smoke"
                                                                        else {}))
     settings.update(overrides)
@@ -100,6 +102,7 @@ class Quality(Columns):
     metric_direction: str
     metric_target: float | None
     time_to_target_s: float | None
+    reached_target: str | None = None  # yes / no on validation; None without a target
     metric_value: float | None = None
     other_metrics: dict[str, Any] | None = None
 
@@ -124,8 +127,12 @@ class Measured:
 
 
 def quality_of(built: Built, results: Sequence[Mapping[str, Any]], watch: quality.QualityWatch) -> Quality:
+    """The test metrics (of the model where the fit stopped: at its target, or at the cap) and the target's
+    outcome on validation."""
     spec = built.spec
-    common = Quality(spec.metric, spec.metric_direction, built.metric_target, watch.time_to_target)
+    reached = None if built.metric_target is None or not getattr(built.datamodule, "has_quality", True) else \
+        "yes" if watch.reached else "no"
+    common = Quality(spec.metric, spec.metric_direction, built.metric_target, watch.time_to_target, reached)
     metric = results[0].get(f"test/{spec.metric}") if results else None
     if getattr(built.datamodule, "has_quality", True) and metric is not None:
         return replace(common, metric_value=float(metric),
@@ -155,7 +162,7 @@ def measure_trained(config: RunConfig, built: Built, fit_model: FitModule, devic
     fit_model.to(device)  # Lightning's teardown moved the module to the CPU after fit/test
     precision, notes = PRECISIONS[config.precision], built.notes
     args = best_effort(notes, "inference inputs", lambda: inference_args(config, built, device))
-    budget_s = inference.SMOKE_BUDGET_S if config.profile == "smoke" else inference.BUDGET_S
+    budget_s = inference.BUDGETS_S.get(config.profile, inference.BUDGET_S)
     latency = args and best_effort(notes, "inference timing",
                                    lambda: inference.inference_timing(fit_model, args, device, precision, budget_s))
     if latency and latency.note(budget_s):
@@ -200,7 +207,9 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> Measured | None:
                                            fit_model, built.datamodule, config.batch_size)
         config = config.but(batch_size=found.batch_size)
         built.notes.append(found.note)
-    watch = quality.QualityWatch(built.spec.metric, built.spec.metric_direction, built.metric_target)
+    scored = getattr(built.datamodule, "has_quality", True)  # no stopping at a "target" on data without quality
+    watch = quality.QualityWatch(built.spec.metric, built.spec.metric_direction,
+                                 built.metric_target if scored else None, stop=config.stops_at_target)
     flops = cost.TrainingFlops(step=2 if config.compile else 1)  # the first step compiles
     # smoke: the quality fit's steps after the counted one are the speed window
     smoke_window = speed.SpeedWindow(config.world_size, warmup=flops.step, profiled=0, stop=False)
@@ -211,10 +220,16 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> Measured | None:
     callbacks += [meter.to_target(watch)] + ([meter.over_window(smoke_window)] if config.profile == "smoke" else [])
     if logger is not None:
         callbacks.append(wandb_history())  # per-step curves, logged after fit
-    trainer = make_trainer(config, built, callbacks, logger, sweep_dir)
+    cap_s = config.train_time_cap_s  # a stop-at-target run's seconds cap, beside its epochs
+    trainer = make_trainer(config, built, callbacks, logger, sweep_dir,
+                           max_time=timedelta(seconds=cap_s) if cap_s else None)
     device = trainer.strategy.root_device
     best_effort(built.notes, "GPU memory reset", lambda: memory.reset_gpu_peak(device))
     trainer.fit(fit_model, built.datamodule)
+    if cap_s and not watch.reached and watch.train_seconds is not None and watch.train_seconds >= cap_s:
+        built.notes.append(f"training stopped at its time cap ({cap_s:g} s: {TRAIN_TIME_SHARE:g} of the time "
+                           f"limit) after {trainer.current_epoch} epoch(s), before the target")
+    # The model as the fit left it: at the validation that reached the target when the run stops there.
     results = trainer.test(fit_model, built.datamodule, verbose=False)
     pieces: list[Columns] = [
         Training(sum(p.numel() for p in built.model.parameters()), trainer.current_epoch, trainer.global_step,
@@ -226,6 +241,7 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> Measured | None:
                   else speed_window_fit(config, built, fit_model, sweep_dir, flops, meter))
     if trainer.global_rank != 0:
         return None  # every rank trains; rank 0 measures inference and writes the row
+    built.notes += [n for n in [throughput.note()] if n and config.profile != "smoke"]  # smoke: too few windows
     pieces += [throughput, *measure_trained(config, built, fit_model, device, throughput.train_samples_per_s,
                                             flops, meter), meter.result()]
     measured = Measured(pieces, "; ".join(built.notes))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import statistics
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -13,6 +15,37 @@ def olympic_mean(values: list[float]) -> float:
     """MLPerf's olympic mean: drop the fastest and the slowest, average the rest."""
     ordered = sorted(values)
     return statistics.fmean(ordered[1:-1])
+
+
+@dataclass(frozen=True)
+class TimeToTrain:
+    """MLPerf's time-to-train of one config over its seeds."""
+
+    seconds: float | None  # the olympic mean (the plain mean below 3 runs); None when a run that missed stays in
+    reached: int  # runs that reached the target
+    runs: int  # every run of the config, failed ones included (MLPerf counts them as not converged)
+    fastest: float | None
+    slowest: float | None  # of the runs that reached
+    rule: str  # how `seconds` was taken, in words
+
+    @property
+    def count(self) -> str:
+        return f"{self.reached} of {self.runs}"
+
+
+def time_to_train(times: list[float | None]) -> TimeToTrain:
+    """Time-to-train over seeds the MLPerf way: each run's time-to-target, None for a run that did not reach the target
+    (it counts as infinitely slow). From 3 runs the fastest and the slowest are dropped and the rest averaged, so one
+    run that missed is dropped as the slowest and two or more leave no time. With 1 or 2 runs there is nothing to
+    drop: the plain mean, defined only when every run reached the target."""
+    reached = sorted(t for t in times if t is not None)
+    ordered = reached + [math.inf] * (len(times) - len(reached))
+    kept = ordered[1:-1] if len(ordered) >= 3 else ordered
+    seconds = statistics.fmean(kept) if kept and math.isfinite(kept[-1]) else None
+    rule = (f"olympic mean of {len(times)} (fastest and slowest dropped)" if len(times) >= 3
+            else "mean of 2 (under 3 runs: none dropped)" if len(times) == 2 else "single run" if times else "no runs")
+    return TimeToTrain(seconds, len(reached), len(times), reached[0] if reached else None,
+                       reached[-1] if reached else None, rule)
 
 
 def summarize(values: list[float]) -> tuple[float, float | None]:

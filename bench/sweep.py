@@ -193,7 +193,7 @@ def console_summary(row: dict[str, Any]) -> str:
     else:
         parts = []
         if row.get("metric_value") not in (None, ""):
-            parts.append(f"{row['metric_name']} {number(row['metric_value'])}")
+            parts.append(f"{row['metric_name']} {number(row['metric_value'])}" + target_text(row))
         for column, name, unit in (("train_samples_per_s", "train", "samples/s"),
                                    ("infer_samples_per_s", "infer", "samples/s"), ("latency_p50_ms", "p50", "ms")):
             if row.get(column) not in (None, ""):
@@ -203,3 +203,15 @@ def console_summary(row: dict[str, Any]) -> str:
     if row.get("noise_warning"):
         text += f"\n    warning: {row['noise_warning']}"
     return text
+
+
+def target_text(row: dict[str, Any]) -> str:
+    """` (target 0.97 reached at 4.3 s)` or ` (target 0.97 not reached in 2 epoch(s))`: whether the run got there."""
+    from bench.columns import number
+
+    if row.get("reached_target") not in ("yes", "no"):
+        return ""
+    target, epochs = number(row.get("metric_target")), row.get("epochs")
+    if row["reached_target"] == "no":
+        return f" (target {target} not reached in {epochs} epoch(s))"
+    return f" (target {target} reached at {number(row.get('time_to_target_s'))} s)"

@@ -17,7 +17,8 @@ finished rows), so the bundle is always written. On a machine without CUDA the s
 (cpu, smoke profile, 32-true and bf16-mixed, fewer models where a step repeats) so CI keeps the command working.
 OUT then holds at most 8 files: results.csv (every row of steps 2, 3, 5), overhead.csv, summary.md (the report),
 check.txt, pytest.txt, steps.csv (each step's command, exit code, seconds and last output line), logs.txt (the log
-tails of rows that were not ok, and of each step) and verdict.md (each GPU bar MET / NOT MET with its number).
+tails of rows that were not ok, and of each step) and verdict.md (each GPU bar MET / NOT MET with its number; the
+quick rows' bar: every family reaches its target in every precision).
 """
 
 from __future__ import annotations
@@ -149,7 +150,19 @@ def sweep_bars(rows, device: str, models: list[str], precisions: list[str]) -> l
         bars.append(bar(f"large {model} MFU >= {floor:.0%} in bf16-mixed", None if value != value
                         else bool(value >= floor), "no MFU" if value != value else f"{value:.1%}"))
     bars += [repeat_bar(rows, model) for model in ("cnn", "resnet")]
-    return bars
+    return bars + [target_bar(main, expected, precisions)]
+
+
+def target_bar(main, expected: int, precisions: list[str]) -> tuple[str, str, str]:
+    """Issue 21: on a GPU the quick profile (stop at the target, small caps) reaches every family's target in every
+    precision. Rows that do not stop at the target (the reduced form's smoke rows) are not judged."""
+    name = f"every family at its target (validation) in {', '.join(precisions)}"
+    if not len(main) or not (main["stop_at_target"] == "on").all():
+        return bar(name, None, "the rows do not stop at the target (smoke, or --stop-at-target off)")
+    reached = main[main["reached_target"] == "yes"]
+    missed = [f"{r.model} {r.precision}" for r in main.itertuples() if r.reached_target != "yes"]
+    return bar(name, len(reached) == expected, f"{len(reached)} of {expected} rows"
+               + (f" (not: {'; '.join(missed[:6])})" if missed else ""))
 
 
 def notes_of(rows) -> str:

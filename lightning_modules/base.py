@@ -30,6 +30,9 @@ class BenchSpec:
     # The textbook network on its default data: its datamodule and arguments, batch size, quality target (time-to-
     # target) and the constructor overrides that shrink it for tests and the `smoke` profile.
     classic: SizePreset
+    # Epochs per profile. In quick and standard (sizes.STOPS_AT_TARGET) a CAP: the quality run stops at the first
+    # validation where val/<metric> reaches the target, else after these epochs; in smoke and full the fixed schedule.
+    # Schedules sized on the whole fit (adamw_one_cycle) span the cap. `dnnbench list` shows them.
     epochs: dict[str, int] = field(default_factory=lambda: {"smoke": 1, "quick": 1, "standard": 10, "full": 20})
     # Which way is better for each other test metric the model logs (compare gates those); unlisted: not gated.
     other_metric_directions: dict[str, str] = field(default_factory=lambda: {"loss": "min"})
@@ -156,6 +159,8 @@ def adamw_one_cycle(module: L.LightningModule, lr: float, weight_decay: float = 
     """AdamW with a one-cycle schedule over the whole fit: reaches targets in few epochs.
 
     The schedule's first 30 % is its warm-up (from lr / 25 up to lr), which large networks need to stay finite.
+    It spans the profile's epochs, which are a cap where the run stops at its target (quick, standard): a run that
+    stops there has only gone part of the way through the schedule (as stopping any schedule early does).
     """
     parameters = list(module.parameters())
     clips = bool(getattr(module, "grad_clip", 0) or module.trainer.gradient_clip_val)

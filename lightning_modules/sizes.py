@@ -8,6 +8,11 @@ from typing import Any
 
 PROFILES = ("smoke", "quick", "standard", "full")
 SIZES = ("classic", "large")  # classic: the textbook network on MNIST-scale data; large: fills a modern GPU
+# Profiles whose quality runs stop at the first validation that reaches the model's target (`--stop-at-target auto`,
+# MLPerf's rule: time-to-train ends at the target); there the profile's epochs are a cap. smoke only checks that
+# everything runs; full keeps fixed schedules (learning curves).
+STOPS_AT_TARGET = {"smoke": False, "quick": True, "standard": True, "full": False}
+assert set(STOPS_AT_TARGET) == set(PROFILES)
 
 
 @dataclass(frozen=True)

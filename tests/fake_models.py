@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from datamodules.synthetic import Synthetic
 from lightning_modules import BenchSpec
 from lightning_modules.sizes import SizePreset
 
@@ -66,3 +67,37 @@ class NotAModule:
     """Has a `bench` spec but is no LightningModule: planning must refuse it."""
 
     bench = FakeNet.bench
+
+
+class ScoredSynthetic(Synthetic):
+    """Synthetic data whose metric counts (for ClimbingNet's made-up quality: runs then fill the quality cells)."""
+
+    has_quality = True
+
+
+class ClimbingNet(FakeNet):
+    """FakeNet whose validation accuracy climbs 0.2 per epoch trained (0.2, 0.4, 0.6, ...): its target 0.5 is reached
+    at the third validation of six epochs. Its test accuracy is the same function of the epochs trained, so a row's
+    metric_value says where training stopped (0.6 at the target; 1.0 after all six)."""
+
+    bench = BenchSpec(
+        task="classification", accepts=("image",),
+        metric="acc", metric_direction="max",
+        epochs={"smoke": 6, "quick": 6, "standard": 6, "full": 6},
+        classic=SizePreset(datamodule="tests.fake_models:ScoredSynthetic",
+                           data={"shape": (1, 8, 8), "num_classes": 3, "num_samples": 64}, batch_size=16,
+                           metric_target=0.5),
+    )
+
+    def __init__(self, input_shape=(1, 8, 8), num_classes=3, mode="ok", oom_above=0):
+        super().__init__(input_shape, num_classes, mode, oom_above)
+        self.epochs_trained = 0  # validation at an epoch's end comes before on_train_epoch_end
+
+    def on_train_epoch_end(self):
+        self.epochs_trained += 1
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val/acc", min(1.0, 0.2 * (self.epochs_trained + 1)))
+
+    def test_step(self, batch, batch_idx):
+        self.log("test/acc", min(1.0, 0.2 * self.epochs_trained))

@@ -49,6 +49,25 @@ def test_warning_only_when_others_used_the_device():
     assert noise.warning(3.0, {}, 0, cpu_count=64) == ""  # 3 of 64 cores busy elsewhere: below 10% of the machine
 
 
+def test_warning_when_others_shared_part_of_the_run():
+    """A second sweep that ran for a third of a long run averages below the level yet slowed what it overlapped."""
+    text = noise.warning(0.39, {}, None, cpu_count=2, shared_s=93.0, run_s=255.0)
+    assert "for 93 s of its 255 s" in text
+    assert noise.warning(0.05, {}, None, cpu_count=2, shared_s=1.0, run_s=255.0) == ""  # a one-second blip
+    assert noise.warning(0.05, {}, None, cpu_count=2, shared_s=5.0, run_s=255.0) == ""  # under 10 % of the run
+
+
+def test_watch_counts_the_seconds_others_shared(monkeypatch):
+    """Sampled intervals with others at the sharing level add up; quieter ones do not."""
+    watch = noise.NoiseWatch()
+    watch.cores, watch.previous = 2, (0.0, 0.0, 0.0)
+    samples = iter([(1.0, 2.0, 1.0), (2.0, 3.2, 2.0), (3.0, 5.0, 3.0)])  # others: 1.0, 0.2, 0.8 cores
+    monkeypatch.setattr(watch, "sample", lambda: next(samples))
+    for _ in range(3):
+        watch.advance()
+    assert watch.shared_s == 2.0 and watch.peak == 1.0
+
+
 def test_foreign_gpu_processes_leave_out_the_run_itself():
     assert noise.foreign_gpu_count(None, {1}, True) is None  # NVML not available
     assert noise.foreign_gpu_count([1, 7], {1}, True) == 1

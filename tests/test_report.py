@@ -104,12 +104,16 @@ def test_repeats_show_spread_single_runs_say_so_and_a_shared_device_is_flagged(t
     assert "class=badge" in index.read_text()
 
 
-def test_quick_profile_says_what_it_does_not_aim_at(tmp_path):
-    rows = [make_row(time_to_target_s=""), make_row(model="mlp", time_to_target_s="")]
+def test_smoke_profile_says_what_it_does_not_aim_at_and_quick_what_it_stops_at(tmp_path):
+    rows = [make_row(time_to_target_s="", profile="smoke"), make_row(model="mlp", time_to_target_s="", profile="smoke")]
     write_report([write_csv(tmp_path / "results.csv", rows)], tmp_path)
     summary = (tmp_path / "summary.md").read_text()
-    assert "Profile quick" in summary and "not expected to reach" in summary
+    assert "Profile smoke" in summary and "not expected to reach" in summary
     assert "No run reached its target (not expected in this profile" in summary
+    write_report([write_csv(tmp_path / "results.csv", [make_row(time_to_target_s="")])], tmp_path)
+    summary = (tmp_path / "summary.md").read_text()
+    assert "Profile quick" in summary and "until it reaches its target or a small cap" in summary
+    assert "No run reached its target (train longer (--profile standard)" in summary
 
 
 def test_report_of_a_folder_of_sweeps_elsewhere_copies_the_images_it_links(tmp_path):

@@ -243,3 +243,12 @@ def test_a_quick_run_with_two_batches_an_epoch_ends_with_a_full_window(tmp_path)
                        data_args={"shape": (1, 8, 8), "num_classes": 3, "num_samples": 32})
     row = measured_row(config, tmp_path)
     assert row["timed_steps"] >= 20 and row["train_samples_per_s"] > 0 and row["device_samples_per_s"] > 0
+
+
+def test_unsteady_windows_recommend_repeats():
+    """A run whose windows disagree says that one process is not enough; a steady one says nothing."""
+    from bench.measure.speed import TrainThroughput
+
+    assert "--repeats 3" in TrainThroughput(100.0, 0.23, 100).note() and "23%" in TrainThroughput(100.0, 0.23).note()
+    assert TrainThroughput(100.0, 0.04, 100).note() == ""
+    assert TrainThroughput(None, None, 0).note() == ""

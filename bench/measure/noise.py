@@ -31,6 +31,11 @@ LOADED_PER_CORE = 1.5  # a load average above this per core at the start makes a
 # torch threads one per core, keeps the load near 1 per core; a second busy sweep doubles it
 SAMPLE_S = 1.0  # the sampling thread's period: one /proc/stat read and a few /proc/<pid>/stat reads each time
 PEAK_MIN_S = 0.5  # the shortest sampled interval that counts for the peak
+# Others over the sharing level for part of a run make it noisy too, when that part is at least this share of the
+# run and this many seconds: a second sweep that ended a third of the way into a long run averages below the level
+# (ResNet-18 224 beside a 93 s cnn/lstm/mlp sweep: 0.39 cores over its 255 s, 1.06 while the sweep ran) yet slowed
+# every step it overlapped; a one-second blip (a shell command) stays below both.
+SHARED_SHARE, SHARED_MIN_S = 0.1, 3.0
 SHOWN_PROCESSES = 3
 
 Snapshot = dict[int, tuple[float, str, float]]  # pid -> (create time, name, CPU seconds so far)
@@ -178,16 +183,25 @@ def other_process_cores(start: Snapshot, end: Snapshot, ours: set[int], seconds:
     return used
 
 
+def shared_level(cpu_count: int) -> float:
+    """Other processes' cores from which a run counts as sharing the machine."""
+    return max(SHARED_CORES, 0.1 * cpu_count)
+
+
 def warning(other_cores: float, busy: dict[str, float], foreign_gpu: int | None, cpu_count: int,
-            load_per_core: float | None = None) -> str:
-    """The noise warning of a run, empty when it ran alone; `cpu_count`: the cores watched."""
+            load_per_core: float | None = None, shared_s: float = 0.0, run_s: float = 0.0) -> str:
+    """The noise warning of a run, empty when it ran alone; `cpu_count`: the cores watched; `shared_s`: the sampled
+    seconds in which others used at least the sharing level, of the `run_s` watched."""
     parts = []
     if load_per_core is not None and load_per_core >= LOADED_PER_CORE:
         parts.append(f"the machine was loaded when it started (load average {load_per_core:.1f} per core)")
-    if other_cores >= max(SHARED_CORES, 0.1 * cpu_count):
-        shown = ", ".join(f"{name} {cores:.1f}" for name, cores in list(busy.items())[:SHOWN_PROCESSES])
-        parts.append(f"other processes used {other_cores:.1f} of {cpu_count} CPU cores" + (f" ({shown})"
-                                                                                            if shown else ""))
+    shown = ", ".join(f"{name} {cores:.1f}" for name, cores in list(busy.items())[:SHOWN_PROCESSES])
+    shown = f" ({shown})" if shown else ""
+    if other_cores >= shared_level(cpu_count):
+        parts.append(f"other processes used {other_cores:.1f} of {cpu_count} CPU cores" + shown)
+    elif shared_s >= max(SHARED_MIN_S, SHARED_SHARE * run_s):
+        parts.append(f"other processes used {shared_level(cpu_count):.1f} or more of {cpu_count} CPU cores for "
+                     f"{shared_s:.0f} s of its {run_s:.0f} s" + shown)
     if foreign_gpu:
         parts.append(f"{foreign_gpu} other process(es) on its GPU")
     return "shared device: " + "; ".join(parts) if parts else ""
@@ -203,6 +217,7 @@ class NoiseWatch:
         self.sample_s = sample_s
         self.cpu_start: Snapshot | None = None
         self.peak = 0.0  # the busiest sampled interval's other cores
+        self.shared_s = 0.0  # the sampled seconds in which others used at least the sharing level
         self._stopped = threading.Event()
         self._lock = threading.Lock()  # the sampling thread and stop() both advance
 
@@ -232,8 +247,9 @@ class NoiseWatch:
             now = self.sample()
             seconds = now[0] - self.previous[0]
             if seconds >= PEAK_MIN_S:  # a shorter (tail) interval says little about a peak
-                self.peak = max(self.peak, other_cores(now[1] - self.previous[1], now[2] - self.previous[2],
-                                                       seconds))
+                others = other_cores(now[1] - self.previous[1], now[2] - self.previous[2], seconds)
+                self.peak = max(self.peak, others)
+                self.shared_s += seconds if others >= shared_level(self.cores) else 0.0
             self.previous = now
             return now
 
@@ -269,4 +285,4 @@ class NoiseWatch:
                      other_cpu_cores=other, other_cpu_cores_peak=max(self.peak, other),
                      busy_processes=", ".join(f"{name} {c:.2f}" for name, c in list(busy.items())[:SHOWN_PROCESSES]),
                      foreign_gpu_processes=foreign,
-                     noise_warning=warning(other, busy, foreign, self.cores, load_per_core))
+                     noise_warning=warning(other, busy, foreign, self.cores, load_per_core, self.shared_s, seconds))

@@ -1,5 +1,5 @@
-"""Time-to-target, divergence and compile time, as one Lightning callback over the quality run (step: the
-Trainer's validation and loss -> the quality columns' timings and the `diverged` status).
+"""Time-to-target, stopping at the target, divergence and compile time, as one Lightning callback over the quality
+run (step: the Trainer's validation and loss -> the quality columns' timings and the `diverged` status).
 
 The loss is checked for NaN/inf only at window ends (every WINDOW_STEPS steps) and epoch ends: no host
 synchronisation in between.
@@ -25,13 +25,18 @@ class QualityWatch(L.Callback):
     """Time-to-target (wall-clock since training starts until val/<metric> first reaches the target), divergence, and
     the compile time (the first training step's excess over a typical one).
 
+    With `stop`, the fit stops at that validation (MLPerf: training ends at the target), as Lightning's EarlyStopping
+    stops it: `trainer.should_stop`, so no training step follows and the test after `fit` sees the model as it was
+    there. The epochs the Trainer was given are then a cap.
+
     The loss's finiteness is accumulated on the device each step and read only every WINDOW_STEPS steps and at
     each epoch's end, so checking for divergence adds no host synchronisation to the steps in between.
     """
 
-    def __init__(self, metric: str, direction: str, target: float | None) -> None:
-        self.key, self.direction, self.target = f"val/{metric}", direction, target
+    def __init__(self, metric: str, direction: str, target: float | None, stop: bool = False) -> None:
+        self.key, self.direction, self.target, self.stop = f"val/{metric}", direction, target, stop
         self.train_start: float | None = None
+        self.train_seconds: float | None = None  # the whole training, set at its end
         self.time_to_target: float | None = None
         self.steps = 0
         self.step_seconds: list[float] = []  # host-side, first steps only (for the compile time)
@@ -41,6 +46,14 @@ class QualityWatch(L.Callback):
     def on_train_start(self, trainer, pl_module) -> None:
         # After the module's own on_fit_start, which may prepare an instrument (the GAN's feature classifier).
         self.train_start = time.perf_counter()
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if self.train_start is not None:
+            self.train_seconds = time.perf_counter() - self.train_start
+
+    @property
+    def reached(self) -> bool:
+        return self.time_to_target is not None
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         self._step_start = time.perf_counter()
@@ -71,11 +84,14 @@ class QualityWatch(L.Callback):
         return max(0.0, self.step_seconds[0] - statistics.median(self.step_seconds[1:]))
 
     def on_validation_end(self, trainer, pl_module) -> None:
-        value = trainer.callback_metrics.get(self.key)
-        if value is None or self.target is None or self.time_to_target is not None or trainer.sanity_checking:
+        if self.target is None or trainer.sanity_checking:
             return
-        value = float(value)
-        reached = value >= self.target if self.direction == "max" else value <= self.target
-        if reached and self.train_start is not None:
+        value = trainer.callback_metrics.get(self.key)
+        reached = value is not None and (float(value) >= self.target if self.direction == "max"
+                                         else float(value) <= self.target)
+        if reached and self.time_to_target is None and self.train_start is not None:
             synchronize(pl_module.device)
             self.time_to_target = time.perf_counter() - self.train_start
+        # Every rank takes part in the decision (as EarlyStopping does), so DDP ranks stop together.
+        if self.stop and trainer.strategy.reduce_boolean_decision(reached, all=False):
+            trainer.should_stop = True

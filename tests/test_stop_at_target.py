@@ -1,0 +1,138 @@
+"""Stop at the target (MLPerf): quick/standard runs stop at the first validation that reaches the target, full and
+`--stop-at-target off` train their epochs; the row says whether, when and where; time-to-train over seeds in the
+report and compare."""
+
+import pytest
+from conftest import fake_config
+from results_fixtures import make_row, write_csv
+
+from bench import axes
+from bench.child import run
+from bench.cli import main
+from bench.config import RunConfig
+from bench.report import write_report
+from bench.stats import time_to_train
+
+CLIMBING = "tests.fake_models:ClimbingNet"  # val/acc 0.2, 0.4, 0.6, ... per epoch; target 0.5; 6 epochs a profile
+STEPS_PER_EPOCH = 4  # 64 samples, batch 16
+
+
+def climbing_config(**overrides):
+    fields = dict(model=CLIMBING, datamodule="tests.fake_models:ScoredSynthetic", profile="standard", model_args={})
+    return fake_config(**(fields | overrides))
+
+
+def test_standard_stops_at_the_first_validation_that_reaches_the_target(tmp_path):
+    row = run(climbing_config(), tmp_path)
+    assert row["status"] == "ok", row["message"]
+    assert row["stop_at_target"] == "on" and row["reached_target"] == "yes"
+    # reached at the third epoch's validation (0.6 >= 0.5): stopped there, not one step later
+    assert row["epochs"] == 3 and row["steps"] == 3 * STEPS_PER_EPOCH
+    assert row["metric_value"] == pytest.approx(0.6)  # the test metric of the model where it stopped
+    assert 0 < row["time_to_target_s"]
+    assert "--stop-at-target on" in row["reproduce"]
+
+
+@pytest.mark.parametrize("overrides", [{"profile": "full"}, {"stop_at_target": "off"}])
+def test_full_and_stop_off_train_every_epoch(tmp_path, overrides):
+    row = run(climbing_config(**overrides), tmp_path)
+    assert row["status"] == "ok", row["message"]
+    assert row["stop_at_target"] == "off"
+    assert row["epochs"] == 6 and row["steps"] == 6 * STEPS_PER_EPOCH
+    assert row["metric_value"] == pytest.approx(1.0)
+    assert row["reached_target"] == "yes" and row["time_to_target_s"] > 0  # still recorded, training went on
+
+
+def test_a_run_past_its_seconds_cap_writes_its_row_and_says_so(tmp_path):
+    row = run(climbing_config(time_limit_s=0.001), tmp_path)  # the cap is half of it: the first step is past it
+    assert row["status"] == "ok", row["message"]
+    assert row["reached_target"] == "no" and row["time_to_target_s"] is None
+    assert row["steps"] == 1 and "training stopped at its time cap" in row["message"]
+
+
+def test_auto_is_on_in_quick_and_standard_and_off_in_smoke_and_full():
+    cells = {profile: RunConfig(model="cnn", datamodule="mnist5k", profile=profile).columns()["stop_at_target"]
+             for profile in ("smoke", "quick", "standard", "full")}
+    assert cells == {"smoke": "off", "quick": "on", "standard": "on", "full": "off"}
+    on_in_full = RunConfig(model="cnn", datamodule="mnist5k", profile="full", stop_at_target="on")
+    assert on_in_full.stops_at_target and on_in_full.train_time_cap_s == on_in_full.time_limit_s / 2
+    assert RunConfig(model="cnn", datamodule="mnist5k", profile="full").train_time_cap_s is None
+
+
+def test_the_label_names_the_setting_only_where_it_is_not_the_profiles_own():
+    assert axes.stop_label({"profile": "quick", "stop_at_target": "on"}) == ""
+    assert axes.stop_label({"profile": "quick", "stop_at_target": "off"}) == "stop-at-target=off"
+    assert axes.stop_label({"profile": "full", "stop_at_target": "on"}) == "stop-at-target=on"
+
+
+@pytest.mark.parametrize("times, seconds, reached, rule", [
+    ([50, 10, 30, 20, 40], 30.0, 5, "olympic mean of 5"),
+    ([50, 10, 30, None, 40], 40.0, 4, "olympic mean of 5"),  # the run that missed is dropped as the slowest
+    ([50, None, 30, None, 40], None, 3, "olympic mean of 5"),  # two missed: one stays in, no time
+    ([10, 20], 15.0, 2, "mean of 2"),
+    ([10, None], None, 1, "mean of 2"),
+])
+def test_time_to_train_is_the_olympic_mean_with_missed_runs_as_the_slowest(times, seconds, reached, rule):
+    result = time_to_train(times)
+    assert result.seconds == (pytest.approx(seconds) if seconds is not None else None)
+    assert (result.reached, result.runs) == (reached, len(times)) and result.rule.startswith(rule)
+
+
+def seeds(times, **values):
+    """One config's runs over seeds: a time per run, None for a run that did not reach the target."""
+    return [make_row(repeat=i, time_to_target_s="" if t is None else t, reached_target="no" if t is None else "yes",
+                     **values) for i, t in enumerate(times)]
+
+
+def test_report_gives_time_to_train_over_seeds_with_the_count_that_reached(tmp_path):
+    rows = seeds([50, 10, 30, None, 40]) + seeds([10, 12], model="mlp") + seeds([10, None, None], model="rnn")
+    write_report([write_csv(tmp_path / "results.csv", rows)], tmp_path)
+    summary = (tmp_path / "summary.md").read_text()
+    assert "## Time to train over seeds" in summary
+    assert "| cnn | cpu 32-true | n=5 | 4 of 5 | 40 | 10 - 50 | olympic mean of 5" in summary
+    assert "| mlp | cpu 32-true | n=2 | 2 of 2 | 11 | 10 - 12 | mean of 2" in summary
+    assert "| rnn | cpu 32-true | n=3 | 1 of 3 | not reached (2 of 3 runs missed the target) |" in summary
+
+
+def compare(tmp_path, base_rows, new_rows):
+    return main(["compare", str(write_csv(tmp_path / "base.csv", base_rows)),
+                 str(write_csv(tmp_path / "new.csv", new_rows))])
+
+
+def test_compare_fails_on_a_slower_time_to_train(tmp_path):
+    assert compare(tmp_path, seeds([30, 31, 32, 33, 34]), seeds([40, 41, 42, 43, 44])) == 1
+
+
+def test_compare_fails_when_fewer_runs_reach_the_target(tmp_path, capsys):
+    assert compare(tmp_path, seeds([30, 31, 32, 33, 34]), seeds([30, 31, None, 33, 34])) == 1
+    out = capsys.readouterr().out
+    assert "reached target" in out and "5 of 5" in out and "4 of 5" in out and "REGRESSION" in out
+
+
+def test_compare_passes_seeds_from_the_same_noise(tmp_path, capsys):
+    assert compare(tmp_path, seeds([30, 36, 33, 29, 35]), seeds([34, 30, 37, 31, 32])) == 0
+    assert "0 regression(s)" in capsys.readouterr().out
+
+
+def test_gpu_checks_bar_wants_every_quick_row_at_its_target(tmp_path):
+    from bench.results_io import load_results
+    from benchmarks.gpu_check import target_bar
+
+    rows = [make_row(stop_at_target="on", reached_target="yes"),
+            make_row(precision="bf16-mixed", stop_at_target="on", reached_target="no", time_to_target_s="")]
+    frame = load_results(write_csv(tmp_path / "results.csv", rows))
+    assert target_bar(frame, 2, ["32-true", "bf16-mixed"])[1:] == ("NOT MET", "1 of 2 rows (not: cnn bf16-mixed)")
+    frame["reached_target"] = "yes"
+    assert target_bar(frame, 2, ["32-true", "bf16-mixed"])[1] == "MET"
+    frame["stop_at_target"] = "off"  # smoke rows (the reduced CPU form) are not judged
+    assert target_bar(frame, 2, ["32-true", "bf16-mixed"])[1] == "NOT CHECKED"
+
+
+def test_the_console_line_says_whether_the_run_reached_its_target():
+    from bench.sweep import console_summary
+
+    row = {"status": "ok", "metric_name": "acc", "metric_value": 0.975, "metric_target": 0.97, "epochs": 3,
+           "batch_size": 64, "wall_s": 12.0}
+    assert console_summary(row | {"reached_target": "yes", "time_to_target_s": 4.31}).startswith(
+        "acc 0.975 (target 0.97 reached at 4.31 s), batch 64")
+    assert console_summary(row | {"reached_target": "no"}).startswith("acc 0.975 (target 0.97 not reached in 3 epoch")
