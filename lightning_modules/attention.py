@@ -50,7 +50,9 @@ class Attention(Classifier):
     bench = BenchSpec(
         task="classification", accepts=("sequence",),
         metric="acc", metric_direction="max",
-        epochs={"smoke": 1, "quick": 1, "standard": 8, "full": 20},
+        # Caps: quality runs stop at the target. Seeds 0-4 reach val 0.94 by epoch 4 of a 5-epoch one-cycle (4
+        # epochs: four of five) (issue 21).
+        epochs={"smoke": 1, "quick": 5, "standard": 8, "full": 20},
         classic=SizePreset(datamodule="seq_mnist5k", batch_size=64, metric_target=0.94,
                            smoke_model={"hidden_size": 8, "attention_size": 8}),
         # A wide encoder (bidirectional GRU, 2 x 1024 features per step) under the same additive attention pooling.

@@ -68,9 +68,11 @@ class Autoencoder(L.LightningModule):
     bench = BenchSpec(
         task="reconstruction", accepts=("image",),
         metric="mse", metric_direction="min",
-        epochs={"smoke": 1, "quick": 2, "standard": 30, "full": 60},
-        classic=SizePreset(datamodule="mnist5k", data={"normalize": False}, batch_size=64, metric_target=0.02,
-                           smoke_model={"hidden": 16, "latent": 4}),
+        # Caps: quality runs stop at the target. At lr 5e-3 (a 10-epoch one-cycle) seeds 0-4 reach val MSE 0.02 at
+        # epoch 5, at the default 2e-3 (an 8-epoch cycle) two of five (issue 21).
+        epochs={"smoke": 1, "quick": 10, "standard": 10, "full": 60},
+        classic=SizePreset(model={"lr": 5e-3}, datamodule="mnist5k", data={"normalize": False}, batch_size=64,
+                           metric_target=0.02, smoke_model={"hidden": 16, "latent": 4}),
         # A convolutional autoencoder on 128x128 colour images: four stride-2 convs (64-512 channels), a 512-d code.
         large=SizePreset(model={"variant": "conv", "channels": (64, 128, 256, 512), "latent": 512},
                          data={"shape": (3, 128, 128), "num_classes": 10, "num_samples": 4096}, batch_size=256,

@@ -42,7 +42,9 @@ class CNN(Classifier):
     bench = BenchSpec(
         task="classification", accepts=("image",),
         metric="acc", metric_direction="max",
-        epochs={"smoke": 1, "quick": 1, "standard": 8, "full": 20},
+        # Caps: quality runs stop at the target. Seeds 0-4 reach val 0.97 by epoch 4 of a 4-epoch one-cycle (3
+        # epochs: four of five) (issue 21).
+        epochs={"smoke": 1, "quick": 4, "standard": 8, "full": 20},
         classic=SizePreset(datamodule="mnist5k", batch_size=128, metric_target=0.97, smoke_model={"channels": (4, 8)}),
         # VGG-like widths on ImageNet-sized images: four conv-conv-pool stages, 64 to 512 channels.
         large=SizePreset(model={"channels": (64, 128, 256, 512)},

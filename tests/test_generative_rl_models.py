@@ -198,6 +198,32 @@ def test_target_network_updates_on_schedule():
     assert len(synced) == 25
 
 
+def test_dqn_logs_once_per_logging_interval_what_the_steps_between_did():
+    L.seed_everything(0, verbose=False)
+    dm = datamodules.get("cartpole")(warmup_steps=100, steps_per_epoch=50, val_episodes=1, test_episodes=1)
+    model = build_model(lightning_modules.get("dqn"), dm, hidden=16, epsilon_decay_steps=10_000)
+    logged, losses = [], []
+    log = model.log
+    model.log = lambda name, value, **kwargs: (logged.append((model.global_step, name, float(value))),
+                                               log(name, value, **kwargs))
+
+    class StepLosses(L.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            losses.append(float(outputs["loss"]))
+
+    trainer(max_epochs=1, limit_val_batches=0, log_every_n_steps=20, callbacks=[StepLosses()]).fit(model, dm)
+    assert len(losses) == 50 and {step for step, _, _ in logged} == {20, 40}  # not once per step
+    loss_at = {step: value for step, name, value in logged if name == "train/loss"}
+    assert loss_at[20] == pytest.approx(np.mean(losses[:20]), rel=1e-5)
+    assert loss_at[40] == pytest.approx(np.mean(losses[20:40]), rel=1e-5)
+    # The exploration rate at the logging step; the returns are of episodes that ended during training (an almost
+    # random policy: one in every twenty-odd steps), the warm-up's left out.
+    epsilon_at = {step: value for step, name, value in logged if name == "train/epsilon"}
+    assert model.epsilon(100 + 20) >= epsilon_at[20] > epsilon_at[40] >= model.epsilon(100 + 50)
+    returns = [value for _, name, value in logged if name == "train/episode_return_mean"]
+    assert returns and len(dm.episode_returns) > len(returns)
+
+
 def test_a_short_dqn_run_beats_a_random_policy():
     L.seed_everything(0, verbose=False)
     dm = datamodules.get("cartpole")(seed=0, steps_per_epoch=1000, test_episodes=5, val_episodes=1)
