@@ -109,7 +109,7 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter, DefaultsFormatter):
 def command_run(args: argparse.Namespace) -> int:
     """Exit 0 when every run measured something (ok, oom, diverged, ...), 1 when a run ended in error or timeout."""
     from bench.plan import plan
-    from bench.sweep import hold_sweep_folder, open_sweep_folder, run_sweep
+    from bench.sweep import hold_sweep_folder, open_sweep_folder, repeats_advice, run_sweep
 
     planned = plan(args)
     out = open_sweep_folder(planned.out)
@@ -121,6 +121,8 @@ def command_run(args: argparse.Namespace) -> int:
         finish_sweep(out, planned.configs[0].wandb if planned.configs else "disabled", args.wandb_project,
                      args.wandb_entity)
     print(f"dnnbench: results in {out / 'results.csv'}")
+    if advice := repeats_advice(rows, args.repeats):
+        print(advice)
     if (out / "inference.csv").exists():
         print(f"dnnbench: inference backends in {out / 'inference.csv'}")
     failed = [row for row in rows if not Status(row["status"]).measured]

@@ -240,7 +240,6 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> Measured | None:
                   else speed_window_fit(config, built, fit_model, sweep_dir, flops, meter))
     if trainer.global_rank != 0:
         return None  # every rank trains; rank 0 measures inference and writes the row
-    built.notes += [n for n in [throughput.note()] if n and config.profile != "smoke"]  # smoke: too few windows
     pieces += [throughput, *measure_trained(config, built, fit_model, device, throughput.train_samples_per_s,
                                             flops, meter), meter.result()]
     curve = None if tested is None else lambda: infer_curve.run(

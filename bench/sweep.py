@@ -219,6 +219,19 @@ def console_summary(row: dict[str, Any]) -> str:
     return text
 
 
+def repeats_advice(rows: list[dict[str, Any]], repeats: int) -> str:
+    """One line for a sweep of single runs whose speed windows already disagreed: what one process cannot show."""
+    from bench.measure.speed import UNSTEADY_SPREAD
+
+    unsteady = [r for r in rows if r.get("status") == Status.OK
+                and float(r.get("train_samples_per_s_spread") or 0) >= UNSTEADY_SPREAD and r.get("profile") != "smoke"]
+    if repeats > 1 or not unsteady:
+        return ""
+    return (f"dnnbench: note: one process per config, and the speed windows of {len(unsteady)} of {len(rows)} run(s) "
+            f"differed by {UNSTEADY_SPREAD:.0%} or more: separate processes of one config can differ as much (10-20 % "
+            "on a 2-core VM); --repeats 3 gives that range and lets compare judge it")
+
+
 def target_text(row: dict[str, Any]) -> str:
     """` (target 0.97 reached at 4.3 s)` or ` (target 0.97 not reached in 2 epoch(s))`: whether the run got there."""
     from bench.columns import number

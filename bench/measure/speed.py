@@ -25,7 +25,10 @@ TIMED_STEPS = 100  # the window's length ...
 # on a CPU), long enough that a 60 ms step (the classic cnn on 2 cores) still gets its 100.
 CPU_WINDOW_S, CPU_MIN_STEPS = 10.0, 20
 WINDOW_STEPS = 10  # throughput = median over sub-windows of this many steps; its spread is reported too
-UNSTEADY_SPREAD = 0.10  # windows of one run further apart than this: the row says a single run is not enough
+# Windows of one run further apart than this: the sweep says one process per config is not enough. On the 2-core
+# reference VM the windows of one run spread 10-70 % and separate processes of one config differed by 10-20 % either
+# way (warm vs fresh interpreter, alternating, quiet: cnn 1.18, resnet 0.94): the machine's, not the launch's.
+UNSTEADY_SPREAD = 0.10
 PROFILED_STEPS = 10  # after the window: the model's own device time, from the profiler's kernel/op times
 
 
@@ -40,17 +43,6 @@ class TrainThroughput(Columns):
     host_overhead_fraction: float | None = None
     device_samples_per_s: float | None = None
     device_busy_fraction: float | None = None
-
-    def note(self) -> str:
-        """What a single run cannot show, said where its windows already disagree: on the 2-core reference VM the
-        windows of one run spread 10-30 % and separate processes of one config 10-20 % either way (warm vs fresh
-        interpreter, alternating: cnn 1.18, resnet 0.94), a property of the machine rather than of the launch."""
-        spread = self.train_samples_per_s_spread
-        if spread is None or spread < UNSTEADY_SPREAD:
-            return ""
-        return (f"speed windows differed by {spread:.0%} (max - min over the median): this machine's speed varies "
-                "within a run and from one process to the next; --repeats 3 gives the range between processes")
-
 
 
 class FetchTimer(Profiler):
