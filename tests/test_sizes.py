@@ -68,14 +68,20 @@ def train_speed_window(config: RunConfig, accelerator: str) -> StopAfter:
 
 
 # ----------------------------------------------------------------------------------------------- the presets
+RECIPE_ARGS = {"lr", "finetune_lr", "weight_decay"}
+
+
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_every_model_declares_both_sizes_and_classic_is_todays_defaults(name):
     spec = lightning_modules.get(name).bench
     assert tuple(spec.sizes()) == SIZES
     classic = spec.size("classic")
-    assert classic is spec.classic and classic.model == {}  # the textbook network: the constructor's defaults
+    # The textbook network: the constructor's architecture; only the training recipe (issue 21's learning rates,
+    # measured per seed in results/reference/cpu-2core/README.md) may differ from the defaults the large size keeps.
+    assert classic is spec.classic and set(classic.model) <= RECIPE_ARGS
     assert classic.datamodule in datamodules.names() and classic.batch_size > 0 and classic.metric_target is not None
-    assert classic.model_overrides("smoke") == classic.smoke_model and classic.model_overrides("quick") == {}
+    assert classic.model_overrides("smoke") == classic.model | classic.smoke_model
+    assert classic.model_overrides("quick") == classic.model
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
