@@ -98,9 +98,10 @@ TABLE: tuple[Column, ...] = (
     _c("train_samples_per_s_spread", "speed", "(max - min) / median of the sub-window throughputs in this one "
        "process (from 10 % the message recommends --repeats)", numeric=True, unit="ratio"),
     _c("timed_steps", "speed", "training steps inside the speed window: a fixed-length window of 100 steps after "
-       "10 warm-up steps (on a CPU it may stop at 10 s once it has 20), in its own short fit after the quality "
-       "run (smoke: the quality run's own steps after the first); the host waits for the device only at the ends "
-       "of 10-step sub-windows", numeric=True),
+       "10 warm-up steps (on a CPU it may stop at 10 s once it has 20): the quality run's own steps, and where it "
+       "stopped too soon, the rest in a short fit after it (10 warm-up steps of its own; smoke: the quality run's "
+       "few steps after the first); the host waits for the device only at the ends of 10-step sub-windows",
+       numeric=True),
     _c("device_samples_per_s", "speed", "the model's own cost on the device: samples / device-busy time over 10 "
        "profiled steps after the window (torch.profiler: the union of kernel and copy intervals on a GPU, of aten "
        "op intervals on a CPU), independent of host-side loop overhead", numeric=True, better="max",
@@ -147,7 +148,7 @@ TABLE: tuple[Column, ...] = (
     _c("flops_per_sample", "cost", "training FLOPs per sample of one real optimizer step (forward, backward, "
        "update; every network and sampling pass a manual-optimization model runs: the GAN's generator and "
        "discriminator passes, the DBN's Gibbs sampling, the DQN's target network), counted by "
-       "`torch.utils.flop_counter` over the first warm-up step of the speed window's fit (compiled: the second, "
+       "`torch.utils.flop_counter` over the first step of the short fit after the quality run (compiled: the second, "
        "after compiling; smoke: of the quality fit) on its real batch, "
        "plus analytic counts where the counter is blind (cuDNN RNN/LSTM/GRU, CPU flash attention); the convention "
        "is under FLOPs above; the same in every precision", numeric=True, unit="FLOP"),

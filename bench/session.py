@@ -72,18 +72,17 @@ def make_trainer(config: RunConfig, built: Built, callbacks: list, logger, sweep
 
 
 def speed_window_fit(config: RunConfig, built: Built, fit_model: FitModule, sweep_dir: Path,
-                     flops: cost.TrainingFlops | None = None,
-                     meter: energy.RunEnergy | None = None) -> speed.TrainThroughput:
-    """The speed window in a fit of its own: the same (trained, compiled) module and data, no logger, no
-    validation, a fixed number of steps whatever the profile's epochs; it ends when the window is done. One of its
-    warm-up steps is the one whose FLOPs are counted (`flops`); `meter`, the run's energy meter, is read at the
-    window's ends."""
-    window = speed.SpeedWindow(config.world_size)
+                     window: speed.SpeedWindow | None = None,
+                     flops: cost.TrainingFlops | None = None) -> speed.TrainThroughput:
+    """The rest of the speed window in a short fit of its own, after the quality fit timed what it could: the same
+    (trained, compiled) module and data, no logger, no validation. A few warm-up steps (one of them the step whose
+    FLOPs are counted), the timed steps the quality fit was too short to give (all of them where it stopped before
+    its warm-up; without `window`, a whole window of its own), then the profiled steps; the window ends the fit."""
+    window = window or speed.SpeedWindow(config.world_size)
     flops = flops or cost.TrainingFlops(step=2 if config.compile else 1)
+    steps = window.carry_on(warmup=max(flops.step, 1) + (speed.WARMUP_STEPS if not window.timing_done else 1))
     divergence = quality.QualityWatch(built.spec.metric, built.spec.metric_direction, None)
-    steps = speed.WARMUP_STEPS + 3 * speed.TIMED_STEPS + speed.PROFILED_STEPS  # room for epoch ends; stops early
-    callbacks = [window, divergence, flops] + ([meter.over_window(window)] if meter is not None else [])
-    trainer = make_trainer(config, built, callbacks, None, sweep_dir, max_epochs=-1,
+    trainer = make_trainer(config, built, [window, divergence, flops], None, sweep_dir, max_epochs=-1,
                            max_steps=steps, limit_val_batches=0, limit_train_batches=1.0)
     trainer.fit(fit_model, built.datamodule)
     if window.profile_note:
@@ -209,13 +208,18 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> Measured | None:
     watch = quality.QualityWatch(built.spec.metric, built.spec.metric_direction,
                                  built.metric_target if scored else None, stop=config.stops_at_target)
     flops = cost.TrainingFlops(step=2 if config.compile else 1)  # the first step compiles
-    # smoke: the quality fit's steps after the counted one are the speed window
-    smoke_window = speed.SpeedWindow(config.world_size, warmup=flops.step, profiled=0, stop=False)
+    smoke = config.profile == "smoke"
+    # The quality fit's own steps are the speed window (after its warm-up; smoke: after the counted step, the few
+    # there are). Elsewhere the FLOPs are counted, and the profiled steps run, in a short fit afterwards: neither
+    # belongs in the time to target.
+    window = speed.SpeedWindow(config.world_size, warmup=flops.step if smoke else speed.WARMUP_STEPS, profiled=0,
+                               stop=False)
     logger = wandb_run.start(config, sweep_dir)
     shown = progress.ProgressFile(progress.path_for(sweep_dir, config.run_id))  # the sweep's console line
     meter = energy.RunEnergy(config.device, config.num_devices, config.num_nodes)
-    callbacks = [watch, smoke_window, flops, shown] if config.profile == "smoke" else [watch, shown]
-    callbacks += [meter.to_target(watch)] + ([meter.over_window(smoke_window)] if config.profile == "smoke" else [])
+    meter.over_window(window)
+    # The counter before the window: its tally, at the counted step's end, falls before the window's clock starts.
+    callbacks = [watch] + ([flops] if smoke else []) + [window, shown, meter.to_target(watch)]
     if logger is not None:
         callbacks.append(wandb_run.history())  # per-step curves, logged after fit
     cap_s = config.train_time_cap_s  # a stop-at-target run's seconds cap, beside its epochs
@@ -236,8 +240,7 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> Measured | None:
     if trainer.global_rank == 0:  # pictures of the model that was tested, before the speed window trains on
         built.notes += save_artifacts(built.model, sweep_dir / "artifacts" / config.run_id)
     tested = infer_curve.tested_weights(config, built.model, built.notes)  # the speed window trains on
-    throughput = (smoke_window.result() if config.profile == "smoke"
-                  else speed_window_fit(config, built, fit_model, sweep_dir, flops, meter))
+    throughput = window.result() if smoke else speed_window_fit(config, built, fit_model, sweep_dir, window, flops)
     if trainer.global_rank != 0:
         return None  # every rank trains; rank 0 measures inference and writes the row
     pieces += [throughput, *measure_trained(config, built, fit_model, device, throughput.train_samples_per_s,

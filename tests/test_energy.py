@@ -4,6 +4,7 @@ fake NVML), RAPL's package counters with wrap-around (a fake sysfs tree), and th
 from __future__ import annotations
 
 import sys
+import time
 import types
 
 import lightning as L
@@ -56,12 +57,12 @@ def test_nvml_counter_gives_joules_per_sample_over_the_window(nvml):
     nvml(energy_mj=[0, 1_000_000, 1_250_000])  # opening reads once; 250 J between the window's two reads
     run = RunEnergy("cuda")
     assert run.counter is not None and run.counter.source == "nvml"
-    window = types.SimpleNamespace(steps=0, warmup=2, timing_done=False, windows=[])
-    callback = run.over_window(window)
-    window.steps = 2
-    callback.on_train_batch_end(None, None, None, None, 0)  # the window starts
+    window = types.SimpleNamespace(timing_done=False, windows=[], listeners=[])
+    listener = run.over_window(window)
+    assert window.listeners == [listener]
+    listener.opened()  # the window's clock starts
     window.timing_done, window.windows = True, [(10, 500, 1.0), (10, 500, 1.0)]
-    callback.on_train_batch_end(None, None, None, None, 0)  # its timing is done
+    listener.closed()  # its timing is done
     row = run.result()
     assert row.train_joules_per_sample == pytest.approx(250 / 1000)
     assert row.energy_source == "nvml" and row.power_mean_w > 0
@@ -161,13 +162,14 @@ def test_inference_and_target_energy():
     assert run.values["energy_to_target_j"] == pytest.approx(1.0)
 
 
-def test_window_callback_follows_a_real_speed_window():
-    class Counter:
-        source, value = "rapl", 0.0
+def test_window_meter_follows_a_real_speed_window_and_leaves_validation_out():
+    """Joules are read where each timed sub-window opens and closes: the seconds spent in validation between them
+    (here 0.1 s per epoch, at 100 W) are not in the training energy."""
+    class Watts100:  # a counter that rises at 100 W
+        source = "rapl"
 
         def joules(self):
-            self.value += 2.0
-            return self.value
+            return 100.0 * time.perf_counter()
 
     class Tiny(L.LightningModule):
         def __init__(self):
@@ -177,21 +179,27 @@ def test_window_callback_follows_a_real_speed_window():
         def training_step(self, batch, batch_idx):
             return self.net(batch[0]).pow(2).mean()
 
+        def validation_step(self, batch, batch_idx):
+            time.sleep(0.1)
+
         def configure_optimizers(self):
             return torch.optim.SGD(self.parameters(), lr=0.01)
 
     data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(64, 4)), batch_size=4)
     run = RunEnergy("cpu")
-    run.counter, run.notes = Counter(), []
-    window = SpeedWindow(warmup=2, timed=20, profiled=0)
-    trainer = L.Trainer(accelerator="cpu", max_steps=40, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False,
-                        callbacks=[window, run.over_window(window)])
-    trainer.fit(Tiny(), data)
-    assert window.timing_done
+    run.counter, run.notes = Watts100(), []
+    window = SpeedWindow(warmup=2, timed=40, profiled=0)
+    run.over_window(window)
+    trainer = L.Trainer(accelerator="cpu", max_epochs=4, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+                        limit_val_batches=1, callbacks=[window])
+    trainer.fit(Tiny(), data, data)
+    assert window.timing_done and trainer.current_epoch >= 2  # the window spans at least one validation
     samples = sum(n for _, n, _ in window.windows)
-    assert samples >= 20 * 4
-    assert run.result().train_joules_per_sample == pytest.approx(2.0 / samples)  # one read at each end
+    timed_s = sum(s for _, _, s in window.windows)
+    joules = run.result().train_joules_per_sample * samples
+    assert joules == pytest.approx(100.0 * timed_s, rel=0.05, abs=0.5)  # not the 10+ J of a validation
+    assert run.values["power_mean_w"] == pytest.approx(100.0, rel=0.05)
 
 
 def test_energy_columns_are_documented_and_gated_lower_is_better():
@@ -226,11 +234,11 @@ def test_a_window_cut_short_by_the_fit_still_gives_energy():
 
     run = RunEnergy("cpu")
     run.counter, run.notes = Counter(), []
-    window = types.SimpleNamespace(steps=1, warmup=1, timing_done=False, windows=[])
-    callback = run.over_window(window)
-    callback.on_train_batch_end(None, None, None, None, 0)
+    window = types.SimpleNamespace(timing_done=False, windows=[], listeners=[])
+    listener = run.over_window(window)
+    listener.opened()
     window.windows = [(3, 30, 0.1)]  # the smoke profile's few steps, closed when the fit ended
-    callback.on_train_end(None, None)
+    listener.closed()
     assert run.result().train_joules_per_sample == pytest.approx(1.0 / 30)
 
 

@@ -62,6 +62,34 @@ def test_the_window_ends_on_data_with_fewer_batches_an_epoch_than_a_sub_window()
     assert window.profiled_steps == 2 and trainer.global_step < 40  # it stopped the fit itself, long before 500
 
 
+def test_a_window_timed_in_the_quality_fit_only_profiles_in_its_own_fit():
+    """The quality fit gave the whole window: the fit of its own runs warm-up and profiled steps, no timed ones."""
+    window = speed.SpeedWindow(warmup=3, timed=20, profiled=0, stop=False)
+    first = fit_fake([window], max_steps=60)  # rides along: times 20+ steps, never stops the fit
+    assert first.global_step == 60 and window.timing_done and window.device_seconds is None
+    timed = window.timed_steps()
+    steps = window.carry_on(warmup=2, profiled=4)
+    assert steps == 2 + 4
+    second = fit_fake([window], max_steps=steps)
+    assert second.global_step == 6 and window.profiled_steps == 4 and window.timed_steps() == timed
+    result = window.result()
+    assert result.device_samples_per_s > 0 and result.timed_steps == timed
+
+
+def test_a_quality_fit_too_short_for_the_window_leaves_the_rest_to_its_own_fit():
+    """12 steps of a quality fit (3 warm-up, 9 timed): the fit of its own warms up again, times the 11+ missing
+    steps and profiles; the timed sub-windows of both fits make the rate."""
+    window = speed.SpeedWindow(warmup=3, timed=20, profiled=0, stop=False)
+    fit_fake([window], max_steps=12)
+    assert window.timed_steps() == 9 and not window.timing_done
+    steps = window.carry_on(warmup=3, profiled=2)
+    assert steps == 3 + 3 * 11 + 2
+    second = fit_fake([window], max_steps=steps)
+    assert window.timing_done and 20 <= window.timed_steps() < 20 + 10
+    assert window.profiled_steps == 2 and second.global_step < steps  # the window stopped it
+    assert second.global_step == 3 + (window.timed_steps() - 9) + 2  # no timed step inside the new warm-up
+
+
 class SlowFetch(torch.utils.data.Dataset):
     """Each sample takes FETCH_S to load: the loader's share of the gap between steps."""
 

@@ -10,6 +10,7 @@ from bench import axes
 from bench.child import run
 from bench.cli import main
 from bench.config import RunConfig
+from bench.measure import speed
 from bench.report import write_report
 from bench.stats import time_to_train
 
@@ -48,6 +49,21 @@ def test_a_run_past_its_seconds_cap_writes_its_row_and_says_so(tmp_path):
     assert row["status"] == "ok", row["message"]
     assert row["reached_target"] == "no" and row["time_to_target_s"] is None
     assert row["steps"] == 1 and "training stopped at its time cap" in row["message"]
+
+
+def test_a_quality_fit_long_enough_is_the_speed_window_and_its_own_fit_only_profiles(tmp_path, monkeypatch):
+    """The timed steps come from the quality fit's own steps; afterwards a fit of a few steps counts the FLOPs and
+    profiles (neither inside the time to target). 100 steps an epoch, six epochs."""
+    budgets = []
+    carry_on = speed.SpeedWindow.carry_on
+    monkeypatch.setattr(speed.SpeedWindow, "carry_on",
+                        lambda window, **kw: budgets.append(carry_on(window, **kw)) or budgets[-1])
+    row = run(climbing_config(profile="full", data_args={"shape": (1, 8, 8), "num_classes": 3, "num_samples": 1600}),
+              tmp_path)
+    assert row["status"] == "ok", row["message"]
+    assert row["steps"] == 600 and row["timed_steps"] >= speed.TIMED_STEPS
+    assert budgets == [1 + 1 + speed.PROFILED_STEPS]  # the counted step, one more, the profiled ones
+    assert row["device_samples_per_s"] > 0 and row["flops_per_sample"] > 0
 
 
 def test_auto_is_on_in_quick_and_standard_and_off_in_smoke_and_full():

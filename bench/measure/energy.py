@@ -2,10 +2,10 @@
 speed window, inference and the quality run -> the row's energy columns).
 
 The counters (NVML's on cuda rows, RAPL's package counters on cpu rows) and the thread that polls the GPU's clocks,
-throttle reasons and power are in bench/measure/energy_counters.py; here the Lightning callbacks read them at the
-windows' ends and RunEnergy turns the readings into the Energy columns. A counter covers a whole GPU or CPU package,
-so where other work shares it the cells stay empty with the reason. Nothing here raises: a failure leaves empty
-cells and a note.
+throttle reasons and power are in bench/measure/energy_counters.py; here a listener of the speed window and Lightning
+callbacks read them at the windows' ends and RunEnergy turns the readings into the Energy columns. A counter covers a
+whole GPU or CPU package, so where other work shares it the cells stay empty with the reason. Nothing here raises: a
+failure leaves empty cells and a note.
 """
 
 from __future__ import annotations
@@ -41,42 +41,44 @@ class Energy(Columns):
     energy_note: str = ""
 
 
-class WindowEnergy(L.Callback):
-    """Reads the counter where the speed window starts and where its timing is done (both right after the window
-    synchronised the device); goes after the SpeedWindow in the callback list."""
+class WindowEnergy:
+    """Joules over the speed window's timed sub-windows: the counter is read where each opens and where it closes
+    (the window has just synchronised the device), so what lies between them - validation, epoch ends, the quality
+    fit's end and the next fit's warm-up - is left out. The GPU sampler runs from the first opening until the
+    window's timing is done."""
 
     def __init__(self, run: RunEnergy, window) -> None:
         self.run, self.window = run, window
-        self.start_j: float | None = None
-        self.seconds = 0.0
-        self.done = False
+        self.joules = self.seconds = 0.0
+        self._opened: tuple[float, float] | None = None  # (joules, perf_counter) where the open sub-window began
+        self._sampling = self._sampled = False
+        window.listeners.append(self)
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-
-        if self.start_j is None and self.window.steps == self.window.warmup:
-            self.start_j, self._started = self.run.read(), time.perf_counter()
+    def opened(self) -> None:
+        if not self._sampled:
+            self._sampled = self._sampling = True
             self.run.start_sampling()
-        elif self.start_j is not None and not self.done and self.window.timing_done:
-            self.finish()
+        joules = self.run.read()
+        self._opened = None if joules is None else (joules, time.perf_counter())
 
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
-        """Small data: an epoch's end can be where the window's timing is done."""
-        if self.start_j is not None and not self.done and self.window.timing_done:
-            self.finish()
-
-    def on_train_end(self, trainer, pl_module) -> None:
-        """A window cut short by the fit's end (the smoke profile's few steps): its closed sub-windows count."""
-        if self.start_j is not None and not self.done:
+    def closed(self) -> None:
+        opened, self._opened = self._opened, None
+        end_j = self.run.read() if opened is not None else None
+        if opened is not None and end_j is not None:
+            self.joules += end_j - opened[0]
+            self.seconds += time.perf_counter() - opened[1]
+            samples = sum(n for _, n, _ in self.window.windows)
+            if samples:
+                self.run.values["train_joules_per_sample"] = self.joules / samples
+                self.run.values["power_mean_w"] = self.joules / self.seconds if self.seconds else None
+        if self._sampling and self.window.timing_done:
             self.finish()
 
     def finish(self) -> None:
-        self.done = True
-        end_j, self.seconds = self.run.read(), time.perf_counter() - self._started
-        self.run.stop_sampling()
-        samples = sum(n for _, n, _ in self.window.windows)
-        if end_j is not None and self.start_j is not None and samples:
-            self.run.values["train_joules_per_sample"] = (end_j - self.start_j) / samples
-            self.run.values["power_mean_w"] = (end_j - self.start_j) / self.seconds if self.seconds else None
+        """Stop the GPU sampler (at the window's end, or when the row is read)."""
+        if self._sampling:
+            self._sampling = False
+            self.run.stop_sampling()
 
 
 class TargetEnergy(L.Callback):
@@ -108,6 +110,7 @@ class RunEnergy:
         self.sampler: GpuSampler | None = None
         self.values: dict[str, Any] = {}
         self.notes: list[str] = []
+        self.window_meter: WindowEnergy | None = None
         try:
             self._open(device, num_devices, num_nodes)
         except Exception as exc:
@@ -161,7 +164,9 @@ class RunEnergy:
             self.sampler = None
 
     def over_window(self, window) -> WindowEnergy:
-        return WindowEnergy(self, window)
+        """Meter `window` (a SpeedWindow: it tells the meter where its clock starts and stops)."""
+        self.window_meter = WindowEnergy(self, window)
+        return self.window_meter
 
     def to_target(self, watch) -> TargetEnergy:
         return TargetEnergy(self, watch)
@@ -194,6 +199,8 @@ class RunEnergy:
 
     def result(self) -> Energy:
         """The row's columns (a child later empties the energy cells if other processes shared the GPU)."""
+        if self.window_meter is not None:
+            self.window_meter.finish()  # a window cut short by its fit (smoke's few steps) leaves the sampler on
         values, notes = dict(self.values), list(self.notes)
         sampler = self.sampler if self.sampler is not None and self.sampler.clocks else None
         if sampler is not None:

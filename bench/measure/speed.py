@@ -78,6 +78,11 @@ class SpeedWindow(L.Callback):
     as well as the model's forward/backward/step. With a FetchTimer as the Trainer's profiler, that gap is split
     into the data wait (the loader's `next()`) and the rest of the host's loop. Sub-windows close early at an
     epoch's end or before validation (neither is a training step), and the clock restarts when training resumes.
+
+    In quick/standard/full the window rides along the quality fit (profiled=0, stop=False: it only times), and
+    `carry_on` takes it into a short fit of its own afterwards for the profiled steps and whatever timed steps the
+    quality fit was too short to give. Listeners (the energy meter) hear each sub-window open and close, right after
+    the window synchronised the device.
     """
 
     def __init__(self, world_size: int = 1, warmup: int = WARMUP_STEPS, timed: int = TIMED_STEPS,
@@ -97,12 +102,23 @@ class SpeedWindow(L.Callback):
         self._window_start = self._last_end = self._batch_start = self._profile_start = 0.0
         self._profiler = None
         self.profile_note: str | None = None
+        self.listeners: list = []  # objects with opened() / closed(): told where the clock starts and stops
+
+    def carry_on(self, warmup: int, profiled: int = PROFILED_STEPS) -> int:
+        """Continue this window in a fit of its own (stopping it when done): `warmup` steps again (a new Trainer:
+        optimizer state, counted FLOPs), the timed steps still missing, then the profiled ones. Returns the fit's
+        step budget (the timed part three times over: room for epoch ends; the window stops the fit early)."""
+        self.warmup, self.profiled, self.stop = self.steps + warmup, profiled, True
+        missing = 0 if self.timing_done else max(0, self.timed - self.timed_steps())
+        return warmup + 3 * missing + profiled
 
     def timed_steps(self) -> int:
         return sum(steps for steps, _, _ in self.windows)
 
     def _restart(self, device: torch.device) -> None:
         synchronize(device)
+        for listener in self.listeners:
+            listener.opened()
         self._window_start = self._last_end = time.perf_counter()
         self._open = [0, 0]
 
@@ -118,6 +134,8 @@ class SpeedWindow(L.Callback):
         self._open = None
         if trainer is not None and not self.timing_done:
             self._check_done(trainer, device)
+        for listener in self.listeners:
+            listener.closed()
 
     @staticmethod
     def _fetched(trainer) -> float | None:
@@ -127,7 +145,8 @@ class SpeedWindow(L.Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         self._batch_start = time.perf_counter()
         self._fetch_at_start = self._fetched(trainer) or 0.0
-        if self.timing_done and self.profiled and self._profiler is None and self.device_seconds is None:
+        if (self.timing_done and self.profiled and self.steps >= self.warmup and self._profiler is None
+                and self.device_seconds is None):
             self._profiler = start_profiler(pl_module.device)  # type: ignore[assignment]
             self._profile_start = time.perf_counter()
 
@@ -137,7 +156,8 @@ class SpeedWindow(L.Callback):
         if self._profiler is not None:
             self._profiled_step(trainer, pl_module, samples)
         elif self.steps == self.warmup:
-            self._restart(pl_module.device)
+            if not self.timing_done:
+                self._restart(pl_module.device)
         elif self._open is not None and not self.timing_done:
             self.waits += self._batch_start - self._last_end
             if self._fetched(trainer) is not None:
