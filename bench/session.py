@@ -22,6 +22,7 @@ from bench.config import AUTO, SMOKE_LIMITS, TRAIN_TIME_SHARE, RunConfig
 from bench.measure import Columns, batch_size, best_effort, cost, energy, inference, memory, peaks, quality, speed
 from bench.precision import PRECISIONS
 
+OPTIMIZERS_ROOM = 4  # optimizer steps a batch the speed window's own fit leaves room for
 FitModule = Any  # what the Trainer fits: the LightningModule, or torch.compile's wrapper of it (Lightning takes both)
 
 
@@ -82,8 +83,9 @@ def speed_window_fit(config: RunConfig, built: Built, fit_model: FitModule, swee
     flops = flops or cost.TrainingFlops(step=2 if config.compile else 1)
     steps = window.carry_on(warmup=max(flops.step, 1) + (speed.WARMUP_STEPS if not window.timing_done else 1))
     divergence = quality.QualityWatch(built.spec.metric, built.spec.metric_direction, None)
+    # Lightning's max_steps counts optimizer steps, and a GAN steps two a batch: only a bound, the window stops the fit.
     trainer = make_trainer(config, built, [window, divergence, flops], None, sweep_dir, max_epochs=-1,
-                           max_steps=steps, limit_val_batches=0, limit_train_batches=1.0)
+                           max_steps=OPTIMIZERS_ROOM * steps, limit_val_batches=0, limit_train_batches=1.0)
     trainer.fit(fit_model, built.datamodule)
     if window.profile_note:
         built.notes.append(window.profile_note)

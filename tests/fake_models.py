@@ -101,3 +101,25 @@ class ClimbingNet(FakeNet):
 
     def test_step(self, batch, batch_idx):
         self.log("test/acc", min(1.0, 0.2 * self.epochs_trained))
+
+
+class TwoOptimizerNet(ClimbingNet):
+    """ClimbingNet trained as a GAN is: manual optimization, two optimizers stepped each batch (Lightning's
+    global_step then counts two a batch)."""
+
+    def __init__(self, input_shape=(1, 8, 8), num_classes=3, mode="ok", oom_above=0):
+        super().__init__(input_shape, num_classes, mode, oom_above)
+        self.automatic_optimization = False
+        self.head = nn.Linear(num_classes, num_classes)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        for optimizer, output in zip(self.optimizers(), (self(x), self.head(self(x).detach())), strict=True):
+            loss = F.cross_entropy(output, y)
+            optimizer.zero_grad()
+            self.manual_backward(loss)
+            optimizer.step()
+        return loss
+
+    def configure_optimizers(self):
+        return [torch.optim.SGD(self.net.parameters(), lr=0.1), torch.optim.SGD(self.head.parameters(), lr=0.1)]

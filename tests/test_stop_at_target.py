@@ -66,6 +66,16 @@ def test_a_quality_fit_long_enough_is_the_speed_window_and_its_own_fit_only_prof
     assert row["device_samples_per_s"] > 0 and row["flops_per_sample"] > 0
 
 
+def test_a_module_stepping_two_optimizers_a_batch_still_gets_its_profiled_steps(tmp_path):
+    """Lightning counts a GAN's two optimizer steps a batch as two: the speed window's own fit still runs the
+    profiled steps to the end (the row has device time), and a profile cut short would say so."""
+    row = run(climbing_config(model="tests.fake_models:TwoOptimizerNet", profile="full",
+                              data_args={"shape": (1, 8, 8), "num_classes": 3, "num_samples": 1600}), tmp_path)
+    assert row["status"] == "ok", row["message"]
+    assert row["timed_steps"] >= speed.TIMED_STEPS and row["device_samples_per_s"] > 0
+    assert "device time not measured" not in (row["message"] or "")
+
+
 def test_auto_is_on_in_quick_and_standard_and_off_in_smoke_and_full():
     cells = {profile: RunConfig(model="cnn", datamodule="mnist5k", profile=profile).columns()["stop_at_target"]
              for profile in ("smoke", "quick", "standard", "full")}

@@ -210,6 +210,8 @@ class SpeedWindow(L.Callback):
         if self._profiler is not None:  # the fit ended while profiling: no device time
             self._profiler.__exit__(None, None, None)
             self._profiler = None
+            self.profile_note = (f"device time not measured: the fit ended after {self.profiled_steps} of "
+                                 f"{self.profiled} profiled steps")
 
     def result(self) -> TrainThroughput:
         rate, spread = stats.median_and_spread([n / s for _, n, s in self.windows if s > 0])
