@@ -78,10 +78,12 @@ def speed_window_fit(config: RunConfig, built: Built, fit_model: FitModule, swee
     """The rest of the speed window in a short fit of its own, after the quality fit timed what it could: the same
     (trained, compiled) module and data, no logger, no validation. A few warm-up steps (one of them the step whose
     FLOPs are counted), the timed steps the quality fit was too short to give (all of them where it stopped before
-    its warm-up; without `window`, a whole window of its own), then the profiled steps; the window ends the fit."""
+    its warm-up; without `window`, a whole window of its own), then the profiled steps; the window ends the fit.
+    A module that has not yet trained its WARMUP_STEPS in this process gets them all again."""
     window = window or speed.SpeedWindow(config.world_size)
     flops = flops or cost.TrainingFlops(step=2 if config.compile else 1)
-    steps = window.carry_on(warmup=max(flops.step, 1) + (speed.WARMUP_STEPS if not window.timing_done else 1))
+    warm = window.steps >= speed.WARMUP_STEPS
+    steps = window.carry_on(warmup=max(flops.step, 1) + (speed.REWARM_STEPS if warm else speed.WARMUP_STEPS))
     divergence = quality.QualityWatch(built.spec.metric, built.spec.metric_direction, None)
     # Lightning's max_steps counts optimizer steps, and a GAN steps two a batch: only a bound, the window stops the fit.
     trainer = make_trainer(config, built, [window, divergence, flops], None, sweep_dir, max_epochs=-1,

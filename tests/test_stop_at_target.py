@@ -62,7 +62,7 @@ def test_a_quality_fit_long_enough_is_the_speed_window_and_its_own_fit_only_prof
               tmp_path)
     assert row["status"] == "ok", row["message"]
     assert row["steps"] == 600 and row["timed_steps"] >= speed.TIMED_STEPS
-    assert budgets == [1 + 1 + speed.PROFILED_STEPS]  # the counted step, one more, the profiled ones
+    assert budgets == [1 + speed.REWARM_STEPS + speed.PROFILED_STEPS]  # the counted step, a re-warm-up, the profile
     assert row["device_samples_per_s"] > 0 and row["flops_per_sample"] > 0
 
 

@@ -30,6 +30,10 @@ WINDOW_STEPS = 10  # throughput = median over sub-windows of this many steps; it
 # way (warm vs fresh interpreter, alternating, quiet: cnn 1.18, resnet 0.94): the machine's, not the launch's.
 UNSTEADY_SPREAD = 0.10
 PROFILED_STEPS = 10  # after the window: the model's own device time, from the profiler's kernel/op times
+# A window carried into a fit of its own (after the quality fit): the module, allocator, kernels and compiled graph
+# are warm already; only the new Trainer's first steps (optimizer state, the FLOP-counted step, the loader's start)
+# are left out of the clock.
+REWARM_STEPS = 2
 
 
 @dataclass(frozen=True)
