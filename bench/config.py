@@ -106,6 +106,8 @@ class RunSettings:
             parts.insert(1, self.size)
         columns = self.columns()
         settings = {a.csv: columns[a.csv] for a in AXES if a.quiet and str(columns[a.csv]) not in a.quiet}
+        if self.stop_at_target != AUTO:  # `on`/`off` beside the profile's own rule: another run in the same --out
+            settings["stop_at_target"] = columns["stop_at_target"]
         if self.model_args or self.data_args or settings:
             text = args_cell(self.model_args) + args_cell(self.data_args) + args_cell(settings)
             parts.append(hashlib.sha1(text.encode()).hexdigest()[:8])

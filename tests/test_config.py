@@ -24,3 +24,6 @@ def test_run_ids_and_labels_leave_default_settings_out():
     tuned = RunConfig(model="mlp", datamodule="mnist5k", batch_size=32, matmul_precision="high", size="large")
     assert tuned.run_id.startswith("mlp-large-mnist5k") and len(tuned.run_id.split("-")[-1]) == 8
     assert tuned.label() == "mlp mnist5k cpu 32-true matmul=high bs32 large quick"
+    # a run that trains its epochs beside the default one that stops at the target keeps its own log and artifacts
+    fixed = RunConfig(model="mlp", datamodule="mnist5k", batch_size=32, stop_at_target="off")
+    assert fixed.run_id != plain.run_id and fixed.run_id.startswith("mlp-mnist5k-cpu-32-true-eager-bs32-s0-r0-")
