@@ -77,7 +77,9 @@ class CapsNet(Classifier):
     bench = BenchSpec(
         task="classification", accepts=("image",),
         metric="acc", metric_direction="max",
-        epochs={"smoke": 1, "quick": 1, "standard": 12, "full": 30},
+        # quick: 2 epochs, short of the target (val 0.908-0.944 at 2 on seeds 0-2): one epoch showed 0.85 at about the
+        # same cost, the speed window then needing a fit of its own (issue 21).
+        epochs={"smoke": 1, "quick": 2, "standard": 12, "full": 30},
         # the decoder reconstructs pixels in [0, 1]
         classic=SizePreset(datamodule="mnist5k", data={"normalize": False}, batch_size=64, metric_target=0.97,
                            smoke_model=TINY),
