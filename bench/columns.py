@@ -97,11 +97,10 @@ TABLE: tuple[Column, ...] = (
        "Lightning's loop included)", numeric=True, better="max", unit="samples/s", console=True),
     _c("train_samples_per_s_spread", "speed", "(max - min) / median of the sub-window throughputs in this one "
        "process (from 10 % the message recommends --repeats)", numeric=True, unit="ratio"),
-    _c("timed_steps", "speed", "training steps inside the speed window: a fixed-length window of 100 steps after "
-       "10 warm-up steps (on a CPU it may stop at 10 s once it has 20): the quality run's own steps, and where it "
-       "stopped too soon, the rest in a short fit after it (10 warm-up steps of its own; smoke: the quality run's "
-       "few steps after the first); the host waits for the device only at the ends of 10-step sub-windows",
-       numeric=True),
+    _c("timed_steps", "speed", "training steps inside the speed window: 100 after 10 warm-up steps (on a CPU it may "
+       "stop at 10 s once it has 20), the quality run's own and, where it stopped sooner, the rest from a short fit "
+       "after it (smoke: the quality run's few steps after the first); the host waits for the device only at the "
+       "ends of 10-step sub-windows", numeric=True),
     _c("device_samples_per_s", "speed", "the model's own cost on the device: samples / device-busy time over 10 "
        "profiled steps after the window (torch.profiler: the union of kernel and copy intervals on a GPU, of aten "
        "op intervals on a CPU), independent of host-side loop overhead", numeric=True, better="max",
