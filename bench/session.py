@@ -36,6 +36,11 @@ class Built:
     metric_target: float | None
     notes: list[str] = field(default_factory=list)  # become the row's message
 
+    @property
+    def scored(self) -> bool:
+        """Whether the data has a meaningful quality (synthetic data has none: no metric, no target to stop at)."""
+        return getattr(self.datamodule, "has_quality", True)
+
 
 def build(config: RunConfig) -> Built:
     model_class = lightning_modules.get(config.model)
@@ -48,7 +53,7 @@ def build(config: RunConfig) -> Built:
     model = lightning_modules.build_model(model_class, datamodule,
                                           **(preset.model_overrides(config.profile) | config.model_args))
     built = Built(spec, datamodule, model, preset.metric_target if on_default_data else None)
-    if not getattr(datamodule, "has_quality", True):
+    if not built.scored:
         built.notes.append(f"{config.datamodule} data has no meaningful quality; metric left empty")
     return built
 
@@ -131,11 +136,10 @@ def quality_of(built: Built, results: Sequence[Mapping[str, Any]], watch: qualit
     """The test metrics (of the model where the fit stopped: at its target, or at the cap) and the target's
     outcome on validation."""
     spec = built.spec
-    reached = None if built.metric_target is None or not getattr(built.datamodule, "has_quality", True) else \
-        "yes" if watch.reached else "no"
+    reached = None if watch.target is None else "yes" if watch.reached else "no"  # the watch has a target if scored
     common = Quality(spec.metric, spec.metric_direction, built.metric_target, watch.time_to_target, reached)
     metric = results[0].get(f"test/{spec.metric}") if results else None
-    if getattr(built.datamodule, "has_quality", True) and metric is not None:
+    if built.scored and metric is not None:
         return replace(common, metric_value=float(metric),
                        other_metrics=other_metrics(results[0], built.model, spec.metric))
     return common
@@ -208,9 +212,8 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> Measured | None:
                                            fit_model, built.datamodule, config.batch_size)
         config = config.but(batch_size=found.batch_size)
         built.notes.append(found.note)
-    scored = getattr(built.datamodule, "has_quality", True)  # no stopping at a "target" on data without quality
     watch = quality.QualityWatch(built.spec.metric, built.spec.metric_direction,
-                                 built.metric_target if scored else None, stop=config.stops_at_target)
+                                 built.metric_target if built.scored else None, stop=config.stops_at_target)
     flops = cost.TrainingFlops(step=2 if config.compile else 1)  # the first step compiles
     smoke = config.profile == "smoke"
     # The quality fit's own steps are the speed window (after its warm-up; smoke: after the counted step, the few
@@ -261,7 +264,7 @@ def curve_of(config: RunConfig, built: Built, device: torch.device, sweep_dir: P
     """The run's inference curve: the model's inputs at any batch; its own test pass on a fresh one-device Trainer."""
     one_device = config.but(num_devices=1, num_nodes=1)
     tester = infer_curve.tester(lambda: make_trainer(one_device, built, [], None, sweep_dir), built.datamodule,
-                                built.spec.metric) if getattr(built.datamodule, "has_quality", True) else None
+                                built.spec.metric) if built.scored else None
     return infer_curve.Curve(config, built.model, device, PRECISIONS[config.precision],
                              lambda batch: inference_args(config.but(batch_size=batch), built, device), tester,
                              (built.spec.metric, built.spec.metric_direction), deadline)

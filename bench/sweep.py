@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import config as cfg
-from bench.columns import Status
+from bench.columns import Status, number
 from bench.config import RunConfig
 from bench.errors import SweepError, SweepInterrupted
 from bench.inference_columns import INFERENCE_COLUMNS, INFERENCE_FILE
@@ -200,8 +200,6 @@ def write_inference_rows(csv_path: Path, row: dict[str, Any]) -> None:
 def console_summary(row: dict[str, Any]) -> str:
     """A run's console line after its label and status: quality and speed with units (or why it failed), and a
     warning line when it shared its device."""
-    from bench.columns import number
-
     if row.get("status") != Status.OK:
         text = str(row.get("message", ""))[:100]
     else:
@@ -234,8 +232,6 @@ def repeats_advice(rows: list[dict[str, Any]], repeats: int) -> str:
 
 def target_text(row: dict[str, Any]) -> str:
     """` (target 0.97 reached at 4.3 s)` or ` (target 0.97 not reached in 2 epoch(s))`: whether the run got there."""
-    from bench.columns import number
-
     if row.get("reached_target") not in ("yes", "no"):
         return ""
     target, epochs = number(row.get("metric_target")), row.get("epochs")
