@@ -112,7 +112,7 @@ TABLE: tuple[Column, ...] = (
     _c("compile_s", "speed", "compiled runs: the first training step's time above a typical step (torch.compile "
        "compiling the training graph); never inside a timed window", numeric=True, unit="s"),
     _c("infer_samples_per_s", "speed", "eval-mode forward passes of `example_input(batch_size)` back to back "
-       "(the host waits only at the end), on the run's device and precision, of the trained (compiled) module",
+       "(GPU: the host waits at the end only; CPU: the latency calls' mean), on the run's device and precision",
        numeric=True, better="max", unit="samples/s", console=True),
     _c("data_wait_fraction", "speed", "share of the speed window's time spent fetching training batches: inside "
        "the train loader's `next()` (Lightning's fetcher, timed through its profiler hook; DataLoader workers' "
@@ -123,7 +123,8 @@ TABLE: tuple[Column, ...] = (
        "rest of the window is the step itself", numeric=True, unit="ratio"),
     # latency
     _c("latency_p50_ms", "latency", "inference latency median at `batch_size`: each forward pass timed alone "
-       "(CUDA events on a GPU, the host waiting after each)", numeric=True, better="min", unit="ms"),
+       "(CUDA events on a GPU, the host waiting after each), of the trained (compiled) module", numeric=True,
+       better="min", unit="ms"),
     _c("latency_p90_ms", "latency", "inference latency 90th percentile; empty below 100 timed calls",
        numeric=True, unit="ms"),
     _c("latency_p95_ms", "latency", "inference latency 95th percentile; empty below 100 timed calls", numeric=True,
@@ -175,8 +176,7 @@ TABLE: tuple[Column, ...] = (
     # energy: the machine's state over the timed windows (bench/measure/energy.py)
     _c("sm_clock_start_mhz", "energy", "cuda rows: the GPU's SM clock (NVML) where the speed window started (the "
        "lowest of a DDP run's GPUs)", numeric=True, unit="MHz"),
-    _c("sm_clock_end_mhz", "energy", "cuda rows: the SM clock where the speed window's timing ended", numeric=True,
-       unit="MHz"),
+    _c("sm_clock_end_mhz", "energy", "cuda rows: the SM clock where the speed window ended", numeric=True, unit="MHz"),
     _c("sm_clock_min_mhz", "energy", "cuda rows: the lowest SM clock polled every 0.1 s during the speed window",
        numeric=True, unit="MHz"),
     _c("throttle_reasons", "energy", "cuda rows: NVML clock-event (throttle) reasons active at any poll during the "

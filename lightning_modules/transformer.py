@@ -52,12 +52,17 @@ class Seq2SeqTransformer(nn.Module):
     def embed_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.positions(self.embed(tokens) * self.scale)
 
-    def forward(self, src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
+    def encode(self, src: torch.Tensor) -> torch.Tensor:
+        return self.transformer.encoder(self.embed_tokens(src))  # (B, T_src, d_model): the decoder's memory
+
+    def decode(self, memory: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
         # Causal mask: decoder position t attends to positions <= t only.
         causal = nn.Transformer.generate_square_subsequent_mask(tgt_in.shape[1], device=tgt_in.device)
-        hidden = self.transformer(self.embed_tokens(src), self.embed_tokens(tgt_in), tgt_mask=causal,
-                                  tgt_is_causal=True)
+        hidden = self.transformer.decoder(self.embed_tokens(tgt_in), memory, tgt_mask=causal, tgt_is_causal=True)
         return self.out(hidden)  # (B, T_tgt, vocab)
+
+    def forward(self, src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(src), tgt_in)  # what nn.Transformer.forward does, in its two halves
 
 
 @register("transformer")
@@ -118,8 +123,9 @@ class Transformer(L.LightningModule):
         """Feed back the argmax token one position at a time; returns (B, length) tokens."""
         length = length or self.hparams.seq_len
         tokens = torch.full_like(src[:, :1], self.hparams.bos_token)
+        memory = self.net.encode(src)  # once: the source does not change while the target grows
         for _ in range(length):
-            next_token = self.net(src, tokens)[:, -1].argmax(-1, keepdim=True)
+            next_token = self.net.decode(memory, tokens)[:, -1].argmax(-1, keepdim=True)
             tokens = torch.cat([tokens, next_token], dim=1)
         return tokens[:, 1:]
 

@@ -124,3 +124,21 @@ def test_transformer_greedy_decoding_returns_the_target_length():
     model = smoke_model("transformer").eval()
     decoded = model.greedy_decode(torch.randint(0, 10, (3, 8)))
     assert decoded.shape == (3, 8) and decoded.dtype == torch.int64
+
+
+def test_transformer_greedy_decoding_encodes_once_and_decodes_as_the_whole_model_does():
+    """The decoder's memory is computed once per batch; each next token is the whole nn.Transformer's argmax."""
+    torch.manual_seed(0)
+    model = smoke_model("transformer").eval()
+    src = torch.randint(0, 10, (4, 8))
+    tokens = torch.full_like(src[:, :1], model.hparams.bos_token)
+    with torch.no_grad():
+        for _ in range(8):  # the reference: the whole model (nn.Transformer.forward) on the growing prefix
+            whole = model.net.out(model.net.transformer(model.net.embed_tokens(src), model.net.embed_tokens(tokens),
+                                                        tgt_mask=torch.nn.Transformer.generate_square_subsequent_mask(
+                                                            tokens.shape[1]), tgt_is_causal=True))
+            tokens = torch.cat([tokens, whole[:, -1].argmax(-1, keepdim=True)], dim=1)
+    encoder_calls = []
+    model.net.transformer.encoder.register_forward_hook(lambda *_: encoder_calls.append(1))
+    assert torch.equal(model.greedy_decode(src), tokens[:, 1:])
+    assert len(encoder_calls) == 1

@@ -24,8 +24,8 @@ BUDGET_S, SMOKE_BUDGET_S = 3.0, 0.5  # seconds of timed calls a run may spend (s
 # quick (make bench's default): 0.5 s, as smoke. Honest because a percentile is only reported over enough calls
 # (NEEDED_CALLS): calls under 0.5 ms still reach all 1,000 and every percentile, calls of 0.5-5 ms keep p50-p95 over
 # >= 100 and leave p99 empty (as 3-10 ms ones already do at 3 s), slower calls keep p50 only; latency_samples and the
-# message say so. Each row of a quick sweep saves up to 2.5 s of timed calls and as much of back-to-back ones
-# (BACK_TO_BACK): ~14 s of make bench's 24 rows on 2 CPU cores, where its 240 s goal (issue 21) needed them.
+# message say so. Each row of a quick sweep saves up to 2.5 s of timed calls (and, on a GPU, as much of back-to-back
+# ones): ~14 s of make bench's 24 rows on 2 CPU cores, where its 240 s goal (issue 21) needed them.
 QUICK_BUDGET_S = 0.5
 BUDGETS_S = {"smoke": SMOKE_BUDGET_S, "quick": QUICK_BUDGET_S}  # other profiles: BUDGET_S
 BACK_TO_BACK_CALLS = 100  # at most, for the throughput
@@ -105,6 +105,9 @@ def inference_timing(model: torch.nn.Module, args: tuple, device: torch.device, 
             call()
         synchronize(device)
         latencies = sorted(timed_calls(call, device, budget_s))
-        per_call = back_to_back_seconds(call, device, min(len(latencies), BACK_TO_BACK_CALLS))
+        # A CPU call returns with its work done, so the calls just timed one by one already ran back to back: their
+        # mean is the throughput's time per call (timing them again cost slow models as long as the latencies did).
+        per_call = sum(latencies) / len(latencies) if device.type == "cpu" else \
+            back_to_back_seconds(call, device, min(len(latencies), BACK_TO_BACK_CALLS))
     ms = [s * 1e3 for s in latencies]
     return Latency(*(percentile(ms, q) for q in NEEDED_CALLS), len(ms), batch_size_of(args) / per_call)  # type: ignore[arg-type, call-arg]
