@@ -22,6 +22,7 @@ from bench.axes import (
     Axis,
     args_cell,
     identity_axes,
+    stop_label,
     stops_at_target,
 )
 from lightning_modules.sizes import PROFILES, SIZES
@@ -106,7 +107,7 @@ class RunSettings:
             parts.insert(1, self.size)
         columns = self.columns()
         settings = {a.csv: columns[a.csv] for a in AXES if a.quiet and str(columns[a.csv]) not in a.quiet}
-        if self.stop_at_target != AUTO:  # `on`/`off` beside the profile's own rule: another run in the same --out
+        if stop_label(columns):  # stopping where the profile would not (as the label and the identity say)
             settings["stop_at_target"] = columns["stop_at_target"]
         if self.model_args or self.data_args or settings:
             text = args_cell(self.model_args) + args_cell(self.data_args) + args_cell(settings)

@@ -27,3 +27,5 @@ def test_run_ids_and_labels_leave_default_settings_out():
     # a run that trains its epochs beside the default one that stops at the target keeps its own log and artifacts
     fixed = RunConfig(model="mlp", datamodule="mnist5k", batch_size=32, stop_at_target="off")
     assert fixed.run_id != plain.run_id and fixed.run_id.startswith("mlp-mnist5k-cpu-32-true-eager-bs32-s0-r0-")
+    same = RunConfig(model="mlp", datamodule="mnist5k", batch_size=32, stop_at_target="on")  # what quick does anyway
+    assert same.key() == plain.key() and same.run_id == plain.run_id

@@ -95,7 +95,8 @@ def back_to_back_seconds(call, device: torch.device, calls: int) -> float:
 @torch.no_grad()
 def inference_timing(model: torch.nn.Module, args: tuple, device: torch.device, precision: Precision,
                      budget_s: float = BUDGET_S) -> Latency:
-    """Latency percentiles (ms) of single forward passes and samples/s of back-to-back ones, at the inputs' batch."""
+    """Latency percentiles (ms) of single forward passes and samples/s of back-to-back ones (on a CPU, those same
+    calls), at the inputs' batch."""
     model.eval()
     with precision.autocast(device.type):
         def call():
