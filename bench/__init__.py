@@ -1,8 +1,27 @@
-"""dnnbench's runner. Importing it makes dnnbench's own packages resolve from dnnbench's install, first.
+"""dnnbench's runner: one package per step of the data path, each importing only the packages below it.
 
-Runs work in the user's folder with it on the import path (so a model given by import path resolves), and
-Lightning projects often have folders named `datamodules/` or `lightning_modules/` there. Interpreters that put the
-working directory first (`python -c` for the warm server, `python -m bench.child`) would import those instead of
+    step                                             package             (imports only from)
+    the command line: argv -> a subcommand           bench/cli.py        anything below
+    the facts every step keys on: axes, profiles,    bench/core/         nothing of ours (no torch)
+      RunConfig, columns, RunRow, errors, statistics
+    results files: the one CSV reader and writer,    bench/results/      core
+      where a file was made (provenance)
+    optional services: W&B                           bench/integrations/ core, results
+    planning: flags -> validated configs, no I/O     bench/plan/         core .. integrations
+    one run in its own process: the child, the       bench/run/          core .. plan
+      session, measure/, the inference curve,
+      environment capture, the harness probe
+    launching: configs -> children (warm server,     bench/launch/       core .. run
+      local or Ray executor) -> rows to the writer
+    reading back: tables, charts, pages, compare     bench/report/       core .. launch
+    the machine check: load, clocks, the probe       bench/check/        core .. report
+
+tests/test_layering.py keeps the order: an import against it fails CI. Models and data (lightning_modules/,
+datamodules/) never import bench; bench reaches them only through their registries.
+
+Importing `bench` also makes dnnbench's own packages resolve from dnnbench's install, first. Runs work in the user's
+folder with it on the import path (so a model given by import path resolves), and Lightning projects often have folders named `datamodules/` or `lightning_modules/` there. Interpreters that put the
+working directory first (`python -c` for the warm server, `python -m bench.run.child`) would import those instead of
 ours; this finder, installed before any of our modules imports another, keeps the names ours in every process
 that imports `bench` (children and forks included). A user's own module under one of these names cannot be
 imported by import path (planning refuses it in one line, exit 2): rename the folder.

@@ -5,7 +5,7 @@ import os
 import signal
 import sys
 
-from bench.warm_server import start_early
+from bench.launch.warm_client import start_early
 
 
 def stopped_while_starting(signum, frame):

@@ -16,12 +16,14 @@ import threading
 from pathlib import Path
 from typing import NoReturn
 
-from bench import check, compare, report
-from bench.axes import AXES, PRECISION_NAMES
-from bench.columns import CONSOLE, Status
-from bench.config import DEFAULT_TIME_LIMIT_S, PROFILES, TRAIN_TIME_SHARE
-from bench.errors import PlanError, ResultsError, SweepError, SweepInterrupted
-from lightning_modules.sizes import STOPS_AT_TARGET
+from bench.check import command as check
+from bench.core.axes import AXES, PRECISION_NAMES
+from bench.core.columns import CONSOLE, Status
+from bench.core.config import DEFAULT_TIME_LIMIT_S, PROFILES, TRAIN_TIME_SHARE
+from bench.core.errors import PlanError, ResultsError, SweepError, SweepInterrupted
+from bench.core.profiles import STOPS_AT_TARGET
+from bench.report import compare
+from bench.report import page as report
 from registries import ConfigError
 
 
@@ -38,7 +40,7 @@ class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def add_run_arguments(run: argparse.ArgumentParser) -> None:
-    for axis in AXES:  # the config axes' flags (bench/axes.py), then the sweep's own
+    for axis in AXES:  # the config axes' flags (bench/core/axes.py), then the sweep's own
         axis.add_flag(run)
     run.add_argument("--repeats", type=int, default=1, help="runs per config (seeds seed, seed+1, ...)")
     run.add_argument("--seed", type=int, default=0, help="seed of the first repeat; repeat i uses seed + i")
@@ -108,8 +110,8 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter, DefaultsFormatter):
 
 def command_run(args: argparse.Namespace) -> int:
     """Exit 0 when every run measured something (ok, oom, diverged, ...), 1 when a run ended in error or timeout."""
-    from bench.plan import plan
-    from bench.sweep import hold_sweep_folder, open_sweep_folder, repeats_advice, run_sweep
+    from bench.launch.sweep import hold_sweep_folder, open_sweep_folder, repeats_advice, run_sweep
+    from bench.plan.planner import plan
 
     planned = plan(args)
     out = open_sweep_folder(planned.out)
@@ -142,7 +144,7 @@ def finish_sweep(out: Path, wandb_mode: str, project: str = "dnnbench", entity: 
         print(f"dnnbench: warning: report not written ({exc})", file=sys.stderr)
     if wandb_mode != "disabled":
         try:
-            from bench import wandb_log
+            from bench.integrations import wandb_log
 
             os.environ.setdefault("WANDB_INIT_TIMEOUT", wandb_log.INIT_TIMEOUT_S)  # W&B gone since the start
             wandb_log.log_sweep(out / "results.csv", out, out.name, wandb_mode, project, entity)
@@ -154,7 +156,7 @@ def print_table(rows: list[dict]) -> None:
     """The sweep's rows in the console: the console columns, numbers as the report writes them, units in headers."""
     import pandas as pd
 
-    from bench.columns import BY_NAME, heading, number
+    from bench.core.columns import BY_NAME, heading, number
 
     if not rows:
         return
@@ -168,7 +170,7 @@ def print_table(rows: list[dict]) -> None:
 def command_list(args: argparse.Namespace) -> int:
     import datamodules
     import lightning_modules
-    from bench.launch import devices_here
+    from bench.launch.child_process import devices_here
 
     stopping = [p for p in PROFILES if STOPS_AT_TARGET[p]]
     print("models (each size: its default data, batch and constructor overrides; --sizes picks):")

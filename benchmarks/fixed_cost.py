@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.results_io import read_rows
+from bench.results.io import read_rows
 
 
 def timed(command: list[str], env: dict[str, str]) -> float:

@@ -8,7 +8,7 @@ On a GPU (the full form, sized for 6 minutes on one H100), in order of what the 
   1. dnnbench check --devices cuda
   2. the quick sweep of every model in 32-true, bf16-mixed and 16-mixed
   3. --sizes large bf16-mixed rows of transformer, mlp, resnet, lstm (MFU)
-  4. the overhead ratios (runner / bare Trainer / expert loop, bench/overhead.py through the launch path, 3 repeats)
+  4. the overhead ratios (runner / bare Trainer / expert loop, bench/run/overhead.py through the launch path, 3 repeats)
      of mlp, cnn, resnet and resnet large
   5. two more seeds of cnn and resnet in bf16-mixed: with step 2's row, three repeats for the spread
   6. pytest -m gpu (the gpu tests need CUDA: skipped in the reduced form)
@@ -93,8 +93,8 @@ def overhead_rows(device: str, profile: str, models: list[str], work: Path, dead
                   repeats: int = 3) -> list[dict]:
     """Each `model[@size]` through the check's probe (a run's child forked from the warm server): medians of the
     runner's speed window, the bare Trainer and the expert loop, their ratios and the runner's spread."""
-    from bench.check import run_probe
-    from bench.overhead import runner_config
+    from bench.check.command import run_probe
+    from bench.run.overhead import runner_config
 
     rows = []
     for entry in models:
@@ -202,7 +202,7 @@ def overhead_bars(overhead: list[dict]) -> list[tuple[str, str, str]]:
 
 def write_verdict(path: Path, device: str, reduced: bool, results: Path, overhead: list[dict], steps: list[dict],
                   models: list[str], precisions: list[str], total_s: float) -> None:
-    from bench.results_io import ResultsError, load_results
+    from bench.results.io import ResultsError, load_results
 
     try:
         rows = load_results(results)
@@ -273,7 +273,7 @@ def pack(out: Path, work: Path, csvs: list[Path], overhead: list[dict], steps: l
     failed_logs(work, out / "logs.txt")
     if results.exists():
         try:
-            from bench.report import write_report
+            from bench.report.page import write_report
 
             write_report([results], work / "report")
             shutil.copy(work / "report" / "summary.md", out / "summary.md")
@@ -323,7 +323,7 @@ def run_steps(args: argparse.Namespace, device: str, plan: dict[str, str], work:
     overhead = overhead_rows(device, plan["profile"], [m for m in chosen["overhead"].split(",") if m], work,
                              deadline, args.overhead_repeats)
     statuses = {row["status"] for row in overhead}
-    steps.append({"step": "overhead", "command": f"bench.check.run_probe {chosen['overhead']}",
+    steps.append({"step": "overhead", "command": f"bench.check.command.run_probe {chosen['overhead']}",
                   "exit_code": "skipped (budget spent)" if statuses == {"skipped (budget)"} else int(statuses - {"ok"}
                                                                                                     != set()),
                   "seconds": round(time.perf_counter() - started, 1)})

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import torch
 
-from bench import session
-from bench.config import RunConfig
-from bench.results_io import flatten
-from bench.row import RunRow
+from bench.core.config import RunConfig
+from bench.core.row import RunRow
+from bench.results.io import flatten
+from bench.run import session
 
 
 def main() -> int:

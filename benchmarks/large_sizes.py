@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from bench.cli import main as dnnbench
-from bench.results_io import load_results
+from bench.results.io import load_results
 
 MFU_BARS = {"transformer": 0.35, "mlp": 0.50}  # bf16-mixed
 

@@ -17,7 +17,7 @@ Printed ratios (medians of the repeats): runner train / bare (the harness's own 
 runner device / expert (the model-cost measure: bar >= 0.95) and runner train / expert (on a CPU the bar is
 >= 0.95 for cnn and resnet; on a GPU, for resnet on synthetic 3x224x224 at batch 256, device-bound).
 A module whose step needs the Trainer itself (dbn: the epoch decides which RBM trains) has no expert loop (n/a).
-The measurements live in bench/overhead.py (`dnnbench check` probes with them too); this is their table.
+The measurements live in bench/run/overhead.py (`dnnbench check` probes with them too); this is their table.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ from pathlib import Path
 import torch
 
 import lightning_modules
-from bench.launch import run_child
-from bench.measure.memory import keep_freed_host_memory
-from bench.overhead import NeedsTrainer, alternate, bare_trainer_samples_per_s, expert_samples_per_s, runner_config
+from bench.launch.child_process import run_child
+from bench.run.measure.memory import keep_freed_host_memory
+from bench.run.overhead import NeedsTrainer, alternate, bare_trainer_samples_per_s, expert_samples_per_s, runner_config
 
 NEEDS_TRAINER_EXIT = 3  # exit code of an --expert child whose module cannot step without a Trainer
 
@@ -76,7 +76,7 @@ def measure_model(name: str, args, out_dir: Path) -> str:
 
 
 def measure_in_one_process(name: str, args, out_dir: Path) -> str:
-    """bench.overhead.alternate: the three alternating in this process on one module (no process-to-process
+    """bench.run.overhead.alternate: the three alternating in this process on one module (no process-to-process
     difference, which on a small shared CPU is larger than the harness's cost)."""
     measured = alternate(runner_config(name, args.profile, args.device, args.data), args.repeats, out_dir)
     return table_line(name, measured.runner, [d or float("nan") for d in measured.device_cost], measured.bare,

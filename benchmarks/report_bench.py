@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 from bench.cli import main as dnnbench
-from bench.columns import COLUMNS, SCHEMA_VERSION
-from bench.report import write_report
+from bench.core.columns import COLUMNS, SCHEMA_VERSION
+from bench.report.page import write_report
 
 MODELS = ["mlp", "cnn", "rnn", "lstm", "dbn", "gan", "autoencoder", "resnet", "capsnet", "transformer", "attention",
           "dqn"]

@@ -5,8 +5,8 @@
 
 For each model, --processes times each, alternating (the order rotates every round, so no path always goes
 first or follows the same neighbour):
-  warm    a normal run as `dnnbench run` starts it (bench.launch.run_child): forked from the warm server;
-  fresh   the same run in a fresh interpreter (`python -m bench.child`, what DNNBENCH_WARM=0 does);
+  warm    a normal run as `dnnbench run` starts it (bench.launch.child_process.run_child): forked from the warm server;
+  fresh   the same run in a fresh interpreter (`python -m bench.run.child`, what DNNBENCH_WARM=0 does);
   expert  benchmarks.overhead's plain PyTorch loop on the same network, batch and data, in its own process,
           over as many steps as the runs timed.
 Printed per path: the median samples/s over its processes and the spread ((max - min) / median); then the ratios
@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 import lightning_modules
-from bench.launch import run_child
+from bench.launch.child_process import run_child
 from benchmarks.overhead import in_fresh_process, runner_config
 
 PATHS = ("warm", "fresh", "expert")

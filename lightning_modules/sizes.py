@@ -1,18 +1,10 @@
-"""Profiles and sizes: the names every step reads and each size's preset (plain data, no torch: `dnnbench list
---help`, report and compare read these without loading a model)."""
+"""Size presets: what each model runs at each size (plain data, no torch). The size and profile names themselves are
+the runner's (bench/core/profiles.py); a model declares presets and epochs for them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-
-PROFILES = ("smoke", "quick", "standard", "full")
-SIZES = ("classic", "large")  # classic: the textbook network on MNIST-scale data; large: fills a modern GPU
-# Profiles whose quality runs stop at the first validation that reaches the model's target (`--stop-at-target auto`,
-# MLPerf's rule: time-to-train ends at the target); there the profile's epochs are a cap. smoke only checks that
-# everything runs; full keeps fixed schedules (learning curves).
-STOPS_AT_TARGET = {"smoke": False, "quick": True, "standard": True, "full": False}
-assert set(STOPS_AT_TARGET) == set(PROFILES)
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ FAKE = "tests.fake_models:FakeNet"  # the runner tests' model, by import path as
 
 def fake_config(mode="ok", **overrides):
     """A smoke config of the fake model on small synthetic data; `mode` injects a failure (tests/fake_models.py)."""
-    from bench.config import RunConfig
+    from bench.core.config import RunConfig
 
     fields = dict(model=FAKE, datamodule="synthetic", batch_size=16, profile="smoke", time_limit_s=120,
                   model_args={"mode": mode}, data_args={"shape": (1, 8, 8), "num_classes": 3, "num_samples": 64})

@@ -2,7 +2,7 @@
 
 import csv
 
-from bench.columns import COLUMNS, SCHEMA_VERSION
+from bench.core.columns import COLUMNS, SCHEMA_VERSION
 
 
 def make_row(model="cnn", precision="32-true", status="ok", repeat=0, compile="off", **values):

@@ -1,4 +1,4 @@
-"""bench/axes.py: each config axis declared once; outputs that load without torch; no import cycle in bench/."""
+"""bench/core/axes.py: each config axis declared once; outputs that load without torch; no import cycle in bench/."""
 
 import ast
 import json
@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench import axes, config
-from bench.columns import COLUMNS, of_group
-from bench.results_io import load_results
+from bench.core import axes, config
+from bench.core.columns import COLUMNS, of_group
+from bench.results.io import load_results
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = sorted((ROOT / "results" / "reference").rglob("results.csv"))
@@ -75,11 +75,13 @@ def test_models_take_their_registry_from_the_neutral_module():
 
 NEW_AXIS = """
 import sys
-from bench import axes
+from bench.core import axes
 axes.AXES.insert(-2, axes.Axis("fused_adam", bool, "fused optimizer step", False, flag="--fused-adam",
                                help="fused AdamW", flag_options={"default": "off", "choices": axes.ON_OFF},
                                before="off", quiet=("off",), label="fused={}"))
-from bench import cli, columns, config
+from bench import cli
+from bench.core import columns
+from bench.core import config
 args = cli.build_parser().parse_args(["run", "--fused-adam", "on"])
 on = config.RunConfig(model="mlp", datamodule="mnist5k", fused_adam=args.fused_adam == "on")
 off = config.RunConfig(model="mlp", datamodule="mnist5k")
@@ -127,7 +129,7 @@ def test_cudnn_tf32_is_an_identity_axis_on_by_default_and_on_in_older_files(tmp_
 
 
 def test_the_session_applies_cudnn_tf32_before_measuring():
-    from bench import session
+    from bench.run import session
 
     class Built:
         model = torch.nn.Linear(2, 2)

@@ -5,8 +5,8 @@ import torch
 from torch.autograd import DeviceType
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench.child import run
-from bench.measure import cost, device_time, inference, memory, speed
+from bench.run.child import run
+from bench.run.measure import cost, device_time, inference, memory, speed
 from tests.test_runner import fake_config
 from tests.test_speed import fit_fake
 

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from bench import check, check_machine
-from bench.check_machine import BAD, OK, WARN, Line
+from bench.check import command as check
+from bench.check import machine as check_machine
+from bench.check.machine import BAD, OK, WARN, Line
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -83,7 +84,7 @@ def fake_cpu_accounting(monkeypatch, noise, busy_s: float) -> None:
 
 def test_short_lived_processes_make_the_machine_unfit(monkeypatch):
     """Processes that start and end inside the sample are in no snapshot, but the machine's accounting has them."""
-    from bench.measure import noise
+    from bench.run.measure import noise
 
     monkeypatch.setattr(noise, "cpu_snapshot", lambda: {})
     fake_cpu_accounting(monkeypatch, noise, busy_s=3.0)  # 3 CPU s in 2 s: 1.5 cores
@@ -94,7 +95,7 @@ def test_short_lived_processes_make_the_machine_unfit(monkeypatch):
 
 
 def test_busy_processes_make_the_machine_unfit(monkeypatch):
-    from bench.measure import noise
+    from bench.run.measure import noise
 
     snapshots = iter([{4242: (1.0, "burner", 0.0)}, {4242: (1.0, "burner", 4.0)}])  # 4 CPU s in 2 s: 2 cores
     monkeypatch.setattr(noise, "cpu_snapshot", lambda: next(snapshots))
@@ -107,7 +108,7 @@ def test_busy_processes_make_the_machine_unfit(monkeypatch):
 
 
 def test_a_quiet_machine_is_fit(monkeypatch):
-    from bench.measure import noise
+    from bench.run.measure import noise
 
     snapshots = iter([{9: (1.0, "sshd", 0.0)}, {9: (1.0, "sshd", 0.02)}])
     monkeypatch.setattr(noise, "cpu_snapshot", lambda: next(snapshots))
@@ -118,16 +119,18 @@ def test_a_quiet_machine_is_fit(monkeypatch):
 
 
 def test_probe_lines_judge_ratios_and_spread(monkeypatch, tmp_path):
-    import bench.launch
+    from bench.launch import child_process
 
     overhead = {"runner": [100.0, 101.0, 130.0], "device_cost": [110.0, 110.0, 110.0], "bare": [100.0] * 3,
                 "expert": [200.0] * 3}
-    monkeypatch.setattr(bench.launch, "run_child", lambda config, out: {"status": "ok", "overhead": overhead})
+    monkeypatch.setattr(child_process, "run_child", lambda config, out, probe_repeats: {"status": "ok",
+                                                                                        "overhead": overhead})
     lines = {line.what: line for line in check.probe_lines("cuda", "cnn", tmp_path)}
     assert lines["Trainer loop / bare Trainer"].mark == OK  # 1.01
     assert lines["model cost / expert loop"].unreliable  # 0.55
     assert lines["spread of repeats"].unreliable and "29.7%" in lines["spread of repeats"].found
-    monkeypatch.setattr(bench.launch, "run_child", lambda config, out: {"status": "timeout", "message": "killed"})
+    monkeypatch.setattr(child_process, "run_child", lambda config, out, probe_repeats: {"status": "timeout",
+                                                                                        "message": "killed"})
     [failed] = check.probe_lines("cpu", "mlp", tmp_path)
     assert failed.mark == BAD and failed.unreliable
 

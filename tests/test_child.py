@@ -2,8 +2,8 @@
 
 import pytest
 
-from bench.child import failure_status
-from bench.columns import Status
+from bench.core.columns import Status
+from bench.run.child import failure_status
 
 
 @pytest.mark.parametrize("exc", [

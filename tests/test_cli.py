@@ -5,9 +5,9 @@ import re
 
 import lightning_modules
 from bench.cli import build_parser, main
-from bench.config import PROFILES
-from bench.sweep import console_summary
-from lightning_modules.sizes import SIZES
+from bench.core.config import PROFILES
+from bench.core.profiles import SIZES
+from bench.launch.sweep import console_summary
 
 
 def test_run_help_gives_every_flag_a_help_text_and_its_default(capsys):

@@ -4,7 +4,7 @@ import pytest
 from results_fixtures import make_row, write_csv
 
 from bench.cli import main
-from bench.columns import COLUMNS
+from bench.core.columns import COLUMNS
 
 
 def compare(tmp_path, base_rows, new_rows, *extra):
@@ -147,7 +147,7 @@ def test_compare_says_which_side_ran_beside_other_load(tmp_path, capsys):
 
 
 def test_a_schema_3_file_reads_with_the_columns_schema_4_added_empty(tmp_path):
-    from bench.results_io import load_results
+    from bench.results.io import load_results
 
     old = make_row(schema_version=3)
     added = ("host_overhead_fraction", "latency_samples", "load_per_core_start", "other_cpu_cores_peak")

@@ -1,7 +1,7 @@
-"""bench/config.py: the one config identity, run keys, labels and run ids (all derived from bench/axes.py)."""
+"""bench/core/config.py: the one config identity, run keys, labels and run ids (all derived from bench/core/axes.py)."""
 
-from bench import config as cfg
-from bench.config import RunConfig
+from bench.core import config as cfg
+from bench.core.config import RunConfig
 
 
 def test_identity_separates_batch_sizes_and_arguments_but_not_repeats():

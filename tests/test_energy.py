@@ -11,11 +11,11 @@ import lightning as L
 import pytest
 import torch
 
-from bench.columns import BY_NAME, GATED, of_group
-from bench.measure import energy_counters
-from bench.measure.energy import Energy, RunEnergy, unless_shared
-from bench.measure.speed import SpeedWindow
-from bench.precision import PRECISIONS
+from bench.core.columns import BY_NAME, GATED, of_group
+from bench.run.measure import energy_counters
+from bench.run.measure.energy import Energy, RunEnergy, unless_shared
+from bench.run.measure.speed import SpeedWindow
+from bench.run.precision import PRECISIONS
 
 
 class NotSupported(Exception):
@@ -212,8 +212,8 @@ def test_energy_columns_are_documented_and_gated_lower_is_better():
 @pytest.mark.gpu
 def test_gpu_row_has_clocks_power_and_energy(tmp_path):
     """On a real GPU (Volta or newer): the counter rises over the window and every energy cell is filled."""
-    from bench import session
-    from bench.config import RunConfig
+    from bench.core.config import RunConfig
+    from bench.run import session
 
     config = RunConfig(model="cnn", datamodule="mnist5k", device="cuda", profile="quick")
     row = session.train_and_measure(config, tmp_path)
@@ -244,7 +244,7 @@ def test_a_window_cut_short_by_the_fit_still_gives_energy():
 
 def test_report_has_an_energy_table_and_chart_and_compare_gates_energy(tmp_path, capsys):
     from bench.cli import main
-    from bench.report import write_report
+    from bench.report.page import write_report
     from tests.results_fixtures import make_row, write_csv
 
     energy_cells = dict(device="cuda", train_joules_per_sample=0.5, infer_joules_per_sample=0.1,

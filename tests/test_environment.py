@@ -11,8 +11,8 @@ import pytest
 from results_fixtures import make_row, write_csv
 
 from bench.cli import main
-from bench.environment import environment
-from bench.measure import noise
+from bench.run.environment import environment
+from bench.run.measure import noise
 
 
 def test_environment_names_the_cpu_its_threads_and_the_software():
@@ -147,7 +147,7 @@ while time.time() < end:  # two at a time, each alive 0.4 s: none is alive at bo
 """
 RUN = """
 import json, time
-from bench.measure.noise import NoiseWatch
+from bench.run.measure.noise import NoiseWatch
 watch = NoiseWatch("cpu").start()
 time.sleep(4)
 print(json.dumps(watch.stop().columns()))
@@ -178,8 +178,8 @@ def test_compare_warns_when_the_files_come_from_different_machines_or_software(t
 
 
 def test_a_row_carries_its_environment_noise_check_and_memory_baseline(tmp_path):
-    from bench.child import run
-    from bench.config import RunConfig
+    from bench.core.config import RunConfig
+    from bench.run.child import run
 
     row = run(RunConfig(model="tests.fake_models:FakeNet", datamodule="synthetic", profile="smoke", batch_size=16),
               tmp_path)
@@ -193,9 +193,9 @@ def test_a_run_keeps_freed_host_memory_and_says_so_unless_the_user_chose(tmp_pat
     import json
     from types import SimpleNamespace
 
-    from bench.child import run
-    from bench.config import RunConfig
-    from bench.measure import memory
+    from bench.core.config import RunConfig
+    from bench.run.child import run
+    from bench.run.measure import memory
 
     calls = []
     libc = SimpleNamespace(mallopt=lambda *args: calls.append(args))

@@ -14,14 +14,14 @@ import pytest
 from conftest import FAKE
 from results_fixtures import make_row, write_csv
 
-from bench import wandb_log
 from bench.cli import main
-from bench.columns import COLUMNS, Status
-from bench.config import RunConfig
-from bench.launch import run_child
-from bench.results_file import repair_partial_last_line
-from bench.results_io import append_row, read_rows
-from bench.sweep import hold_sweep_folder
+from bench.core.columns import COLUMNS, Status
+from bench.core.config import RunConfig
+from bench.integrations import wandb_log
+from bench.launch.child_process import run_child
+from bench.launch.sweep import hold_sweep_folder
+from bench.results.io import append_row, read_rows
+from bench.results.records import repair_partial_last_line
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,10 +10,10 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 import lightning_modules
-from bench import session
-from bench.config import RunConfig
-from bench.measure import cost
-from bench.measure.steps import batch_size_of
+from bench.core.config import RunConfig
+from bench.run import session
+from bench.run.measure import cost
+from bench.run.measure.steps import batch_size_of
 
 MODELS = ("mlp", "cnn", "resnet", "autoencoder", "capsnet", "rnn", "lstm", "attention", "transformer", "gan", "dbn",
           "dqn")
@@ -153,7 +153,7 @@ def test_cudnn_recurrent_training_flops_match_the_unfused_kernels(mode):
 @pytest.mark.gpu
 @pytest.mark.parametrize("name", MODELS)
 def test_mfu_is_at_most_one_on_a_gpu(name, tmp_path):
-    from bench.child import run
+    from bench.run.child import run
 
     row = run(smoke_config(name, device="cuda"), tmp_path)
     assert row["status"] == "ok", row["message"]
@@ -165,7 +165,7 @@ def test_mfu_is_at_most_one_on_a_gpu(name, tmp_path):
 @pytest.mark.gpu
 @pytest.mark.parametrize("name", ["rnn", "lstm", "attention", "dqn"])
 def test_clipping_models_train_in_16_mixed_on_a_gpu(name, tmp_path):
-    from bench.child import run
+    from bench.run.child import run
 
     row = run(smoke_config(name, device="cuda", precision="16-mixed"), tmp_path)
     assert row["status"] == "ok", row["message"]

@@ -11,14 +11,14 @@ from conftest import FAKE, quiet_trainer, smoke_model
 from results_fixtures import make_row, write_csv
 from torch import nn
 
-from bench import infer_curve
 from bench.cli import main
-from bench.columns import Status
-from bench.inference_columns import INFERENCE_COLUMNS, INFERENCE_SCHEMA_VERSION, markdown_docs
-from bench.measure import backends
-from bench.precision import PRECISIONS
-from bench.report import write_report
-from bench.results_io import append_inference_rows, load_inference, read_rows
+from bench.core.columns import Status
+from bench.core.inference_columns import INFERENCE_COLUMNS, INFERENCE_SCHEMA_VERSION, markdown_docs
+from bench.report.page import write_report
+from bench.results.io import append_inference_rows, load_inference, read_rows
+from bench.run import inference_curve as infer_curve
+from bench.run.measure import backends
+from bench.run.precision import PRECISIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 CPU = torch.device("cpu")
@@ -255,7 +255,7 @@ def test_report_has_the_backend_table_and_the_latency_throughput_chart(tmp_path)
 
 
 def test_wandb_gets_the_inference_table(tmp_path):
-    from bench import wandb_log
+    from bench.integrations import wandb_log
 
     folder = sweep_folder(tmp_path / "s", CURVE)
     table = wandb_log.inference_table(folder / "results.csv")
@@ -266,7 +266,7 @@ def test_wandb_gets_the_inference_table(tmp_path):
 def test_results_readme_documents_the_inference_columns():
     text = (ROOT / "results" / "README.md").read_text()
     generated = text.split("tests/test_infer_curve.py checks it -->\n")[1].split("<!-- end of inference columns")[0]
-    assert generated == markdown_docs(), "results/README.md is stale: python -m bench.inference_columns"
+    assert generated == markdown_docs(), "results/README.md is stale: python -m bench.core.inference_columns"
 
 
 @pytest.mark.gpu

@@ -13,13 +13,17 @@ from pathlib import Path
 import pytest
 from conftest import FAKE, fake_config
 
-from bench import launch, progress, warm_server
 from bench.cli import main
-from bench.config import RunConfig
-from bench.launch import run_child
-from bench.local_executor import Slot, Slots, machine_slots, split_cores
-from bench.results_io import read_rows
-from bench.sweep import RunQueue
+from bench.core import progress
+from bench.core.config import RunConfig
+from bench.launch import child_process as launch
+from bench.launch import warm_client as warm_server
+from bench.launch.child_process import run_child
+from bench.launch import console as console_module
+from bench.launch.console import Console
+from bench.launch.local_executor import Slot, Slots, machine_slots, split_cores
+from bench.launch.sweep import RunQueue
+from bench.results.io import read_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 CRASH = "tests.crash_models:CrashNet"
@@ -75,7 +79,7 @@ def test_a_server_that_cannot_start_is_reported_once_and_runs_start_fresh(tmp_pa
 
 
 def test_the_server_preloads_without_threads_or_cuda():
-    code = ("import threading, torch; from bench.warm_server_process import preload; preload(); "
+    code = ("import threading, torch; from bench.launch.warm_server import preload; preload(); "
             "import lightning, wandb, lightning_modules; "
             "print(threading.active_count(), torch.cuda.is_initialized())")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -216,10 +220,10 @@ def test_progress_moves_in_place_on_a_terminal_and_as_plain_lines_in_a_log(tmp_p
     path = progress.path_for(tmp_path, config.run_id)
     path.parent.mkdir(parents=True)
     progress.write(path, pid=1, stage="fit", epoch=1, max_epochs=3, step=40)
-    monkeypatch.setattr(progress, "PLAIN_EVERY_S", 0.0)
+    monkeypatch.setattr(console_module, "PLAIN_EVERY_S", 0.0)
     log, terminal = io.StringIO(), Terminal()
     for stream in (log, terminal):
-        console = progress.Console(total=2, stream=stream)
+        console = Console(total=2, stream=stream)
         console.tick([(config, "cpu:0", path)])
         progress.write(path, pid=1, stage="fit", epoch=2, max_epochs=3, step=80)
         console.tick([(config, "cpu:0", path)])

@@ -9,10 +9,10 @@ from conftest import FAKE
 from results_fixtures import make_row, write_csv
 
 from bench.cli import main
-from bench.columns import COLUMNS
-from bench.config import RunConfig
-from bench.report import write_report
-from bench.results_io import load_results, read_rows
+from bench.core.columns import COLUMNS
+from bench.core.config import RunConfig
+from bench.report.page import write_report
+from bench.results.io import load_results, read_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,7 +75,7 @@ def test_schema_2_files_still_read_and_v3_secondary_metrics_are_gated(tmp_path, 
 
 def test_lightning_shards_data_unless_the_datamodule_does_it_itself():
     import datamodules
-    from bench import session
+    from bench.run import session
 
     config = RunConfig(model="mlp", datamodule="mnist5k", profile="smoke")
     built = session.build(config)

@@ -4,7 +4,7 @@ kernels may use (matmuls by the matmul precision, convolutions and RNNs by cuDNN
 import pytest
 import torch
 
-from bench.measure import peaks
+from bench.run.measure import peaks
 
 # Figures as the vendors print them (TFLOP/s per GPU); "sparse" ones are printed with structured sparsity (the
 # datasheets' asterisk), twice the dense rate. fp64 = the FP64 tensor-core rate where there is one.

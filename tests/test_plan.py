@@ -1,5 +1,5 @@
-"""bench/plan.py: every bad input is one line on stderr and exit 2, before any run starts and before the sweep folder
-exists (the one table of bad `dnnbench run` inputs)."""
+"""bench/plan/planner.py: every bad input is one line on stderr and exit 2, before any run starts and before the
+sweep folder exists (the one table of bad `dnnbench run` inputs)."""
 
 import pytest
 from conftest import FAKE

@@ -5,8 +5,8 @@ import torch
 from conftest import FAKE, fake_config
 
 from bench.cli import main
-from bench.results_io import read_rows
-from bench.sweep import run_sweep
+from bench.launch.sweep import run_sweep
+from bench.results.io import read_rows
 
 ray = pytest.importorskip("ray")
 

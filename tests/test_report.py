@@ -6,8 +6,8 @@ import re
 from results_fixtures import make_row, write_csv
 
 from bench.cli import main
-from bench.report import write_report
-from bench.stats import olympic_mean, summarize
+from bench.core.stats import olympic_mean, summarize
+from bench.report.page import write_report
 
 
 def test_report_writes_tables_plots_and_page(tmp_path):

@@ -1,4 +1,4 @@
-"""bench/results_io.py: the typed row is flattened only here (a key that is not a column is never dropped silently:
+"""bench/results/io.py: the typed row is flattened only here (a key that is not a column is never dropped silently:
 an error in tests), and the one rule for a results file's last row (issue 23): `--resume` cuts only a row that is
 provably a crash's partial write; `report`, `compare` and resume refuse anything else, and never touch the file."""
 
@@ -9,11 +9,11 @@ import pytest
 from results_fixtures import make_row
 
 from bench.cli import main
-from bench.columns import COLUMNS, SCHEMA_VERSION, Status
-from bench.config import RunConfig
-from bench.measure import Columns
-from bench.results_file import repair_partial_last_line
-from bench.results_io import (
+from bench.core.columns import COLUMNS, SCHEMA_VERSION, Status
+from bench.core.config import RunConfig
+from bench.core.row import Cells, Columns, RunRow
+from bench.launch.sweep import SweepError, runs_to_do
+from bench.results.io import (
     ResultsError,
     UnknownColumnError,
     append_row,
@@ -21,8 +21,7 @@ from bench.results_io import (
     load_results,
     read_rows,
 )
-from bench.row import Cells, RunRow
-from bench.sweep import SweepError, runs_to_do
+from bench.results.records import repair_partial_last_line
 
 CONFIG = RunConfig(model="mlp", datamodule="mnist5k", batch_size=32)
 

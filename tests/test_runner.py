@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from conftest import FAKE, fake_config
 
-from bench.child import run
 from bench.cli import main
-from bench.columns import COLUMNS, SCHEMA_VERSION, markdown_docs
-from bench.config import RunConfig
-from bench.launch import run_child
-from bench.results_io import read_rows
+from bench.core.columns import COLUMNS, SCHEMA_VERSION, markdown_docs
+from bench.core.config import RunConfig
+from bench.launch.child_process import run_child
+from bench.results.io import read_rows
+from bench.run.child import run
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -125,7 +125,7 @@ def test_every_column_is_documented():
     documented = set(re.findall(r"`([a-z0-9_]+)`", text))
     assert not [c for c in COLUMNS if c not in documented]
     generated = text.split("tests/test_runner.py checks it -->\n")[1].split("<!-- end of columns -->")[0]
-    assert generated == markdown_docs(), "results/README.md is stale: regenerate it with python -m bench.columns"
+    assert generated == markdown_docs(), "results/README.md is stale: regenerate it with python -m bench.core.columns"
 
 
 def test_reproduce_reruns_the_same_config(tmp_path):

@@ -16,17 +16,17 @@ from results_fixtures import make_row
 
 import datamodules
 import lightning_modules
-from bench import config as cfg
-from bench.child import run
 from bench.cli import build_parser
-from bench.config import RunConfig
-from bench.measure import batch_size
-from bench.measure.quality import QualityWatch
-from bench.plan import plan
-from bench.results_io import load_results
-from bench.session import build
+from bench.core import config as cfg
+from bench.core.config import RunConfig
+from bench.core.profiles import SIZES
+from bench.plan.planner import plan
+from bench.results.io import load_results
+from bench.run.child import run
+from bench.run.measure import batch_size
+from bench.run.measure.quality import QualityWatch
+from bench.run.session import build
 from lightning_modules import build_model
-from lightning_modules.sizes import SIZES
 
 MODEL_NAMES = lightning_modules.names()
 FAKE = "tests.fake_models:FakeNet"

@@ -11,13 +11,13 @@ from conftest import quiet_trainer
 
 import datamodules
 import lightning_modules
-from bench import session
-from bench.config import RunConfig
-from bench.measure import cost, inference, peaks, quality, speed
-from bench.measure.inference import Latency
-from bench.precision import PRECISIONS
-from bench.results_io import flatten
-from bench.row import RunRow
+from bench.core.config import RunConfig
+from bench.core.row import RunRow
+from bench.results.io import flatten
+from bench.run import session
+from bench.run.measure import cost, inference, peaks, quality, speed
+from bench.run.measure.inference import Latency
+from bench.run.precision import PRECISIONS
 from datamodules.base import DeviceBatches, TensorBatches, batch_loader
 from tests.fake_models import FakeNet
 
@@ -293,7 +293,7 @@ def test_a_quick_run_with_two_batches_an_epoch_ends_with_a_full_window(tmp_path)
 
 def test_unsteady_single_runs_recommend_repeats():
     """A sweep of single runs whose windows disagree says one process is not enough; repeats or steady runs: no."""
-    from bench.sweep import repeats_advice
+    from bench.launch.sweep import repeats_advice
 
     rows = [{"status": "ok", "profile": "quick", "train_samples_per_s_spread": s} for s in (0.23, 0.04)]
     assert "1 of 2 run(s)" in repeats_advice(rows, 1) and "--repeats 3" in repeats_advice(rows, 1)

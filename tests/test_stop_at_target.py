@@ -6,13 +6,13 @@ import pytest
 from conftest import fake_config
 from results_fixtures import make_row, write_csv
 
-from bench import axes
-from bench.child import run
 from bench.cli import main
-from bench.config import RunConfig
-from bench.measure import speed
-from bench.report import write_report
-from bench.stats import time_to_train
+from bench.core import axes
+from bench.core.config import RunConfig
+from bench.core.stats import time_to_train
+from bench.report.page import write_report
+from bench.run.child import run
+from bench.run.measure import speed
 
 CLIMBING = "tests.fake_models:ClimbingNet"  # val/acc 0.2, 0.4, 0.6, ... per epoch; target 0.5; 6 epochs a profile
 STEPS_PER_EPOCH = 4  # 64 samples, batch 16
@@ -141,7 +141,7 @@ def test_compare_passes_seeds_from_the_same_noise(tmp_path, capsys):
 
 
 def test_gpu_checks_bar_wants_every_quick_row_at_its_target(tmp_path):
-    from bench.results_io import load_results
+    from bench.results.io import load_results
     from benchmarks.gpu_check import target_bar
 
     rows = [make_row(stop_at_target="on", reached_target="yes"),
@@ -155,7 +155,7 @@ def test_gpu_checks_bar_wants_every_quick_row_at_its_target(tmp_path):
 
 
 def test_the_console_line_says_whether_the_run_reached_its_target():
-    from bench.sweep import console_summary
+    from bench.launch.sweep import console_summary
 
     row = {"status": "ok", "metric_name": "acc", "metric_value": 0.975, "metric_target": 0.97, "epochs": 3,
            "batch_size": 64, "wall_s": 12.0}
@@ -168,7 +168,7 @@ def test_an_exact_hit_in_float32_reaches_the_target():
     """470 of 500 right is 0.94 exactly, 0.93999999 once it is a float32 metric: it reaches a 0.94 target."""
     import torch
 
-    from bench.measure.quality import meets
+    from bench.run.measure.quality import meets
 
     assert meets(float(torch.tensor(470 / 500)), 0.94, "max")
     assert not meets(float(torch.tensor(469 / 500)), 0.94, "max")

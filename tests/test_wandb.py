@@ -9,8 +9,8 @@ from pathlib import Path
 from results_fixtures import make_row, write_csv
 from wandb.proto import wandb_internal_pb2
 
-from bench import wandb_log
-from bench.config import RunConfig
+from bench.core.config import RunConfig
+from bench.integrations import wandb_log
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -123,7 +123,7 @@ def test_project_and_entity_come_from_the_config_and_the_flags(tmp_path):
 def test_a_run_logs_per_step_curves_and_its_pictures(tmp_path):
     from PIL import Image
 
-    from bench.child import run
+    from bench.run.child import run
 
     config = RunConfig(model="tests.fake_models:FakeNet", datamodule="synthetic", batch_size=8, profile="quick",
                        wandb="offline", sweep_name="s", data_args={"num_samples": 48})
@@ -146,9 +146,11 @@ def test_a_run_logs_per_step_curves_and_its_pictures(tmp_path):
 SERVICE_DIES = """
 import sys
 from pathlib import Path
-from bench import launch, wandb_log, wandb_run
-from bench.config import RunConfig
-from bench.results_io import append_row
+from bench.launch import child_process as launch
+from bench.integrations import wandb_log
+from bench.run import wandb_run
+from bench.core.config import RunConfig
+from bench.results.io import append_row
 from wandb.sdk import wandb_setup
 
 out = Path(sys.argv[1])

@@ -1,0 +1,2 @@
+"""Core facts (step: the tables every later step keys on: axes, profiles, configs, columns, rows, errors,
+statistics; no torch)."""

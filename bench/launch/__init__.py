@@ -1,0 +1,1 @@
+"""Launching (step: configs -> one child process per config, here or on Ray -> rows to the one writer)."""

@@ -1,0 +1,240 @@
+"""The sweep (step: configs -> an executor's runs (children here, or Ray tasks) -> rows appended by the one writer,
+with resume).
+
+One sweep at a time writes a folder; this process alone writes its CSV, each row as its run ends. SIGINT/SIGTERM
+stop it between rows: running children are killed, finished rows stay, `--resume` continues.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from bench.core import config as cfg
+from bench.core.columns import Status, number
+from bench.core.config import RunConfig
+from bench.core.errors import SweepError, SweepInterrupted
+from bench.core.inference_columns import INFERENCE_COLUMNS, INFERENCE_FILE
+from bench.launch.console import Console
+from bench.results.io import INFERENCE_ROWS, ResultsError, append_inference_rows, append_row, read_rows
+from bench.results.records import repair_partial_last_line
+
+
+def open_sweep_folder(out: Path) -> Path:
+    """Create the sweep folder (and check it is writable) before the first run."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise SweepError(f"output folder {out} is not writable ({exc.strerror or exc})") from None
+    return out
+
+
+@contextmanager
+def hold_sweep_folder(out: Path) -> Iterator[None]:
+    """Hold the sweep folder for this sweep's life: a second sweep on it is refused, naming the one that holds it.
+
+    An flock on `.dnnbench.lock`: the OS drops it when this process ends however it ends (children do not inherit
+    it), so a killed sweep never leaves a stale lock behind.
+    """
+    try:
+        handle = open(out / ".dnnbench.lock", "a+")
+    except OSError as exc:
+        raise SweepError(f"output folder {out} is not writable ({exc.strerror or exc})") from None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "holder unknown"
+            raise SweepError(f"{out} is in use by another sweep ({holder}): wait for it to end, "
+                             "or --out another folder") from None
+        handle.truncate(0)
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        handle.flush()
+        yield
+
+
+def runs_to_do(configs: list[RunConfig], csv_path: Path, resume: bool) -> tuple[list[RunConfig], list[dict]]:
+    """The configs not yet in the CSV, and the rows that are (a partial last line is dropped and re-run)."""
+    try:
+        if resume and repair_partial_last_line(csv_path):
+            print(f"dnnbench: {csv_path} ended in a partial row (a crash mid-write): removed, that run is re-run")
+        if resume:  # a run whose results row was not written re-runs; its inference rows are written again
+            repair_partial_last_line(csv_path.parent / INFERENCE_FILE, INFERENCE_COLUMNS)
+        done = read_rows(csv_path)
+    except ResultsError as exc:
+        raise SweepError(str(exc)) from None
+    if done and not resume:
+        raise SweepError(f"{csv_path} already has {len(done)} rows: pass --resume to continue that sweep, "
+                         "or --out a new folder")
+    finished = {cfg.run_key(row) for row in done}
+    todo = [c for c in configs if c.key() not in finished]
+    if resume and len(todo) < len(configs):
+        print(f"dnnbench: resuming, {len(configs) - len(todo)} of {len(configs)} runs already in {csv_path}")
+    return todo, done
+
+
+def fill_quality_drift(row: dict[str, Any], done: list[dict[str, Any]]) -> dict[str, Any]:
+    """quality_drift = this row's metric minus the same config's 32-true metric (both in this sweep)."""
+    if row.get("precision") == "32-true" or row.get("metric_value") in (None, ""):
+        return row
+    key = cfg.run_key(row | {"precision": "32-true"})
+    for other in done:
+        if cfg.run_key(other) == key and other.get("metric_value") not in (None, ""):
+            return row | {"quality_drift": float(row["metric_value"]) - float(other["metric_value"])}
+    return row
+
+
+class StopSignals:
+    """SIGINT / SIGTERM set a flag, which the sweep loop checks between events (so never mid-row)."""
+
+    def __init__(self):
+        self.signum: int | None = None
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self.previous[signum] = signal.signal(signum, self.note)
+        return self
+
+    def note(self, signum: int, frame) -> None:
+        if self.signum is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C does not wait (e.g. for a Ray cluster that never answers)
+        self.signum = signum
+
+    def __exit__(self, *exc_info) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+
+    def check(self, finished: int, total: int, csv_path: Path) -> None:
+        if self.signum is not None:
+            raise SweepInterrupted(self.signum, f"stopped by {signal.Signals(self.signum).name}: its running "
+                                   f"run(s) were killed; {finished} of {total} runs are in {csv_path} "
+                                   "(--resume continues)")
+
+
+class RunQueue:
+    """The configs still to run, handed out in order; one that is not 32-true waits for its 32-true run, so its
+    quality drift can be filled in whatever order parallel runs finish."""
+
+    def __init__(self, todo: list[RunConfig]):
+        self.pending, self.running = list(todo), []  # type: list[RunConfig], list[RunConfig]
+        self.unfinished = Counter(config.key() for config in todo)
+        self.baseline = {id(c): cfg.run_key(c.columns() | {"precision": "32-true"}) for c in todo
+                         if c.precision != "32-true"}
+
+    def __bool__(self) -> bool:
+        return bool(self.pending or self.running)
+
+    def next_ready(self) -> RunConfig | None:
+        return next((c for c in self.pending if self.unfinished[self.baseline.get(id(c), ())] == 0), None)
+
+    def start(self, config: RunConfig) -> None:
+        self.pending.remove(config)
+        self.running.append(config)
+
+    def finish(self, config: RunConfig) -> None:
+        self.running.remove(config)
+        self.unfinished[config.key()] -= 1
+
+
+def executor_for(configs: list[RunConfig], parallel: int | None, executor: str, ray_address: str | None):
+    """The engine that starts the runs: children of this process, or Ray tasks on a cluster."""
+    if executor == "ray":
+        from bench.launch.ray_executor import RayExecutor
+
+        return RayExecutor(ray_address)
+    from bench.launch.local_executor import LocalExecutor
+
+    return LocalExecutor(parallel, configs)
+
+
+def run_sweep(configs: list[RunConfig], sweep_dir: Path, resume: bool, progress: bool = True,
+              parallel: int | None = 1, executor: str = "local", ray_address: str | None = None) -> list[dict]:
+    """Run every config not yet done; returns all rows of the sweep (as CSV cells).
+
+    Whatever the executor, rows come back here and this process alone appends them to the CSV.
+    """
+    csv_path = sweep_dir / "results.csv"
+    todo, done = runs_to_do(configs, csv_path, resume)
+    console = Console(len(todo), show=progress)
+    queue = RunQueue(todo)
+    with StopSignals() as stop, executor_for(todo, parallel, executor, ray_address) as engine:
+        for event in engine.run(queue, sweep_dir):
+            if event is None:
+                console.tick(engine.running())
+            else:  # a finished run's row is written even when a stop is pending
+                config, row = event
+                row = fill_quality_drift(row, done)
+                write_inference_rows(sweep_dir / INFERENCE_FILE, row)  # before the run's row: see the function
+                done.append(append_row(csv_path, row))
+                console.finished(f"  {config.label():48s} {row['status']:11s} {console_summary(row)}")
+            stop.check(len(done), len(configs), csv_path)
+    console.clear()
+    return done
+
+
+def write_inference_rows(csv_path: Path, row: dict[str, Any]) -> None:
+    """A run's inference.csv rows, which ride in its row (`inference_rows`), written before its results row: a
+    sweep stopped between the two re-runs the run on --resume, and the reader keeps a run's last rows."""
+    rows = row.pop(INFERENCE_ROWS, None) or []
+    try:
+        append_inference_rows(csv_path, rows)
+    except (ResultsError, OSError) as exc:  # the results row must still be written
+        row["message"] = "; ".join(filter(None, [str(row.get("message") or ""), f"inference.csv not written: {exc}"]))
+
+
+def console_summary(row: dict[str, Any]) -> str:
+    """A run's console line after its label and status: quality and speed with units (or why it failed), and a
+    warning line when it shared its device."""
+    if row.get("status") != Status.OK:
+        text = str(row.get("message", ""))[:100]
+    else:
+        parts = []
+        if row.get("metric_value") not in (None, ""):
+            parts.append(f"{row['metric_name']} {number(row['metric_value'])}" + target_text(row))
+        for column, name, unit in (("train_samples_per_s", "train", "samples/s"),
+                                   ("infer_samples_per_s", "infer", "samples/s"), ("latency_p50_ms", "p50", "ms")):
+            if row.get(column) not in (None, ""):
+                parts.append(f"{name} {number(row[column])} {unit}")
+        parts += [f"batch {row.get('batch_size')}", f"{number(row.get('wall_s') or 0)} s"]
+        text = ", ".join(parts)
+    if row.get("noise_warning"):
+        text += f"\n    warning: {row['noise_warning']}"
+    return text
+
+
+def repeats_advice(rows: list[dict[str, Any]], repeats: int) -> str:
+    """One line for a sweep of single runs whose speed windows already disagreed: what one process cannot show."""
+    from bench.core.stats import UNSTEADY_SPREAD
+
+    unsteady = [r for r in rows if r.get("status") == Status.OK
+                and float(r.get("train_samples_per_s_spread") or 0) >= UNSTEADY_SPREAD and r.get("profile") != "smoke"]
+    if repeats > 1 or not unsteady:
+        return ""
+    return (f"dnnbench: note: one process per config, and the speed windows of {len(unsteady)} of {len(rows)} run(s) "
+            f"differed by {UNSTEADY_SPREAD:.0%} or more: separate processes of one config can differ as much (10-20 % "
+            "on a 2-core VM); --repeats 3 gives that range and lets compare judge it")
+
+
+def target_text(row: dict[str, Any]) -> str:
+    """` (target 0.97 reached at 4.3 s)` or ` (target 0.97 not reached in 2 epoch(s))`: whether the run got there."""
+    if row.get("reached_target") not in ("yes", "no"):
+        return ""
+    target, epochs = number(row.get("metric_target")), row.get("epochs")
+    if row["reached_target"] == "no":
+        return f" (target {target} not reached in {epochs} epoch(s))"
+    return f" (target {target} reached at {number(row.get('time_to_target_s'))} s)"

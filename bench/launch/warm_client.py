@@ -1,0 +1,195 @@
+"""The warm server (step: launching's fast path: one process that has imported the heavy modules forks each run).
+
+This is the sweep's side: `WarmServer` starts the server process (bench/launch/warm_server.py: it imports torch,
+lightning, torchmetrics, wandb and our packages once, never initialises CUDA, then forks one child per request) and
+asks it for runs. A forked run starts in a fraction of a second instead of paying the imports (seconds) again.
+
+Lifetimes: the server dies with the process that started it (PR_SET_PDEATHSIG, and EOF on its stdin), and each
+run dies with the server (bench.run.child.die_with_parent), so nothing outlives a killed sweep. A crash, OOM-kill or
+`os._exit` of a run is only the exit code of one child; a server that dies is started again for the next run.
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+START_TIMEOUT_S = 600.0  # the first reply waits for the imports; a server that takes longer is given up
+REPLY_TIMEOUT_S = 5.0  # later a fork takes milliseconds: a server silent this long is hung (e.g. SIGSTOPped)
+SERVE = "from bench.launch.warm_server import serve; serve()"  # the server process's program
+
+
+class WarmServer:
+    """The sweep's handle on one server process: requests out; pids and exit codes back through a reader thread."""
+
+    def __init__(self):
+        self.stderr = tempfile.TemporaryFile("w+")  # nameless: nothing is left behind, even by a killed sweep
+        env = os.environ | {"PYTORCH_NVML_BASED_CUDA_CHECK": "1",  # a CUDA check here must not init CUDA
+                            "DNNBENCH_PARENT_PID": str(os.getpid())}
+        self.process = subprocess.Popen([sys.executable, "-c", SERVE],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
+                                        start_new_session=True, env=env)
+        self.cond = threading.Condition()
+        self.write_lock = threading.Lock()
+        self.replies: dict[int, dict[str, Any]] = {}
+        self.exits: dict[int, int] = {}
+        self.alive, self.served = True, False
+        self.ids = itertools.count()
+        threading.Thread(target=self.read_replies, daemon=True).start()
+
+    def read_replies(self) -> None:
+        try:
+            for line in self.process.stdout:
+                message = json.loads(line)
+                with self.cond:
+                    if "exit" in message:
+                        self.exits[message["exit"]] = message["code"]
+                    else:
+                        self.replies[message["id"]] = message
+                    self.cond.notify_all()
+        finally:  # the server is gone (or talks nonsense): nobody may wait on it any longer
+            with self.cond:
+                self.alive = False
+                self.cond.notify_all()
+
+    def running(self) -> bool:
+        return self.alive and self.process.poll() is None
+
+    def last_words(self) -> str:
+        """The last line the server wrote to stderr (why it failed)."""
+        self.stderr.seek(0)
+        lines = [line.strip() for line in self.stderr.read().splitlines() if line.strip()]
+        return lines[-1][:300] if lines else f"exit code {self.process.poll()}"
+
+    def spawn(self, job: Path, log: Path, env: dict[str, str]) -> WarmChild | None:
+        """Fork a run of `job`; None when the server is gone or cannot fork (the caller starts a fresh one)."""
+        request_id = next(self.ids)
+        line = json.dumps({"id": request_id, "job": str(job), "log": str(log), "cwd": os.getcwd(), "env": env})
+        try:
+            with self.write_lock:
+                self.process.stdin.write(line.encode() + b"\n")
+                self.process.stdin.flush()
+        except OSError:
+            return None
+        with self.cond:
+            answered = self.cond.wait_for(lambda: request_id in self.replies or not self.alive,
+                                          REPLY_TIMEOUT_S if self.served else START_TIMEOUT_S)
+            reply = self.replies.pop(request_id, {})
+        if not answered:
+            self.close()  # hung: stopped, so it cannot fork this run later behind our back
+        if "pid" not in reply:
+            return None
+        self.served = True
+        return WarmChild(self, reply["pid"])
+
+    def exit_code(self, pid: int, timeout: float | None) -> int | None:
+        """The child's exit code; None if the server died first (it took the child with it), or hung.
+
+        Only the server can reap its child, so its word is waited for; but a child that has exited while the
+        server stays silent (stopped, stuck) must not hold the sweep: after REPLY_TIMEOUT_S the server is
+        stopped and the run's row comes from its result file, if it wrote one.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        exited_at = None
+        with self.cond:
+            while pid not in self.exits and self.alive:
+                now = time.monotonic()
+                if exited_at is None and not process_alive(pid):
+                    exited_at = now
+                late = deadline is not None and now >= deadline
+                if exited_at is not None and (late or now - exited_at > REPLY_TIMEOUT_S):
+                    break
+                if late:
+                    raise subprocess.TimeoutExpired(f"run {pid}", timeout or 0.0)
+                self.cond.wait(min(1.0, deadline - now) if deadline is not None else 1.0)
+            else:
+                return self.exits.pop(pid, None)
+        self.close()  # silent about a child that has ended: hung, and of no use to later runs
+        return None
+
+    def close(self) -> None:
+        """Stop the server at once: it holds no state, and its running children die with it."""
+        self.process.kill()
+        self.process.wait()
+        try:
+            self.process.stdin.close()  # stdout is left to the reader thread, which now sees its end
+        except OSError:
+            pass
+
+
+def process_alive(pid: int) -> bool:
+    """Whether `pid` still runs (an exited child that its parent has not reaped yet is a zombie: not running)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+class WarmChild:
+    """A forked run, waited on like a Popen: `.pid` and `.wait(timeout)` (None when its server died)."""
+
+    def __init__(self, server: WarmServer, pid: int):
+        self.server, self.pid = server, pid
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        return self.server.exit_code(self.pid, timeout)
+
+
+_server: WarmServer | None = None
+_server_lock = threading.Lock()
+_unavailable = not sys.platform.startswith("linux") or os.environ.get("DNNBENCH_WARM", "1") == "0"
+
+
+def warm_server() -> WarmServer | None:
+    """The running server, started (again) when needed from the main thread; None where it is not available.
+
+    Linux only (macOS forbids fork after some framework imports; Windows has no fork); DNNBENCH_WARM=0 turns it
+    off. The server is started from the main thread only: its death signal follows the thread that started it.
+    """
+    global _server, _unavailable
+    with _server_lock:
+        if _unavailable:
+            return None
+        if _server is not None and _server.running():
+            return _server
+        if _server is not None and not _server.served:
+            _unavailable = True  # it died before its first run (its imports failed): fresh from now on
+            print(f"dnnbench: warning: warm server failed ({_server.last_words()}); runs start in fresh "
+                  "interpreters", file=sys.stderr)
+            return None
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        _server = WarmServer()
+        return _server
+
+
+def start_early(argv: list[str]) -> None:
+    """`dnnbench run` on this machine: start the server before the command line's own imports, which then overlap
+    the server's (a wrong guess costs an idle server, stopped at exit)."""
+    executor = next((arg.partition("=")[2] for arg in argv if arg.startswith("--executor=")), "local")
+    if "--executor" in argv[:-1]:
+        executor = argv[argv.index("--executor") + 1]
+    if argv[:1] == ["run"] and executor == "local" and not {"-h", "--help"} & set(argv):
+        warm_server()
+
+
+def stop_warm_server() -> None:
+    global _server
+    with _server_lock:
+        if _server is not None:
+            _server.close()
+            _server = None
+
+
+atexit.register(stop_warm_server)

@@ -1,0 +1,209 @@
+"""`dnnbench compare BASE.csv NEW.csv [--threshold PCT]`: per-metric changes of each config; exit 1 on a regression.
+
+Exit codes: 0 nothing regressed beyond the threshold, 1 something did, 2 unusable input.
+Every column with a better direction is judged (quality, throughput, latency, memory, time-to-target), and so is
+each secondary test metric (other_metrics) that declares its direction. The rule, per metric of each config:
+  1. the change is the new median against the base median; within --threshold percent it is `same`;
+  2. beyond it, with at least 4 repeats on each side, two-sided Mann-Whitney U decides: p >= 0.05 marks it
+     `noise`, otherwise it stands (a REGRESSION, or `improved`);
+  3. with fewer repeats on a side (1-3: no difference can reach p < 0.05 there, so the test has no power to
+     decide), it stands only if the two sides' ranges (min..max) do not overlap; overlapping ranges are `noise`.
+     One run per side is judged by the threshold alone.
+A config with no ok run on one side is judged by its status: failing now is a regression. A config with a quality
+target is also judged by how many of its runs reached it (MLPerf counts a run that does not converge): a smaller
+share now (`reached target`, e.g. 4 of 5 against 5 of 5) is a regression; its time-to-target is a column like the
+others (the runs that reached the target; the report gives their olympic mean). Rows that ran beside
+other load (a non-empty noise_warning) are flagged in the `noisy` column and in a warning.
+Where both sides have an inference.csv beside their results, each (config, backend, batch size) of it is judged the
+same way (throughput, latency p50, the test metric through the backend; a backend that was ok and now fails is a
+regression).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+
+import pandas as pd
+
+from bench.core import config as cfg
+from bench.core import stats
+from bench.core.columns import BY_NAME, GATED, Column, Status, number
+from bench.core.inference_columns import INFERENCE_BY_NAME, INFERENCE_GATED, KEY
+from bench.results.io import ResultsError, inference_beside, load_inference, load_results
+from bench.results.provenance import differences
+
+NAME, HELP = "compare", "compare two results CSVs; exit 1 on regressions"
+TESTED_REPEATS = 4  # per side: from here a two-sided Mann-Whitney U can reach p < 0.05 (3 vs 3: p >= 0.1)
+
+
+def ranges_overlap(base: list[float], new: list[float]) -> bool:
+    return max(min(base), min(new)) <= min(max(base), max(new))
+
+
+def judge(base: list[float], new: list[float], direction: str, threshold: float) -> tuple[float, str, bool]:
+    """(change in percent, verdict, whether a significance test must still confirm it) for one metric of one config:
+    the module docstring's rule, short of the test itself."""
+    base_centre, new_centre = statistics.median(base), statistics.median(new)
+    if base_centre == 0:
+        change = 0.0 if new_centre == 0 else float("inf")
+    else:
+        change = (new_centre - base_centre) / abs(base_centre) * 100
+    worse = change < -threshold if direction == "max" else change > threshold
+    better = change > threshold if direction == "max" else change < -threshold
+    if not (worse or better):
+        return change, "same", False
+    verdict = "REGRESSION" if worse else "improved"
+    if min(len(base), len(new)) >= TESTED_REPEATS:
+        return change, verdict, True
+    return change, "noise" if ranges_overlap(base, new) else verdict, False
+
+
+def mark_noise(rows: list[dict], pending: list[tuple[int, list[float], list[float]]]) -> None:
+    """Re-mark as noise each pending (row index, base, new) change that Mann-Whitney U does not confirm."""
+    by_shape: dict[tuple[int, int], list[tuple[int, list[float], list[float]]]] = {}
+    for test in pending:
+        by_shape.setdefault((len(test[1]), len(test[2])), []).append(test)
+    for tests in by_shape.values():
+        same = stats.not_different([t[1] for t in tests], [t[2] for t in tests])
+        for (index, _, _), noise in zip(tests, same):
+            if noise:
+                rows[index]["verdict"] = "noise"
+
+
+def metric_samples(old_ok: pd.DataFrame, new_ok: pd.DataFrame, gated: list[str] = GATED,
+                   by_name: dict[str, Column] = BY_NAME):
+    """(name, direction, base values, new values) for every gated column and directed secondary metric."""
+    for column in gated:
+        if column not in old_ok or column not in new_ok:
+            continue
+        direction, name = by_name[column].better, column
+        if direction == "row":
+            direction = new_ok["metric_direction"].iloc[0] or "max"
+            name = f"quality ({new_ok['metric_name'].iloc[0]})"
+        yield name, direction, old_ok[column].dropna().tolist(), new_ok[column].dropna().tolist()
+    secondary: dict[str, tuple[str, list, list]] = {}
+    for side, frame in ((1, old_ok), (2, new_ok)):
+        for metrics in frame["other_metrics"] if "other_metrics" in frame else []:
+            for metric, entry in metrics.items():
+                if entry.get("better") in ("max", "min"):
+                    secondary.setdefault(metric, (entry["better"], [], []))[side].append(  # type: ignore[union-attr]
+                        float(entry["value"]))
+    for metric, (direction, before, after) in sorted(secondary.items()):
+        yield f"other ({metric})", direction, before, after
+
+
+def status_change(label: str, old_rows: pd.DataFrame, new_rows: pd.DataFrame) -> dict:
+    """A config without ok runs on one side: now failing is a regression, now passing an improvement."""
+    before, after = ("/".join(sorted(set(rows["status"]))) for rows in (old_rows, new_rows))
+    old_ok, new_ok = (rows["status"].eq(Status.OK).any() for rows in (old_rows, new_rows))
+    verdict = "REGRESSION" if old_ok and not new_ok else "improved" if new_ok and not old_ok else "same"
+    return {"config": label, "metric": "status", "base": before, "new": after, "change %": "", "verdict": verdict}
+
+
+def reached_change(label: str, old_rows: pd.DataFrame, new_rows: pd.DataFrame) -> dict | None:
+    """The runs that reached the target, base against new (k of N, failed runs counting as not reaching it); None
+    for a config without a target."""
+    if any("metric_target" not in rows or rows["metric_target"].isna().all() for rows in (old_rows, new_rows)):
+        return None  # no target (an inference point has none: its quality is the drift)
+    (old_k, old_n), (new_k, new_n) = ((int((rows["status"].eq(Status.OK) & rows["reached_target"].eq("yes")).sum()),
+                                       len(rows)) for rows in (old_rows, new_rows))
+    share = new_k * old_n - old_k * new_n  # compares new_k / new_n with old_k / old_n without dividing
+    verdict = "REGRESSION" if share < 0 else "improved" if share > 0 else "same"
+    return {"config": label, "metric": "reached target", "base": f"{old_k} of {old_n}", "new": f"{new_k} of {new_n}",
+            "change %": "", "verdict": verdict}
+
+
+def noisy_count(frame: pd.DataFrame) -> int:
+    """Rows that ran beside other load (schema 1-3 files may lack the column: then none)."""
+    if "noise_warning" not in frame:
+        return 0
+    return int(frame["noise_warning"].fillna("").astype(str).str.len().gt(0).sum())
+
+
+def spelled_out(identity: tuple[str, ...]) -> str:
+    names = (*cfg.IDENTITY, *KEY)  # an inference point's key is the config's, then its backend and batch size
+    return " ".join(f"{axis}={value}" for axis, value in zip(names, identity))
+
+
+def point_label(row: dict) -> str:
+    """A config's label; an inference row's adds its backend and batch size."""
+    text = cfg.label(row, leave_out=())
+    return f"{text} | {row['backend']} infer-bs{int(row['infer_batch_size'])}" if "backend" in row else text
+
+
+def inference_comparison(base_csv: str, new_csv: str, threshold: float) -> tuple[pd.DataFrame, list, list]:
+    """The inference.csv rows beside each side's results, gated like the results rows (none: an empty table)."""
+    base, new = (load_inference(inference_beside(path)) for path in (base_csv, new_csv))
+    if base.empty or new.empty:
+        return pd.DataFrame(), [], []
+    return compare(base, new, threshold, "point_id", INFERENCE_GATED, INFERENCE_BY_NAME)
+
+
+def compare(base: pd.DataFrame, new: pd.DataFrame, threshold: float, key: str = "config_id",
+            gated: list[str] = GATED, by_name: dict[str, Column] = BY_NAME) -> tuple[pd.DataFrame, list, list]:
+    """Each config's (`key`'s) metrics judged; results frames by default, inference frames with their own key
+    (`point_id`: the config, backend and batch size) and columns."""
+    base_groups = dict(list(base.groupby(key, sort=False)))
+    new_groups = dict(list(new.groupby(key, sort=False)))
+    rows, pending = [], []
+    for group in (k for k in base_groups if k in new_groups):
+        old_rows, new_rows = base_groups[group], new_groups[group]
+        label = point_label(old_rows.iloc[0].to_dict())
+        noisy = "/".join(side for side, frame in (("base", old_rows), ("new", new_rows)) if noisy_count(frame))
+        old_ok, new_ok = old_rows[old_rows["status"] == Status.OK], new_rows[new_rows["status"] == Status.OK]
+        if old_ok.empty or new_ok.empty:  # no metric to judge on one side: judge the status
+            rows.append(status_change(label, old_rows, new_rows) | {"noisy": noisy})
+            continue
+        if (reached := reached_change(label, old_rows, new_rows)) is not None:
+            rows.append(reached | {"noisy": noisy})
+        for name, direction, before, after in metric_samples(old_ok, new_ok, gated, by_name):
+            if not before or not after:
+                continue
+            change, verdict, needs_test = judge(before, after, direction, threshold)
+            if needs_test:
+                pending.append((len(rows), before, after))
+            rows.append({"config": label, "metric": name, "base": number(statistics.median(before)),
+                         "new": number(statistics.median(after)), "change %": f"{change:+.1f}",
+                         "verdict": verdict, "noisy": noisy})
+    mark_noise(rows, pending)
+    only_base = [spelled_out(k) for k in base_groups if k not in new_groups]
+    only_new = [spelled_out(k) for k in new_groups if k not in base_groups]
+    return pd.DataFrame(rows), only_base, only_new
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("base", help="results CSV of the baseline")
+    parser.add_argument("new", help="results CSV to judge against it")
+    parser.add_argument("--threshold", type=float, default=5.0, help="percent change that counts (default 5)")
+
+
+def main(args: argparse.Namespace) -> int:
+    if not (math.isfinite(args.threshold) and args.threshold >= 0):
+        raise ResultsError(f"--threshold must be a finite percentage >= 0; got {args.threshold:g}")
+    base, new = load_results(args.base), load_results(args.new)
+    for difference in differences(base, new):  # numbers from different machines or software are not like for like
+        print(f"dnnbench compare: warning: {difference}", file=sys.stderr)
+    table, only_base, only_new = compare(base, new, args.threshold)
+    points, points_base, points_new = inference_comparison(args.base, args.new, args.threshold)
+    table = pd.concat([table, points], ignore_index=True) if not points.empty else table
+    only_base, only_new = only_base + points_base, only_new + points_new
+    if table.empty:
+        raise ResultsError(f"no configs in common between {args.base} and {args.new}")
+    for side, frame in (("base", base), ("new", new)):
+        if count := noisy_count(frame):
+            print(f"dnnbench compare: warning: {count} of {len(frame)} {side} row(s) ran beside other load "
+                  "(noise_warning): their speeds may be off; see the `noisy` column", file=sys.stderr)
+    if not table["noisy"].astype(bool).any():
+        table = table.drop(columns="noisy")
+    with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_colwidth", 60):
+        print(table.to_string(index=False))
+    for title, labels in (("only in base", only_base), ("only in new", only_new)):
+        for text in labels:
+            print(f"{title}: {text}")
+    regressions = table[table["verdict"] == "REGRESSION"]
+    print(f"\n{len(regressions)} regression(s) beyond {args.threshold:g}% "
+          f"({(table['verdict'] == 'noise').sum()} change(s) marked noise)")
+    return 1 if len(regressions) else 0

@@ -1,0 +1,1 @@
+"""One run (step: a config in its own process -> the session, its measurements and its inference curve -> one row)."""
