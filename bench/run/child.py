@@ -58,9 +58,8 @@ def precheck(config: RunConfig) -> tuple[Status, str] | None:
 
 def run(config: RunConfig, sweep_dir: Path, later: list | None = None,
         probe_repeats: int | None = None) -> dict[str, Any] | None:
-    """Execute one config in this process and return its row (None on DDP ranks other than 0).
-
-    `probe_repeats` (`dnnbench check`): the harness probe (run/overhead.py) instead of training, in the row file only.
+    """Execute one config in this process and return its row (None on DDP ranks other than 0); `probe_repeats`
+    (`dnnbench check`): the harness probe (run/overhead.py) instead of training, in the row file only.
 
     The inference backends' curve (`--infer-backends`) comes after the row's own readings (peak RSS, wall time,
     noise), so the row is the same with or without it: into `later` for the caller to run once the row is on disk,
