@@ -56,8 +56,7 @@ def precheck(config: RunConfig) -> tuple[Status, str] | None:
     return (Status.UNSUPPORTED, reason) if reason else None
 
 
-def run(config: RunConfig, sweep_dir: Path, later: list | None = None,
-        probe_repeats: int | None = None) -> dict[str, Any] | None:
+def run(config: RunConfig, sweep_dir: Path, later: list | None = None, probe_repeats: int | None = None) -> dict | None:
     """Execute one config in this process and return its row (None on DDP ranks other than 0); `probe_repeats`
     (`dnnbench check`): the harness probe (run/overhead.py) instead of training, in the row file only.
 
