@@ -33,6 +33,7 @@ from pathlib import Path
 import torch
 
 import lightning_modules
+from bench.core.row import RunRow
 from bench.launch.child_process import run_child
 from bench.run.measure.memory import keep_freed_host_memory
 from bench.run.overhead import NeedsTrainer, alternate, bare_trainer_samples_per_s, expert_samples_per_s, runner_config
@@ -40,10 +41,10 @@ from bench.run.overhead import NeedsTrainer, alternate, bare_trainer_samples_per
 NEEDS_TRAINER_EXIT = 3  # exit code of an --expert child whose module cannot step without a Trainer
 
 
-def runner_row(name: str, profile: str, device: str, data_args: dict, out_dir: Path) -> dict:
+def runner_row(name: str, profile: str, device: str, data_args: dict, out_dir: Path) -> RunRow:
     row = run_child(runner_config(name, profile, device, data_args), out_dir)
-    if row["status"] != "ok":
-        raise RuntimeError(f"runner status {row['status']}: {row['message']}")
+    if row.status != "ok":
+        raise RuntimeError(f"runner status {row.status}: {row.message}")
     return row
 
 
@@ -67,9 +68,9 @@ def measure_model(name: str, args, out_dir: Path) -> str:
     runner, device_cost, bare, expert = [], [], [], []
     for _ in range(args.repeats):
         row = runner_row(name, args.profile, args.device, args.data, out_dir)
-        runner.append(float(row["train_samples_per_s"]))
-        device_cost.append(float(row["device_samples_per_s"] or "nan"))
-        steps = max(int(float(row["timed_steps"] or 0)), 20)
+        runner.append(float(row.get("train_samples_per_s")))
+        device_cost.append(float(row.get("device_samples_per_s") or "nan"))
+        steps = max(int(float(row.get("timed_steps") or 0)), 20)
         bare.append(in_fresh_process("bare", name, steps, args.device, args.data))
         expert.append(in_fresh_process("expert", name, steps, args.device, args.data))
     return table_line(name, runner, device_cost, bare, expert)

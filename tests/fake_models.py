@@ -1,5 +1,6 @@
 """A tiny model for runner tests, loaded by import path; `mode` injects each failure the runner must record."""
 
+import dataclasses
 import time
 
 import lightning as L
@@ -123,3 +124,9 @@ class TwoOptimizerNet(ClimbingNet):
 
     def configure_optimizers(self):
         return [torch.optim.SGD(self.net.parameters(), lr=0.1), torch.optim.SGD(self.head.parameters(), lr=0.1)]
+
+
+class NoFullEpochsNet(FakeNet):
+    """FakeNet whose spec names epochs for some profiles only: planning refuses it in one line."""
+
+    bench = dataclasses.replace(FakeNet.bench, epochs={"smoke": 1, "quick": 1, "standard": 1})

@@ -119,18 +119,19 @@ def test_a_quiet_machine_is_fit(monkeypatch):
 
 
 def test_probe_lines_judge_ratios_and_spread(monkeypatch, tmp_path):
+    from bench.core.columns import Status
+    from bench.core.row import RunRow
     from bench.launch import child_process
 
     overhead = {"runner": [100.0, 101.0, 130.0], "device_cost": [110.0, 110.0, 110.0], "bare": [100.0] * 3,
                 "expert": [200.0] * 3}
-    monkeypatch.setattr(child_process, "run_child", lambda config, out, probe_repeats: {"status": "ok",
-                                                                                        "overhead": overhead})
+    monkeypatch.setattr(child_process, "run_child", lambda config, out, probe_repeats: RunRow(config, probe=overhead))
     lines = {line.what: line for line in check.probe_lines("cuda", "cnn", tmp_path)}
     assert lines["Trainer loop / bare Trainer"].mark == OK  # 1.01
     assert lines["model cost / expert loop"].unreliable  # 0.55
     assert lines["spread of repeats"].unreliable and "29.7%" in lines["spread of repeats"].found
-    monkeypatch.setattr(child_process, "run_child", lambda config, out, probe_repeats: {"status": "timeout",
-                                                                                        "message": "killed"})
+    monkeypatch.setattr(child_process, "run_child",
+                        lambda config, out, probe_repeats: RunRow(config, Status.TIMEOUT, "killed"))
     [failed] = check.probe_lines("cpu", "mlp", tmp_path)
     assert failed.mark == BAD and failed.unreliable
 

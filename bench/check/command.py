@@ -36,8 +36,7 @@ def run_probe(config, out_dir: Path, repeats: int = PROBE_REPEATS):
     from bench.run.overhead import Overhead
 
     row = launch.run_child(config, out_dir, probe_repeats=repeats)  # the child probes instead of training
-    ok = row.get("status") == "ok" and isinstance(row.get("overhead"), dict)
-    return row, Overhead(**row["overhead"]) if ok else None
+    return row, Overhead(**row.probe) if row.status == "ok" and row.probe is not None else None
 
 
 def probe_lines(device: str, model: str, out_dir: Path, repeats: int = PROBE_REPEATS) -> list[Line]:
@@ -47,18 +46,18 @@ def probe_lines(device: str, model: str, out_dir: Path, repeats: int = PROBE_REP
     what = f"harness on {device} ({model}, {repeats} repeats)"
     row, measured = run_probe(runner_config(model, "quick", device, {}, time_limit_s=PROBE_LIMIT_S), out_dir,
                               repeats)
-    if measured is None and row.get("status") == "timeout":
-        return [Line(BAD, what, f"probe timeout: {row.get('message', '')}"[:300], "the machine is too busy or too "
+    if measured is None and row.status == "timeout":
+        return [Line(BAD, what, f"probe timeout: {row.message}"[:300], "the machine is too busy or too "
                      "slow for the probe: stop other work, or probe a smaller model (--probe-model)", True)]
     if measured is None:
-        return [Line(BAD, what, f"probe {row.get('status')}: {row.get('message', '')}"[:300], f"real runs of "
+        return [Line(BAD, what, f"probe {row.status}: {row.message}"[:300], f"real runs of "
                      f"{model} will fail the same way: dnnbench run --models {model} --devices {device} --profile "
                      "smoke keeps its log in the sweep folder's runs/", True)]
     lines = [Line(OK, what, f"samples/s: runner {fmt(median(measured.runner))}, bare Trainer "
                   f"{fmt(median(measured.bare))}, expert loop {fmt(median(measured.expert))}, runner device cost "
                   f"{fmt(median(measured.device_cost))}")]
     if row.get("noise_warning"):
-        lines.append(warn(f"{device} probe shared the machine", row["noise_warning"], "stop the other work and "
+        lines.append(warn(f"{device} probe shared the machine", row.get("noise_warning"), "stop the other work and "
                           "check again"))
     limit = RATIO_LIMIT[device]
     for name, value, advice in (

@@ -66,7 +66,8 @@ def model_classes(models: str) -> dict[str, Any]:
                             "default datamodule, metric and epochs per profile to be benchmarked")
         if not (isinstance(cls, type) and issubclass(cls, L.LightningModule)):
             raise PlanError(f"model {name!r} is not a LightningModule subclass ({cls!r})")
-        missing = [profile for profile in PROFILES if profile not in cls.bench.epochs]
+        epochs = cls.bench.epochs  # type: ignore[attr-defined]  # checked above: every registered model has it
+        missing = [profile for profile in PROFILES if profile not in epochs]
         if missing:
             raise PlanError(f"model {name!r} names no epochs for profile(s) {', '.join(missing)} (BenchSpec.epochs "
                             f"needs every profile: {', '.join(PROFILES)})")

@@ -178,15 +178,15 @@ def relative_to_eager(rows: list[dict[str, Any]]) -> None:
             row["metric_drift"] = row["metric_value"] - base["metric_value"]
 
 
-def tested_weights(config: Any, model: nn.Module, notes: list[str]) -> dict[str, torch.Tensor] | None:
+def tested_weights(config: Any, model: nn.Module) -> tuple[dict[str, torch.Tensor] | None, str]:
     """A copy of the weights the test measured, when the run measures the curve (the speed window trains on after
-    the test): their quality through each backend is then comparable with the results row's."""
+    the test): their quality through each backend is then comparable with the results row's. With the note why
+    the curve is not measured where it was asked for and cannot be."""
     if not wanted(config):
-        return None
+        return None, ""
     if config.world_size > 1:
-        notes.append("inference backends not measured: one device only (this run is DDP)")
-        return None
-    return {name: value.detach().to("cpu", copy=True) for name, value in model.state_dict().items()}
+        return None, "inference backends not measured: one device only (this run is DDP)"
+    return {name: value.detach().to("cpu", copy=True) for name, value in model.state_dict().items()}, ""
 
 
 def run(curve: Curve, tested: dict[str, torch.Tensor]) -> list[dict[str, Any]]:
