@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from bench.core import config as cfg
 from bench.core.columns import Status, number
@@ -153,7 +153,22 @@ class RunQueue:
         self.unfinished[config.key()] -= 1
 
 
-def executor_for(configs: list[RunConfig], parallel: int | None, executor: str, ray_address: str | None):
+class Executor(Protocol):
+    """What starts a sweep's runs (children of this process, or Ray tasks on a cluster): entered for the sweep, it
+    yields (config, row) as runs end and None every tick while runs are in flight; the sweep alone writes rows."""
+
+    def __enter__(self) -> Executor: ...
+
+    def __exit__(self, kind: Any, error: Any, trace: Any) -> None: ...
+
+    def running(self) -> list[tuple[RunConfig, str, Path]]:
+        """(config, devices it runs on, its progress file) of each run in flight."""
+        ...
+
+    def run(self, queue: RunQueue, sweep_dir: Path) -> Iterator[tuple[RunConfig, RunRow] | None]: ...
+
+
+def executor_for(configs: list[RunConfig], parallel: int | None, executor: str, ray_address: str | None) -> Executor:
     """The engine that starts the runs: children of this process, or Ray tasks on a cluster."""
     if executor == "ray":
         from bench.launch.ray_executor import RayExecutor
