@@ -14,8 +14,9 @@ from lightning_modules.sizes import SizePreset
 
 
 class FakeNet(L.LightningModule):
-    """Linear classifier on 8x8 synthetic images; mode in ok | nan | oom | sleep | crash; a batch larger than
-    `oom_above` (when set) runs out of memory, as a real model does past what fits."""
+    """Linear classifier on 8x8 synthetic images; mode in ok | nan | oom | sleep | crash | hang_in_int8 (its forward
+    hangs once the int8 inference backend stands in for its network); a batch larger than `oom_above` (when set) runs
+    out of memory, as a real model does past what fits."""
 
     bench = BenchSpec(
         task="classification", accepts=("image",),
@@ -31,6 +32,8 @@ class FakeNet(L.LightningModule):
         self.net = nn.Sequential(nn.Flatten(), nn.Linear(64, num_classes))
 
     def forward(self, x):
+        if self.hparams.mode == "hang_in_int8" and "quantized" in type(self.net[-1]).__module__:
+            time.sleep(600)
         return self.net(x)
 
     def training_step(self, batch, batch_idx):

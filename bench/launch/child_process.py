@@ -200,8 +200,12 @@ def run_child(config: RunConfig, sweep_dir: Path, pin: Pin | None = None, fresh:
     paths["result"].unlink(missing_ok=True)
     child = start_child(config, paths, dict(os.environ) | (pin or Pin()).env(), fresh)
     code, timed_out = wait_or_kill(child, config.time_limit_s)
-    if paths["result"].exists():
+    if paths["result"].exists():  # written once its row was measured; a run that ended after that says how
         row = RunRow.from_json(json.loads(paths["result"].read_text()))
+        if timed_out:
+            row = row.noted(f"killed at its {config.time_limit_s:g} s time limit after its row was measured")
+        elif code != 0:
+            row = row.noted(f"{exit_reason(code)} after its row was measured")
     elif timed_out:
         row = fallback_row(config, Status.TIMEOUT, f"killed after the {config.time_limit_s:g} s time limit",
                            time.perf_counter() - started)

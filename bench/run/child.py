@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -115,13 +116,23 @@ def run(config: RunConfig, sweep_dir: Path, later: list | None = None, probe_rep
     return with_inference(row, curve) if curve is not None and later is None else row
 
 
-def with_inference(row: RunRow, curve) -> RunRow:
-    """The row with its inference.csv rows (which the sweep writes there); a curve that fails is a note."""
+def with_inference(row: RunRow, curve, save: Callable[[RunRow], None] | None = None) -> RunRow:
+    """The row with its inference.csv rows (which the sweep writes there); a curve that fails is a note. `save` gets
+    the row with the rows measured so far after each backend, naming those not yet measured: a run killed or
+    crashed during the curve keeps its points and says which backends did not finish."""
     from bench.run.measure import best_effort
 
+    measured: list[dict] = []
+
+    def progress(rows: list[dict], unfinished: list[str]) -> None:
+        measured[:] = rows
+        if save is not None and unfinished:
+            save(replace(row, inference=tuple(rows)).noted(
+                f"inference backends not finished: {', '.join(unfinished)} (the run ended during its curve)"))
+
     notes: list[str] = []
-    rows = best_effort(notes, "inference backends", curve) or []
-    return replace(row, inference=tuple(rows)).noted(*notes)
+    rows = best_effort(notes, "inference backends", lambda: curve(progress))
+    return replace(row, inference=tuple(measured if rows is None else rows)).noted(*notes)
 
 
 def write_row(row: RunRow, result_path: Path) -> None:
@@ -186,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     if row is not None and int(os.environ.get("LOCAL_RANK", "0")) == 0 and int(os.environ.get("NODE_RANK", "0")) == 0:
         write_row(row, Path(job["result_path"]))  # on disk before the curve: a crash or a kill there keeps the row
         for curve in later:
-            write_row(with_inference(row, curve), Path(job["result_path"]))
+            write_row(with_inference(row, curve, lambda partial: write_row(partial, Path(job["result_path"]))),
+                      Path(job["result_path"]))
     return 0
 
 

@@ -127,7 +127,7 @@ class Measured:
 
     pieces: list[Any]
     message: str
-    curve: Any = None  # () -> inference.csv rows (run/inference_curve.py): the child runs it after the row's readings
+    curve: Any = None  # (progress) -> inference.csv rows (run/inference_curve.py run): the child runs it last
 
 
 def quality_of(built: Built, results: Sequence[Mapping[str, Any]], watch: quality.QualityWatch) -> Quality:
@@ -256,8 +256,9 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> Measured | None:
                                              meter)
     pieces += [throughput, *trained, meter.result()]
     notes += [curve_note, (window.profile_note or "") if not smoke else "", *trained_notes]
-    curve = None if tested is None else lambda: infer_curve.run(
-        curve_of(config, built, device, sweep_dir, started + infer_curve.CURVE_SHARE * config.time_limit_s), tested)
+    curve = None if tested is None else lambda progress=None: infer_curve.run(
+        curve_of(config, built, device, sweep_dir, started + infer_curve.CURVE_SHARE * config.time_limit_s), tested,
+        progress)
     measured = Measured(pieces, "; ".join(note for note in notes if note), curve)
     wandb_run.finish(logger, config, measured.pieces, measured.message, sweep_dir / "artifacts" / config.run_id)
     return measured
