@@ -97,7 +97,7 @@ def test_probe_lines_judge_ratios_and_spread(monkeypatch, tmp_path):
     from bench.launch import child_process
 
     overhead = {"runner": [100.0, 101.0, 130.0], "device_cost": [110.0, 110.0, 110.0], "bare": [100.0] * 3,
-                "expert": [200.0] * 3}
+                "expert": [200.0] * 3, "expert_device_cost": [200.0] * 3}
     monkeypatch.setattr(child_process, "run_child", lambda config, out, probe_repeats: {"status": "ok",
                                                                                         "overhead": overhead})
     lines = {line.what: line for line in check.probe_lines("cuda", "cnn", tmp_path)}
