@@ -62,9 +62,9 @@ def plain_step(model: L.LightningModule, optimizers: list | None = None):
     if model.automatic_optimization:
         from lightning_modules.base import fused_on_gpu
 
-        parameters = list(model.parameters())
-        optimizer = optimizers[0] if optimizers else torch.optim.AdamW(parameters, lr=1e-3,
-                                                                        **fused_on_gpu(parameters))
+        parameters, kernel = list(model.parameters()), fused_on_gpu(list(model.parameters()))
+        optimizer = optimizers[0] if optimizers else torch.optim.AdamW(
+            parameters, lr=1e-3, fused=kernel.get("fused"), foreach=kernel.get("foreach"))
 
         def step(batch, batch_idx):
             loss = model.training_step(batch, batch_idx)  # self.log is a no-op without a Trainer
@@ -73,11 +73,11 @@ def plain_step(model: L.LightningModule, optimizers: list | None = None):
             optimizer.step()
         return step
     try:
-        optimizers = model.configure_optimizers()
+        configured = model.configure_optimizers()
     except RuntimeError as exc:  # "... is not attached to a `Trainer`"
         raise NeedsTrainer(str(exc)) from exc
     # Manual optimization: hand the module its optimizers and a bare backward in place of the Trainer's.
-    model.optimizers = lambda: optimizers  # type: ignore[method-assign,assignment]
+    model.optimizers = lambda: configured  # type: ignore[method-assign,assignment]
     model.manual_backward = lambda loss: loss.backward()  # type: ignore[method-assign,misc]
     return lambda batch, batch_idx: model.training_step(batch, batch_idx)
 
@@ -230,6 +230,8 @@ def alternate(config: RunConfig, repeats: int, out_dir: Path) -> Overhead:
         steps = max(window.timed_steps, 20)
         bare, optimizers = bare_rate(module, built.datamodule, steps, device)
         measured.bare.append(bare)
+        expert: float | None
+        expert_device: float | None
         try:
             expert, expert_device = expert_rate(module, built.datamodule, steps, device, optimizers)
         except NeedsTrainer:

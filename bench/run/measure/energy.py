@@ -28,7 +28,7 @@ from bench.run.measure.energy_counters import (
 )
 from bench.run.measure.speed import batch_size_of, synchronize
 
-INFERENCE_ENERGY_S = 0.5  # back-to-back inference calls metered for at least this long (counters tick every ~10 ms+)
+INFERENCE_ENERGY_S = 1.0  # back-to-back inference calls metered at least this long: NVML samples power sparsely
 
 
 @dataclass(frozen=True)
