@@ -14,13 +14,13 @@ the time model they are planned by: seconds on one H100 (full form), from the co
                        cnn (3 repeats) and resnet@large (2 repeats), 32-true                     model cost, 224²
   repeats              cnn and resnet, bf16-mixed, seeds 0-2 (6 quick rows)             30       spread of repeats
   large mlp            mlp --sizes large bf16-mixed (1 row)                             13       large mlp MFU
-  large transformer    transformer --sizes large bf16-mixed, --data-arg                 28       large transformer
+  large transformer    transformer --sizes large bf16-mixed, --data-arg                 32       large transformer
                        num_train=16384 (its step cap: 64 steps an epoch, 384 at                  MFU
                        quick's 6 epochs, not 1536)
   pytest -m gpu        `pytest -m "gpu and not slow"` (16 tests), stopped at 90 s       60       pytest
   sweep                quick, all 12 models, 32-true and bf16-mixed (24 rows)          105       rows ok, MFU,
                                                                                                  energy, targets
-                                                                            total      316  (budget 345 s of 360)
+                                                                            total      320  (budget 345 s of 360)
 How the numbers are made (estimates until a GPU run's steps.csv replaces them; verdict.md prints both):
 - A run's steps do not depend on the device: the quick rows of results/reference/cpu-2core/quick/results.csv
   (`steps`) train 96-1000 steps each, 3,857 in 32-true and about as many in bf16-mixed; the speed window adds
@@ -31,7 +31,8 @@ How the numbers are made (estimates until a GPU run's steps.csv replaces them; v
   one step, inference timing at its batch sizes, the test pass (the CPU rows' wall_s less time_to_target_s: 1-2 s);
   each `dnnbench run` step adds ~5 s (imports, warm server). Sweep: 24 x 3 + 7,700 x 0.003 + 5 = 100-105 s.
 - Large rows from their FLOPs at a plausible share of the bf16 peak (989 TFLOP/s dense): transformer large ~1.7e13
-  FLOP a step at ~40 % = 42 ms x (384 + validation) + 8 s; mlp large 6e12 FLOP a step at ~60 % = 10 ms x ~180 + 8 s.
+  FLOP a step at ~40 % = 42 ms x 384, its greedy-decoded validation (4 batches x 64 tokens an epoch, ~7 s in all)
+  and 8 s; mlp large 6e12 FLOP a step at ~60 % = 10 ms x ~180 (its speed window needs a fit of its own) + 8 s.
 - The probe: 3 phases x ~120 steps a repeat; cnn ~3 ms a step (10 s with its child), ResNet-18 at 224² batch 256 in
   TF32 ~90 ms a step (2 repeats: ~65 s).
 - pytest: 16 tests (the large-preset, every-model MFU, auto-batch and compile/export ones are `slow`); collection
@@ -69,7 +70,7 @@ FULL = {"profile": "quick", "precisions": "32-true,bf16-mixed", "large": "mlp,tr
 REDUCED = FULL | {"profile": "smoke", "overhead": "mlp", "repeat": "cnn", "large_caps": {}}
 # The time model (seconds on one H100, the module docstring's table); the reduced form has none (0: run if any is left).
 TIME_MODEL_S: dict[str, float] = {"dnnbench check": 10, "overhead": 70, "repeats": 30, "large mlp": 13,
-                                  "large transformer": 28, "pytest -m gpu": 60, "sweep": 105}
+                                  "large transformer": 32, "pytest -m gpu": 60, "sweep": 105}
 OVERHEAD_REPEATS = {"classic": 3, "large": 2}
 PYTEST_LIMIT_S = 90.0
 # 6 minutes less the start (imports) and the packing (report, verdict); 5 minutes on a CPU.
