@@ -117,8 +117,11 @@ def large_bars(rows_by_step: dict, steps: list[dict]) -> list[tuple[str, str, st
         chosen = rows[(rows["model"] == model) & (rows["status"] == "ok")]
         value = numbers(chosen, "mfu").max()
         judged = f" [judged: {named(rows[rows['model'] == model])}]"
+        failed = "; ".join(f"{r.status}: {str(r.message)[:100]}" for r in rows[rows["model"] == model].itertuples()
+                           if r.status != "ok")
         bars.append(bar(name, None if value != value else bool(value >= floor),
-                        ("no ok row with MFU" if value != value else f"{value:.1%}") + judged))
+                        (f"no ok row with MFU{f' ({failed})' if failed else ''}" if value != value
+                         else f"{value:.1%}") + judged))
     return bars
 
 

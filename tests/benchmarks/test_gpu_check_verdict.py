@@ -103,3 +103,11 @@ def test_the_time_model_fits_the_budget_and_names_every_step():
     assert sum(gpu_check.TIME_MODEL_S.values()) <= gpu_check.BUDGET_S["cuda"] <= 360
     for name, seconds in gpu_check.TIME_MODEL_S.items():
         assert re.search(rf"\n  {re.escape(name)} .*\s{seconds}\s", gpu_check.__doc__), name
+
+
+def test_a_large_row_that_failed_is_not_checked_and_says_why(tmp_path):
+    failed = make_row(model="transformer", status="oom", size="large", precision="bf16-mixed", device="cuda")
+    large = write_csv(tmp_path / "large-transformer.csv", [failed])
+    bars = verdict_of(tmp_path, complete_steps(), {"large transformer": large}, [])
+    verdict, number = bars["large transformer MFU >= 35% in bf16-mixed"]
+    assert verdict == "NOT CHECKED" and "oom: injected oom" in number and "large bf16-mixed: transformer" in number
