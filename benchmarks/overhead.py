@@ -13,9 +13,10 @@ process-to-process spread that on a small shared CPU is larger than the harness'
            datamodule's device-resident ones), timed over the same number of steps after the same warm-up;
   expert   a plain PyTorch loop: forward, loss, backward, AdamW step (manual-optimization modules step their own
            optimizers) on batches already on the device, the host waiting only at the ends of 10-step windows.
-Printed ratios (medians of the repeats): runner train / bare (the harness's own cost: bar >= 0.95),
-runner device / expert (the model-cost measure: bar >= 0.95) and runner train / expert (on a CPU the bar is
->= 0.95 for cnn and resnet; on a GPU, for resnet on synthetic 3x224x224 at batch 256, device-bound).
+Printed ratios (medians of the repeats): runner train / bare (the harness's own cost: bar >= 0.95), runner device /
+expert device (the model-cost measure, device-busy time on both sides; --same-process only: bar >= 0.95) and runner
+train / expert (on a CPU the bar is >= 0.95 for cnn and resnet; on a GPU, for resnet on synthetic 3x224x224 at batch
+256, device-bound).
 A module whose step needs the Trainer itself (dbn: the epoch decides which RBM trains) has no expert loop (n/a).
 The measurements live in bench/run/overhead.py (`dnnbench check` probes with them too); this is their table.
 """
@@ -73,7 +74,7 @@ def measure_model(name: str, args, out_dir: Path) -> str:
         steps = max(int(float(row.get("timed_steps") or 0)), 20)
         bare.append(in_fresh_process("bare", name, steps, args.device, args.data))
         expert.append(in_fresh_process("expert", name, steps, args.device, args.data))
-    return table_line(name, runner, device_cost, bare, expert)
+    return table_line(name, runner, device_cost, bare, expert, [])  # a fresh expert process reads no device time
 
 
 def measure_in_one_process(name: str, args, out_dir: Path) -> str:
@@ -81,11 +82,12 @@ def measure_in_one_process(name: str, args, out_dir: Path) -> str:
     difference, which on a small shared CPU is larger than the harness's cost)."""
     measured = alternate(runner_config(name, args.profile, args.device, args.data), args.repeats, out_dir)
     return table_line(name, measured.runner, [d or float("nan") for d in measured.device_cost], measured.bare,
-                      measured.expert)
+                      measured.expert, measured.expert_device_cost)
 
 
 def table_line(name: str, runner: list[float], device_cost: list[float], bare: list[float],
-               expert: list[float | None]) -> str:
+               expert: list[float | None], expert_device: list[float | None]) -> str:
+    """dev/exp divides device-busy rates on both sides (the expert's from --same-process only; n/a otherwise)."""
     # Each repeat's runner / expert ratio: on a shared CPU the spread between fresh processes is often larger than
     # the harness's cost, and the range shows it.
     paired = sorted(r / e for r, e in zip(runner, expert) if e)
@@ -93,7 +95,7 @@ def table_line(name: str, runner: list[float], device_cost: list[float], bare: l
     return (f"{name:12s} {statistics.median(runner):10.1f} {statistics.median(device_cost):10.1f} "
             f"{statistics.median(bare):10.1f} " + (f"{statistics.median([e for e in expert if e]):10.1f}"
                                                     if any(expert) else f"{'n/a':>10s}")
-            + f"  {ratio(runner, bare)} {ratio(device_cost, expert)} {ratio(runner, expert)}{spread}")
+            + f"  {ratio(runner, bare)} {ratio(device_cost, expert_device)} {ratio(runner, expert)}{spread}")
 
 
 def main() -> None:

@@ -150,6 +150,7 @@ def test_cudnn_recurrent_training_flops_match_the_unfused_kernels(mode):
     assert ours == pytest.approx(plain, rel=0.02)
 
 
+@pytest.mark.slow  # 12 runs plus their CPU counts (out of the 90 s GPU tier)
 @pytest.mark.gpu
 @pytest.mark.parametrize("name", MODELS)
 def test_mfu_is_at_most_one_on_a_gpu(name, tmp_path):

@@ -124,6 +124,7 @@ def test_the_shrunk_large_preset_stays_finite_for_a_speed_window(name, precision
     assert stop.seen == SPEED_WINDOW_STEPS
 
 
+@pytest.mark.slow  # 36 large speed windows: minutes (out of the 90 s GPU tier)
 @pytest.mark.gpu
 @pytest.mark.parametrize("precision", ["32-true", "bf16-mixed", "16-mixed"])
 @pytest.mark.parametrize("name", MODEL_NAMES)
@@ -132,6 +133,7 @@ def test_the_real_large_preset_stays_finite_for_a_speed_window_on_a_gpu(name, pr
     assert stop.seen == SPEED_WINDOW_STEPS
 
 
+@pytest.mark.slow  # 12 large presets built (out of the 90 s GPU tier)
 @pytest.mark.gpu
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_optimizers_take_the_fused_path_on_a_gpu(name):
@@ -173,6 +175,7 @@ def test_an_out_of_memory_error_at_a_fixed_batch_stays_an_oom_row(tmp_path):
     assert row["status"] == "oom" and row["batch_size"] == 64 and row["batch_size_mode"] == "fixed"
 
 
+@pytest.mark.slow  # a batch-size search on the large mlp (out of the 90 s GPU tier)
 @pytest.mark.gpu
 def test_auto_batch_size_on_a_gpu_finds_a_power_of_two_multiple_of_the_default(tmp_path):
     config = large_config("mlp", profile="quick", device="cuda", precision="bf16-mixed", batch_size_mode="auto")

@@ -5,7 +5,8 @@ The machine and each GPU: load, busy processes, CPU governor and turbo, cores, m
 clocks, throttling, power, temperature, ECC, MIG, other processes (bench/check/machine.py). The harness: one model
 launched the way real runs are (forked from the warm server into a run's child), where the runner's own speed
 window, a bare Lightning Trainer and an expert plain loop alternate on the same resident batches three times
-(bench/run/overhead.py): the two ratios and the spread of the repeats. Every ⚠ says what to do about it.
+(bench/run/overhead.py): the two ratios (host clocks for the Trainer loops, device-busy time for the model cost) and
+the spread of the repeats. Every ⚠ says what to do about it.
 
 Exit codes: 0 fit; 1 a line that makes numbers unreliable (other busy processes, a throttling or shared GPU, a
 lowered power limit, a harness ratio or spread off its bar, a failed probe); 2 bad input.
@@ -63,8 +64,8 @@ def probe_lines(device: str, model: str, out_dir: Path, repeats: int = PROBE_REP
     for name, value, advice in (
             ("Trainer loop / bare Trainer", measured.runner_over_bare(), "the runner's loop costs more than "
              "Lightning's here: report it (python -m benchmarks.overhead --same-process shows every model)"),
-            ("model cost / expert loop", measured.device_over_expert(), "the device-cost measure misses time a "
-             "plain loop spends: compare device_samples_per_s only between rows of this machine")):
+            ("model cost / expert loop", measured.device_over_expert(), "the runner's steps keep the device "
+             "busier than a plain loop's same steps (device-busy time on both sides): report it")):
         if value is None:
             lines.append(Line(OK, name, "n/a (no expert loop for this model)"))
         else:
