@@ -8,7 +8,7 @@ them out. Plain checks, no registry: whether a model declares a size or takes a 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args
 
 from bench.core.errors import PlanError
 from bench.core.profiles import SIZES
@@ -18,7 +18,8 @@ ON_OFF = ("on", "off")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")  # torch.compile's modes (reduce-overhead: CUDA graphs)
 MATMUL_PRECISIONS = ("highest", "high", "medium")  # torch.set_float32_matmul_precision: high/medium allow TF32
 MEMORY_FORMATS = ("contiguous", "channels_last")
-PRECISION_NAMES = ("32-true", "16-mixed", "bf16-mixed", "bf16-true", "64-true")  # bench/run/precision.py: their dtypes
+Precision = Literal["32-true", "16-mixed", "bf16-mixed", "bf16-true", "64-true"]  # as Lightning types them
+PRECISION_NAMES: tuple[Precision, ...] = get_args(Precision)  # bench/run/precision.py: their dtypes
 STOP_AT_TARGET = (AUTO, "on", "off")  # auto: the profile's own rule (bench/core/profiles.py STOPS_AT_TARGET)
 INFER_BACKENDS = ("eager", "compile", "export", "onnxruntime", "int8")  # bench/run/measure/backends.py builds each
 DEVICE_TYPES = ("cpu", "cuda")

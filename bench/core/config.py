@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from bench.core.axes import AXES, LABEL_LAST, args_cell, identity_axes, stop_label, stops_at_target
-from bench.core.choices import AUTO, COMPILE_MODES, MATMUL_PRECISIONS, Choices, parse_device
+from bench.core.choices import AUTO, COMPILE_MODES, MATMUL_PRECISIONS, Choices, Precision, parse_device
 from bench.core.profiles import PROFILES
 
 __all__ = ["AUTO", "COMPILE_MODES", "IDENTITY", "MATMUL_PRECISIONS", "PROFILES", "RunConfig", "args_cell",
@@ -77,7 +77,7 @@ class RunConfig(RunSettings):
     device: str = "cpu"
     num_devices: int = 1
     num_nodes: int = 1
-    precision: str = "32-true"
+    precision: Precision = "32-true"
     compile: bool = False
     compile_mode: str = "default"
     memory_format: str = "contiguous"

@@ -53,9 +53,10 @@ def model_classes(models: str) -> dict[str, Any]:
         if not hasattr(cls, "bench"):
             raise PlanError(f"model {name!r} has no `bench` spec (lightning_modules.BenchSpec): it needs its "
                             "default datamodule, metric and epochs per profile to be benchmarked")
+        spec = cls.bench  # (read before the check below narrows `cls` to a LightningModule, which has no spec)
         if not (isinstance(cls, type) and issubclass(cls, L.LightningModule)):
             raise PlanError(f"model {name!r} is not a LightningModule subclass ({cls!r})")
-        missing = [profile for profile in PROFILES if profile not in cls.bench.epochs]
+        missing = [profile for profile in PROFILES if profile not in spec.epochs]
         if missing:
             raise PlanError(f"model {name!r} names no epochs for profile(s) {', '.join(missing)} (BenchSpec.epochs "
                             f"needs every profile: {', '.join(PROFILES)})")

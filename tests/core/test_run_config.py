@@ -25,7 +25,10 @@ def test_the_fields_are_the_tables_field_axes_in_its_order():
 @pytest.mark.parametrize("axis", [axis for axis in AXES if axis.field], ids=lambda axis: axis.name)
 def test_each_field_has_its_axis_type_and_default(axis):
     field, hint = AXIS_FIELDS[axis.name], typing.get_type_hints(RunConfig)[axis.name]
-    assert (typing.get_origin(hint) or hint) is axis.type
+    if typing.get_origin(hint) is typing.Literal:  # a closed set of names (the precisions): each of the axis's type
+        assert all(type(name) is axis.type for name in typing.get_args(hint))
+    else:
+        assert (typing.get_origin(hint) or hint) is axis.type
     if axis.required:
         assert field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
     elif axis.type is dict:  # a fresh {} per config
