@@ -66,6 +66,11 @@ class RunSettings:
     wandb_entity: str = ""  # empty: the W&B account's default entity
     sweep_name: str = ""
 
+    def reproduce_args(self) -> list[str]:
+        """The settings' `dnnbench run` flags that change a rerun's numbers (W&B and the sweep's name do not)."""
+        peak = ["--peak-tflops", f"{self.peak_tflops:g}"] if self.peak_tflops is not None else []
+        return ["--time-limit", f"{self.time_limit_s:g}", *peak]
+
 
 @dataclass(frozen=True, kw_only=True)
 class RunConfig(RunSettings):
@@ -151,13 +156,8 @@ class RunConfig(RunSettings):
 
     def reproduce(self) -> str:
         """The `dnnbench run` command that re-runs this row (same seed; its repeat index reads 0)."""
-        args = ["dnnbench", "run"]
-        for axis in AXES:
-            args += axis.reproduce_args(self)
-        args += ["--time-limit", f"{self.time_limit_s:g}"]
-        if self.peak_tflops is not None:
-            args += ["--peak-tflops", f"{self.peak_tflops:g}"]
-        return shlex.join(args)
+        return shlex.join(["dnnbench", "run", *(arg for axis in AXES for arg in axis.reproduce_args(self)),
+                           *self.reproduce_args()])
 
     def but(self, **changes: Any) -> RunConfig:
         """This config with some fields changed (dataclasses.replace)."""
