@@ -29,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -60,9 +61,14 @@ def in_fresh_process(mode: str, name: str, steps: int, device: str, data_args: d
     return float(result.stdout.strip().splitlines()[-1])
 
 
-def ratio(a: list[float], b: list[float | None]) -> str:
-    b = [x for x in b if x]
-    return f"{statistics.median(a) / statistics.median(b):6.3f}" if a and b else "   n/a"
+def present(values: Sequence[float | None]) -> list[float]:
+    """The measured values (an --expert child that needs a Trainer measured none)."""
+    return [value for value in values if value]
+
+
+def ratio(a: Sequence[float | None], b: Sequence[float | None]) -> str:
+    top, bottom = present(a), present(b)
+    return f"{statistics.median(top) / statistics.median(bottom):6.3f}" if top and bottom else "   n/a"
 
 
 def measure_model(name: str, args, out_dir: Path) -> str:
@@ -85,17 +91,18 @@ def measure_in_one_process(name: str, args, out_dir: Path) -> str:
                       measured.expert, measured.expert_device_cost)
 
 
-def table_line(name: str, runner: list[float], device_cost: list[float], bare: list[float],
-               expert: list[float | None], expert_device: list[float | None]) -> str:
+def table_line(name: str, runner: Sequence[float | None], device_cost: Sequence[float | None],
+               bare: Sequence[float | None], expert: Sequence[float | None],
+               expert_device: Sequence[float | None]) -> str:
     """dev/exp divides device-busy rates on both sides (the expert's from --same-process only; n/a otherwise)."""
     # Each repeat's runner / expert ratio: on a shared CPU the spread between fresh processes is often larger than
     # the harness's cost, and the range shows it.
-    paired = sorted(r / e for r, e in zip(runner, expert) if e)
+    paired = sorted(r / e for r, e in zip(runner, expert) if r and e)
     spread = f"  {paired[0]:.3f}-{paired[-1]:.3f}" if paired else ""
-    return (f"{name:12s} {statistics.median(runner):10.1f} {statistics.median(device_cost):10.1f} "
-            f"{statistics.median(bare):10.1f} " + (f"{statistics.median([e for e in expert if e]):10.1f}"
-                                                    if any(expert) else f"{'n/a':>10s}")
-            + f"  {ratio(runner, bare)} {ratio(device_cost, expert_device)} {ratio(runner, expert)}{spread}")
+    runner_rate, device_rate, bare_rate = (statistics.median(present(v)) for v in (runner, device_cost, bare))
+    expert_cell = f"{statistics.median(present(expert)):10.1f}" if any(expert) else f"{'n/a':>10s}"
+    return (f"{name:12s} {runner_rate:10.1f} {device_rate:10.1f} {bare_rate:10.1f} {expert_cell}"
+            f"  {ratio(runner, bare)} {ratio(device_cost, expert_device)} {ratio(runner, expert)}{spread}")
 
 
 def main() -> None:
@@ -132,8 +139,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             try:
-                measure = measure_in_one_process if args.same_process else measure_model
-                print(measure(name, args, Path(tmp)), flush=True)
+                measure_line = measure_in_one_process if args.same_process else measure_model
+                print(measure_line(name, args, Path(tmp)), flush=True)
             except RuntimeError as exc:
                 print(f"{name:12s} failed: {exc}", flush=True)
 

@@ -63,7 +63,8 @@ def table_line(name: str, rates: dict[str, list[float]], noisy: int) -> str:
     medians = {path: statistics.median(values) if values else None for path, values in rates.items()}
 
     def ratio(a: str, b: str) -> str:
-        return f"{medians[a] / medians[b]:7.3f}" if medians[a] and medians[b] else f"{'n/a':>7s}"
+        top, bottom = medians[a], medians[b]
+        return f"{top / bottom:7.3f}" if top and bottom else f"{'n/a':>7s}"
 
     cells = " ".join(f"{medians[p]:10.1f} {spread(rates[p]):6.3f}" if medians[p] else f"{'n/a':>10s} {'':6s}"
                      for p in PATHS)

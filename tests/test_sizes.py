@@ -169,8 +169,7 @@ def test_auto_batch_size_keeps_the_last_batch_before_an_out_of_memory_error(tmp_
 
 
 def test_an_out_of_memory_error_at_a_fixed_batch_stays_an_oom_row(tmp_path):
-    config = fake_auto(oom_above=40)
-    config.batch_size, config.batch_size_mode = 64, "fixed"
+    config = fake_auto(oom_above=40).but(batch_size=64, batch_size_mode="fixed")
     row = flatten(run(config, tmp_path))
     assert row["status"] == "oom" and row["batch_size"] == 64 and row["batch_size_mode"] == "fixed"
 
@@ -250,7 +249,7 @@ def test_the_auto_search_names_the_limit_that_stopped_it():
 
 def test_auto_batch_size_is_capped_at_the_training_split(tmp_path):
     config = fake_auto()
-    config.data_args = {**config.data_args, "num_samples": 40}  # 16 and 32 fit the split, 64 would be all of it
+    config = config.but(data_args={**config.data_args, "num_samples": 40})  # 16 and 32 fit, 64 would be all of it
     row = flatten(run(config, tmp_path))
     assert row["status"] == "ok", row["message"]
     assert row["batch_size"] == 32 and "stopped by the training split's 40 samples" in row["message"]

@@ -32,6 +32,7 @@ import torch
 
 import datamodules
 import lightning_modules
+from bench.core.choices import Precision
 from bench.core.config import RunConfig
 from bench.run.measure.device_time import device_time_s, start_profiler
 from bench.run.measure.speed import PROFILED_STEPS, WARMUP_STEPS, WINDOW_STEPS
@@ -69,7 +70,7 @@ def plain_step(model: L.LightningModule, optimizers: list | None = None):
         def step(batch, batch_idx):
             loss = model.training_step(batch, batch_idx)  # self.log is a no-op without a Trainer
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # type: ignore[union-attr]  # automatic optimization: training_step returned the loss
             optimizer.step()
         return step
     try:
@@ -167,7 +168,7 @@ def bare_rate(model: L.LightningModule, dm, steps: int, device: torch.device) ->
 
 
 def runner_config(name: str, profile: str, device: str, data_args: dict, size: str = "classic",
-                  precision: str = "32-true", time_limit_s: float = 1800) -> RunConfig:
+                  precision: Precision = "32-true", time_limit_s: float = 1800) -> RunConfig:
     """The run the runner would make of `name` (its size's data and batch), or on synthetic `data_args`."""
     preset = lightning_modules.get(name).bench.size(size)
     return RunConfig(model=name, datamodule="synthetic" if data_args else preset.datamodule,

@@ -205,10 +205,8 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> Measured | None:
     """Train and test one config, then time its speed window and inference; the row's measured pieces (None on
     ranks other than 0)."""
     started, built = time.monotonic(), build(config)
-    fit_model, settings_notes = apply_settings(config, built)
-    # The run's notes (its message), each returned by the step that made it.
-    notes = [] if built.scored else [f"{config.datamodule} data has no meaningful quality; metric left empty"]
-    notes += settings_notes
+    fit_model, notes = apply_settings(config, built)  # the run's notes (its message), each from the step making it
+    notes[:0] = [] if built.scored else [f"{config.datamodule} data has no meaningful quality; metric left empty"]
     if config.batch_size_mode == AUTO:  # searched before the measured fit, on a trainer of its own
         found = batch_size.largest_fitting(make_trainer(config, built, [], None, sweep_dir, max_epochs=-1),
                                            fit_model, built.datamodule, config.batch_size)
@@ -239,7 +237,7 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> Measured | None:
     trainer.fit(fit_model, built.datamodule)
     if cap_s and not watch.reached and watch.train_seconds is not None and watch.train_seconds >= cap_s:
         notes.append(f"training stopped at its time cap ({cap_s:g} s: {TRAIN_TIME_SHARE:g} of the time "
-                           f"limit) after {trainer.current_epoch} epoch(s), before the target")
+                     f"limit) after {trainer.current_epoch} epoch(s), before the target")
     # The model as the fit left it: at the validation that reached the target when the run stops there.
     results = trainer.test(fit_model, built.datamodule, verbose=False)
     pieces: list[Columns] = [
