@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.report.overview import OVERVIEW_NOTE, overview_table
 from bench.report.tables import (
     GROUPS,
     NOISE_MARK,
@@ -92,21 +93,31 @@ def group_sections(frame: pd.DataFrame) -> list[Section]:
     return sections
 
 
-def sections_of(frame: pd.DataFrame, csv_paths: list[Path]) -> list[Section]:
+def run_summary(frame: pd.DataFrame) -> str:
     counts = frame["status"].value_counts()
     configs = frame.groupby(["model", "config_label"]).ngroups
-    sections: list[Section] = [
-        ("Provenance", "where, when and with what these rows were measured", provenance_table(frame, csv_paths)),
-        ("Runs", f"{len(frame)} runs of {configs} configs: " + ", ".join(f"{n} {s}" for s, n in counts.items()),
-         None),
-        *headline_sections(frame)]
+    return f"{len(frame)} runs of {configs} configs: " + ", ".join(f"{n} {s}" for s, n in counts.items())
+
+
+def overview_section(frame: pd.DataFrame) -> Section:
+    return ("Overview", OVERVIEW_NOTE, overview_table(frame))
+
+
+def provenance_section(frame: pd.DataFrame, csv_paths: list[Path]) -> Section:
+    return ("Provenance", "where, when and with what these rows were measured", provenance_table(frame, csv_paths))
+
+
+def detail_sections(frame: pd.DataFrame) -> list[Section]:
+    """The tables behind the overview, in reading order (the page folds each)."""
+    sections = headline_sections(frame)
     time_to_train = time_to_train_table(frame)
     if not time_to_train.empty:
         sections.append(("Time to train over seeds", TIME_TO_TRAIN_NOTE, time_to_train))
     relative = relative_to_baseline(frame)
     if not relative.empty:
-        sections.append(("Against 32-true eager", "train/inference speed-up (ratio of medians; range over repeats "
-                         "where both sides have them) and quality drift", relative))
+        sections.append(("Against 32-true eager", "train/inference speed-up (ratio of medians; the range over "
+                         "repeats where both sides have them, none for single runs) and the test quality's change",
+                         relative))
     sections += group_sections(frame)
     others = other_metrics_table(frame)
     if not others.empty:
