@@ -111,7 +111,7 @@ def detail_sections(frame: pd.DataFrame) -> list[Section]:
     """The tables behind the overview, in reading order (the page folds each)."""
     sections = headline_sections(frame)
     time_to_train = time_to_train_table(frame)
-    if not time_to_train.empty:
+    if not time_to_train.empty and frame.groupby(["model", "config_label"]).size().max() > 1:  # else = time to target
         sections.append(("Time to train over seeds", TIME_TO_TRAIN_NOTE, time_to_train))
     relative = relative_to_baseline(frame)
     if not relative.empty:

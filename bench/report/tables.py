@@ -250,8 +250,19 @@ def provenance_table(frame: pd.DataFrame, csv_paths: list[Path]) -> pd.DataFrame
     facts = {"results": [str(p) for p in csv_paths]} | provenance(frame)
     rows = []
     for fact, values in facts.items():
+        values = [cudnn_version(v) for v in values] if fact == "cuDNN" else values
         mixed = len(values) > 1 and fact not in ("results", "date")
         text = "; ".join(values) + (f" {NOISE_MARK} mixed: compare with care" if mixed else "") if values \
             else "none recorded"
         rows.append({"fact": fact, "value": text})
     return pd.DataFrame(rows)
+
+
+def cudnn_version(text: str) -> str:
+    """torch's cuDNN number as the version people know (92400 -> 9.24.0): cuDNN 9 counts major x 10000 + minor x
+    100 + patch, earlier ones major x 1000 + minor x 100 + patch."""
+    if not text.isdigit():
+        return text
+    number_ = int(text)
+    major, rest = divmod(number_, 10000 if number_ >= 90000 else 1000)
+    return f"{major}.{rest // 100}.{rest % 100}"

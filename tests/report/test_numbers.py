@@ -37,3 +37,10 @@ def test_headers_spell_the_unit_once():
     assert human_header("peak_rss_mb") == "peak rss (MiB)"
     assert human_header("data_wait_fraction") == "data wait fraction"
     assert human_header("params") == "params"
+
+
+def test_cudnn_reads_as_its_version():
+    from bench.report.tables import cudnn_version
+
+    assert (cudnn_version("92400"), cudnn_version("90100"), cudnn_version("8902")) == ("9.24.0", "9.1.0", "8.9.2")
+    assert cudnn_version("none recorded") == "none recorded"
