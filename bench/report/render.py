@@ -67,9 +67,18 @@ def html_table(table: pd.DataFrame, number_: int, attributes: str = 'class="resu
 
 
 def mostly_numbers(cells: pd.Series) -> bool:
-    """Whether most non-empty cells of a column start with a number (those columns are right-aligned)."""
+    """Whether most non-empty cells of a column start with a number (those columns are right-aligned; a date or a
+    version such as 2.14.1 is text)."""
     filled = [cell for cell in cells if cell]
-    return bool(filled) and sum(cell[0] in "+-0123456789" for cell in filled) >= len(filled) / 2
+    return bool(filled) and sum(map(starts_with_number, filled)) >= len(filled) / 2
+
+
+def starts_with_number(cell: str) -> bool:
+    try:
+        float(cell.split(" ")[0].replace(",", "").removesuffix("x"))
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass
