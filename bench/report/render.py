@@ -10,13 +10,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.report.numbers import human
 from bench.report.overview import BEST_MARK, MISSED, REACHED
 from bench.report.plots import Chart
 from bench.report.sections import Section
+from bench.report.tables import OK
 
 
-def artifact_images(frame: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """The sample grids / attention maps the runs saved, copied under out_dir when their sweep lies elsewhere."""
+def artifact_images(frame: pd.DataFrame, out_dir: Path) -> list[Chart]:
+    """The sample grids / attention maps the runs saved (copied under out_dir when their sweep lies elsewhere),
+    captioned with their run, and with how far the model got where none of its runs reached the target."""
     sources = list(dict.fromkeys(Path(s) for s in frame["source"]))
     images = []
     for index, source in enumerate(sources):
@@ -30,7 +33,25 @@ def artifact_images(frame: pd.DataFrame, out_dir: Path) -> list[Path]:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(image, target)
             images.append(target)
-    return images
+    missed = missed_targets(frame)
+    captions = []
+    for image in images:  # a run's folder is its run id, which starts with its model's name
+        model = max((m for m in missed if image.parent.name.startswith(f"{m}-")), key=len, default=None)
+        captions.append(f"{image.parent.name}: {image.name}" + (f" ({missed[model]})" if model else ""))
+    return [Chart(image, caption) for image, caption in zip(images, captions)]
+
+
+def missed_targets(frame: pd.DataFrame) -> dict[str, str]:
+    """Models none of whose runs reached the target: `no gan run reached its target, fid ≤ 150: median 1,580`."""
+    found = {}
+    for model, rows in frame[frame["status"] == OK].groupby("model"):
+        first = rows.iloc[0]
+        if rows["reached_target"].eq("yes").any() or pd.isna(first["metric_target"]):
+            continue
+        relation = "≤" if first["metric_direction"] == "min" else "≥"
+        found[model] = (f"no {model} run reached its target, {first['metric_name']} {relation} "
+                        f"{human(first['metric_target'])}: median {human(rows['metric_value'].median())}")
+    return found
 
 
 def markdown_table(table: pd.DataFrame, index: bool = True) -> str:
@@ -90,7 +111,7 @@ class Page:
     notes: list[str]  # what the profile does not aim at, shared devices: read with the overview
     charts: list[Chart]  # the first is the overview chart
     details: list[Section]
-    images: list[Path]  # what the runs saved (sample grids, attention maps)
+    images: list[Chart]  # what the runs saved (sample grids, attention maps)
     provenance: Section
 
 
@@ -112,7 +133,8 @@ def write_markdown(path: Path, page: Page) -> None:
             lines += [markdown_table(as_flat(table), index=False), ""]
     if page.images:
         lines += ["## Sample grids and attention maps (by run)", ""]
-        lines += [f"![{image.stem}]({image.relative_to(path.parent).as_posix()})" for image in page.images] + [""]
+        lines += [f"![{image.caption}]({image.path.relative_to(path.parent).as_posix()})" for image in page.images]
+        lines.append("")
     provenance_title, note, table = page.provenance
     lines += [f"## {provenance_title}", "", note, "", markdown_table(as_flat(table), index=False), ""]
     path.write_text("\n".join(lines))
@@ -164,8 +186,7 @@ def write_html(path: Path, page: Page) -> None:
         body.append((html_table(table, number_) if table is not None else "") + "</details>")
     if page.images:
         body.append("<h2 id=images>Sample grids and attention maps (by run)</h2>")
-        body += [figure(image.relative_to(path.parent).as_posix(), image.parent.name + ": " + image.name
-                        if image.parent != path.parent else image.name) for image in page.images]
+        body += [figure(image.path.relative_to(path.parent).as_posix(), image.caption) for image in page.images]
     title, note, table = page.provenance
     body += [f"<h2 id=provenance>{html.escape(title)}</h2><p class=note>{html.escape(note)}</p>",
              html_table(table, len(page.details) + 1)]
