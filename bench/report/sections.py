@@ -89,6 +89,8 @@ def group_sections(frame: pd.DataFrame) -> list[Section]:
             note += "; not measured in these runs: " + ", ".join(empty)
             if "mfu" in empty:
                 note += " (MFU needs the device's peak: known for current GPUs, --peak-tflops elsewhere)"
+        if set(table.columns) <= {"model", "config", "runs", "metric"}:  # no table of empty cells
+            note, table = note.split("; ", 2)[-1], None
         sections.append((f"All measurements: {group}", note, table))
     return sections
 
