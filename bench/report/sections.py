@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.core.columns import BY_NAME
 from bench.report.overview import OVERVIEW_NOTE, overview_table
 from bench.report.tables import (
     GROUPS,
@@ -15,6 +16,7 @@ from bench.report.tables import (
     SHORT,
     config_rows,
     group_table,
+    header,
     memory_column,
     other_metrics_table,
     pivot,
@@ -44,6 +46,7 @@ TIME_TO_TRAIN_NOTE = ("MLPerf's time-to-train over the seeds (--repeats): the ol
                       "dropped, two or more leave no time. `reached target` counts them; compare gates both")
 
 
+SPREAD = "train_samples_per_s_spread"
 NOT_AIMING = ("smoke",)  # profiles whose runs are not trained to the targets
 Section = tuple[str, str, "pd.DataFrame | None"]  # (title, note, table)
 
@@ -89,6 +92,8 @@ def group_sections(frame: pd.DataFrame) -> list[Section]:
             note += "; not measured in these runs: " + ", ".join(empty)
             if "mfu" in empty:
                 note += " (MFU needs the device's peak: known for current GPUs, --peak-tflops elsewhere)"
+        if group == "speed":  # the one column people asked about: say what it measures, from the column table
+            note += f". {header(SPREAD)}: {BY_NAME[SPREAD].description}"
         if set(table.columns) <= {"model", "config", "runs", "metric"}:  # no table of empty cells
             note, table = note.split("; ", 2)[-1], None
         sections.append((f"All measurements: {group}", note, table))

@@ -21,8 +21,9 @@ def test_the_page_reads_overview_contents_charts_details_provenance_and_images_s
     assert "gan_samples.png (no gan run reached its target, fid ≤ 150: median 1,510)" in page
 
 
-def test_a_group_nothing_was_measured_in_is_a_line_not_a_table_of_empty_cells(tmp_path):
+def test_a_group_nothing_was_measured_in_is_a_line_and_the_spread_column_is_explained(tmp_path):
     write_report([write_csv(tmp_path / "results.csv", [make_row(), make_row(model="mlp")])], tmp_path)
     summary = (tmp_path / "summary.md").read_text()
     energy = summary.split("### All measurements: energy")[1].split("###")[0]
     assert "not measured in these runs: sm_clock_start_mhz" in energy and "| model |" not in energy
+    assert "train samples per s spread (ratio): (max - min) / median of the sub-window throughputs" in summary
