@@ -14,6 +14,7 @@ from typing import NamedTuple
 import pandas as pd
 
 from bench.core.columns import Status
+from bench.report.numbers import human
 from bench.report.tables import against_baseline, memory_column
 
 MARKERS = "osD^vP*X<>ph"  # one per config, in sweep order
@@ -57,6 +58,7 @@ def dot_chart(data: pd.DataFrame, style: Style, title: str, xlabel: str, path: P
     this value (e.g. p95); `reference`: a vertical line (e.g. 1 for speed-ups)."""
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
+    from matplotlib.ticker import FuncFormatter
 
     data = data.dropna(how="all").dropna(axis=1, how="all")
     if data.empty:
@@ -75,6 +77,7 @@ def dot_chart(data: pd.DataFrame, style: Style, title: str, xlabel: str, path: P
     values = data.stack()
     if values.min() > 0 and values.max() > WIDE * values.min():
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: human(value)))  # 0.1, 1, 10, not 10^-1
     else:
         ax.set_xlim(left=min(0, values.min() * 1.1), right=max(values.max(), reference or 0) * 1.1)
     if reference is not None:
