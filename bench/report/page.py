@@ -1,13 +1,13 @@
-"""`dnnbench report RESULTS.csv|SWEEP_DIR... [--out DIR]`: summary.md, PNG plots and an offline index.html (step:
-rows read through the one reader -> tables and plots).
+"""`dnnbench report RESULTS.csv|SWEEP_DIR... [--out DIR]`: summary.md, PNG charts and an offline index.html (step:
+results files -> the report).
 
-A folder stands for every results.csv in or below it (one sweep, or a folder of sweeps). The report's first screen
-answers "which model, which precision, for what": the overview table (target reached, test quality, time to
-target, throughputs, speed-up over 32-true, memory; the best config of each model marked) and the quality-vs-time
-chart; then a table of contents, the charts with captions, the detail tables folded (headline pivots, every
-measured column grouped as bench/core/columns.py groups them, speed-ups, shared devices, failures; where an
-inference.csv sits beside a results file, its backend table and chart: bench/report/inference.py), the sample
-grids / attention maps the runs saved, and provenance last.
+A folder stands for every results.csv in or below it (one sweep, or a folder of sweeps). The first screen answers
+"which model, which precision, for what": one row per model and config with the target reached or missed (judged
+on validation) beside the test quality, time to target, train and inference samples/s, speed-up over 32-true and
+memory, the best config of each model marked; and a quality-vs-time chart. Then a table of contents, the charts,
+the detail tables folded (every measured column, speed-ups, runs that shared their device, failures; inference
+backends where an inference.csv sits beside a results file), the images the runs saved, and where and with what
+the rows were measured.
 """
 
 from __future__ import annotations
