@@ -87,15 +87,15 @@ def group_sections(frame: pd.DataFrame) -> list[Section]:
     leading = config_rows(frame)
     for group in GROUPS:
         table, empty = group_table(frame, group, leading)
-        note = "median of the ok repeats ± half their range; `runs` says how many"
-        if empty:
-            note += "; not measured in these runs: " + ", ".join(empty)
-            if "mfu" in empty:
-                note += " (MFU needs the device's peak: known for current GPUs, --peak-tflops elsewhere)"
+        missing = "not measured in these runs: " + ", ".join(empty) if empty else ""
+        if "mfu" in empty:
+            missing += " (MFU needs the device's peak: known for current GPUs, --peak-tflops elsewhere)"
+        if set(table.columns) <= {"model", "config", "runs", "metric"}:  # a line, not a table of empty cells
+            sections.append((f"All measurements: {group}", missing, None))
+            continue
+        note = "; ".join(filter(None, ["median of the ok repeats ± half their range; `runs` says how many", missing]))
         if group == "speed":  # the one column people asked about: say what it measures, from the column table
             note += f". {header(SPREAD)}: {BY_NAME[SPREAD].description}"
-        if set(table.columns) <= {"model", "config", "runs", "metric"}:  # no table of empty cells
-            note, table = note.split("; ", 2)[-1], None
         sections.append((f"All measurements: {group}", note, table))
     return sections
 
