@@ -124,8 +124,9 @@ def write_markdown(path: Path, page: Page) -> None:
     overview_title, overview_note, overview = page.overview
     lines += [f"## {overview_title}", "", overview_note, "", markdown_table(as_flat(overview), index=False), ""]
     lines += [f"> {note}\n" for note in page.notes]
-    lines += [f"![{chart.caption}]({chart.path.relative_to(path.parent).as_posix()})\n\n*{chart.caption}*\n"
-              for chart in page.charts]
+    figures = [f"![{chart.caption}]({chart.path.relative_to(path.parent).as_posix()})\n\n*{chart.caption}*\n"
+               for chart in page.charts]
+    lines += figures[:1] + (["## Charts", "", *figures[1:]] if figures[1:] else [])
     lines += ["## Detail tables", ""]
     for section_title, note, table in page.details:
         lines += [f"### {section_title}", "", note or "", ""]
