@@ -78,11 +78,10 @@ def mark_style(cell: str) -> str:
 
 
 def html_table(table: pd.DataFrame, number_: int, attributes: str = 'class="results"') -> str:
-    """A table through pandas' Styler: escaped, no index column; numbers right-aligned, text left-aligned (and
-    wrapped where long, so a table fits the page)."""
+    """A table through pandas' Styler: escaped, no index column; numbers right-aligned, text left-aligned."""
     flat = as_flat(table).fillna("").astype(str)
     styler = flat.style.hide(axis="index").format(escape="html").set_uuid(f"t{number_}").map(mark_style)
-    left = {column: [{"selector": "td", "props": "text-align: left; white-space: normal"}]
+    left = {column: [{"selector": "td", "props": "text-align: left"}]
             for column in flat.columns if not mostly_numbers(flat[column])}
     return styler.set_table_styles(left, overwrite=False).set_table_attributes(attributes).to_html()
 
@@ -144,9 +143,10 @@ def write_markdown(path: Path, page: Page) -> None:
 STYLE = ("body{font-family:sans-serif;margin:.6em 1.2em;max-width:1360px}h1{font-size:1.4em;margin:.2em 0}"
          "h2{font-size:1.2em;margin:.8em 0 .3em}p{margin:.3em 0}"
          "table.results{border-collapse:collapse;font-size:13px;margin-bottom:.6em}"
-         "table.results td,table.results th{border:1px solid #ccc;padding:2px 6px;text-align:right;white-space:nowrap}"
+         "table.results td,table.results th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
          "table.results td{max-width:40em}"
-         "table.results th{background:#f0f0f0;text-align:center;white-space:normal;max-width:9em}"
+         # Cells wrap at spaces only where a table would not fit the page otherwise (wide pivots of many configs).
+         "table.results th{background:#f0f0f0;text-align:center;max-width:9em}"
          ".note{color:#555;max-width:1100px;font-size:13px}"
          ".badge{background:#fff3cd;border:1px solid #e0b400;padding:.3em 1em;max-width:1100px;font-size:13px}"
          "details{margin:.4em 0}summary{cursor:pointer;font-weight:bold}nav li{margin:.2em 0}"

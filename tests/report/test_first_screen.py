@@ -2,11 +2,13 @@
 ✓/✗ for every config's target, and no part of the page (detail tables unfolded) needs sideways scrolling."""
 
 import base64
+import fcntl
 import json
 import os
 import select
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -33,25 +35,26 @@ MEASURE = """(() => {
 })()"""
 
 
+PLACE_FDS = ("import os, sys; os.dup2(int(sys.argv[1]), 3); os.dup2(int(sys.argv[2]), 4); "
+             "os.execv(sys.argv[3], sys.argv[3:])")
+
+
 class DevTools:
     """Chrome's DevTools protocol over --remote-debugging-pipe (fd 3 in, fd 4 out; NUL-terminated JSON)."""
 
     def __init__(self, browser: str, profile: str):
         to_browser, self.writer = os.pipe()
         self.reader, from_browser = os.pipe()
-
-        def wire():  # in the child: the protocol's fixed descriptors (copied high first: either may be 3 or 4)
-            high_in, high_out = os.dup(to_browser) + 10, os.dup(from_browser) + 10
-            os.dup2(to_browser, high_in)
-            os.dup2(from_browser, high_out)
-            os.dup2(high_in, 3)
-            os.dup2(high_out, 4)
-
-        self.process = subprocess.Popen([browser, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
-                                        pass_fds=(3, 4), preexec_fn=wire,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        os.close(to_browser)
-        os.close(from_browser)
+        # The browser's ends above 4, so that placing them at 3 and 4 cannot overwrite one with the other; a
+        # small Python trampoline places them (no preexec_fn: fds 3 and 4 need not be open here).
+        ends = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in (to_browser, from_browser)]
+        for fd in (to_browser, from_browser):
+            os.close(fd)
+        command = [sys.executable, "-c", PLACE_FDS, *map(str, ends), browser, *FLAGS, f"--user-data-dir={profile}",
+                   "about:blank"]
+        self.process = subprocess.Popen(command, pass_fds=ends, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for fd in ends:
+            os.close(fd)
         self.buffer, self.last_id = b"", 0
 
     def call(self, method: str, session: str | None = None, timeout: float = 30, **params) -> dict:
@@ -140,3 +143,17 @@ def test_first_screen_shows_the_overview_with_every_target_marked_and_the_page_f
         assert row["bottom"] <= HEIGHT, f"below the first screen: {row}"
     assert shown["width"] <= WIDTH and shown["unfolded_width"] <= WIDTH, shown
     assert "target (validation)" in shown["headers"] and "speed-up vs 32-true" in shown["headers"]
+
+
+@pytest.mark.skipif(BROWSER is None, reason="no Chromium installed (Debian: apt-get install -y chromium)")
+def test_a_sweep_of_sixteen_configs_still_fits_1400_px_with_every_table_unfolded(tmp_path):
+    configs = [(device, precision, compiled) for device in ("cpu", "cuda")
+               for precision in ("32-true", "bf16-mixed", "16-mixed", "bf16-true") for compiled in ("off", "on")]
+    rows = [make_row(model=model, device=device, precision=precision, compile=compiled, repeat=repeat,
+                     train_samples_per_s=12345.6 + 1000 * repeat, infer_samples_per_s=98765.4 - 2000 * repeat,
+                     metric_value=0.9123 + repeat / 100, noise_warning="shared device" if repeat else "")
+            for model in ("attention", "autoencoder", "transformer") for device, precision, compiled in configs
+            for repeat in range(2)]
+    shown = render(write_report([write_csv(tmp_path / "results.csv", rows)], tmp_path), MEASURE)
+    assert len(shown["rows"]) == 48
+    assert shown["width"] <= WIDTH and shown["unfolded_width"] <= WIDTH, shown["unfolded_width"]
