@@ -241,7 +241,7 @@ def test_report_has_an_energy_table_and_chart_and_compare_gates_energy(tmp_path,
     base = write_csv(tmp_path / "base.csv", [make_row(**energy_cells)])
     write_report([base], tmp_path / "report")
     summary = (tmp_path / "report" / "summary.md").read_text()
-    assert "All measurements: energy" in summary and "train_joules_per_sample (J)" in summary
+    assert "All measurements: energy" in summary and "train joules per sample (J)" in summary
     assert (tmp_path / "report" / "energy.png").exists()
     worse = write_csv(tmp_path / "new.csv", [make_row(**energy_cells | {"train_joules_per_sample": 0.8})])
     assert main(["compare", str(base), str(worse)]) == 1  # more energy per sample: a regression
