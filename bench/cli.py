@@ -21,7 +21,7 @@ from bench.core.axes import AXES, PRECISION_NAMES
 from bench.core.columns import CONSOLE, Status
 from bench.core.config import DEFAULT_TIME_LIMIT_S, PROFILES, TRAIN_TIME_SHARE
 from bench.core.errors import PlanError, ResultsError, SweepError, SweepInterrupted
-from bench.core.profiles import STOPS_AT_TARGET
+from bench.core.profiles import DEVICE_CAPS, STOPS_AT_TARGET, epoch_cap
 from bench.report import compare
 from bench.report import page as report
 from registries import ConfigError
@@ -182,6 +182,8 @@ def command_list(args: argparse.Namespace) -> int:
     for name, cls in lightning_modules.items():
         spec = cls.bench
         epochs = " ".join(f"{p}={spec.epochs[p]}{'*' if STOPS_AT_TARGET[p] else ''}" for p in PROFILES)
+        epochs += "".join(f" ({profile} on {device}: {epoch_cap(spec.epochs, profile, device)})"
+                          for profile, device in DEVICE_CAPS)
         print(f"  {name:12s} task={spec.task:22s} metric={spec.metric} ({spec.metric_direction}, target "
               f"{spec.classic.metric_target:g}) epochs: {epochs}")
         for size, preset in spec.sizes().items():

@@ -34,7 +34,7 @@ def test_ok_run_measures_speed_cost_and_environment(tmp_path):
     else:
         assert row["latency_p95_ms"] in (None, "") and "latency p90/p95/p99 empty" in row["message"]
     assert 0 <= float(row["data_wait_fraction"]) <= 1
-    assert row["params"] == 64 * 3 + 3
+    assert row["params"] == 64 * 3 + 3 and row["epoch_cap"] == 1  # the smoke profile's 1 epoch on a CPU
     assert row["flops_per_sample"] == 2 * 2 * 64 * 3  # the forward matmul and the weight gradient's
     assert row.get("metric_value") in (None, "")  # synthetic data: quality not applicable
     assert "no meaningful quality" in row["message"]

@@ -174,6 +174,9 @@ TABLE: tuple[Column, ...] = (
     _c("peak_source", "cost", "where `peak_tflops` came from: `table: <gpu>`, `lightning`, `--peak-tflops`"),
     _c("mfu", "cost", "`achieved_tflops / peak_tflops`", numeric=True, unit="ratio"),
     _c("epochs", "cost", "epochs the quality run completed (to its target or cap)", numeric=True),
+    _c("epoch_cap", "cost", "epochs the quality run was allowed: its profile's (`dnnbench list`), except quick on "
+       "cuda, which takes standard's (a GPU epoch of the classic models takes about a second; the run still stops "
+       "at its target)", numeric=True),
     _c("steps", "cost", "optimizer steps the quality run took (to its target or cap)", numeric=True),
     _c("wall_s", "cost", "wall-clock seconds of the whole run (data, fit, test, measurements)", numeric=True,
        unit="s", console=True),

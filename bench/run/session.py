@@ -19,6 +19,7 @@ import datamodules
 import lightning_modules
 from bench.core import progress
 from bench.core.config import AUTO, SMOKE_LIMITS, TRAIN_TIME_SHARE, RunConfig
+from bench.core.profiles import epoch_cap
 from bench.core.row import Columns
 from bench.run import inference_curve as infer_curve
 from bench.run import wandb_run
@@ -62,8 +63,8 @@ def make_trainer(config: RunConfig, built: Built, callbacks: list, logger, sweep
                  **overrides: Any) -> L.Trainer:
     """The Trainer of a quality run (epochs from the profile: a cap where the run stops at its target) or, with
     overrides, of the speed window's fit."""
-    settings = dict(max_epochs=built.spec.epochs[config.profile], **(SMOKE_LIMITS if config.profile == "smoke"
-                                                                       else {}))
+    settings: dict[str, Any] = dict(max_epochs=epoch_cap(built.spec.epochs, config.profile, config.device),
+                                    **(SMOKE_LIMITS if config.profile == "smoke" else {}))
     settings.update(overrides)
     return L.Trainer(
         accelerator="gpu" if config.device == "cuda" else "cpu", devices=config.num_devices,
@@ -120,6 +121,7 @@ class Training(Columns):
     steps: int
     compile_s: float | None
     batch_size: int
+    epoch_cap: int | None  # the epochs it was allowed (profile and device class: bench/core/profiles.py)
 
 
 @dataclass(frozen=True)
@@ -244,7 +246,7 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> Measured | None:
     results = trainer.test(fit_model, built.datamodule, verbose=False)
     pieces: list[Columns] = [
         Training(sum(p.numel() for p in built.model.parameters()), trainer.current_epoch, trainer.global_step,
-                 watch.compile_seconds() if config.compile else None, config.batch_size),
+                 watch.compile_seconds() if config.compile else None, config.batch_size, trainer.max_epochs),
         quality_of(built, results, watch)]
     if trainer.global_rank == 0:  # pictures of the model that was tested, before the speed window trains on
         notes += save_artifacts(built.model, sweep_dir / "artifacts" / config.run_id)
