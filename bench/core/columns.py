@@ -10,12 +10,7 @@ from typing import Any
 
 from bench.core.axes import AXES, identity_rule
 
-SCHEMA_VERSION = 6
-# 2 added other_metrics (`name=value` pairs); 3 made it JSON and added the model/data arguments, the speed window, the
-# device-cost throughput and the speed settings; 4 counts flops_per_sample over one real training step (before: 3 x the
-# forward), added the inference FLOPs, host_overhead_fraction, latency_samples, the noise figures, the energy group and
-# cudnn_tf32 (`on` before); 5 stop_at_target (`off` before), reached_target (from time_to_target_s); 6
-# target_metric_value. Else: empty.
+SCHEMA_VERSION = 6  # what each version added, and how older files read: results/README.md
 READABLE_SCHEMA_VERSIONS = (1, 2, 3, 4, 5, 6)
 
 
@@ -92,10 +87,8 @@ TABLE: tuple[Column, ...] = (
        "`stop_at_target` on: training stopped there); empty if never reached", True, "min", "s", console=True),
     _c("reached_target", "quality", "`yes`: `val/<metric>` reached the target (converged), `no`: not within the cap "
        "(a seconds cap: `message` says so), empty: no target; the report and compare count them"),
-    _c("target_metric_value", "quality", "`val/<metric>` as the target was judged: the first validation value that "
-       "reached it, else the best validation value within the cap; empty without a target. `metric_value` is the "
-       "test split's, measured after training, and may sit on the other side of the target", True),
-    # speed
+    _c("target_metric_value", "quality", "`val/<metric>` the target was judged on: the first value that reached it, "
+       "else the best within the cap (`metric_value` is the test split's, measured after training)", True),
     _c("train_samples_per_s", "speed", "training samples per second (all devices) of the Trainer loop: median "
        "over the speed window's sub-windows, each step timed from the end of the previous batch (data fetch and "
        "Lightning's loop included)", numeric=True, better="max", unit="samples/s", console=True),
@@ -174,9 +167,8 @@ TABLE: tuple[Column, ...] = (
     _c("peak_source", "cost", "where `peak_tflops` came from: `table: <gpu>`, `lightning`, `--peak-tflops`"),
     _c("mfu", "cost", "`achieved_tflops / peak_tflops`", numeric=True, unit="ratio"),
     _c("epochs", "cost", "epochs the quality run completed (to its target or cap)", numeric=True),
-    _c("epoch_cap", "cost", "epochs the quality run was allowed: its profile's (`dnnbench list`), except quick on "
-       "cuda, which takes standard's (a GPU epoch of the classic models takes about a second; the run still stops "
-       "at its target)", numeric=True),
+    _c("epoch_cap", "cost", "epochs the quality run was allowed: its profile's (`dnnbench list`); quick on cuda "
+       "takes standard's (it still stops at its target)", numeric=True),
     _c("steps", "cost", "optimizer steps the quality run took (to its target or cap)", numeric=True),
     _c("wall_s", "cost", "wall-clock seconds of the whole run (data, fit, test, measurements)", numeric=True,
        unit="s", console=True),
