@@ -1,0 +1,67 @@
+"""`dnnbench history`'s step rule on made-up rows (fixtures: the real-sweep bar is tests/report/test_history.py):
+a level shift at one commit is a step there, repeats that scatter within their ranges are none, and rows from
+another host are a series of their own."""
+
+from pathlib import Path
+
+from bench.cli import main
+from tests.results_fixtures import make_row, write_csv
+
+COMMITS = ("aaaa001", "bbbb002", "cccc003")
+
+
+def sweeps(tmp_path: Path, levels: list[float], hostname: str = "vm") -> list[Path]:
+    """One folder per commit, each with three repeats of one config around that commit's throughput level."""
+    folders = []
+    for day, (commit, level) in enumerate(zip(COMMITS, levels), start=1):
+        folder = tmp_path / f"{hostname}-{commit}"
+        folder.mkdir()
+        rows = [make_row(repeat=r, train_samples_per_s=level * factor, git_commit=commit, hostname=hostname,
+                         started_at=f"2026-01-0{day}T0{r}:00:00") for r, factor in enumerate((0.98, 1.0, 1.02))]
+        write_csv(folder / "results.csv", rows)
+        folders.append(folder)
+    return folders
+
+
+def history(capsys, *args) -> tuple[int, str]:
+    code = main(["history", *map(str, args), "--fail-on-regression"])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_a_level_shift_is_a_step_at_its_commit_with_the_range_to_bisect(tmp_path, capsys):
+    code, out = history(capsys, *sweeps(tmp_path, [1000.0, 700.0, 700.0]), "--out", tmp_path / "page")
+    assert code == 1
+    steps = [line for line in out.splitlines() if "train_samples_per_s" in line]
+    assert len(steps) == 1 and "REGRESSION" in steps[0] and "-30.0" in steps[0]
+    assert "git log aaaa001..bbbb002" in steps[0]
+    page = (tmp_path / "page" / "index.html").read_text()
+    assert "git log aaaa001..bbbb002" in page and list((tmp_path / "page").glob("*.png"))
+
+
+def test_commits_are_ordered_by_their_rows_when_git_does_not_know_them(tmp_path, capsys):
+    folders = sweeps(tmp_path, [700.0, 1000.0, 1000.0])
+    code, out = history(capsys, folders[2], folders[0], folders[1], "--repo", tmp_path, "--out", tmp_path / "page")
+    assert code == 0  # faster from the second commit on: an improvement, not a regression
+    assert "improved" in out and "git log aaaa001..bbbb002" in out
+
+
+def test_scatter_within_the_repeats_is_no_step(tmp_path, capsys):
+    code, out = history(capsys, *sweeps(tmp_path, [1000.0, 1010.0, 995.0]), "--out", tmp_path / "page")
+    assert code == 0
+    assert "0 step(s) beyond the noise" in out
+
+
+def test_another_host_is_another_series(tmp_path, capsys):
+    here = sweeps(tmp_path, [1000.0, 1000.0, 1000.0])
+    there = sweeps(tmp_path, [700.0, 700.0, 700.0], hostname="other")  # a slower machine, not a slower commit
+    code, out = history(capsys, here[0], here[1], there[2], "--out", tmp_path / "page")
+    assert code == 0 and "0 step(s)" in out  # pooled, the third commit would be 30 % slower
+    assert "kept apart" in out
+
+
+def test_bad_threshold_is_one_line_and_exit_2(tmp_path, capsys):
+    folders = sweeps(tmp_path, [1000.0, 1000.0, 1000.0])
+    assert main(["history", str(folders[0]), "--threshold", "-1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--threshold" in err
