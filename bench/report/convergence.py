@@ -82,14 +82,16 @@ def lowest_acceptable_mean(reference: Scored, runs: int) -> float:
 
 
 def slower_p_value(reference: Scored, new: Scored) -> float:
-    """One-sided two-sample t-test (equal variances) that the new runs take more epochs / steps than the reference."""
-    from scipy.stats import ttest_ind
+    """One-sided two-sample t-test (equal variances, from the sets' means and deviations as rcp_checker does) that
+    the new runs take more epochs / steps than the reference."""
+    from scipy.stats import ttest_ind_from_stats
 
-    if statistics.pvariance(reference.kept + new.kept) == 0 or (
-            statistics.pvariance(reference.kept) == 0 and statistics.pvariance(new.kept) == 0):
-        # no spread on either side (whole epochs often agree): any difference is the recipe's, not chance
-        return 0.0 if statistics.fmean(new.kept) > statistics.fmean(reference.kept) else 1.0
-    return float(ttest_ind(new.kept, reference.kept, equal_var=True, alternative="greater").pvalue)
+    (ref_mean, ref_sd), (new_mean, new_sd) = (
+        (statistics.fmean(s.kept), statistics.stdev(s.kept) if len(s.kept) > 1 else 0.0) for s in (reference, new))
+    if ref_sd == 0 and new_sd == 0:  # no spread on either side (whole epochs often agree): the recipe's difference
+        return 0.0 if new_mean > ref_mean else 1.0
+    return float(ttest_ind_from_stats(new_mean, new_sd, len(new.kept), ref_mean, ref_sd, len(reference.kept),
+                                      equal_var=True, alternative="greater").pvalue)
 
 
 def verdict(reference: Scored, new: Scored) -> str:
