@@ -33,6 +33,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.core import config as cfg
 from bench.core.columns import BY_NAME, GATED, Column, number
 from bench.core.errors import ResultsError
 from bench.core.inference_columns import INFERENCE_BY_NAME, INFERENCE_GATED
@@ -71,9 +72,22 @@ class Series:
 def read(paths: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every results row and every inference.csv row beside them, each with its source folder."""
     csv_paths = results_files(paths)
-    results = [load_results(path).assign(source=str(path.parent)) for path in csv_paths]
-    inference = [load_inference(inference_beside(path)).assign(source=str(path.parent)) for path in csv_paths]
-    return pd.concat(results, ignore_index=True), pd.concat(inference, ignore_index=True)
+    results = pd.concat([load_results(path).assign(source=str(path.parent)) for path in csv_paths],
+                        ignore_index=True)
+    inference = pd.concat([load_inference(inference_beside(path)).assign(source=str(path.parent))
+                           for path in csv_paths], ignore_index=True)
+    return results, with_provenance(inference, results)
+
+
+def with_provenance(inference: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
+    """inference.csv rows carry no commit, start time or machine: their run's results row (the same sweep folder
+    and run: config, seed and repeat) does."""
+    if inference.empty:
+        return inference
+    runs = {(row["source"], cfg.run_key(row)): row for row in results.to_dict("records")}
+    points = [runs.get((row["source"], cfg.run_key(row)), {}) for row in inference.to_dict("records")]
+    return inference.assign(**{column: [point.get(column, "") for point in points]
+                               for column in ("git_commit", "started_at", *MUST_MATCH)})
 
 
 def commit_times(frame: pd.DataFrame, repo: Path | None) -> dict[str, float]:

@@ -5,6 +5,7 @@ another host are a series of their own."""
 from pathlib import Path
 
 from bench.cli import main
+from bench.core.inference_columns import INFERENCE_COLUMNS, INFERENCE_SCHEMA_VERSION
 from tests.results_fixtures import make_row, write_csv
 
 COMMITS = ("aaaa001", "bbbb002", "cccc003")
@@ -23,6 +24,21 @@ def sweeps(tmp_path: Path, levels: list[float], hostname: str = "vm") -> list[Pa
     return folders
 
 
+def with_inference(folders: list[Path], levels: list[float]) -> None:
+    """An inference.csv beside each sweep: one ONNX Runtime point per run at that commit's throughput level."""
+    for folder, level in zip(folders, levels):
+        points = []
+        for repeat, factor in enumerate((0.98, 1.0, 1.02)):
+            point = {column: "" for column in INFERENCE_COLUMNS}
+            point.update(model="cnn", datamodule="mnist5k", device="cpu", num_devices=1, num_nodes=1,
+                         precision="32-true", compile="off", batch_size=128, profile="quick", seed=repeat,
+                         repeat=repeat, run_id=f"cnn-r{repeat}", backend="onnxruntime", infer_batch_size=4,
+                         status="ok", schema_version=INFERENCE_SCHEMA_VERSION, metric_name="acc",
+                         metric_direction="max", infer_samples_per_s=level * factor)
+            points.append(point)
+        write_csv(folder / "inference.csv", points, INFERENCE_COLUMNS)
+
+
 def history(capsys, *args) -> tuple[int, str]:
     code = main(["history", *map(str, args), "--fail-on-regression"])
     captured = capsys.readouterr()
@@ -37,6 +53,15 @@ def test_a_level_shift_is_a_step_at_its_commit_with_the_range_to_bisect(tmp_path
     assert "git log aaaa001..bbbb002" in steps[0]
     page = (tmp_path / "page" / "index.html").read_text()
     assert "git log aaaa001..bbbb002" in page and list((tmp_path / "page").glob("*.png"))
+
+
+def test_an_inference_backend_is_a_series_with_its_runs_commits(tmp_path, capsys):
+    folders = sweeps(tmp_path, [1000.0, 1000.0, 1000.0])
+    with_inference(folders, [5000.0, 5000.0, 3000.0])
+    code, out = history(capsys, *folders, "--out", tmp_path / "page")
+    steps = [line for line in out.splitlines() if "infer_samples_per_s" in line]
+    assert code == 1 and len(steps) == 1
+    assert "onnxruntime infer-bs4" in steps[0] and "git log bbbb002..cccc003" in steps[0]
 
 
 def test_commits_are_ordered_by_their_rows_when_git_does_not_know_them(tmp_path, capsys):
