@@ -18,7 +18,8 @@ then Mann-Whitney U from 4 rows a side, else ranges that do not overlap). Each s
 bad commit and the `git log A..B` range to bisect.
 
 With --reference DIR (>= 5 seeds of a benchmark), each commit's seeds also face MLPerf's convergence gate
-(bench/report/convergence.py). --fail-on-regression: exit 1 when a step is a regression or a gate fails.
+(bench/report/convergence.py). --fail-on-regression: exit 1 when a step is a regression or a gate fails. With
+--wandb offline|online (online by default where WANDB_API_KEY is set) the series go to one W&B run, `history`.
 Exit codes: 0 written (and, with --fail-on-regression, nothing regressed), 1 a regression, 2 unusable input.
 """
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -210,6 +212,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="git repository whose `git log` orders the commits (default: this dnnbench's checkout)")
     parser.add_argument("--fail-on-regression", action="store_true",
                         help="exit 1 when a step is a regression or a convergence gate fails (nightly CI)")
+    parser.add_argument("--wandb", default="online" if os.environ.get("WANDB_API_KEY") else "disabled",
+                        choices=("offline", "online", "disabled"), help="the series as one W&B run with line plots "
+                        "(default: online when WANDB_API_KEY is set, else disabled)")
+    parser.add_argument("--wandb-project", default=os.environ.get("WANDB_PROJECT") or "dnnbench",
+                        help="W&B project (default: $WANDB_PROJECT, else dnnbench)")
+    parser.add_argument("--wandb-entity", default=os.environ.get("WANDB_ENTITY"), help="W&B entity (default: "
+                        "$WANDB_ENTITY, else your account's default)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -235,9 +244,24 @@ def main(args: argparse.Namespace) -> int:
         print(f"dnnbench history: warning: {split}", file=sys.stderr)
     index = write_page(out, every, steps, gates, args.threshold)
     report_console(steps, gates, index)
+    if args.wandb != "disabled":
+        summarize_to_wandb(every, steps, out, args)
     failed = [s for s in steps if s["verdict"] == "REGRESSION"] + [
         g for g in gates if g["verdict"] in convergence.FAILING]
     return 1 if failed and args.fail_on_regression else 0
+
+
+def summarize_to_wandb(every: list[Series], steps: list[dict], out: Path, args: argparse.Namespace) -> None:
+    """The series and steps as one W&B run; a failure is a warning (the page is written)."""
+    from bench.integrations.wandb_history import log_history
+    from bench.report.history_page import points_frame
+
+    try:
+        log_history(points_frame(every), pd.DataFrame(steps), out, args.wandb, args.wandb_project, args.wandb_entity)
+        print(f"dnnbench history: W&B run `history` ({args.wandb}) in {out / 'wandb'}")
+    except Exception as exc:
+        reason = " ".join(str(exc).split())[:200]
+        print(f"dnnbench history: warning: W&B summary not written ({reason})", file=sys.stderr)
 
 
 def environments_split(every: list[Series]) -> str:

@@ -77,6 +77,18 @@ def series_table(every: list[Series]) -> pd.DataFrame:
                           "first": s.commits()[0], "last": s.commits()[-1]} for s in every])
 
 
+def points_frame(every: list[Series]) -> pd.DataFrame:
+    """One row per series, metric and commit with values: the median and the spread the charts draw (for W&B)."""
+    rows = []
+    for series in every:
+        for column in (c for c in series.gated if c in series.rows):
+            commits = [c for c, v in zip(series.commits(), series.values(column)) if v]
+            for order, (commit, centre, low, high) in enumerate(zip(commits, *point_spread(series, column))):
+                rows.append({"series": series.label, "metric": column, "commit_order": order, "commit": commit,
+                             "median": centre, "low": centre - low, "high": centre + high})
+    return pd.DataFrame(rows, columns=["series", "metric", "commit_order", "commit", "median", "low", "high"])
+
+
 def write_page(out: Path, every: list[Series], steps: list[dict], gates: list[dict], threshold: float) -> Path:
     """index.html with the steps, the convergence gates, the series and their charts; returns its path."""
     out.mkdir(parents=True, exist_ok=True)

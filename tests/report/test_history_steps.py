@@ -90,3 +90,16 @@ def test_bad_threshold_is_one_line_and_exit_2(tmp_path, capsys):
     assert main(["history", str(folders[0]), "--threshold", "-1"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--threshold" in err
+
+
+def test_wandb_gets_one_history_run_with_each_series_and_the_steps(tmp_path, capsys):
+    import json
+
+    code, out = history(capsys, *sweeps(tmp_path, [1000.0, 700.0, 700.0]), "--out", tmp_path / "page",
+                        "--wandb", "offline")
+    (run_dir,) = (tmp_path / "page" / "wandb").glob("offline-run-*")
+    tables = run_dir / "files" / "media" / "table"
+    (throughput,) = tables.rglob("train_samples_per_s_table_*.table.json")
+    table = json.loads(throughput.read_text())
+    medians = [dict(zip(table["columns"], row))["median"] for row in table["data"]]
+    assert medians == [1000.0, 700.0, 700.0] and list(tables.glob("steps_*.table.json"))
