@@ -15,7 +15,7 @@ series' median, with a penalty that admits any step of the threshold's size. asv
 its own L1 fit, which lives inside asv and is not published as a library. A proposed step stands only beyond the
 noise, by compare's rule for the two segments' rows on either side (bench/report/compare.py: beyond --threshold,
 then Mann-Whitney U from 4 rows a side, else ranges that do not overlap). Each step names its last good and first
-bad commit and the `git log A..B` range to bisect.
+bad commit, the `git log A..B` range to bisect, and how many of the rows either side ran beside other load.
 
 With --reference DIR (>= 5 seeds of a benchmark), each commit's seeds also face MLPerf's convergence gate
 (bench/report/convergence.py). --fail-on-regression: exit 1 when a step is a regression or a gate fails. With
@@ -40,7 +40,7 @@ from bench.core.columns import BY_NAME, GATED, Column, number
 from bench.core.errors import ResultsError
 from bench.core.inference_columns import INFERENCE_BY_NAME, INFERENCE_GATED
 from bench.report import convergence
-from bench.report.compare import judge, point_label
+from bench.report.compare import judge, noisy_count, point_label
 from bench.report.tables import results_files
 from bench.results.io import inference_beside, load_inference, load_results
 from bench.results.provenance import MUST_MATCH
@@ -182,10 +182,12 @@ def steps_of(series: Series, column: str, threshold: float) -> list[dict]:
             verdict = "noise"
         if verdict in ("REGRESSION", "improved"):
             good, bad = commits[with_values[cut - 1]], commits[with_values[cut]]
+            around = series.rows[series.rows["commit"].isin([commits[i] for i in with_values[start:end]])]
             found.append({"config": series.label, "metric": column, "before": number(statistics.median(before)),
                           "after": number(statistics.median(after)), "change %": f"{change:+.1f}",
                           "verdict": verdict, "last good": good, "first bad": bad,
-                          "bisect": f"git log {good.removesuffix('-dirty')}..{bad.removesuffix('-dirty')}"})
+                          "bisect": f"git log {good.removesuffix('-dirty')}..{bad.removesuffix('-dirty')}",
+                          "noisy rows": f"{noisy_count(around)} of {len(around)}"})
     return found
 
 

@@ -50,7 +50,7 @@ def test_a_level_shift_is_a_step_at_its_commit_with_the_range_to_bisect(tmp_path
     assert code == 1
     steps = [line for line in out.splitlines() if "train_samples_per_s" in line]
     assert len(steps) == 1 and "REGRESSION" in steps[0] and "-30.0" in steps[0]
-    assert "git log aaaa001..bbbb002" in steps[0]
+    assert "git log aaaa001..bbbb002" in steps[0] and steps[0].endswith("0 of 9")  # no row beside other load
     page = (tmp_path / "page" / "index.html").read_text()
     assert "git log aaaa001..bbbb002" in page and list((tmp_path / "page").glob("*.png"))
 
