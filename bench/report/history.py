@@ -12,7 +12,8 @@ time-to-target, quality, energy; inference.csv's own) is a series with each poin
 Steps: ruptures' PELT (a maintained change-point library; exact penalised segmentation, so one series of many commits
 splits into as many level shifts as it has) fits a piecewise-constant mean to the commits' medians relative to the
 series' median, with a penalty that admits any step of the threshold's size. asv's publish does the same job with
-its own L1 fit, which lives inside asv and is not published as a library. A proposed step stands only beyond the
+its own weighted L1 fit, but that is asv's internal module (asv.step_detect, no stable API) inside a whole benchmark
+tool; ruptures is the library for exactly this, with its methods documented. A proposed step stands only beyond the
 noise, by compare's rule for the two segments' rows on either side (bench/report/compare.py: beyond --threshold,
 then Mann-Whitney U from 4 rows a side, else ranges that do not overlap). Each step names its last good and first
 bad commit, the `git log A..B` range to bisect, and how many of the rows either side ran beside other load.
@@ -242,6 +243,9 @@ def main(args: argparse.Namespace) -> int:
              for step in steps_of(series, column, args.threshold)]
     gates = [row for series in every if reference is not None and "config_id" in series.rows
              and "backend" not in series.rows for row in convergence_rows(series, reference)]
+    if reference is not None and not gates:
+        print(f"dnnbench history: warning: no config here has >= {convergence.MIN_REFERENCE_RUNS} runs of its "
+              f"benchmark in {args.reference}: no convergence gate", file=sys.stderr)
     if split := environments_split(every):
         print(f"dnnbench history: warning: {split}", file=sys.stderr)
     index = write_page(out, every, steps, gates, args.threshold)
