@@ -201,7 +201,7 @@ def main(args: argparse.Namespace) -> int:
         if count := noisy_count(frame):
             print(f"dnnbench compare: warning: {count} of {len(frame)} {side} row(s) ran beside other load "
                   "(noise_warning): their speeds may be off; see the `noisy` column", file=sys.stderr)
-    if "noisy" not in table or not table["noisy"].fillna("").astype(bool).any():
+    if "noisy" in table and not table["noisy"].fillna("").astype(bool).any():
         table = table.drop(columns="noisy")
     with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_colwidth", 60):
         print(table.to_string(index=False))
