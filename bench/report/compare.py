@@ -201,8 +201,9 @@ def main(args: argparse.Namespace) -> int:
         if count := noisy_count(frame):
             print(f"dnnbench compare: warning: {count} of {len(frame)} {side} row(s) ran beside other load "
                   "(noise_warning): their speeds may be off; see the `noisy` column", file=sys.stderr)
-    if "noisy" in table and not table["noisy"].fillna("").astype(bool).any():
-        table = table.drop(columns="noisy")
+    if "noisy" in table:  # gate rows have none: an empty cell
+        table["noisy"] = table["noisy"].fillna("")
+        table = table if table["noisy"].astype(bool).any() else table.drop(columns="noisy")
     with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_colwidth", 60):
         print(table.to_string(index=False))
     for title, labels in (("only in base", only_base), ("only in new", only_new)):
