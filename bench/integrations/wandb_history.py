@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -25,7 +26,7 @@ def log_history(points: pd.DataFrame, steps: pd.DataFrame, out: Path, mode: str,
     run = wandb.init(project=project, entity=entity or None, name="history", job_type="history", dir=str(out),
                      mode=mode,  # type: ignore[arg-type]
                      reinit="finish_previous", settings=wandb.Settings(silent=True))
-    payload = {}
+    payload: dict[str, Any] = {}
     for (series, metric), rows in points.groupby(["series", "metric"], sort=False):
         table = wandb.Table(dataframe=rows[POINT_COLUMNS].reset_index(drop=True))
         payload[f"{series}/{metric}"] = wandb.plot.line(table, "commit_order", "median", title=f"{series}: {metric}")
