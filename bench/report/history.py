@@ -27,6 +27,7 @@ Exit codes: 0 written (and, with --fail-on-regression, nothing regressed), 1 a r
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import subprocess
@@ -106,6 +107,7 @@ def commit_times(frame: pd.DataFrame, repo: Path | None) -> dict[str, float]:
     return times
 
 
+@functools.cache  # every series of a commit asks again
 def git_commit_time(repo: Path, commit: str) -> float | None:
     if commit == UNKNOWN_COMMIT:
         return None
