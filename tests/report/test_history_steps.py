@@ -6,15 +6,17 @@ from pathlib import Path
 
 from bench.cli import main
 from bench.core.inference_columns import INFERENCE_COLUMNS, INFERENCE_SCHEMA_VERSION
+from tests.report.test_history import three_commits
 from tests.results_fixtures import make_row, write_csv
 
 COMMITS = ("aaaa001", "bbbb002", "cccc003")
 
 
-def sweeps(tmp_path: Path, levels: list[float], hostname: str = "vm") -> list[Path]:
-    """One folder per commit, each with three repeats of one config around that commit's throughput level."""
+def sweeps(tmp_path: Path, levels: list[float], hostname: str = "vm", commits: tuple[str, ...] = COMMITS) -> list[Path]:
+    """One folder per commit, each with three repeats of one config around that commit's throughput level; the
+    commits' rows ran on days 1, 2, 3."""
     folders = []
-    for day, (commit, level) in enumerate(zip(COMMITS, levels), start=1):
+    for day, (commit, level) in enumerate(zip(commits, levels), start=1):
         folder = tmp_path / f"{hostname}-{commit}"
         folder.mkdir()
         rows = [make_row(repeat=r, train_samples_per_s=level * factor, git_commit=commit, hostname=hostname,
@@ -69,6 +71,14 @@ def test_commits_are_ordered_by_their_rows_when_git_does_not_know_them(tmp_path,
     code, out = history(capsys, folders[2], folders[0], folders[1], "--repo", tmp_path, "--out", tmp_path / "page")
     assert code == 0  # faster from the second commit on: an improvement, not a regression
     assert "improved" in out and "git log aaaa001..bbbb002" in out
+
+
+def test_commits_are_ordered_by_git_where_it_knows_them(tmp_path, capsys):
+    first, middle, last = three_commits(tmp_path / "repo")
+    # the newest commit's rows ran first: by their own times the step would be an improvement at `first`
+    folders = sweeps(tmp_path, [700.0, 700.0, 1000.0], commits=(last, middle, first))
+    code, out = history(capsys, *folders, "--repo", tmp_path / "repo", "--out", tmp_path / "page")
+    assert code == 1 and "REGRESSION" in out and f"git log {first}..{middle}" in out
 
 
 def test_scatter_within_the_repeats_is_no_step(tmp_path, capsys):
