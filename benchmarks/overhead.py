@@ -13,9 +13,10 @@ process-to-process spread that on a small shared CPU is larger than the harness'
            datamodule's device-resident ones), timed over the same number of steps after the same warm-up;
   expert   a plain PyTorch loop: forward, loss, backward, AdamW step (manual-optimization modules step their own
            optimizers) on batches already on the device, the host waiting only at the ends of 10-step windows.
-Printed ratios (medians of the repeats): runner train / bare (the harness's own cost: bar >= 0.95),
-runner device / expert (the model-cost measure: bar >= 0.95) and runner train / expert (on a CPU the bar is
->= 0.95 for cnn and resnet; on a GPU, for resnet on synthetic 3x224x224 at batch 256, device-bound).
+Printed ratios (medians of the repeats): runner train / bare (the harness's own cost: bar >= 0.95), runner device /
+expert device (the model-cost measure, device-busy time on both sides; --same-process only: bar >= 0.95) and runner
+train / expert (on a CPU the bar is >= 0.95 for cnn and resnet; on a GPU, for resnet on synthetic 3x224x224 at batch
+256, device-bound).
 A module whose step needs the Trainer itself (dbn: the epoch decides which RBM trains) has no expert loop (n/a).
 The measurements live in bench/run/overhead.py (`dnnbench check` probes with them too); this is their table.
 """
@@ -28,11 +29,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
 import lightning_modules
+from bench.core.row import RunRow
 from bench.launch.child_process import run_child
 from bench.run.measure.memory import keep_freed_host_memory
 from bench.run.overhead import NeedsTrainer, alternate, bare_trainer_samples_per_s, expert_samples_per_s, runner_config
@@ -40,10 +43,10 @@ from bench.run.overhead import NeedsTrainer, alternate, bare_trainer_samples_per
 NEEDS_TRAINER_EXIT = 3  # exit code of an --expert child whose module cannot step without a Trainer
 
 
-def runner_row(name: str, profile: str, device: str, data_args: dict, out_dir: Path) -> dict:
+def runner_row(name: str, profile: str, device: str, data_args: dict, out_dir: Path) -> RunRow:
     row = run_child(runner_config(name, profile, device, data_args), out_dir)
-    if row["status"] != "ok":
-        raise RuntimeError(f"runner status {row['status']}: {row['message']}")
+    if row.status != "ok":
+        raise RuntimeError(f"runner status {row.status}: {row.message}")
     return row
 
 
@@ -58,21 +61,26 @@ def in_fresh_process(mode: str, name: str, steps: int, device: str, data_args: d
     return float(result.stdout.strip().splitlines()[-1])
 
 
-def ratio(a: list[float], b: list[float | None]) -> str:
-    b = [x for x in b if x]
-    return f"{statistics.median(a) / statistics.median(b):6.3f}" if a and b else "   n/a"
+def present(values: Sequence[float | None]) -> list[float]:
+    """The measured values (an --expert child that needs a Trainer measured none)."""
+    return [value for value in values if value]
+
+
+def ratio(a: Sequence[float | None], b: Sequence[float | None]) -> str:
+    top, bottom = present(a), present(b)
+    return f"{statistics.median(top) / statistics.median(bottom):6.3f}" if top and bottom else "   n/a"
 
 
 def measure_model(name: str, args, out_dir: Path) -> str:
     runner, device_cost, bare, expert = [], [], [], []
     for _ in range(args.repeats):
         row = runner_row(name, args.profile, args.device, args.data, out_dir)
-        runner.append(float(row["train_samples_per_s"]))
-        device_cost.append(float(row["device_samples_per_s"] or "nan"))
-        steps = max(int(float(row["timed_steps"] or 0)), 20)
+        runner.append(float(row.get("train_samples_per_s")))
+        device_cost.append(float(row.get("device_samples_per_s") or "nan"))
+        steps = max(int(float(row.get("timed_steps") or 0)), 20)
         bare.append(in_fresh_process("bare", name, steps, args.device, args.data))
         expert.append(in_fresh_process("expert", name, steps, args.device, args.data))
-    return table_line(name, runner, device_cost, bare, expert)
+    return table_line(name, runner, device_cost, bare, expert, [])  # a fresh expert process reads no device time
 
 
 def measure_in_one_process(name: str, args, out_dir: Path) -> str:
@@ -80,19 +88,21 @@ def measure_in_one_process(name: str, args, out_dir: Path) -> str:
     difference, which on a small shared CPU is larger than the harness's cost)."""
     measured = alternate(runner_config(name, args.profile, args.device, args.data), args.repeats, out_dir)
     return table_line(name, measured.runner, [d or float("nan") for d in measured.device_cost], measured.bare,
-                      measured.expert)
+                      measured.expert, measured.expert_device_cost)
 
 
-def table_line(name: str, runner: list[float], device_cost: list[float], bare: list[float],
-               expert: list[float | None]) -> str:
+def table_line(name: str, runner: Sequence[float | None], device_cost: Sequence[float | None],
+               bare: Sequence[float | None], expert: Sequence[float | None],
+               expert_device: Sequence[float | None]) -> str:
+    """dev/exp divides device-busy rates on both sides (the expert's from --same-process only; n/a otherwise)."""
     # Each repeat's runner / expert ratio: on a shared CPU the spread between fresh processes is often larger than
     # the harness's cost, and the range shows it.
-    paired = sorted(r / e for r, e in zip(runner, expert) if e)
+    paired = sorted(r / e for r, e in zip(runner, expert) if r and e)
     spread = f"  {paired[0]:.3f}-{paired[-1]:.3f}" if paired else ""
-    return (f"{name:12s} {statistics.median(runner):10.1f} {statistics.median(device_cost):10.1f} "
-            f"{statistics.median(bare):10.1f} " + (f"{statistics.median([e for e in expert if e]):10.1f}"
-                                                    if any(expert) else f"{'n/a':>10s}")
-            + f"  {ratio(runner, bare)} {ratio(device_cost, expert)} {ratio(runner, expert)}{spread}")
+    runner_rate, device_rate, bare_rate = (statistics.median(present(v)) for v in (runner, device_cost, bare))
+    expert_cell = f"{statistics.median(present(expert)):10.1f}" if any(expert) else f"{'n/a':>10s}"
+    return (f"{name:12s} {runner_rate:10.1f} {device_rate:10.1f} {bare_rate:10.1f} {expert_cell}"
+            f"  {ratio(runner, bare)} {ratio(device_cost, expert_device)} {ratio(runner, expert)}{spread}")
 
 
 def main() -> None:
@@ -129,8 +139,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             try:
-                measure = measure_in_one_process if args.same_process else measure_model
-                print(measure(name, args, Path(tmp)), flush=True)
+                measure_line = measure_in_one_process if args.same_process else measure_model
+                print(measure_line(name, args, Path(tmp)), flush=True)
             except RuntimeError as exc:
                 print(f"{name:12s} failed: {exc}", flush=True)
 

@@ -22,6 +22,7 @@ import torch
 
 import datamodules
 import lightning_modules
+from bench.core.choices import Precision
 
 
 class Curve(L.Callback):
@@ -56,7 +57,7 @@ def keyword_values(items: list[str] | None) -> dict:
     return out
 
 
-def one_seed(name: str, seed: int, epochs: int, precision: str, model_args: dict, data_args: dict) -> str:
+def one_seed(name: str, seed: int, epochs: int, precision: Precision, model_args: dict, data_args: dict) -> str:
     model_class = lightning_modules.get(name)
     spec, preset = model_class.bench, model_class.bench.classic
     L.seed_everything(seed, verbose=False)

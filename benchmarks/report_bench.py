@@ -16,6 +16,7 @@ import random
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from bench.cli import main as dnnbench
 from bench.core.columns import COLUMNS, SCHEMA_VERSION
@@ -29,12 +30,13 @@ def generated_rows(n: int, seed: int) -> list[dict]:
     rng = random.Random(seed)
     combos = itertools.cycle(itertools.product(MODELS, ("cpu", "cuda"), ("32-true", "bf16-mixed", "16-mixed",
                                                                           "bf16-true"), ("off", "on")))
-    rows, repeats = [], {}
+    rows: list[dict[str, Any]] = []
+    repeats: dict[tuple[str, ...], int] = {}
     for _ in range(n):
         model, device, precision, compiled = next(combos)
         key = (model, device, precision, compiled)
         repeats[key] = repeats.get(key, -1) + 1
-        row = {c: "" for c in COLUMNS}
+        row: dict[str, Any] = {c: "" for c in COLUMNS}
         row.update(model=model, datamodule="mnist5k", device=device, num_devices=1, num_nodes=1, strategy="auto",
                    precision=precision, compile=compiled, batch_size=128, profile="quick", seed=repeats[key],
                    repeat=repeats[key], schema_version=SCHEMA_VERSION, metric_name="acc", metric_direction="max",

@@ -36,9 +36,10 @@ def spread(values: list[float]) -> float:
 def run_rate(name: str, args, out_dir: Path, fresh: bool) -> tuple[float, int, bool]:
     """(train_samples_per_s, timed steps, noisy) of one run through the runner's own launch path."""
     row = run_child(runner_config(name, args.profile, args.device, args.data), out_dir, fresh=fresh)
-    if row["status"] != "ok":
-        raise RuntimeError(f"{'fresh' if fresh else 'warm'} run status {row['status']}: {row['message']}")
-    return float(row["train_samples_per_s"]), int(float(row["timed_steps"] or 0)), bool(row.get("noise_warning"))
+    if row.status != "ok":
+        raise RuntimeError(f"{'fresh' if fresh else 'warm'} run status {row.status}: {row.message}")
+    return (float(row.get("train_samples_per_s")), int(float(row.get("timed_steps") or 0)),
+            bool(row.get("noise_warning")))
 
 
 def measure_model(name: str, args, out_dir: Path) -> str:
@@ -62,7 +63,8 @@ def table_line(name: str, rates: dict[str, list[float]], noisy: int) -> str:
     medians = {path: statistics.median(values) if values else None for path, values in rates.items()}
 
     def ratio(a: str, b: str) -> str:
-        return f"{medians[a] / medians[b]:7.3f}" if medians[a] and medians[b] else f"{'n/a':>7s}"
+        top, bottom = medians[a], medians[b]
+        return f"{top / bottom:7.3f}" if top and bottom else f"{'n/a':>7s}"
 
     cells = " ".join(f"{medians[p]:10.1f} {spread(rates[p]):6.3f}" if medians[p] else f"{'n/a':>10s} {'':6s}"
                      for p in PATHS)

@@ -1,5 +1,6 @@
 """A tiny model for runner tests, loaded by import path; `mode` injects each failure the runner must record."""
 
+import dataclasses
 import time
 
 import lightning as L
@@ -14,8 +15,9 @@ from lightning_modules.sizes import SizePreset
 
 class FakeNet(L.LightningModule):
     """Linear classifier on 8x8 synthetic images; mode in ok | nan | oom | sleep | crash | steady (each training
-    step sleeps STEP_SLEEP_S: a build whose steps cost a known time; a subclass is a slower build); a batch larger than
-    `oom_above` (when set) runs out of memory, as a real model does past what fits."""
+    step sleeps STEP_SLEEP_S: a build whose steps cost a known time; a subclass is a slower build) | hang_in_int8 (its
+    forward hangs once the int8 inference backend stands in for its network); a batch larger than `oom_above` (when
+    set) runs out of memory, as a real model does past what fits."""
 
     STEP_SLEEP_S = 0.02
 
@@ -33,6 +35,8 @@ class FakeNet(L.LightningModule):
         self.net = nn.Sequential(nn.Flatten(), nn.Linear(64, num_classes))
 
     def forward(self, x):
+        if self.hparams.mode == "hang_in_int8" and "quantized" in type(self.net[-1]).__module__:
+            time.sleep(600)
         return self.net(x)
 
     def training_step(self, batch, batch_idx):
@@ -128,3 +132,9 @@ class TwoOptimizerNet(ClimbingNet):
 
     def configure_optimizers(self):
         return [torch.optim.SGD(self.net.parameters(), lr=0.1), torch.optim.SGD(self.head.parameters(), lr=0.1)]
+
+
+class NoFullEpochsNet(FakeNet):
+    """FakeNet whose spec names epochs for some profiles only: planning refuses it in one line."""
+
+    bench = dataclasses.replace(FakeNet.bench, epochs={"smoke": 1, "quick": 1, "standard": 1})

@@ -5,6 +5,7 @@ import torch
 from torch.autograd import DeviceType
 from torch.utils.flop_counter import FlopCounterMode
 
+from bench.results.io import flatten
 from bench.run.child import run
 from bench.run.measure import cost, device_time, inference, memory, speed
 from tests.test_runner import fake_config
@@ -100,7 +101,7 @@ def test_failed_measurements_leave_an_ok_row_with_empty_cells_and_notes(tmp_path
     monkeypatch.setattr(FlopCounterMode, "_count_flops", formula_fails)  # inside the counted training step
     monkeypatch.setattr(inference, "inference_timing", fails)
     monkeypatch.setattr(memory, "gpu_peak", fails)
-    row = run(fake_config(), tmp_path)
+    row = flatten(run(fake_config(), tmp_path))
     assert row["status"] == "ok", row["message"]
     assert row["train_samples_per_s"] > 0 and row["metric_name"] == "acc"  # the training and its speed stand
     for column in ("flops_per_sample", "achieved_tflops", "mfu", "infer_flops_per_sample", "latency_p50_ms",
@@ -116,6 +117,6 @@ def test_a_counter_that_cannot_start_costs_only_its_cells(tmp_path, monkeypatch)
         raise RuntimeError("counter unavailable")
 
     monkeypatch.setattr(cost.FlopCount, "start", cannot_start)
-    row = run(fake_config(), tmp_path)
+    row = flatten(run(fake_config(), tmp_path))
     assert row["status"] == "ok" and row.get("flops_per_sample") is None and row["infer_samples_per_s"] > 0
     assert "FLOP count failed: counter unavailable" in row["message"]

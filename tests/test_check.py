@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -13,31 +12,10 @@ import pytest
 from bench.check import command as check
 from bench.check import machine as check_machine
 from bench.check.machine import BAD, OK, WARN, Line
+from tests.fake_nvml import fake_nvml as fake_gpu  # spec'd from the installed nvidia-ml-py
+from tests.fake_nvml import refuse
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-class NVMLError(Exception):
-    pass
-
-
-def fake_gpu(persistence=1, sm=(1980, 1980), mem=(2619, 2619), mask=0, power=(70_000, 700_000, 700_000),
-             temperature=35, mig=0, pids=()):
-    """A pynvml stand-in for one H100-like GPU; each argument sets one fact."""
-    clocks = {(1, "now"): sm[0], (1, "max"): sm[1], (2, "now"): mem[0], (2, "max"): mem[1]}
-    return types.SimpleNamespace(
-        NVML_CLOCK_SM=1, NVML_CLOCK_MEM=2, NVML_TEMPERATURE_GPU=0, NVMLError=NVMLError,
-        nvmlDeviceGetHandleByIndex=lambda i: i, nvmlDeviceGetName=lambda h: b"NVIDIA H100 80GB HBM3",
-        nvmlDeviceGetPersistenceMode=lambda h: persistence,
-        nvmlDeviceGetClockInfo=lambda h, kind: clocks[(kind, "now")],
-        nvmlDeviceGetMaxClockInfo=lambda h, kind: clocks[(kind, "max")],
-        nvmlDeviceGetCurrentClocksEventReasons=lambda h: mask,
-        nvmlDeviceGetPowerUsage=lambda h: power[0], nvmlDeviceGetEnforcedPowerLimit=lambda h: power[1],
-        nvmlDeviceGetPowerManagementDefaultLimit=lambda h: power[2],
-        nvmlDeviceGetTemperature=lambda h, sensor: temperature, nvmlDeviceGetEccMode=lambda h: (1, 1),
-        nvmlDeviceGetMigMode=lambda h: (mig, mig),
-        nvmlDeviceGetComputeProcesses=lambda h: [types.SimpleNamespace(pid=p) for p in pids],
-        nvmlDeviceGetGraphicsProcesses=lambda h: [])
 
 
 def by_what(lines: list[Line]) -> dict[str, Line]:
@@ -53,11 +31,8 @@ def test_a_well_set_gpu_is_all_ticks():
 
 def test_a_query_the_gpu_does_not_support_is_said_not_failed():
     gpu = fake_gpu()
-
-    def not_supported(handle):
-        raise NVMLError("Not Supported")
-
-    gpu.nvmlDeviceGetEccMode = gpu.nvmlDeviceGetPowerManagementDefaultLimit = not_supported
+    refuse(gpu.nvmlDeviceGetEccMode)
+    refuse(gpu.nvmlDeviceGetPowerManagementDefaultLimit)
     lines = by_what(check_machine.gpu_lines(gpu, 0, ours=set()))
     assert lines["ECC"].found == "not readable here (Not Supported)" and lines["power"].mark == OK
     assert lines["MIG"].found == "off"
@@ -119,18 +94,19 @@ def test_a_quiet_machine_is_fit(monkeypatch):
 
 
 def test_probe_lines_judge_ratios_and_spread(monkeypatch, tmp_path):
+    from bench.core.columns import Status
+    from bench.core.row import RunRow
     from bench.launch import child_process
 
     overhead = {"runner": [100.0, 101.0, 130.0], "device_cost": [110.0, 110.0, 110.0], "bare": [100.0] * 3,
-                "expert": [200.0] * 3}
-    monkeypatch.setattr(child_process, "run_child", lambda config, out, probe_repeats: {"status": "ok",
-                                                                                        "overhead": overhead})
+                "expert": [200.0] * 3, "expert_device_cost": [200.0] * 3}
+    monkeypatch.setattr(child_process, "run_child", lambda config, out, probe_repeats: RunRow(config, probe=overhead))
     lines = {line.what: line for line in check.probe_lines("cuda", "cnn", tmp_path)}
     assert lines["Trainer loop / bare Trainer"].mark == OK  # 1.01
     assert lines["model cost / expert loop"].unreliable  # 0.55
     assert lines["spread of repeats"].unreliable and "29.7%" in lines["spread of repeats"].found
-    monkeypatch.setattr(child_process, "run_child", lambda config, out, probe_repeats: {"status": "timeout",
-                                                                                        "message": "killed"})
+    monkeypatch.setattr(child_process, "run_child",
+                        lambda config, out, probe_repeats: RunRow(config, Status.TIMEOUT, "killed"))
     [failed] = check.probe_lines("cpu", "mlp", tmp_path)
     assert failed.mark == BAD and failed.unreliable
 

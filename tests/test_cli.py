@@ -5,8 +5,10 @@ import re
 
 import lightning_modules
 from bench.cli import build_parser, main
-from bench.core.config import PROFILES
+from bench.core.columns import Status
+from bench.core.config import PROFILES, RunConfig
 from bench.core.profiles import SIZES
+from bench.core.row import Cells, RunRow
 from bench.launch.sweep import console_summary
 
 
@@ -39,11 +41,12 @@ def test_list_shows_every_model_with_its_epochs_and_sizes_the_datamodules_and_de
 
 
 def test_console_line_has_units_batch_size_and_the_noise_warning():
-    row = {"status": "ok", "metric_name": "acc", "metric_value": 0.98123, "train_samples_per_s": 14110.3,
-           "infer_samples_per_s": 1281000.0, "latency_p50_ms": 0.04997, "batch_size": 64, "wall_s": 12.3,
-           "noise_warning": "shared device: other processes used 1.2 of 2 CPU cores"}
+    config = RunConfig(model="mlp", datamodule="mnist5k", batch_size=64)
+    row = RunRow(config).add(Cells({"metric_name": "acc", "metric_value": 0.98123, "train_samples_per_s": 14110.3,
+                                    "infer_samples_per_s": 1281000.0, "latency_p50_ms": 0.04997, "wall_s": 12.3,
+                                    "noise_warning": "shared device: other processes used 1.2 of 2 CPU cores"}))
     line, warning = console_summary(row).split("\n")
     assert line == ("acc 0.9812, train 14110 samples/s, infer 1.281 M samples/s, p50 0.04997 ms, batch 64, "
                     "12.3 s")
     assert warning.strip() == "warning: shared device: other processes used 1.2 of 2 CPU cores"
-    assert console_summary({"status": "oom", "message": "CUDA out of memory"}) == "CUDA out of memory"
+    assert console_summary(RunRow(config, Status.OOM, "CUDA out of memory")) == "CUDA out of memory"

@@ -16,32 +16,20 @@ from bench.run.measure import energy_counters
 from bench.run.measure.energy import Energy, RunEnergy, unless_shared
 from bench.run.measure.speed import SpeedWindow
 from bench.run.precision import PRECISIONS
-
-
-class NotSupported(Exception):
-    pass
+from tests.fake_nvml import fake_nvml as spec_nvml
+from tests.fake_nvml import refuse
 
 
 def fake_nvml(energy_mj=None, clocks=(1980,), masks=(0,), power_mw=300_000):
-    """A pynvml stand-in: `energy_mj` is a list of successive counter values (None: no counter on this GPU)."""
-    readings, clock_list, mask_list = list(energy_mj or []), list(clocks), list(masks)
-
-    def total_energy(handle):
-        if energy_mj is None:
-            raise NotSupported("Not Supported")
-        return readings.pop(0) if len(readings) > 1 else readings[0]
-
-    def pop_or_last(values):
-        return values.pop(0) if len(values) > 1 else values[0]
-
-    return types.SimpleNamespace(
-        nvmlInit=lambda: None, nvmlShutdown=lambda: None, NVML_CLOCK_SM=1, NVMLError_NotSupported=NotSupported,
-        nvmlDeviceGetHandleByIndex=lambda i: f"gpu{i}", nvmlDeviceGetHandleByUUID=lambda u: u,
-        nvmlDeviceGetTotalEnergyConsumption=total_energy,
-        nvmlDeviceGetClockInfo=lambda handle, kind: pop_or_last(clock_list),
-        nvmlDeviceGetCurrentClocksEventReasons=lambda handle: pop_or_last(mask_list),
-        nvmlDeviceGetPowerUsage=lambda handle: power_mw,
-        nvmlDeviceGetComputeProcesses=lambda handle: [])
+    """NVML spec'd from the installed nvidia-ml-py (tests/fake_nvml.py): `energy_mj` is a list of successive counter
+    values (None: no counter on this GPU), `clocks` successive SM clocks, `masks` successive clock-event reasons."""
+    nvml = spec_nvml(energy_mj=energy_mj or (0,), mask=masks, power=(power_mw, 700_000, 700_000))
+    clock_list = list(clocks)
+    nvml.nvmlDeviceGetClockInfo.side_effect = lambda handle, kind: clock_list.pop(0) if len(clock_list) > 1 \
+        else clock_list[0]
+    if energy_mj is None:
+        refuse(nvml.nvmlDeviceGetTotalEnergyConsumption)
+    return nvml
 
 
 @pytest.fixture
@@ -216,7 +204,8 @@ def test_gpu_row_has_clocks_power_and_energy(tmp_path):
     from bench.run import session
 
     config = RunConfig(model="cnn", datamodule="mnist5k", device="cuda", profile="quick")
-    row = session.train_and_measure(config, tmp_path)
+    measured = session.train_and_measure(config, tmp_path)
+    row = {name: value for piece in measured.pieces for name, value in piece.columns().items()}
     assert row["energy_source"] == "nvml", row["energy_note"]
     assert row["train_joules_per_sample"] > 0 and row["infer_joules_per_sample"] > 0
     assert row["power_mean_w"] > 0 and row["sm_clock_min_mhz"] > 0
@@ -252,7 +241,7 @@ def test_report_has_an_energy_table_and_chart_and_compare_gates_energy(tmp_path,
     base = write_csv(tmp_path / "base.csv", [make_row(**energy_cells)])
     write_report([base], tmp_path / "report")
     summary = (tmp_path / "report" / "summary.md").read_text()
-    assert "All measurements: energy" in summary and "train_joules_per_sample (J)" in summary
+    assert "All measurements: energy" in summary and "train joules per sample (J)" in summary
     assert (tmp_path / "report" / "energy.png").exists()
     worse = write_csv(tmp_path / "new.csv", [make_row(**energy_cells | {"train_joules_per_sample": 0.8})])
     assert main(["compare", str(base), str(worse)]) == 1  # more energy per sample: a regression

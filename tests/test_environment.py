@@ -179,10 +179,11 @@ def test_compare_warns_when_the_files_come_from_different_machines_or_software(t
 
 def test_a_row_carries_its_environment_noise_check_and_memory_baseline(tmp_path):
     from bench.core.config import RunConfig
+    from bench.results.io import flatten
     from bench.run.child import run
 
-    row = run(RunConfig(model="tests.fake_models:FakeNet", datamodule="synthetic", profile="smoke", batch_size=16),
-              tmp_path)
+    config = RunConfig(model="tests.fake_models:FakeNet", datamodule="synthetic", profile="smoke", batch_size=16)
+    row = flatten(run(config, tmp_path))
     assert row["status"] == "ok", row["message"]
     assert row["cpu_model"] and row["cpu_threads"] >= 1 and row["torch_threads"] >= 1
     assert 0 < row["rss_after_import_mb"] <= row["peak_rss_mb"]
@@ -194,6 +195,7 @@ def test_a_run_keeps_freed_host_memory_and_says_so_unless_the_user_chose(tmp_pat
     from types import SimpleNamespace
 
     from bench.core.config import RunConfig
+    from bench.results.io import flatten
     from bench.run.child import run
     from bench.run.measure import memory
 
@@ -203,8 +205,8 @@ def test_a_run_keeps_freed_host_memory_and_says_so_unless_the_user_chose(tmp_pat
     monkeypatch.setattr(memory.platform, "libc_ver", lambda: ("glibc", "2.36"))
     monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "1048576")  # the user's own choice stays
-    row = run(RunConfig(model="tests.fake_models:FakeNet", datamodule="synthetic", profile="smoke", batch_size=16),
-              tmp_path)
+    config = RunConfig(model="tests.fake_models:FakeNet", datamodule="synthetic", profile="smoke", batch_size=16)
+    row = flatten(run(config, tmp_path))
     assert row["status"] == "ok", row["message"]
     assert sorted(calls) == [(-3, 32 << 20), (-1, 1048576)]
     recorded = json.loads(row["env_vars"])

@@ -20,7 +20,7 @@ from bench.core.config import RunConfig
 from bench.integrations import wandb_log
 from bench.launch.child_process import run_child
 from bench.launch.sweep import hold_sweep_folder
-from bench.results.io import append_row, read_rows
+from bench.results.io import append_row, flatten, read_rows
 from bench.results.records import repair_partial_last_line
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,7 +100,7 @@ def test_a_wandb_that_goes_away_mid_sweep_turns_the_run_offline_not_into_an_erro
     monkeypatch.delenv("WANDB_MODE", raising=False)
     config = RunConfig(model=FAKE, datamodule="synthetic", batch_size=16, profile="smoke", time_limit_s=120,
                        wandb="online")
-    row = run_child(config, tmp_path)
+    row = flatten(run_child(config, tmp_path))
     assert row["status"] == "ok", row["message"]
     log = (tmp_path / "runs" / f"{config.run_id}.log").read_text()
     assert "W&B online logging failed for this run" in log

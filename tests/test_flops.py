@@ -150,12 +150,14 @@ def test_cudnn_recurrent_training_flops_match_the_unfused_kernels(mode):
     assert ours == pytest.approx(plain, rel=0.02)
 
 
+@pytest.mark.slow  # 12 runs plus their CPU counts (out of the 90 s GPU tier)
 @pytest.mark.gpu
 @pytest.mark.parametrize("name", MODELS)
 def test_mfu_is_at_most_one_on_a_gpu(name, tmp_path):
+    from bench.results.io import flatten
     from bench.run.child import run
 
-    row = run(smoke_config(name, device="cuda"), tmp_path)
+    row = flatten(run(smoke_config(name, device="cuda"), tmp_path))
     assert row["status"] == "ok", row["message"]
     assert 0 < row["mfu"] <= 1, (row["mfu"], row["peak_dtype"], row["peak_tflops"])
     assert row["flops_per_sample"] == pytest.approx(counted_in_a_fit(smoke_config(name), tmp_path / "cpu").flops,
@@ -165,8 +167,9 @@ def test_mfu_is_at_most_one_on_a_gpu(name, tmp_path):
 @pytest.mark.gpu
 @pytest.mark.parametrize("name", ["rnn", "lstm", "attention", "dqn"])
 def test_clipping_models_train_in_16_mixed_on_a_gpu(name, tmp_path):
+    from bench.results.io import flatten
     from bench.run.child import run
 
-    row = run(smoke_config(name, device="cuda", precision="16-mixed"), tmp_path)
+    row = flatten(run(smoke_config(name, device="cuda", precision="16-mixed"), tmp_path))
     assert row["status"] == "ok", row["message"]
     assert row["train_samples_per_s"] > 0

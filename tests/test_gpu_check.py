@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from benchmarks import gpu_check
+from benchmarks.gpu_check_verdict import overhead_bars
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,21 +28,23 @@ def test_reduced_form_writes_the_bundle_and_the_verdict(tmp_path):
     assert sorted((r["model"], r["precision"], r["status"]) for r in rows) == [
         ("mlp", "32-true", "ok"), ("mlp", "bf16-mixed", "ok")]
     verdict = (out / "verdict.md").read_text()
-    assert "| every cpu row ok in 32-true, bf16-mixed | MET | 2 of 2 ok |" in verdict
-    assert "energy per sample present on every row" in verdict and "the whole command within 6 minutes" in verdict
+    assert "| every cpu row ok in 32-true, bf16-mixed | MET | 2 of 2 ok [judged: classic 32-true: mlp; classic " \
+        "bf16-mixed: mlp] |" in verdict
+    assert "energy: nonzero over >= 1 s" in verdict and "the whole command within 6 minutes" in verdict
     assert "dnnbench check" in (out / "check.txt").read_text()
     steps = list(csv.DictReader(open(out / "steps.csv")))
-    assert [s["step"] for s in steps] == ["dnnbench check", "sweep", "overhead", "pytest -m gpu"]
-    assert steps[-1]["exit_code"] == "skipped (no CUDA)" and steps[2]["exit_code"] == "0"
+    assert [s["step"] for s in steps] == ["dnnbench check", "overhead", "pytest -m gpu", "sweep"]
+    assert steps[2]["exit_code"] == "skipped (no CUDA)" and steps[1]["exit_code"] == "skipped (none chosen)"
     assert steps[0]["summary"].startswith("dnnbench check:")  # its verdict line
 
 
 def test_overhead_bars_judge_the_ratios():
-    rows = [{"model": "cnn", "size": "classic", "runner_over_bare": 0.99, "device_over_expert": 0.97,
+    rows = [{"model": "cnn", "size": "classic", "status": "ok", "runner_over_bare": 0.99, "device_over_expert": 0.97,
              "runner_over_expert": 0.9},
-            {"model": "resnet", "size": "large", "runner_over_bare": 0.93, "device_over_expert": None,
+            {"model": "resnet", "size": "large", "status": "ok", "runner_over_bare": 0.93, "device_over_expert": None,
              "runner_over_expert": 0.96}]
-    bars = {name: (verdict, number) for name, verdict, number in gpu_check.overhead_bars(rows)}
+    steps = [{"step": "overhead", "exit_code": 0, "seconds": 60}]
+    bars = {name.split(" (")[0]: (verdict, number) for name, verdict, number in overhead_bars(rows, steps)}
     assert bars["Trainer loop >= 0.95x bare Trainer"] == ("NOT MET", "cnn@classic 0.990, resnet@large 0.930")
     assert bars["model cost >= 0.95x expert loop"] == ("MET", "cnn@classic 0.970")
     assert bars["resnet 224² Trainer loop >= 0.95x expert loop"][0] == "MET"
@@ -50,8 +53,8 @@ def test_overhead_bars_judge_the_ratios():
 def test_a_step_past_the_budget_is_skipped_and_said(tmp_path):
     steps = []
     code = gpu_check.run_step("late", [sys.executable, "-c", "pass"], tmp_path / "late.log", steps,
-                              gpu_check.Deadline(0))
+                              gpu_check.Deadline(0, {}))
     assert code == 124 and steps[0]["exit_code"] == "skipped (budget spent)"
     gpu_check.run_step("slow", [sys.executable, "-c", "import time; time.sleep(30)"], tmp_path / "slow.log", steps,
-                       gpu_check.Deadline(1))
+                       gpu_check.Deadline(1, {}))
     assert steps[1]["exit_code"] == 124  # stopped at the deadline

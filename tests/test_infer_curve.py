@@ -270,7 +270,8 @@ def test_results_readme_documents_the_inference_columns():
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("backend", ["eager", "compile", "export", "onnxruntime", "int8"])
+@pytest.mark.parametrize("backend", ["eager", pytest.param("compile", marks=pytest.mark.slow),  # compiles
+                                     pytest.param("export", marks=pytest.mark.slow), "onnxruntime", "int8"])
 def test_each_backend_on_a_gpu_runs_or_names_what_it_needs(backend):
     cuda = torch.device("cuda")
     net = tiny_net().to(cuda)

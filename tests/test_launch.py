@@ -17,13 +17,13 @@ from bench.cli import main
 from bench.core import progress
 from bench.core.config import RunConfig
 from bench.launch import child_process as launch
+from bench.launch import console as console_module
 from bench.launch import warm_client as warm_server
 from bench.launch.child_process import run_child
-from bench.launch import console as console_module
 from bench.launch.console import Console
 from bench.launch.local_executor import Slot, Slots, machine_slots, split_cores
 from bench.launch.sweep import RunQueue
-from bench.results.io import read_rows
+from bench.results.io import flatten, read_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 CRASH = "tests.crash_models:CrashNet"
@@ -39,22 +39,22 @@ def server_pid() -> int:
     ("sigkill", "killed by SIGKILL (the kernel's out-of-memory killer"),
 ])
 def test_the_warm_server_survives_a_run_that_dies(tmp_path, mode, fragment):
-    first = run_child(fake_config(), tmp_path)  # starts (or reuses) the server
+    first = flatten(run_child(fake_config(), tmp_path))  # starts (or reuses) the server
     assert first["status"] == "ok", first["message"]
     before = server_pid()
-    crashed = run_child(fake_config(mode, model=CRASH), tmp_path)
+    crashed = flatten(run_child(fake_config(mode, model=CRASH), tmp_path))
     assert crashed["status"] == "error" and fragment in crashed["message"]
     assert crashed["model"] == CRASH and crashed["reproduce"] and crashed["devices_used"]
-    after = run_child(fake_config(seed=1), tmp_path)
+    after = flatten(run_child(fake_config(seed=1), tmp_path))
     assert after["status"] == "ok", after["message"]
     assert server_pid() == before  # the same server forked all three
 
 
 def test_a_dead_server_is_started_again(tmp_path):
-    assert run_child(fake_config(), tmp_path)["status"] == "ok"
+    assert flatten(run_child(fake_config(), tmp_path))["status"] == "ok"
     dead = server_pid()
     os.kill(dead, signal.SIGKILL)
-    row = run_child(fake_config(seed=1), tmp_path)
+    row = flatten(run_child(fake_config(seed=1), tmp_path))
     assert row["status"] == "ok", row["message"]
     assert server_pid() != dead
 
@@ -62,7 +62,7 @@ def test_a_dead_server_is_started_again(tmp_path):
 def test_runs_start_in_a_fresh_interpreter_where_forking_is_unavailable(tmp_path, monkeypatch):
     monkeypatch.setattr(warm_server, "_unavailable", True)
     monkeypatch.setattr(warm_server, "_server", None)
-    row = run_child(fake_config(), tmp_path)
+    row = flatten(run_child(fake_config(), tmp_path))
     assert row["status"] == "ok", row["message"]
     assert warm_server._server is None
 
@@ -71,7 +71,7 @@ def test_a_server_that_cannot_start_is_reported_once_and_runs_start_fresh(tmp_pa
     monkeypatch.setattr(warm_server, "SERVE", "import sys; sys.exit('broken imports')")
     monkeypatch.setattr(warm_server, "_server", None)
     monkeypatch.setattr(warm_server, "_unavailable", False)
-    rows = [run_child(fake_config(seed=seed), tmp_path) for seed in (0, 1)]
+    rows = [flatten(run_child(fake_config(seed=seed), tmp_path)) for seed in (0, 1)]
     assert [row["status"] for row in rows] == ["ok", "ok"]
     warnings = [line for line in capsys.readouterr().err.splitlines() if "warm server" in line]
     assert len(warnings) == 1 and "broken imports" in warnings[0] and "fresh interpreters" in warnings[0]
@@ -237,7 +237,7 @@ def test_progress_moves_in_place_on_a_terminal_and_as_plain_lines_in_a_log(tmp_p
 
 @pytest.mark.gpu
 def test_a_forked_run_initialises_cuda_itself(tmp_path):
-    row = run_child(fake_config(device="cuda"), tmp_path)
+    row = flatten(run_child(fake_config(device="cuda"), tmp_path))
     assert row["status"] == "ok", row["message"]
     assert row["devices_used"].startswith("cuda:")
 
@@ -268,7 +268,7 @@ def test_a_users_datamodules_folder_does_not_shadow_ours_and_their_own_module_re
     monkeypatch.syspath_prepend(str(tmp_path))  # as `dnnbench run` puts the working directory first
     warm_server.stop_warm_server()  # the server starts in this folder, as a sweep's does
     try:
-        row = run_child(fake_config(model="mypkg:Net"), tmp_path / "sweep")  # forked; fresh children import
+        row = flatten(run_child(fake_config(model="mypkg:Net"), tmp_path / "sweep"))  # forked; fresh children import
         # through the same finder (bench/__init__.py)
     finally:
         warm_server.stop_warm_server()
@@ -297,7 +297,7 @@ def test_a_stopped_warm_server_does_not_hold_the_run_past_its_limit(tmp_path):
     """SIGSTOP the server once it forked a run: the run ends, the server never says so; its row still comes."""
     import threading
 
-    assert run_child(fake_config(), tmp_path)["status"] == "ok"  # a warm server that has served
+    assert flatten(run_child(fake_config(), tmp_path))["status"] == "ok"  # a warm server that has served
     server = server_pid()
     config = fake_config(seed=1, time_limit_s=20)
     rows, started = [], time.monotonic()
@@ -314,8 +314,8 @@ def test_a_stopped_warm_server_does_not_hold_the_run_past_its_limit(tmp_path):
             os.kill(server, signal.SIGCONT)
     assert rows, "no row within the time limit"
     assert time.monotonic() - started < config.time_limit_s + 10 + 5  # the limit, the bar's 10 s, the run's start
-    assert rows[0]["status"] == "ok", rows[0]["message"]
-    assert run_child(fake_config(seed=2), tmp_path)["status"] == "ok"  # a new server for the next run
+    assert rows[0].status == "ok", rows[0].message
+    assert flatten(run_child(fake_config(seed=2), tmp_path))["status"] == "ok"  # a new server for the next run
 
 
 @pytest.mark.skipif(not Path("/proc").exists(), reason="reads /proc")

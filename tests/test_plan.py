@@ -21,6 +21,7 @@ BAD_INPUT = [
     (["--batch-sizes", "16,016"], "more than once"),
     (["--data", "synthetic,synthetic"], "more than once"),
     (["--model-arg", "foo=1"], "no argument 'foo'"),
+    (["--models", "tests.fake_models:NoFullEpochsNet"], "names no epochs for profile(s) full"),
     (["--models", "mlp", "--model-arg", "dropout=abc"], "dropout='abc'"),
     (["--models", "mlp", "--model-arg", "hidden_sizes=3.5"], "hidden_sizes=3.5"),
     (["--data-arg", "batch_size=64"], "--batch-sizes"),

@@ -24,7 +24,7 @@ def test_report_writes_tables_plots_and_page(tmp_path):
     assert "| cnn | acc (max) | 0.98 | 0.975 |" in summary
     assert "| mlp | acc (max) | 0.98 | oom |" in summary  # a failed run shows its status, never 0
     assert "| gan | acc (max) | error |" in summary
-    assert "1.50x" in summary and "-0.005" in summary  # bf16 speed-up and quality drift vs 32-true
+    assert "1.50x" in summary and "0.005 worse" in summary  # bf16 speed-up and quality drift vs 32-true
     for name in ("throughput.png", "memory.png", "quality_vs_time.png"):
         assert (tmp_path / name).stat().st_size > 1000
     page = index.read_text()
@@ -41,7 +41,7 @@ def test_repeats_show_median_and_spread_and_olympic_mean():
 def test_report_cell_with_repeats(tmp_path):
     rows = [make_row(repeat=i, train_samples_per_s=v) for i, v in enumerate([900.0, 1000.0, 1100.0])]
     write_report([write_csv(tmp_path / "results.csv", rows)], tmp_path)
-    assert "1000 ±100 (n=3)" in (tmp_path / "summary.md").read_text()
+    assert "1,000 ±100 (n=3)" in (tmp_path / "summary.md").read_text()
 
 
 def test_secondary_metrics_get_their_own_table(tmp_path):
@@ -50,7 +50,7 @@ def test_secondary_metrics_get_their_own_table(tmp_path):
             enumerate([(90.0, 7.0), (100.0, 8.0), (80.0, 9.0)])]
     rows.append(make_row(model="gan", repeat=3, status="error"))  # a failed repeat adds nothing
     write_report([write_csv(tmp_path / "results.csv", rows)], tmp_path)
-    assert "| gan | cpu 32-true | fid_untrained=2700 is=8 |" in (tmp_path / "summary.md").read_text()
+    assert "| gan | cpu 32-true | fid_untrained=2,700 is=8 |" in (tmp_path / "summary.md").read_text()
 
 
 def test_report_cli_refuses_bad_files(tmp_path, capsys):
@@ -80,10 +80,10 @@ def test_two_batch_sizes_and_two_precisions_are_four_configs_with_provenance_and
     labels = ["cpu 32-true bs32", "cpu bf16-mixed bs32", "cpu 32-true bs64", "cpu bf16-mixed bs64"]
     assert "| model | metric | " + " | ".join(labels) + " |" in summary  # one column per config, never averaged
     assert "| host | benchbox |" in summary and "| torch | 2.14.1 |" in summary and "| commit | abc1234 |" in summary
-    for header in ("latency_p50_ms (ms)", "latency_p95_ms (ms)", "flops_per_sample (FLOP)",
-                   "achieved_tflops (TFLOP/s)", "mfu (ratio)", "params"):
+    for header in ("latency p50 (ms)", "latency p95 (ms)", "flops per sample (FLOP)",
+                   "achieved (TFLOP/s)", "mfu (ratio)", "params"):
         assert header in summary and html.escape(header) in page, header
-    assert "2.5 G" in summary and "0.00001234" in summary and "123457" in summary
+    assert "2.5 G" in summary and "0.0000123" in summary and "123,000" in summary
     for text in (summary, page):
         found = [float(m) for m in SCIENTIFIC.findall(text)]
         assert not [x for x in found if abs(x) < 1e6], found
@@ -97,8 +97,8 @@ def test_repeats_show_spread_single_runs_say_so_and_a_shared_device_is_flagged(t
     rows += [make_row(model="mlp", noise_warning="shared device: other processes used 1.5 of 2 CPU cores")]
     index = write_report([write_csv(tmp_path / "results.csv", rows)], tmp_path)
     summary = (tmp_path / "summary.md").read_text()
-    assert "| cnn | cpu 32-true | n=3 | 1000 ±100 |" in summary  # speed table: spread beside the value
-    assert "| mlp | cpu 32-true | single run ⚠ shared device | 1000 ⚠ |" in summary
+    assert "| cnn | cpu 32-true | n=3 | 1,000 ±100 |" in summary  # speed table: spread beside the value
+    assert "| mlp | cpu 32-true | single run ⚠ shared device | 1,000 ⚠ |" in summary
     assert "| mlp | acc (max) | 0.98 |" in summary  # quality does not depend on the machine's load: no mark
     assert "1 of 4 runs shared their device" in summary and "other processes used 1.5" in summary
     assert "class=badge" in index.read_text()

@@ -3,7 +3,8 @@ an error in tests), and the one rule for a results file's last row (issue 23): `
 provably a crash's partial write; `report`, `compare` and resume refuse anything else, and never touch the file."""
 
 import codecs
-from dataclasses import dataclass
+import json
+from dataclasses import FrozenInstanceError, dataclass, replace
 
 import pytest
 from results_fixtures import make_row
@@ -17,6 +18,7 @@ from bench.results.io import (
     ResultsError,
     UnknownColumnError,
     append_row,
+    as_cells,
     flatten,
     load_results,
     read_rows,
@@ -38,8 +40,7 @@ class Misspelt(Columns):
 
 def test_the_typed_row_flattens_config_outcome_and_pieces_in_order():
     row = RunRow(CONFIG, started_at="2026-01-01T00:00:00")
-    row.add(Speed(10.0), Cells({"wall_s": 3.0}), Speed(12.0))
-    row.end(Status.DIVERGED, "loss became nan")
+    row = row.add(Speed(10.0), Cells({"wall_s": 3.0}), Speed(12.0)).end(Status.DIVERGED, "loss became nan")
     cells = flatten(row)
     assert cells["train_samples_per_s"] == 12.0 and cells["wall_s"] == 3.0  # the later piece wins
     assert (cells["status"], cells["message"], cells["schema_version"]) == ("diverged", "loss became nan",
@@ -47,9 +48,27 @@ def test_the_typed_row_flattens_config_outcome_and_pieces_in_order():
     assert cells["reproduce"] == CONFIG.reproduce() and cells["batch_size"] == 32
 
 
+def test_the_row_crosses_the_process_boundary_typed_and_is_flattened_only_by_the_writer(tmp_path):
+    """The child's JSON file (to_json) gives the launcher the same typed row back: config, status, message, cells and
+    the inference rows; adding to it builds a new row; append_row flattens it into the same cells."""
+    inference_row = {"run_id": CONFIG.run_id, "backend": "eager", "infer_batch_size": 1}
+    row = RunRow(CONFIG, started_at="2026-01-01T00:00:00").add(Speed(10.0), Cells({"wall_s": 3.0}))
+    row = replace(row.end(Status.OOM, "out of memory").noted("", "a note"), inference=(inference_row,))
+    back = RunRow.from_json(json.loads(json.dumps(row.to_json())))
+    assert isinstance(back.config, RunConfig) and back.config == CONFIG and back.status is Status.OOM
+    assert (back.message, back.inference, back.get("train_samples_per_s")) == ("out of memory; a note",
+                                                                              (inference_row,), 10.0)
+    more = back.add(Cells({"devices_used": "cpu:0"}))
+    assert more is not back and back.get("devices_used") is None and more.get("devices_used") == "cpu:0"
+    with pytest.raises(FrozenInstanceError):
+        back.message = "changed"  # type: ignore[misc]
+    written = append_row(tmp_path / "results.csv", row)
+    assert written == as_cells(flatten(row)) and read_rows(tmp_path / "results.csv") == [written]
+    assert "inference" not in written and written["status"] == "oom"
+
+
 def test_a_misspelt_column_is_an_error_in_tests(tmp_path):
-    row = RunRow(CONFIG)
-    row.add(Misspelt(10.0))
+    row = RunRow(CONFIG).add(Misspelt(10.0))
     with pytest.raises(UnknownColumnError, match="train_sample_per_s"):
         flatten(row)
     with pytest.raises(UnknownColumnError, match="bogus"):
@@ -58,8 +77,7 @@ def test_a_misspelt_column_is_an_error_in_tests(tmp_path):
 
 def test_outside_tests_the_row_is_kept_and_the_unknown_column_named(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DNNBENCH_STRICT_COLUMNS", "0")
-    row = RunRow(CONFIG, message="a note")
-    row.add(Misspelt(10.0))
+    row = RunRow(CONFIG, message="a note").add(Misspelt(10.0))
     cells = flatten(row)
     assert "train_sample_per_s" not in cells and cells["message"] == "a note; unknown columns train_sample_per_s"
     append_row(tmp_path / "results.csv", cells)

@@ -17,14 +17,14 @@ from bench.cli import main
 from bench.core.columns import COLUMNS, SCHEMA_VERSION, markdown_docs
 from bench.core.config import RunConfig
 from bench.launch.child_process import run_child
-from bench.results.io import read_rows
+from bench.results.io import flatten, read_rows
 from bench.run.child import run
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_ok_run_measures_speed_cost_and_environment(tmp_path):
-    row = run_child(fake_config(), tmp_path)
+    row = flatten(run_child(fake_config(), tmp_path))
     assert row["status"] == "ok", row["message"]
     for column in ("train_samples_per_s", "infer_samples_per_s", "latency_p50_ms", "peak_rss_mb", "params",
                    "flops_per_sample", "wall_s", "steps", "latency_samples"):
@@ -47,7 +47,7 @@ def test_ok_run_measures_speed_cost_and_environment(tmp_path):
     ("crash", "error", "boom: injected crash"),
 ])
 def test_failures_become_rows_with_a_status(tmp_path, mode, status, fragment):
-    row = run_child(fake_config(mode), tmp_path)
+    row = flatten(run_child(fake_config(mode), tmp_path))
     assert row["status"] == status
     assert fragment in row["message"]
     assert row["model"] == FAKE and row["reproduce"]
@@ -55,7 +55,7 @@ def test_failures_become_rows_with_a_status(tmp_path, mode, status, fragment):
 
 def test_a_run_past_its_time_limit_is_killed_and_recorded(tmp_path):
     started = time.perf_counter()
-    row = run_child(fake_config("sleep", time_limit_s=15), tmp_path)
+    row = flatten(run_child(fake_config("sleep", time_limit_s=15), tmp_path))
     assert row["status"] == "timeout"
     assert "15 s time limit" in row["message"]
     assert time.perf_counter() - started < 60
@@ -65,9 +65,9 @@ def test_missing_device_is_unavailable_and_cpu_float16_unsupported(tmp_path):
     import torch
 
     if not torch.cuda.is_available():
-        row = run(fake_config(device="cuda"), tmp_path)
+        row = flatten(run(fake_config(device="cuda"), tmp_path))
         assert row["status"] == "unavailable" and "no CUDA device" in row["message"]
-    row = run(fake_config(precision="16-mixed"), tmp_path)
+    row = flatten(run(fake_config(precision="16-mixed"), tmp_path))
     assert row["status"] == "unsupported" and "16-mixed is not supported on CPU" in row["message"]
 
 
@@ -111,8 +111,8 @@ def test_a_sweep_refuses_to_append_to_a_csv_with_other_columns(tmp_path, capsys)
 
 
 def test_other_test_metrics_go_beside_the_main_one(tmp_path):
-    row = run(RunConfig(model="autoencoder", datamodule="mnist5k", profile="smoke", batch_size=32,
-                        time_limit_s=120), tmp_path)
+    row = flatten(run(RunConfig(model="autoencoder", datamodule="mnist5k", profile="smoke", batch_size=32,
+                        time_limit_s=120), tmp_path))
     assert row["status"] == "ok", row["message"]
     others = row["other_metrics"]
     assert {"psnr", "ssim"} <= set(others) and "mse" not in others  # mse is metric_value itself
@@ -129,7 +129,7 @@ def test_every_column_is_documented():
 
 
 def test_reproduce_reruns_the_same_config(tmp_path):
-    row = run_child(fake_config(seed=3, batch_size=8), tmp_path / "first")
+    row = flatten(run_child(fake_config(seed=3, batch_size=8), tmp_path / "first"))
     command = shlex.split(row["reproduce"])
     assert command[:2] == ["dnnbench", "run"]
     out = tmp_path / "again"

@@ -21,7 +21,7 @@ from bench.core import config as cfg
 from bench.core.config import RunConfig
 from bench.core.profiles import SIZES
 from bench.plan.planner import plan
-from bench.results.io import load_results
+from bench.results.io import flatten, load_results
 from bench.run.child import run
 from bench.run.measure import batch_size
 from bench.run.measure.quality import QualityWatch
@@ -110,7 +110,7 @@ def test_a_smoke_run_at_the_large_size_is_ok(name, tmp_path):
     preset = lightning_modules.get(name).bench.size("large")
     assert (config.size, config.datamodule, config.batch_size) == ("large", preset.datamodule,
                                                                    preset.default_batch_size("smoke"))
-    row = run(config, tmp_path)
+    row = flatten(run(config, tmp_path))
     assert row["status"] == "ok", row["message"]
     assert row["size"] == "large" and "large" in config.label() and "large" in row["reproduce"]
     assert row["params"] > 0 and row["train_samples_per_s"] > 0
@@ -124,6 +124,7 @@ def test_the_shrunk_large_preset_stays_finite_for_a_speed_window(name, precision
     assert stop.seen == SPEED_WINDOW_STEPS
 
 
+@pytest.mark.slow  # 36 large speed windows: minutes (out of the 90 s GPU tier)
 @pytest.mark.gpu
 @pytest.mark.parametrize("precision", ["32-true", "bf16-mixed", "16-mixed"])
 @pytest.mark.parametrize("name", MODEL_NAMES)
@@ -132,6 +133,7 @@ def test_the_real_large_preset_stays_finite_for_a_speed_window_on_a_gpu(name, pr
     assert stop.seen == SPEED_WINDOW_STEPS
 
 
+@pytest.mark.slow  # 12 large presets built (out of the 90 s GPU tier)
 @pytest.mark.gpu
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_optimizers_take_the_fused_path_on_a_gpu(name):
@@ -149,7 +151,7 @@ def fake_auto(**model_args) -> RunConfig:
 
 
 def test_auto_batch_size_searches_powers_of_two_and_records_the_batch_it_found(tmp_path):
-    row = run(fake_auto(), tmp_path)
+    row = flatten(run(fake_auto(), tmp_path))
     assert row["status"] == "ok", row["message"]
     # No out-of-memory error on a CPU: the search runs to its CPU cap.
     assert row["batch_size"] == 16 * 2**batch_size.CPU_DOUBLINGS and row["batch_size_mode"] == "auto"
@@ -161,22 +163,22 @@ def test_auto_batch_size_searches_powers_of_two_and_records_the_batch_it_found(t
 
 
 def test_auto_batch_size_keeps_the_last_batch_before_an_out_of_memory_error(tmp_path):
-    row = run(fake_auto(oom_above=40), tmp_path)  # 16 and 32 fit, 64 runs out of memory
+    row = flatten(run(fake_auto(oom_above=40), tmp_path))  # 16 and 32 fit, 64 runs out of memory
     assert row["status"] == "ok", row["message"]  # the measured fit itself ran at the batch found
     assert row["batch_size"] == 32
 
 
 def test_an_out_of_memory_error_at_a_fixed_batch_stays_an_oom_row(tmp_path):
-    config = fake_auto(oom_above=40)
-    config.batch_size, config.batch_size_mode = 64, "fixed"
-    row = run(config, tmp_path)
+    config = fake_auto(oom_above=40).but(batch_size=64, batch_size_mode="fixed")
+    row = flatten(run(config, tmp_path))
     assert row["status"] == "oom" and row["batch_size"] == 64 and row["batch_size_mode"] == "fixed"
 
 
+@pytest.mark.slow  # a batch-size search on the large mlp (out of the 90 s GPU tier)
 @pytest.mark.gpu
 def test_auto_batch_size_on_a_gpu_finds_a_power_of_two_multiple_of_the_default(tmp_path):
     config = large_config("mlp", profile="quick", device="cuda", precision="bf16-mixed", batch_size_mode="auto")
-    row = run(config, tmp_path)
+    row = flatten(run(config, tmp_path))
     assert row["status"] == "ok", row["message"]
     multiple = row["batch_size"] / config.batch_size
     assert multiple >= 1 and multiple == 2 ** round(np.log2(multiple))
@@ -247,8 +249,8 @@ def test_the_auto_search_names_the_limit_that_stopped_it():
 
 def test_auto_batch_size_is_capped_at_the_training_split(tmp_path):
     config = fake_auto()
-    config.data_args = {**config.data_args, "num_samples": 40}  # 16 and 32 fit the split, 64 would be all of it
-    row = run(config, tmp_path)
+    config = config.but(data_args={**config.data_args, "num_samples": 40})  # 16 and 32 fit, 64 would be all of it
+    row = flatten(run(config, tmp_path))
     assert row["status"] == "ok", row["message"]
     assert row["batch_size"] == 32 and "stopped by the training split's 40 samples" in row["message"]
 

@@ -11,6 +11,7 @@ from bench.core import axes
 from bench.core.config import RunConfig
 from bench.core.stats import time_to_train
 from bench.report.page import write_report
+from bench.results.io import flatten
 from bench.run.child import run
 from bench.run.measure import speed
 
@@ -24,7 +25,7 @@ def climbing_config(**overrides):
 
 
 def test_standard_stops_at_the_first_validation_that_reaches_the_target(tmp_path):
-    row = run(climbing_config(), tmp_path)
+    row = flatten(run(climbing_config(), tmp_path))
     assert row["status"] == "ok", row["message"]
     assert row["stop_at_target"] == "on" and row["reached_target"] == "yes"
     # reached at the third epoch's validation (0.6 >= 0.5): stopped there, not one step later
@@ -36,7 +37,7 @@ def test_standard_stops_at_the_first_validation_that_reaches_the_target(tmp_path
 
 @pytest.mark.parametrize("overrides", [{"profile": "full"}, {"stop_at_target": "off"}])
 def test_full_and_stop_off_train_every_epoch(tmp_path, overrides):
-    row = run(climbing_config(**overrides), tmp_path)
+    row = flatten(run(climbing_config(**overrides), tmp_path))
     assert row["status"] == "ok", row["message"]
     assert row["stop_at_target"] == "off"
     assert row["epochs"] == 6 and row["steps"] == 6 * STEPS_PER_EPOCH
@@ -45,7 +46,7 @@ def test_full_and_stop_off_train_every_epoch(tmp_path, overrides):
 
 
 def test_a_run_past_its_seconds_cap_writes_its_row_and_says_so(tmp_path):
-    row = run(climbing_config(time_limit_s=0.001), tmp_path)  # the cap is half of it: the first step is past it
+    row = flatten(run(climbing_config(time_limit_s=0.001), tmp_path))  # the cap is half of it: the first step past it
     assert row["status"] == "ok", row["message"]
     assert row["reached_target"] == "no" and row["time_to_target_s"] is None
     assert row["steps"] == 1 and "training stopped at its time cap" in row["message"]
@@ -58,8 +59,8 @@ def test_a_quality_fit_long_enough_is_the_speed_window_and_its_own_fit_only_prof
     carry_on = speed.SpeedWindow.carry_on
     monkeypatch.setattr(speed.SpeedWindow, "carry_on",
                         lambda window, **kw: budgets.append(carry_on(window, **kw)) or budgets[-1])
-    row = run(climbing_config(profile="full", data_args={"shape": (1, 8, 8), "num_classes": 3, "num_samples": 1600}),
-              tmp_path)
+    data_args = {"shape": (1, 8, 8), "num_classes": 3, "num_samples": 1600}
+    row = flatten(run(climbing_config(profile="full", data_args=data_args), tmp_path))
     assert row["status"] == "ok", row["message"]
     assert row["steps"] == 600 and row["timed_steps"] >= speed.TIMED_STEPS
     assert budgets == [1 + speed.REWARM_STEPS + speed.PROFILED_STEPS]  # the counted step, a re-warm-up, the profile
@@ -69,8 +70,8 @@ def test_a_quality_fit_long_enough_is_the_speed_window_and_its_own_fit_only_prof
 def test_a_module_stepping_two_optimizers_a_batch_still_gets_its_profiled_steps(tmp_path):
     """Lightning counts a GAN's two optimizer steps a batch as two: the speed window's own fit still runs the
     profiled steps to the end (the row has device time), and a profile cut short would say so."""
-    row = run(climbing_config(model="tests.fake_models:TwoOptimizerNet", profile="full",
-                              data_args={"shape": (1, 8, 8), "num_classes": 3, "num_samples": 1600}), tmp_path)
+    row = flatten(run(climbing_config(model="tests.fake_models:TwoOptimizerNet", profile="full",
+                              data_args={"shape": (1, 8, 8), "num_classes": 3, "num_samples": 1600}), tmp_path))
     assert row["status"] == "ok", row["message"]
     assert row["timed_steps"] >= speed.TIMED_STEPS and row["device_samples_per_s"] > 0
     assert "device time not measured" not in (row["message"] or "")

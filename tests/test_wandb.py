@@ -123,6 +123,7 @@ def test_project_and_entity_come_from_the_config_and_the_flags(tmp_path):
 def test_a_run_logs_per_step_curves_and_its_pictures(tmp_path):
     from PIL import Image
 
+    from bench.results.io import flatten
     from bench.run.child import run
 
     config = RunConfig(model="tests.fake_models:FakeNet", datamodule="synthetic", batch_size=8, profile="quick",
@@ -130,7 +131,7 @@ def test_a_run_logs_per_step_curves_and_its_pictures(tmp_path):
     pictures = tmp_path / "artifacts" / config.run_id
     pictures.mkdir(parents=True)
     Image.new("RGB", (16, 16), "red").save(pictures / "samples.png")  # as a model's save_artifacts leaves them
-    row = run(config, tmp_path)
+    row = flatten(run(config, tmp_path))
     assert row["status"] == "ok", row["message"]
     (run_dir,) = (tmp_path / "wandb").glob("offline-run-*")
     history: list[dict] = []

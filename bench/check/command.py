@@ -5,7 +5,8 @@ The machine and each GPU: load, busy processes, CPU governor and turbo, cores, m
 clocks, throttling, power, temperature, ECC, MIG, other processes (bench/check/machine.py). The harness: one model
 launched the way real runs are (forked from the warm server into a run's child), where the runner's own speed
 window, a bare Lightning Trainer and an expert plain loop alternate on the same resident batches three times
-(bench/run/overhead.py): the two ratios and the spread of the repeats. Every ⚠ says what to do about it.
+(bench/run/overhead.py): the two ratios (host clocks for the Trainer loops, device-busy time for the model cost) and
+the spread of the repeats. Every ⚠ says what to do about it.
 
 Exit codes: 0 fit; 1 a line that makes numbers unreliable (other busy processes, a throttling or shared GPU, a
 lowered power limit, a harness ratio or spread off its bar, a failed probe); 2 bad input.
@@ -36,8 +37,7 @@ def run_probe(config, out_dir: Path, repeats: int = PROBE_REPEATS):
     from bench.run.overhead import Overhead
 
     row = launch.run_child(config, out_dir, probe_repeats=repeats)  # the child probes instead of training
-    ok = row.get("status") == "ok" and isinstance(row.get("overhead"), dict)
-    return row, Overhead(**row["overhead"]) if ok else None
+    return row, Overhead(**row.probe) if row.status == "ok" and row.probe is not None else None
 
 
 def probe_lines(device: str, model: str, out_dir: Path, repeats: int = PROBE_REPEATS) -> list[Line]:
@@ -47,25 +47,25 @@ def probe_lines(device: str, model: str, out_dir: Path, repeats: int = PROBE_REP
     what = f"harness on {device} ({model}, {repeats} repeats)"
     row, measured = run_probe(runner_config(model, "quick", device, {}, time_limit_s=PROBE_LIMIT_S), out_dir,
                               repeats)
-    if measured is None and row.get("status") == "timeout":
-        return [Line(BAD, what, f"probe timeout: {row.get('message', '')}"[:300], "the machine is too busy or too "
+    if measured is None and row.status == "timeout":
+        return [Line(BAD, what, f"probe timeout: {row.message}"[:300], "the machine is too busy or too "
                      "slow for the probe: stop other work, or probe a smaller model (--probe-model)", True)]
     if measured is None:
-        return [Line(BAD, what, f"probe {row.get('status')}: {row.get('message', '')}"[:300], f"real runs of "
+        return [Line(BAD, what, f"probe {row.status}: {row.message}"[:300], f"real runs of "
                      f"{model} will fail the same way: dnnbench run --models {model} --devices {device} --profile "
                      "smoke keeps its log in the sweep folder's runs/", True)]
     lines = [Line(OK, what, f"samples/s: runner {fmt(median(measured.runner))}, bare Trainer "
                   f"{fmt(median(measured.bare))}, expert loop {fmt(median(measured.expert))}, runner device cost "
                   f"{fmt(median(measured.device_cost))}")]
     if row.get("noise_warning"):
-        lines.append(warn(f"{device} probe shared the machine", row["noise_warning"], "stop the other work and "
+        lines.append(warn(f"{device} probe shared the machine", row.get("noise_warning"), "stop the other work and "
                           "check again"))
     limit = RATIO_LIMIT[device]
     for name, value, advice in (
             ("Trainer loop / bare Trainer", measured.runner_over_bare(), "the runner's loop costs more than "
              "Lightning's here: report it (python -m benchmarks.overhead --same-process shows every model)"),
-            ("model cost / expert loop", measured.device_over_expert(), "the device-cost measure misses time a "
-             "plain loop spends: compare device_samples_per_s only between rows of this machine")):
+            ("model cost / expert loop", measured.device_over_expert(), "the runner's steps keep the device "
+             "busier than a plain loop's same steps (device-busy time on both sides): report it")):
         if value is None:
             lines.append(Line(OK, name, "n/a (no expert loop for this model)"))
         else:

@@ -143,6 +143,10 @@ def gpu_lines(nvml, index: int, ours: set[int]) -> list[Line]:
             lines.append(line_of(nvml, handle, f"{gpu} {what}", index, ours))
         except nvml.NVMLError as exc:
             lines.append(Line(OK, f"{gpu} {what}", f"not readable here ({exc})"))
+        except Exception as exc:  # a bug of ours or a library unlike any we know: said, and the other lines go on
+            lines.append(warn(f"{gpu} {what}", f"the check failed: {type(exc).__name__}: {exc}".splitlines()[0],
+                              "report it with `pip show nvidia-ml-py` and nvidia-smi's driver version",
+                              unreliable=False))
     return lines
 
 
@@ -203,8 +207,9 @@ def mig_line(nvml, handle, what: str, index: int, ours: set[int]) -> Line:
 
 
 def processes_line(nvml, handle, what: str, index: int, ours: set[int]) -> Line:
-    listed = [*nvml.nvmlDeviceGetComputeProcesses(handle), *nvml.nvmlDeviceGetGraphicsProcesses(handle)]
-    others = sorted({p.pid for p in listed} - ours)
+    from bench.run.measure.nvml_calls import running_processes
+
+    others = sorted({p.pid for p in running_processes(nvml, handle)} - ours)
     if others:
         return warn(what, ", ".join(map(str, others)), "stop process " + ", ".join(map(str, others)) +
                     " (nvidia-smi shows what they are): they share the GPU and its energy counter")
@@ -228,7 +233,8 @@ def all_gpu_lines() -> list[Line]:
     try:
         return [line for index in range(pynvml.nvmlDeviceGetCount()) for line in gpu_lines(pynvml, index,
                                                                                              own_pids())]
-    except pynvml.NVMLError as exc:
-        return [Line(BAD, "GPU (NVML)", f"query failed: {exc}", "nvidia-smi -q shows the GPU's state", True)]
+    except Exception as exc:  # the GPU count, a handle or a name: no GPU lines without them
+        return [Line(BAD, "GPU (NVML)", f"query failed: {type(exc).__name__}: {exc}".splitlines()[0],
+                     "nvidia-smi -q shows the GPU's state", True)]
     finally:
         pynvml.nvmlShutdown()

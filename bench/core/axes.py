@@ -1,8 +1,9 @@
-"""The config axes: one entry per fact of a run's config (step: the table that RunConfig, the identity, labels, run
-ids, `reproduce`, the CLI flags, the config columns and their docs are all derived from).
+"""The config axes: one entry per fact of a run's config (step: the table that the identity, labels, run ids,
+`reproduce`, the CLI flags and their checks, the sweep's product, the config columns and their docs are derived from).
 
-Adding an axis is one `Axis` below plus the code that uses its value. Plain data: no torch, so `dnnbench report`,
-`compare` and `list --help` read it for free.
+Adding an axis is one `Axis` below, its typed field on RunConfig (bench/core/config.py: a test keeps the two in step)
+and the code that uses its value; an entry states only what it has (no label, no flag, no reproduce words unless
+given). Plain data: no torch, so `dnnbench report`, `compare` and `list --help` read it for free.
 """
 
 from __future__ import annotations
@@ -12,16 +13,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.core import choices
+from bench.core.choices import (
+    AUTO,
+    COMPILE_MODES,
+    INFER_BACKENDS,
+    MATMUL_PRECISIONS,
+    ON_OFF,
+    PRECISION_NAMES,
+    STOP_AT_TARGET,
+)
 from bench.core.profiles import PROFILES, SIZES, STOPS_AT_TARGET
-
-AUTO = "auto"  # batch_size_mode of a searched batch size (its identity cell reads `auto`, whatever was found)
-ON_OFF = ("on", "off")
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")  # torch.compile's modes (reduce-overhead: CUDA graphs)
-MATMUL_PRECISIONS = ("highest", "high", "medium")  # torch.set_float32_matmul_precision: high/medium allow TF32
-PRECISION_NAMES = ("32-true", "16-mixed", "bf16-mixed", "bf16-true", "64-true")  # bench/run/precision.py: their dtypes
-MEMORY_FORMATS = ("contiguous", "channels_last")
-STOP_AT_TARGET = (AUTO, "on", "off")  # auto: the profile's own rule (bench/core/profiles.py STOPS_AT_TARGET)
-INFER_BACKENDS = ("eager", "compile", "export", "onnxruntime", "int8")  # bench/run/measure/backends.py builds each
 
 Row = Mapping[str, Any]
 
@@ -66,14 +68,15 @@ class Axis:
     identity: bool = True  # part of what makes two rows the same config
     outside: str = ""  # why an axis is not part of the identity (the docs say so)
     quiet: tuple[str, ...] = ()  # the label leaves out these cells (the defaults), so ordinary sweeps keep short names
-    label: str | Callable[[Row], str] = "{}"  # the label's text for the cell, or a function of the row
+    label: str | Callable[[Row], str] = ""  # the label's text for the cell ("{}": the cell), or a function of the row
     console: bool = False  # shown in the console table at the end of a sweep
     cell: Callable[[Any], Any] | None = None  # the config -> its cell (default: the field, bools on/off, dicts JSON)
     key: Callable[[Row], str] | None = None  # the row -> its identity cell (default: the cell as read back)
     field: bool = True  # a RunConfig field (False: a property of the config, e.g. `strategy`)
-    sweep: bool = False  # a comma list that bench/plan/planner.py multiplies out (else one value for all)
-    parse: Callable[[Any], Any] | None = None  # the flag's value -> the field's (default: bool axes take on/off)
-    reproduce: Callable[[Any], list[str]] | None = None  # the config -> its flag and value for `reproduce`
+    sweep: int = 0  # its place in a sweep's product (bench/core/config.py matrix), outermost 1; 0: one value for all
+    parse: Callable[[Any], Any] | None = None  # the flag's value -> the field's (default: bool axes take on/off); a
+    # sweep axis's: its comma list -> the fields each value sets (bench/core/choices.py; the models: the registry's)
+    reproduce: Callable[[Any], list[str]] | None = None  # the config -> its flag and value (default: the flag, if any)
 
     @property
     def csv(self) -> str:
@@ -97,8 +100,13 @@ class Axis:
         text = on_off(value) if isinstance(value, bool) else str(value)
         return text or (self.before if isinstance(self.before, str) else "")
 
+    @property
+    def dest(self) -> str:
+        """The flag's attribute in the parsed command line."""
+        return self.flag.lstrip("-").replace("-", "_") if self.sweep and self.flag else self.name
+
     def label_text(self, row: Row) -> str:
-        if str(row.get(self.csv, "") or "") in self.quiet:
+        if not self.label or str(row.get(self.csv, "") or "") in self.quiet:
             return ""
         if callable(self.label):
             return self.label(row)
@@ -119,9 +127,9 @@ class Axis:
         return value == "on" if self.type is bool and isinstance(value, str) else value
 
     def add_flag(self, parser: Any) -> None:
-        """The axis's `dnnbench run` flag (a sweep axis's comma list is checked by bench/plan/planner.py)."""
+        """The axis's `dnnbench run` flag (a sweep axis's comma list is checked by its `parse`)."""
         if self.flag:
-            dest = {} if self.sweep or "dest" in self.flag_options else {"dest": self.name}
+            dest = {} if self.sweep or "dest" in self.flag_options else {"dest": self.dest}
             parser.add_argument(self.flag, help=self.help, **dest, **self.flag_options)
 
 
@@ -140,40 +148,41 @@ def repeated(flag: str, name: str) -> Callable[[Any], list[str]]:
 A = Axis
 AXES: list[Axis] = [  # CSV order of the config columns
     A("model", str, "registered model name or `package.module:Class`", required=True, console=True,
-      flag="--models", sweep=True, help="comma list of registered names or package.module:Class",
+      flag="--models", sweep=1, label="{}", help="comma list of registered names or package.module:Class",
       flag_options={"default": "all"}),
-    A("datamodule", str, "registered datamodule name or import path", required=True, flag="--data", sweep=True,
-      help="comma list of datamodules (default: each model's own)", flag_options={"default": "default"}),
-    A("device", str, "`cpu` or `cuda`", "cpu", console=True, flag="--devices", sweep=True,
+    A("datamodule", str, "registered datamodule name or import path", required=True, flag="--data", sweep=3,
+      help="comma list of datamodules (default: each model's own)", flag_options={"default": "default"},
+      parse=choices.data, label="{}"),
+    A("device", str, "`cpu` or `cuda`", "cpu", console=True, flag="--devices", sweep=4,
       help="comma list: cpu, cuda, cpu:N, cuda:N (DDP), or auto (cpu, plus cuda where present)",
-      flag_options={"default": "cpu"},
+      flag_options={"default": "cpu"}, parse=choices.devices,
       label=lambda row: str(row.get("device", "")) + (f":{device_count(row)}" if device_count(row) > 1 else ""),
       reproduce=lambda config: ["--devices", config.device_spec]),
-    A("num_devices", int, "devices per node (>1 = DDP)", 1, console=True, label=lambda row: "",
-      reproduce=lambda config: []),  # spelled in `device` (cpu:2) and `--devices`
+    A("num_devices", int, "devices per node (>1 = DDP)", 1, console=True),  # spelled in `device` (cpu:2), `--devices`
     A("num_nodes", int, "nodes (handed to Lightning)", 1, flag="--num-nodes",
       help="nodes for multi-node DDP (handed to Lightning)", flag_options={"type": int, "default": 1},
-      label=lambda row: "", reproduce=lambda c: ["--num-nodes", str(c.num_nodes)] if c.num_nodes > 1 else []),
+      reproduce=lambda c: ["--num-nodes", str(c.num_nodes)] if c.num_nodes > 1 else []),
     A("strategy", str, "Lightning strategy: `auto` for one device, `ddp` for several", "", identity=False,
-      outside="follows from the devices", field=False, label=lambda row: "", reproduce=lambda config: []),
+      outside="follows from the devices", field=False),
     A("precision", str, "Lightning precision (bench/run/precision.py): " + ", ".join(f"`{p}`" for p in PRECISION_NAMES),
-      "32-true", console=True, flag="--precisions", sweep=True, help=f"comma list of {', '.join(PRECISION_NAMES)}",
-      flag_options={"default": "32-true"}),
+      "32-true", console=True, flag="--precisions", sweep=9, help=f"comma list of {', '.join(PRECISION_NAMES)}",
+      flag_options={"default": "32-true"}, parse=choices.precisions, label="{}"),
     A("compile", bool, "`on` = the LightningModule went through `torch.compile`, `off` = eager", False,
-      console=True, flag="--compile", sweep=True, help="comma list of off,on (torch.compile)",
-      flag_options={"default": "off"}, label=lambda row: "compiled" if on_off(row.get("compile", "")) == "on" else ""),
+      console=True, flag="--compile", sweep=5, help="comma list of off,on (torch.compile)",
+      flag_options={"default": "off"}, parse=choices.compile_flags,
+      label=lambda row: "compiled" if on_off(row.get("compile", "")) == "on" else ""),
     A("compile_mode", str, "`torch.compile` mode when compiled (`default`, `reduce-overhead` = CUDA graphs, "
       "`max-autotune`); empty when eager", "default", quiet=("", "default"),
-      cell=lambda config: config.compile_mode if config.compile else "", flag="--compile-mode", sweep=True,
+      label="{}", cell=lambda config: config.compile_mode if config.compile else "", flag="--compile-mode", sweep=6,
       help=f"comma list of torch.compile modes for compiled runs: {', '.join(COMPILE_MODES)} (reduce-overhead = "
-      "CUDA graphs)", flag_options={"default": "default"},
+      "CUDA graphs)", flag_options={"default": "default"}, parse=choices.compile_modes,
       before=lambda row: "default" if row.get("compile") == "on" else "",
       reproduce=lambda c: ["--compile-mode", c.compile_mode] if c.compile else []),
     A("memory_format", str, "`channels_last` (`--channels-last`: the module's weights, and so its convolutions, in "
       "channels-last format) or `contiguous`", "contiguous", flag="--channels-last",
       help="image models: weights (and so convolutions) in channels-last memory format",
       flag_options={"action": "store_true"}, parse=lambda on: "channels_last" if on else "contiguous",
-      before="contiguous", quiet=("contiguous",),
+      before="contiguous", quiet=("contiguous",), label="{}",
       reproduce=lambda c: ["--channels-last"] if c.memory_format == "channels_last" else []),
     A("matmul_precision", str, "`torch.set_float32_matmul_precision`: `highest` (true fp32 matmuls), "
       "`high`/`medium` (TF32 allowed: fp32 rows then use the TF32 peak)", "highest", flag="--matmul-precision",
@@ -189,23 +198,24 @@ AXES: list[Axis] = [  # CSV order of the config columns
       help="torch.backends.cudnn.allow_tf32: let cuDNN convolutions in fp32 use TF32 tensor cores (torch's default)",
       flag_options={"default": "on", "choices": ON_OFF}, before="on", quiet=("on",), label="cudnn.tf32={}"),
     A("batch_size", int, "per-device batch size (train and inference timing); with `batch_size_mode` `auto`, the "
-      "batch the search found", 128, console=True, flag="--batch-sizes", sweep=True,
+      "batch the search found", 128, console=True, flag="--batch-sizes", sweep=7,
       help="comma list of numbers and/or auto (the largest that fits; default: each model's own)",
-      flag_options={"default": "default"},
+      flag_options={"default": "default"}, parse=choices.batch_sizes,
       label=lambda row: "bs=auto" if row.get("batch_size_mode") == AUTO else f"bs{row.get('batch_size', '')}",
       key=lambda row: AUTO if row.get("batch_size_mode") == AUTO else str(row.get("batch_size", "")),
       reproduce=lambda c: ["--batch-sizes", AUTO if c.batch_size_mode == AUTO else str(c.batch_size)]),
     A("batch_size_mode", str, "`fixed` (`--batch-sizes N` or the size's default) or `auto` (`--batch-sizes auto`: "
       "the largest power-of-two multiple of the size's default batch that trained a few steps without running out "
       "of memory, in the run's precision and compile mode; see `message`)", "fixed", before="fixed",
-      identity=False, outside="enters through `batch_size`, which reads `auto` for a searched batch",
-      label=lambda row: "", reproduce=lambda config: []),
+      identity=False, outside="enters through `batch_size`, which reads `auto` for a searched batch"),
     A("size", str, "`classic` (the textbook network on MNIST-scale data) or `large` (the model's preset that is "
       "chosen to be compute-bound on an H100/H200-class GPU; `dnnbench list` shows each)", "classic",
-      before="classic", quiet=("", "classic"), console=True, flag="--sizes", sweep=True,
-      help="comma list of classic, large (dnnbench list shows each)", flag_options={"default": "classic"}),
+      before="classic", quiet=("", "classic"), console=True, flag="--sizes", sweep=2,
+      help="comma list of classic, large (dnnbench list shows each)", flag_options={"default": "classic"},
+      parse=choices.sizes, label="{}"),
     A("profile", str, "`smoke`, `quick`, `standard`, `full`: epochs come from the model's "
       "`BenchSpec.epochs[profile]` (in quick and standard a cap: see `stop_at_target`)", "quick", flag="--profile",
+      label="{}",
       help="how long each model trains: epochs per profile come from its BenchSpec (`dnnbench list` shows them); "
       "quick and standard stop at the target with those epochs as a cap (quick: a small one), smoke and full train "
       "them all", flag_options={"default": "quick", "choices": PROFILES}),
@@ -224,46 +234,24 @@ AXES: list[Axis] = [  # CSV order of the config columns
     A("data_args", dict, "`--data-arg` values as a JSON object (`{}` = the datamodule's defaults)", None,
       before="{}", label=args_label("data.", "data_args"), reproduce=repeated("--data-arg", "data_args")),
     A("seed", int, "the seed this run used (`--seed` + repeat index)", 0, identity=False, outside="the repeat axis",
-      label=lambda row: "", reproduce=lambda c: ["--seed", str(c.seed)]),
+      reproduce=lambda c: ["--seed", str(c.seed)]),
     A("repeat", int, "repeat index, 0..`--repeats`-1", 0, identity=False, outside="the repeat axis",
-      label=lambda row: "", reproduce=lambda config: []),
+      sweep=8),  # its values (and the seeds) come from --repeats and --seed: bench/plan/planner.py
 ]
 INFER_AXES = [  # what the run's inference.csv measures (bench/run/inference_curve.py): never a results.csv column
     A("infer_backends", str, "", "eager", column="", identity=False, flag="--infer-backends",
       help=f"comma list of inference backends for OUT/inference.csv: {', '.join(INFER_BACKENDS)} (default eager; "
       "with only eager at the run's batch size no inference.csv is written)", flag_options={"default": "eager"},
-      parse=lambda text: infer_backends(text), label=lambda row: "",
+      parse=choices.infer_backends,
       reproduce=lambda c: ["--infer-backends", c.infer_backends] if c.infer_backends != "eager" else []),
     A("infer_batch_sizes", str, "", "", column="", identity=False, flag="--infer-batch-sizes",
       help="comma list of batch sizes for the inference backends' latency-throughput curve (default: the run's "
-      "batch size)", flag_options={"default": ""}, parse=lambda text: infer_batch_sizes(text),
-      label=lambda row: "",
+      "batch size)", flag_options={"default": ""}, parse=choices.infer_batch_sizes,
       reproduce=lambda c: ["--infer-batch-sizes", c.infer_batch_sizes] if c.infer_batch_sizes else []),
 ]
 AXES += INFER_AXES
 LABEL_LAST = ("profile",)  # the label names the profile last: `mnist5k cpu bs64 quick`
 assert set(SIZES) >= {"classic"}
-
-
-def infer_backends(text: str) -> str:
-    """`--infer-backends` as its canonical cell (known names, in the order given, once each)."""
-    from bench.core.errors import PlanError
-
-    names = [name.strip() for name in str(text).split(",") if name.strip()]
-    unknown = [name for name in names if name not in INFER_BACKENDS]
-    if unknown or not names:
-        raise PlanError(f"--infer-backends takes a comma list of {', '.join(INFER_BACKENDS)}; got {text!r}")
-    return ",".join(dict.fromkeys(names))
-
-
-def infer_batch_sizes(text: str) -> str:
-    """`--infer-batch-sizes` as its canonical cell: positive integers, once each ("" = the run's batch size)."""
-    from bench.core.errors import PlanError
-
-    parts = [part.strip() for part in str(text).split(",") if part.strip()]
-    if not all(part.isdigit() and int(part) > 0 for part in parts):
-        raise PlanError(f"--infer-batch-sizes takes a comma list of positive integers; got {text!r}")
-    return ",".join(dict.fromkeys(str(int(part)) for part in parts))
 
 
 def by_name() -> dict[str, Axis]:

@@ -1,35 +1,25 @@
 """Run configurations and the one config identity (step: what planning produces and every later step keys on).
 
-The fields, the identity, labels, run ids and `reproduce` all derive from the axes table (bench/core/axes.py): a
-config's identity is every axis that changes what is measured. Resume, quality drift, report labels, compare and W&B
-names all use `identity` / `run_key` / `label` below, nothing else."""
+RunConfig's fields are the axes of the table (bench/core/axes.py), written out with their types so that people and
+type checkers read them (a test keeps the two in step); the identity, labels, run ids, `reproduce` and the sweep's
+product derive from the table: a config's identity is every axis that changes what is measured. Resume, quality
+drift, report labels, compare and W&B names all use `identity` / `run_key` / `label` below, nothing else."""
 
 from __future__ import annotations
 
 import itertools
+import json
 import shlex
 from collections.abc import Mapping
-from dataclasses import asdict, field, make_dataclass, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
-from bench.core.axes import (
-    AUTO,
-    AXES,
-    COMPILE_MODES,
-    LABEL_LAST,
-    MATMUL_PRECISIONS,
-    Axis,
-    args_cell,
-    identity_axes,
-    stop_label,
-    stops_at_target,
-)
-from bench.core.profiles import PROFILES, SIZES
+from bench.core.axes import AXES, LABEL_LAST, args_cell, identity_axes, stop_label, stops_at_target
+from bench.core.choices import AUTO, COMPILE_MODES, MATMUL_PRECISIONS, Choices, Precision, parse_device
+from bench.core.profiles import PROFILES
 
 __all__ = ["AUTO", "COMPILE_MODES", "IDENTITY", "MATMUL_PRECISIONS", "PROFILES", "RunConfig", "args_cell",
            "identity", "label", "matrix", "parse_device", "run_key"]
-
-DEVICE_TYPES = ("cpu", "cuda")
 
 # Profile presets for the sweep itself (per-model epochs live in each model's BenchSpec).
 SMOKE_LIMITS = {"limit_train_batches": 5, "limit_val_batches": 2, "limit_test_batches": 2}
@@ -64,11 +54,52 @@ def label(row: Mapping[str, Any], leave_out: tuple[str, ...] = ("model",)) -> st
     return " ".join(text for text in texts if text)
 
 
+@dataclass(frozen=True, kw_only=True)
 class RunSettings:
-    """What a run needs besides its axes (not in the identity, not a config column), and what every config does."""
+    """What a run needs besides its axes: not in the identity, not a config column, the same for every run of a
+    sweep (`dnnbench run` flags that bench/core/axes.py does not list)."""
 
-    time_limit_s: float
-    peak_tflops: float | None
+    time_limit_s: float = 600.0
+    peak_tflops: float | None = None
+    wandb: str = "disabled"  # offline | online | disabled
+    wandb_project: str = "dnnbench"
+    wandb_entity: str = ""  # empty: the W&B account's default entity
+    sweep_name: str = ""
+
+    def reproduce_args(self) -> list[str]:
+        """The settings' `dnnbench run` flags that change a rerun's numbers (W&B and the sweep's name do not)."""
+        peak = ["--peak-tflops", f"{self.peak_tflops:g}"] if self.peak_tflops is not None else []
+        return ["--time-limit", f"{self.time_limit_s:g}", *peak]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig(RunSettings):
+    """One isolated run: everything needed to reproduce one results row (the axes of bench/core/axes.py, in its
+    order, with their types and defaults; tests/core/test_run_config.py keeps the two in step)."""
+
+    model: str
+    datamodule: str
+    device: str = "cpu"
+    num_devices: int = 1
+    num_nodes: int = 1
+    precision: Precision = "32-true"
+    compile: bool = False
+    compile_mode: str = "default"
+    memory_format: str = "contiguous"
+    matmul_precision: str = "highest"
+    cudnn_benchmark: bool = False
+    cudnn_tf32: bool = True
+    batch_size: int = 128
+    batch_size_mode: str = "fixed"  # or AUTO
+    size: str = "classic"
+    profile: str = "quick"
+    stop_at_target: str = AUTO
+    model_args: dict[str, Any] = field(default_factory=dict)
+    data_args: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    repeat: int = 0
+    infer_backends: str = "eager"
+    infer_batch_sizes: str = ""
 
     @property
     def world_size(self) -> int:
@@ -125,83 +156,36 @@ class RunSettings:
 
     def reproduce(self) -> str:
         """The `dnnbench run` command that re-runs this row (same seed; its repeat index reads 0)."""
-        args = ["dnnbench", "run"]
-        for axis in AXES:
-            args += axis.reproduce_args(self)
-        args += ["--time-limit", f"{self.time_limit_s:g}"]
-        if self.peak_tflops is not None:
-            args += ["--peak-tflops", f"{self.peak_tflops:g}"]
-        return shlex.join(args)
+        return shlex.join(["dnnbench", "run", *(arg for axis in AXES for arg in axis.reproduce_args(self)),
+                           *self.reproduce_args()])
 
-    def but(self, **changes: Any) -> Any:
+    def but(self, **changes: Any) -> RunConfig:
         """This config with some fields changed (dataclasses.replace)."""
-        return replace(self, **changes)  # type: ignore[type-var]  # every subclass is a dataclass
+        return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)  # type: ignore[call-overload]  # every subclass is a dataclass
-
-    if TYPE_CHECKING:  # the axes' fields, which the type checker cannot see in the generated class
-        def __getattr__(self, name: str) -> Any: ...
+        return asdict(self)
 
 
-def axis_field(axis: Axis) -> tuple[str, Any, Any]:
-    if axis.required:
-        return axis.name, axis.type, field()
-    if axis.type is dict:
-        return axis.name, dict[str, Any], field(default_factory=dict)
-    return axis.name, axis.type, field(default=axis.default)
-
-
-# Everything needed to reproduce one results row: the axes (bench/core/axes.py), then the run's own settings.
-RUN_SETTINGS = [
-    ("time_limit_s", float, field(default=600.0)),
-    ("peak_tflops", float | None, field(default=None)),
-    ("wandb", str, field(default="disabled")),
-    ("wandb_project", str, field(default="dnnbench")),
-    ("wandb_entity", str, field(default="")),  # empty: the W&B account's default entity
-    ("sweep_name", str, field(default="")),
-]
-if TYPE_CHECKING:
-    class RunConfig(RunSettings):  # the type checker's view: fields it cannot see
-        def __init__(self, **fields: Any) -> None: ...
-else:
-    RunConfig = make_dataclass("RunConfig", [axis_field(a) for a in AXES if a.field] + RUN_SETTINGS,
-                               bases=(RunSettings,), kw_only=True)
-    RunConfig.__module__ = __name__  # pickles (the warm server, Ray) find it here
-    RunConfig.__doc__ = "One isolated run: everything needed to reproduce one results row."
-
-
-def parse_device(spec: str) -> tuple[str, int]:
-    """'cpu' -> ('cpu', 1); 'cuda:4' -> ('cuda', 4)."""
-    kind, _, count = spec.partition(":")
-    if kind not in DEVICE_TYPES:
-        raise ValueError(f"unknown device {spec!r}; use cpu, cuda, or cpu:N / cuda:N for N-device DDP runs")
-    if count and (not count.isdigit() or int(count) < 1):
-        raise ValueError(f"device count in {spec!r} must be a positive integer")
-    return kind, int(count or 1)
-
-
-def matrix(models: list[str], data: list[str | None], devices: list[tuple[str, int]], precisions: list[str],
-           compiles: list[bool], batch_sizes: list[int | str | None], repeats: int, seed: int,
-           default_data: dict[tuple[str, str], str], default_batch: dict[tuple[str, str], int],
-           compile_modes: tuple[str, ...] = ("default",), sizes: tuple[str, ...] = ("classic",),
-           **common: Any) -> list[RunConfig]:
-    """Every combination; 32-true first within a config so the quality drift of others can be filled in.
+def matrix(choices: Mapping[str, Choices], default_data: Mapping[tuple[str, str], str],
+           default_batch: Mapping[tuple[str, str], int], **settings: Any) -> list[RunConfig]:
+    """Every combination of the sweep axes' values (each a list of the fields it sets: bench/core/choices.py), in
+    the axes' product order (`Axis.sweep`: a config's precisions innermost, 32-true first, so the quality drift of
+    the others can be filled in); `settings` are the same for every run.
 
     Compile modes multiply only the compiled configs: an eager run has no mode. Defaults are per (model, size);
     a batch size of `auto` starts its search at the default.
     """
-    assert set(sizes) <= set(SIZES), sizes
-    ordered_precisions = sorted(precisions, key=lambda p: p != "32-true")
-    compile_axis = [(on, mode) for on in compiles for mode in (compile_modes if on else ("default",))]
-    configs = []
-    for model, size, datamodule, (device, count), (compile_, mode), batch_size, repeat, precision in \
-            itertools.product(models, sizes, data, devices, compile_axis, batch_sizes, range(repeats),
-                              ordered_precisions):
-        auto = batch_size == AUTO
-        configs.append(RunConfig(
-            model=model, datamodule=datamodule or default_data[model, size], device=device, num_devices=count,
-            precision=precision, compile=compile_, compile_mode=mode,
-            batch_size=default_batch[model, size] if auto or batch_size is None else batch_size,
-            batch_size_mode=AUTO if auto else "fixed", size=size, seed=seed + repeat, repeat=repeat, **common))
-    return configs
+    swept = sorted((axis for axis in AXES if axis.sweep), key=lambda axis: axis.sweep)
+    configs: dict[str, RunConfig] = {}
+    for combination in itertools.product(*(choices[axis.name] for axis in swept)):
+        fields = {name: value for choice in combination for name, value in choice.items()}
+        where = fields["model"], fields["size"]
+        fields.setdefault("datamodule", default_data[where])
+        fields.setdefault("batch_size", default_batch[where])
+        if not fields.get("compile"):
+            fields["compile_mode"] = "default"  # one eager run, whatever --compile-mode lists
+        key = json.dumps(fields, sort_keys=True)
+        if key not in configs:
+            configs[key] = RunConfig(**fields, **settings)
+    return list(configs.values())

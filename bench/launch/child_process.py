@@ -22,14 +22,12 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from bench.core import progress
 from bench.core.columns import Status
 from bench.core.config import RunConfig
 from bench.core.row import Cells, RunRow
 from bench.launch.warm_client import warm_server
-from bench.results.io import flatten
 
 
 @dataclass(frozen=True)
@@ -96,11 +94,10 @@ def job_paths(config: RunConfig, sweep_dir: Path) -> dict[str, Path]:
             "log": runs / f"{config.run_id}.log", "progress": progress.path_for(sweep_dir, config.run_id)}
 
 
-def fallback_row(config: RunConfig, status: Status, message: str, wall_s: float | None) -> dict[str, Any]:
-    """The row of a run whose child wrote none (killed at its time limit, crashed, lost)."""
-    row = RunRow(config, status, message, started_at="")  # when it started is not known here
-    row.add(Cells({"wall_s": wall_s}))
-    return flatten(row)
+def fallback_row(config: RunConfig, status: Status, message: str, wall_s: float | None) -> RunRow:
+    """The row of a run whose child wrote none (killed at its time limit, crashed, lost): when it started is not
+    known here, where it ran is."""
+    return RunRow(config, status, message, started_at="").add(Cells({"wall_s": wall_s, "hostname": platform.node()}))
 
 
 def last_log_line(log_path: Path) -> str:
@@ -186,7 +183,7 @@ def wait_or_kill(child, time_limit_s: float) -> tuple[int | None, bool]:
 
 
 def run_child(config: RunConfig, sweep_dir: Path, pin: Pin | None = None, fresh: bool = False,
-              probe_repeats: int | None = None) -> dict[str, Any]:
+              probe_repeats: int = 0) -> RunRow:
     """Run one config in its own process; kill it at the time limit; return its row, or a fallback row.
 
     `fresh`: start a fresh interpreter rather than forking from the warm server. `probe_repeats`: the child runs
@@ -203,18 +200,20 @@ def run_child(config: RunConfig, sweep_dir: Path, pin: Pin | None = None, fresh:
     paths["result"].unlink(missing_ok=True)
     child = start_child(config, paths, dict(os.environ) | (pin or Pin()).env(), fresh)
     code, timed_out = wait_or_kill(child, config.time_limit_s)
-    if paths["result"].exists():
-        row = json.loads(paths["result"].read_text())
-    else:
-        wall = time.perf_counter() - started
+    if paths["result"].exists():  # written once its row was measured; a run that ended after that says how
+        row = RunRow.from_json(json.loads(paths["result"].read_text()))
         if timed_out:
-            row = fallback_row(config, Status.TIMEOUT, f"killed after the {config.time_limit_s:g} s time limit",
-                               wall)
-        else:
-            last = last_log_line(paths["log"])
-            row = fallback_row(config, Status.ERROR, exit_reason(code) + (f": {last}" if last else ""), wall)
-        row["hostname"] = platform.node()
-    return row | {"devices_used": devices_used(config, pin)}
+            row = row.noted(f"killed at its {config.time_limit_s:g} s time limit after its row was measured")
+        elif code != 0:
+            row = row.noted(f"{exit_reason(code)} after its row was measured")
+    elif timed_out:
+        row = fallback_row(config, Status.TIMEOUT, f"killed after the {config.time_limit_s:g} s time limit",
+                           time.perf_counter() - started)
+    else:
+        last = last_log_line(paths["log"])
+        row = fallback_row(config, Status.ERROR, exit_reason(code) + (f": {last}" if last else ""),
+                           time.perf_counter() - started)
+    return row.add(Cells({"devices_used": devices_used(config, pin)}))
 
 
 def share_wandb_service(configs: list[RunConfig]) -> None:

@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from bench.core import progress
 from bench.core.config import RunConfig
+from bench.core.row import RunRow
 from bench.launch import child_process as launch
 from bench.launch.warm_client import stop_warm_server, warm_server
 
@@ -123,7 +123,7 @@ class LocalExecutor:
             future = self.pool.submit(launch.run_child, config, self.sweep_dir, pin)
             self.futures[future] = (config, claimed, pin)
 
-    def run(self, queue, sweep_dir: Path) -> Iterator[tuple[RunConfig, dict[str, Any]] | None]:
+    def run(self, queue, sweep_dir: Path) -> Iterator[tuple[RunConfig, RunRow] | None]:
         """Yields (config, row) as runs finish, and None every TICK_S while runs are in flight."""
         self.sweep_dir = Path(sweep_dir)
         (self.sweep_dir / "runs").mkdir(parents=True, exist_ok=True)

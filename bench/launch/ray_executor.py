@@ -24,12 +24,13 @@ from bench.core import progress
 from bench.core.columns import Status
 from bench.core.config import RunConfig
 from bench.core.errors import SweepError
+from bench.core.row import RunRow
 from bench.launch import child_process as launch
 
 TICK_S = 0.5
 
 
-def run_on_worker(config: dict[str, Any], sweep_dir: str, cwd: str, sys_path: list[str]) -> dict[str, Any]:
+def run_on_worker(config: dict[str, Any], sweep_dir: str, cwd: str, sys_path: list[str]) -> RunRow:
     """The Ray task: one config in a child process; its log and artifacts stay in this node's sweep_dir."""
     if os.path.isdir(cwd):
         os.chdir(cwd)  # the driver's folder, where this node has it: a model given by import path resolves
@@ -116,7 +117,7 @@ class RayExecutor:
     def running(self) -> list[tuple[RunConfig, str, Path]]:
         return [(config, "ray", progress.path_for(self.sweep_dir, config.run_id)) for config in self.refs.values()]
 
-    def row(self, ref, config: RunConfig) -> dict[str, Any]:
+    def row(self, ref, config: RunConfig) -> RunRow:
         import ray
 
         try:
@@ -126,7 +127,7 @@ class RayExecutor:
             return launch.fallback_row(config, Status.ERROR, f"Ray task failed ({type(exc).__name__}): {first}",
                                        None)
 
-    def run(self, queue, sweep_dir: Path) -> Iterator[tuple[RunConfig, dict[str, Any]] | None]:
+    def run(self, queue, sweep_dir: Path) -> Iterator[tuple[RunConfig, RunRow] | None]:
         """Yields (config, row) as tasks finish, and None every TICK_S while tasks are in flight."""
         import ray
 

@@ -17,15 +17,16 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from bench.core import config as cfg
 from bench.core.columns import Status, number
 from bench.core.config import RunConfig
 from bench.core.errors import SweepError, SweepInterrupted
 from bench.core.inference_columns import INFERENCE_COLUMNS, INFERENCE_FILE
+from bench.core.row import Cells, RunRow
 from bench.launch.console import Console
-from bench.results.io import INFERENCE_ROWS, ResultsError, append_inference_rows, append_row, read_rows
+from bench.results.io import ResultsError, append_inference_rows, append_row, read_rows
 from bench.results.records import repair_partial_last_line
 
 
@@ -86,14 +87,15 @@ def runs_to_do(configs: list[RunConfig], csv_path: Path, resume: bool) -> tuple[
     return todo, done
 
 
-def fill_quality_drift(row: dict[str, Any], done: list[dict[str, Any]]) -> dict[str, Any]:
-    """quality_drift = this row's metric minus the same config's 32-true metric (both in this sweep)."""
-    if row.get("precision") == "32-true" or row.get("metric_value") in (None, ""):
+def with_quality_drift(row: RunRow, done: list[dict[str, Any]]) -> RunRow:
+    """The row with quality_drift = its metric minus the same config's 32-true metric (both in this sweep)."""
+    metric = row.get("metric_value")
+    if row.config.precision == "32-true" or metric in (None, ""):
         return row
-    key = cfg.run_key(row | {"precision": "32-true"})
+    key = cfg.run_key(row.config.columns() | {"precision": "32-true"})
     for other in done:
         if cfg.run_key(other) == key and other.get("metric_value") not in (None, ""):
-            return row | {"quality_drift": float(row["metric_value"]) - float(other["metric_value"])}
+            return row.add(Cells({"quality_drift": float(metric) - float(other["metric_value"])}))
     return row
 
 
@@ -151,7 +153,22 @@ class RunQueue:
         self.unfinished[config.key()] -= 1
 
 
-def executor_for(configs: list[RunConfig], parallel: int | None, executor: str, ray_address: str | None):
+class Executor(Protocol):
+    """What starts a sweep's runs (children of this process, or Ray tasks on a cluster): entered for the sweep, it
+    yields (config, row) as runs end and None every tick while runs are in flight; the sweep alone writes rows."""
+
+    def __enter__(self) -> Executor: ...
+
+    def __exit__(self, kind: Any, error: Any, trace: Any) -> None: ...
+
+    def running(self) -> list[tuple[RunConfig, str, Path]]:
+        """(config, devices it runs on, its progress file) of each run in flight."""
+        ...
+
+    def run(self, queue: RunQueue, sweep_dir: Path) -> Iterator[tuple[RunConfig, RunRow] | None]: ...
+
+
+def executor_for(configs: list[RunConfig], parallel: int | None, executor: str, ray_address: str | None) -> Executor:
     """The engine that starts the runs: children of this process, or Ray tasks on a cluster."""
     if executor == "ray":
         from bench.launch.ray_executor import RayExecutor
@@ -178,26 +195,26 @@ def run_sweep(configs: list[RunConfig], sweep_dir: Path, resume: bool, progress:
                 console.tick(engine.running())
             else:  # a finished run's row is written even when a stop is pending
                 config, row = event
-                row = fill_quality_drift(row, done)
-                write_inference_rows(sweep_dir / INFERENCE_FILE, row)  # before the run's row: see the function
-                done.append(append_row(csv_path, row))
-                console.finished(f"  {config.label():48s} {row['status']:11s} {console_summary(row)}")
+                row = write_inference_rows(sweep_dir / INFERENCE_FILE, with_quality_drift(row, done))
+                done.append(append_row(csv_path, row))  # after its inference rows: see write_inference_rows
+                console.finished(f"  {config.label():48s} {row.status:11s} {console_summary(row)}")
             stop.check(len(done), len(configs), csv_path)
     console.clear()
     return done
 
 
-def write_inference_rows(csv_path: Path, row: dict[str, Any]) -> None:
-    """A run's inference.csv rows, which ride in its row (`inference_rows`), written before its results row: a
-    sweep stopped between the two re-runs the run on --resume, and the reader keeps a run's last rows."""
-    rows = row.pop(INFERENCE_ROWS, None) or []
+def write_inference_rows(csv_path: Path, row: RunRow) -> RunRow:
+    """A run's inference.csv rows (its row's `inference`), written before its results row: a sweep stopped between
+    the two re-runs the run on --resume, and the reader keeps a run's last rows. Returns the row to write (with a
+    note where they could not be written)."""
     try:
-        append_inference_rows(csv_path, rows)
+        append_inference_rows(csv_path, list(row.inference))
     except (ResultsError, OSError) as exc:  # the results row must still be written
-        row["message"] = "; ".join(filter(None, [str(row.get("message") or ""), f"inference.csv not written: {exc}"]))
+        return row.noted(f"inference.csv not written: {exc}")
+    return row
 
 
-def console_summary(row: dict[str, Any]) -> str:
+def console_summary(row: RunRow) -> str:
     """A run's console line after its label and status: quality and speed with units (or why it failed), and a
     warning line when it shared its device."""
     if row.get("status") != Status.OK:
@@ -205,15 +222,15 @@ def console_summary(row: dict[str, Any]) -> str:
     else:
         parts = []
         if row.get("metric_value") not in (None, ""):
-            parts.append(f"{row['metric_name']} {number(row['metric_value'])}" + target_text(row))
+            parts.append(f"{row.get('metric_name')} {number(row.get('metric_value'))}" + target_text(row))
         for column, name, unit in (("train_samples_per_s", "train", "samples/s"),
                                    ("infer_samples_per_s", "infer", "samples/s"), ("latency_p50_ms", "p50", "ms")):
             if row.get(column) not in (None, ""):
-                parts.append(f"{name} {number(row[column])} {unit}")
+                parts.append(f"{name} {number(row.get(column))} {unit}")
         parts += [f"batch {row.get('batch_size')}", f"{number(row.get('wall_s') or 0)} s"]
         text = ", ".join(parts)
     if row.get("noise_warning"):
-        text += f"\n    warning: {row['noise_warning']}"
+        text += f"\n    warning: {row.get('noise_warning')}"
     return text
 
 
@@ -230,11 +247,11 @@ def repeats_advice(rows: list[dict[str, Any]], repeats: int) -> str:
             "on a 2-core VM); --repeats 3 gives that range and lets compare judge it")
 
 
-def target_text(row: dict[str, Any]) -> str:
+def target_text(row: RunRow) -> str:
     """` (target 0.97 reached at 4.3 s)` or ` (target 0.97 not reached in 2 epoch(s))`: whether the run got there."""
     if row.get("reached_target") not in ("yes", "no"):
         return ""
     target, epochs = number(row.get("metric_target")), row.get("epochs")
-    if row["reached_target"] == "no":
+    if row.get("reached_target") == "no":
         return f" (target {target} not reached in {epochs} epoch(s))"
     return f" (target {target} reached at {number(row.get('time_to_target_s'))} s)"

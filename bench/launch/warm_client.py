@@ -38,6 +38,9 @@ class WarmServer:
         self.process = subprocess.Popen([sys.executable, "-c", SERVE],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
                                         start_new_session=True, env=env)
+        requests, replies = self.process.stdin, self.process.stdout
+        assert requests is not None and replies is not None  # both are pipes (PIPE above)
+        self.requests, self.reply_lines = requests, replies
         self.cond = threading.Condition()
         self.write_lock = threading.Lock()
         self.replies: dict[int, dict[str, Any]] = {}
@@ -48,7 +51,7 @@ class WarmServer:
 
     def read_replies(self) -> None:
         try:
-            for line in self.process.stdout:
+            for line in self.reply_lines:
                 message = json.loads(line)
                 with self.cond:
                     if "exit" in message:
@@ -76,8 +79,8 @@ class WarmServer:
         line = json.dumps({"id": request_id, "job": str(job), "log": str(log), "cwd": os.getcwd(), "env": env})
         try:
             with self.write_lock:
-                self.process.stdin.write(line.encode() + b"\n")
-                self.process.stdin.flush()
+                self.requests.write(line.encode() + b"\n")
+                self.requests.flush()
         except OSError:
             return None
         with self.cond:
@@ -121,7 +124,7 @@ class WarmServer:
         self.process.kill()
         self.process.wait()
         try:
-            self.process.stdin.close()  # stdout is left to the reader thread, which now sees its end
+            self.requests.close()  # stdout is left to the reader thread, which now sees its end
         except OSError:
             pass
 

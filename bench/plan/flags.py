@@ -1,8 +1,8 @@
-"""The `run` flags, each checked (step: planning's inputs one at a time -> typed values, or a PlanError naming the
-flag and what it takes).
+"""The `run` flags that are not config axes, each checked (step: planning's inputs one at a time -> typed values, or
+a PlanError naming the flag and what it takes).
 
-Plain parsing and type checks, shared by bench/plan/planner.py: no registry is read here, and torch only for
-`--devices auto` (which asks it what is there).
+Plain parsing and type checks, shared by bench/plan/planner.py: no registry is read here. The sweep axes' comma lists
+are checked by their own entries (bench/core/choices.py, hung on bench/core/axes.py).
 """
 
 from __future__ import annotations
@@ -18,23 +18,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from bench.core.axes import AUTO, COMPILE_MODES, PRECISION_NAMES
-from bench.core.config import parse_device
 from bench.core.errors import PlanError
-
-
-def comma_list(text: str, flag: str) -> list[str]:
-    """A comma list naming at least one value, none twice."""
-    return distinct([part.strip() for part in text.split(",") if part.strip()], flag)
-
-
-def distinct(values: list, flag: str) -> list:
-    if not values:
-        raise PlanError(f"{flag} is empty: give at least one value")
-    repeated = sorted({str(v) for i, v in enumerate(values) if v in values[:i]})
-    if repeated:
-        raise PlanError(f"{flag} names {', '.join(repeated)} more than once")
-    return values
 
 
 def key_values(pairs: list[str]) -> dict:
@@ -92,57 +76,6 @@ def check_arguments(what: str, cls: type, arguments: dict[str, Any]) -> None:
 
 def type_name(hint: Any) -> str:
     return hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")
-
-
-def devices(text: str) -> list[tuple[str, int]]:
-    specs = comma_list(text, "--devices")
-    if specs == ["auto"]:
-        import torch
-
-        specs = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    try:
-        parsed = [parse_device(d) for d in specs]
-    except ValueError as exc:
-        raise PlanError(str(exc)) from None
-    distinct([kind if count == 1 else f"{kind}:{count}" for kind, count in parsed], "--devices")  # cpu = cpu:1
-    return parsed
-
-
-def precisions(text: str) -> list[str]:
-    chosen = comma_list(text, "--precisions")
-    unknown = [p for p in chosen if p not in PRECISION_NAMES]
-    if unknown:
-        raise PlanError(f"unknown precision(s) {unknown}; choose from {', '.join(PRECISION_NAMES)}")
-    return chosen
-
-
-def compile_flags(text: str) -> list[bool]:
-    flags = comma_list(text, "--compile")
-    if any(c not in ("off", "on") for c in flags):
-        raise PlanError(f"--compile takes off, on or off,on; got {text!r}")
-    return [c == "on" for c in flags]
-
-
-def compile_modes(text: str) -> tuple[str, ...]:
-    modes = tuple(comma_list(text, "--compile-mode"))
-    unknown = [m for m in modes if m not in COMPILE_MODES]
-    if unknown:
-        raise PlanError(f"--compile-mode takes a comma list of {', '.join(COMPILE_MODES)}; got {text!r}")
-    return modes
-
-
-def batch_sizes(text: str) -> list[int | str | None]:
-    """`default`, or a comma list of positive integers and `auto` (search the largest batch that fits)."""
-    if text == "default":
-        return [None]
-    texts = comma_list(text, "--batch-sizes")
-    try:
-        chosen = [b if b == AUTO else int(b) for b in texts]
-    except ValueError:
-        raise PlanError(f"--batch-sizes must be positive integers or auto; got {text!r}") from None
-    if any(isinstance(b, int) and b < 1 for b in chosen):
-        raise PlanError("--batch-sizes must be positive integers or auto")
-    return distinct(chosen, "--batch-sizes")
 
 
 def check_numbers(args: argparse.Namespace) -> None:

@@ -24,23 +24,12 @@ import lightning as L
 import datamodules
 import lightning_modules
 from bench.core.axes import AUTO, AXES
+from bench.core.choices import Choices, comma_list
 from bench.core.config import DEFAULT_TIME_LIMIT_S, RunConfig, matrix
 from bench.core.errors import PlanError
-from bench.core.profiles import PROFILES, SIZES
+from bench.core.profiles import PROFILES
 from bench.integrations import wandb_log
-from bench.plan.flags import (
-    batch_sizes,
-    check_arguments,
-    check_numbers,
-    comma_list,
-    compile_flags,
-    compile_modes,
-    devices,
-    execution,
-    key_values,
-    output_folder,
-    precisions,
-)
+from bench.plan.flags import check_arguments, check_numbers, execution, key_values, output_folder
 from datamodules import ConfigError
 
 # Datamodule arguments the runner sets itself, and the flag that sets them.
@@ -64,9 +53,10 @@ def model_classes(models: str) -> dict[str, Any]:
         if not hasattr(cls, "bench"):
             raise PlanError(f"model {name!r} has no `bench` spec (lightning_modules.BenchSpec): it needs its "
                             "default datamodule, metric and epochs per profile to be benchmarked")
+        spec = cls.bench  # (read before the check below narrows `cls` to a LightningModule, which has no spec)
         if not (isinstance(cls, type) and issubclass(cls, L.LightningModule)):
             raise PlanError(f"model {name!r} is not a LightningModule subclass ({cls!r})")
-        missing = [profile for profile in PROFILES if profile not in cls.bench.epochs]
+        missing = [profile for profile in PROFILES if profile not in spec.epochs]
         if missing:
             raise PlanError(f"model {name!r} names no epochs for profile(s) {', '.join(missing)} (BenchSpec.epochs "
                             f"needs every profile: {', '.join(PROFILES)})")
@@ -77,20 +67,15 @@ def model_classes(models: str) -> dict[str, Any]:
     return classes
 
 
-def sizes(text: str, classes: dict[str, Any]) -> tuple[str, ...]:
-    """--sizes classic,large: each a known size that every chosen model declares."""
-    chosen = tuple(comma_list(text, "--sizes"))
-    unknown = [s for s in chosen if s not in SIZES]
-    if unknown:
-        raise PlanError(f"--sizes takes a comma list of {', '.join(SIZES)}; got {text!r}")
+def check_sizes(classes: dict[str, Any], sizes: list[str]) -> None:
+    """Every chosen model declares every chosen size."""
     for name, cls in classes.items():
-        missing = [s for s in chosen if s not in cls.bench.sizes()]
+        missing = [s for s in sizes if s not in cls.bench.sizes()]
         if missing:
             raise PlanError(f"model {name!r} declares no {missing[0]!r} size (BenchSpec.{missing[0]})")
-    return chosen
 
 
-def check_data(classes: dict[str, Any], data: list[str | None], data_args: dict, sizes: tuple[str, ...],
+def check_data(classes: dict[str, Any], data: list[str | None], data_args: dict, sizes: list[str],
                profile: str) -> None:
     """Each model can take each datamodule at each size, and the datamodule takes the arguments and builds with
     them (a size's own data arguments included)."""
@@ -131,30 +116,39 @@ def plan(args: argparse.Namespace) -> Plan:
     """Turn the `run` command line into configs, or raise PlanError naming what is wrong."""
     check_numbers(args)
     classes = model_classes(args.models)
-    data: list[str | None] = [None] if args.data == "default" else list(comma_list(args.data, "--data"))
     data_args, model_args = key_values(args.data_arg), key_values(args.model_arg)
     for name, cls in classes.items():
         check_arguments(f"model {name!r}", cls, model_args)
-    chosen_sizes = sizes(args.sizes, classes)
-    check_data(classes, data, data_args, chosen_sizes, args.profile)
-    axes = (devices(args.devices), precisions(args.precisions), compile_flags(args.compile),
-            batch_sizes(args.batch_sizes))
-    if AUTO in axes[3] and (any(count > 1 for _, count in axes[0]) or args.num_nodes > 1):
+    choices = sweep_choices(args, classes)
+    chosen_sizes = [choice["size"] for choice in choices["size"]]
+    check_sizes(classes, chosen_sizes)
+    check_data(classes, [choice.get("datamodule") for choice in choices["datamodule"]], data_args, chosen_sizes,
+               args.profile)
+    if any(c.get("batch_size_mode") == AUTO for c in choices["batch_size"]) and (
+            any(c["num_devices"] > 1 for c in choices["device"]) or args.num_nodes > 1):
         raise PlanError("--batch-sizes auto searches on one device (Lightning's batch size finder does not run "
                         "under DDP); give the multi-device runs a number")
-    runs = len(classes) * len(data) * len(chosen_sizes) * math.prod(len(axis) for axis in axes) * args.repeats
+    runs = math.prod(len(values) for values in choices.values()) * args.repeats  # at most: eager has one mode
     if runs > MAX_RUNS:  # the plan itself would exhaust memory long before the sweep ran
         raise PlanError(f"{runs} runs in one sweep (more than {MAX_RUNS}): fewer --repeats or shorter lists")
+    choices["repeat"] = [{"seed": args.seed + repeat, "repeat": repeat} for repeat in range(args.repeats)]
     out = output_folder(args.out or f"results/runs/{time.strftime('%Y%m%d-%H%M%S')}")
     presets = {(n, s): c.bench.size(s) for n, c in classes.items() for s in chosen_sizes}
     configs = matrix(
-        list(classes), data, *axes, args.repeats, args.seed, sizes=chosen_sizes,
-        default_data={key: preset.datamodule for key, preset in presets.items()},
+        choices, default_data={key: preset.datamodule for key, preset in presets.items()},
         default_batch={key: preset.default_batch_size(args.profile) for key, preset in presets.items()},
-        **{axis.name: axis.from_flag(getattr(args, axis.name)) for axis in AXES if axis.flag and not axis.sweep},
+        **{axis.name: axis.from_flag(getattr(args, axis.dest)) for axis in AXES if axis.flag and not axis.sweep},
         time_limit_s=DEFAULT_TIME_LIMIT_S[args.profile] if args.time_limit is None else args.time_limit,
         data_args=data_args, model_args=model_args, peak_tflops=args.peak_tflops,
-        wandb=wandb_mode(args.wandb, out), sweep_name=out.name, compile_modes=compile_modes(args.compile_mode),
+        wandb=wandb_mode(args.wandb, out), sweep_name=out.name,
         wandb_project=args.wandb_project, wandb_entity=args.wandb_entity or "",
     )
     return Plan(configs, out, **execution(args))
+
+
+def sweep_choices(args: argparse.Namespace, classes: dict[str, Any]) -> dict[str, Choices]:
+    """Each sweep axis's values from its flag's comma list, by the axis's own parser (bench/core/choices.py); the
+    models from the registry. The repeats (and their seeds) come from --repeats and --seed once their count is known
+    to fit."""
+    choices = {axis.name: axis.parse(getattr(args, axis.dest)) for axis in AXES if axis.sweep and axis.parse}
+    return choices | {"model": [{"model": name} for name in classes]}

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.core.columns import Status, number
+from bench.core.columns import Status
+from bench.report.numbers import human
+from bench.report.plots import Chart
 from bench.results.io import inference_beside, load_inference
 
 CHART = "inference_curves.png"
@@ -30,7 +32,7 @@ def inference_frame(csv_paths: list[Path]) -> pd.DataFrame:
 def point_summary(rows: pd.DataFrame) -> dict:
     """One (model, config, backend, batch size): medians of the ok repeats, the statuses, the first reason."""
     ok = rows[rows["status"] == Status.OK.value]
-    cells = {title: number(ok[column].median()) if ok[column].notna().any() else ""
+    cells = {title: human(ok[column].median()) if ok[column].notna().any() else ""
              for column, title in SHOWN.items()}
     notes = (note for message in rows["message"].fillna("") for note in message.split("; "))
     reasons = [note for note in notes if note and not note.startswith("latency p")]  # those are in the CSV
@@ -62,7 +64,7 @@ def sections(frame: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame | None]]:
              "medians of the ok repeats; `unsupported` rows give the reason", backend_table(frame))]
 
 
-def curve_chart(frame: pd.DataFrame, out_dir: Path) -> Path | None:
+def curve_chart(frame: pd.DataFrame, out_dir: Path) -> Chart | None:
     """Latency (p50) against throughput per model and config: one line per backend, one point per batch size."""
     import matplotlib
 
@@ -96,4 +98,5 @@ def curve_chart(frame: pd.DataFrame, out_dir: Path) -> Path | None:
     fig.suptitle("Inference: latency vs throughput per backend (numbers: batch sizes; up and left is better)")
     fig.savefig(path, dpi=100)
     plt.close(fig)
-    return path
+    return Chart(path, "Per backend, latency against throughput as the batch grows (numbers: batch sizes): up and "
+                 "left is better: more samples per second for less latency.")

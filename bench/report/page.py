@@ -1,12 +1,13 @@
-"""`dnnbench report RESULTS.csv|SWEEP_DIR... [--out DIR]`: summary.md, PNG plots and an offline index.html (step:
-rows read through the one reader -> tables and plots).
+"""`dnnbench report RESULTS.csv|SWEEP_DIR... [--out DIR]`: summary.md, PNG charts and an offline index.html (step:
+results files -> the report).
 
-A folder stands for every results.csv in or below it (one sweep, or a folder of sweeps). The report opens with
-where and with what the rows were measured and what their profile does not aim at; then headline tables (model x
-config), every measured column grouped as bench/core/columns.py groups them (units in the headers, the spread of
-repeats beside each value, a "single run" mark where there is none), speed-ups against 32-true eager, the runs
-that shared their device, failures, plots, and the sample grids / attention maps the runs saved; where an
-inference.csv sits beside a results file, its backend table and latency-throughput chart (bench/report/inference.py).
+A folder stands for every results.csv in or below it (one sweep, or a folder of sweeps). The first screen answers
+"which model, which precision, for what": one row per model and config with the target reached or missed (judged
+on validation) beside the test quality, time to target, train and inference samples/s, speed-up over 32-true and
+memory, the best config of each model marked; and a quality-vs-time chart. Then a table of contents, the charts,
+the detail tables folded (every measured column, speed-ups, runs that shared their device, failures; inference
+backends where an inference.csv sits beside a results file), the images the runs saved, and where and with what
+the rows were measured.
 """
 
 from __future__ import annotations
@@ -17,8 +18,15 @@ from pathlib import Path
 from bench.core.errors import ResultsError
 from bench.report import inference as report_inference
 from bench.report import plots
-from bench.report.render import artifact_images, write_html, write_markdown
-from bench.report.sections import noise_note, profile_notes, sections_of
+from bench.report.render import Page, artifact_images, write_html, write_markdown
+from bench.report.sections import (
+    detail_sections,
+    noise_note,
+    overview_section,
+    profile_notes,
+    provenance_section,
+    run_summary,
+)
 from bench.report.tables import prepare, results_files
 
 NAME, HELP = "report", "render summary.md, plots and index.html from results CSVs or sweep folders"
@@ -31,14 +39,15 @@ def write_report(paths: list[Path], out_dir: Path) -> Path:
     frame = prepare(csv_paths)
     out_dir.mkdir(parents=True, exist_ok=True)
     inference = report_inference.inference_frame(csv_paths)  # the inference.csv beside each results file
-    sections = sections_of(frame, csv_paths) + report_inference.sections(inference)
-    notes = [*profile_notes(frame), *filter(None, [noise_note(frame)])]
     curves = report_inference.curve_chart(inference, out_dir)
-    images = {"Plots": plots.write_plots(frame, out_dir) + ([curves] if curves else []),
-              "Sample grids and attention maps (by run)": artifact_images(frame, out_dir)}
-    title = "dnnbench report: " + ", ".join(dict.fromkeys(Path(s).name for s in frame["source"]))
-    write_markdown(out_dir / "summary.md", title, notes, sections, images)
-    write_html(out_dir / "index.html", title, notes, sections, images)
+    page = Page(title="dnnbench report: " + ", ".join(dict.fromkeys(Path(s).name for s in frame["source"])),
+                summary=run_summary(frame), overview=overview_section(frame),
+                notes=[*profile_notes(frame), *filter(None, [noise_note(frame)])],
+                charts=plots.write_plots(frame, out_dir) + ([curves] if curves else []),
+                details=detail_sections(frame) + report_inference.sections(inference),
+                images=artifact_images(frame, out_dir), provenance=provenance_section(frame, csv_paths))
+    write_markdown(out_dir / "summary.md", page)
+    write_html(out_dir / "index.html", page)
     return out_dir / "index.html"
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.core.columns import BY_NAME
+from bench.report.overview import OVERVIEW_NOTE, overview_table
 from bench.report.tables import (
     GROUPS,
     NOISE_MARK,
@@ -14,6 +16,7 @@ from bench.report.tables import (
     SHORT,
     config_rows,
     group_table,
+    header,
     memory_column,
     other_metrics_table,
     pivot,
@@ -43,6 +46,7 @@ TIME_TO_TRAIN_NOTE = ("MLPerf's time-to-train over the seeds (--repeats): the ol
                       "dropped, two or more leave no time. `reached target` counts them; compare gates both")
 
 
+SPREAD = "train_samples_per_s_spread"
 NOT_AIMING = ("smoke",)  # profiles whose runs are not trained to the targets
 Section = tuple[str, str, "pd.DataFrame | None"]  # (title, note, table)
 
@@ -83,30 +87,44 @@ def group_sections(frame: pd.DataFrame) -> list[Section]:
     leading = config_rows(frame)
     for group in GROUPS:
         table, empty = group_table(frame, group, leading)
-        note = "median of the ok repeats ± half their range; `runs` says how many"
-        if empty:
-            note += "; not measured in these runs: " + ", ".join(empty)
-            if "mfu" in empty:
-                note += " (MFU needs the device's peak: known for current GPUs, --peak-tflops elsewhere)"
+        missing = "not measured in these runs: " + ", ".join(empty) if empty else ""
+        if "mfu" in empty:
+            missing += " (MFU needs the device's peak: known for current GPUs, --peak-tflops elsewhere)"
+        if set(table.columns) <= {"model", "config", "runs", "metric"}:  # a line, not a table of empty cells
+            sections.append((f"All measurements: {group}", missing, None))
+            continue
+        note = "; ".join(filter(None, ["median of the ok repeats ± half their range; `runs` says how many", missing]))
+        if group == "speed":  # the one column people asked about: say what it measures, from the column table
+            note += f". {header(SPREAD)}: {BY_NAME[SPREAD].description}"
         sections.append((f"All measurements: {group}", note, table))
     return sections
 
 
-def sections_of(frame: pd.DataFrame, csv_paths: list[Path]) -> list[Section]:
+def run_summary(frame: pd.DataFrame) -> str:
     counts = frame["status"].value_counts()
     configs = frame.groupby(["model", "config_label"]).ngroups
-    sections: list[Section] = [
-        ("Provenance", "where, when and with what these rows were measured", provenance_table(frame, csv_paths)),
-        ("Runs", f"{len(frame)} runs of {configs} configs: " + ", ".join(f"{n} {s}" for s, n in counts.items()),
-         None),
-        *headline_sections(frame)]
+    return f"{len(frame)} runs of {configs} configs: " + ", ".join(f"{n} {s}" for s, n in counts.items())
+
+
+def overview_section(frame: pd.DataFrame) -> Section:
+    return ("Overview", OVERVIEW_NOTE, overview_table(frame))
+
+
+def provenance_section(frame: pd.DataFrame, csv_paths: list[Path]) -> Section:
+    return ("Provenance", "where, when and with what these rows were measured", provenance_table(frame, csv_paths))
+
+
+def detail_sections(frame: pd.DataFrame) -> list[Section]:
+    """The tables behind the overview, in reading order (the page folds each)."""
+    sections = headline_sections(frame)
     time_to_train = time_to_train_table(frame)
-    if not time_to_train.empty:
+    if not time_to_train.empty and frame.groupby(["model", "config_label"]).size().max() > 1:  # else = time to target
         sections.append(("Time to train over seeds", TIME_TO_TRAIN_NOTE, time_to_train))
     relative = relative_to_baseline(frame)
     if not relative.empty:
-        sections.append(("Against 32-true eager", "train/inference speed-up (ratio of medians; range over repeats "
-                         "where both sides have them) and quality drift", relative))
+        sections.append(("Against 32-true eager", "train/inference speed-up (ratio of medians; the range over "
+                         "repeats where both sides have them, none for single runs) and the test quality's change",
+                         relative))
     sections += group_sections(frame)
     others = other_metrics_table(frame)
     if not others.empty:

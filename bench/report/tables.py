@@ -9,9 +9,10 @@ from pathlib import Path
 import pandas as pd
 
 from bench.core import config as cfg
-from bench.core.columns import BY_NAME, COLUMNS, NUMERIC, Status, heading, number, of_group
+from bench.core.columns import BY_NAME, COLUMNS, NUMERIC, Status, of_group
 from bench.core.errors import ResultsError
 from bench.core.stats import summarize, time_to_train
+from bench.report.numbers import drift_words, human, human_header, step_of
 from bench.results.io import load_results
 from bench.results.provenance import provenance
 
@@ -79,9 +80,10 @@ def cell_text(values: list[float], status: str, noisy: bool, count: bool) -> str
     if not values:
         return ""
     centre, spread = summarize(values)
-    text = number(centre)
-    if spread:  # identical repeats (a parameter count) show no ±0
-        text += f" ±{number(spread / 2)}" + (f" (n={len(values)})" if count else "")
+    text = human(centre)
+    half = human(spread / 2, step=step_of(centre)) if spread else ""  # to the centre's last digit
+    if half not in ("", "0"):  # identical repeats (a parameter count) show no ±0
+        text += f" ±{half}" + (f" (n={len(values)})" if count else "")
     return text + (f" {NOISE_MARK}" if noisy else "")
 
 
@@ -142,7 +144,7 @@ def group_columns(frame: pd.DataFrame, group: str) -> tuple[list[str], list[str]
 
 
 def header(column: str) -> str:
-    return f"{column} ({DERIVED[column][1]})" if column in DERIVED else heading(column)
+    return human_header(column, DERIVED[column][1] if column in DERIVED else None)
 
 
 def config_rows(frame: pd.DataFrame) -> dict[tuple[str, str], dict[str, str]]:
@@ -152,7 +154,7 @@ def config_rows(frame: pd.DataFrame) -> dict[tuple[str, str], dict[str, str]]:
     leading = {}
     for (model, label), rows in sorted(narrow.groupby(["model", "config_label"], sort=False), key=lambda g: g[0][0]):
         first = rows.iloc[0]
-        target = f", target {number(first['metric_target'])}" if pd.notna(first["metric_target"]) else ""
+        target = f", target {human(first['metric_target'])}" if pd.notna(first["metric_target"]) else ""
         leading[(model, label)] = {"model": model, "config": label, "runs": runs_text(rows),
                                    "metric": f"{first['metric_name']} ({first['metric_direction']}{target})"}
     return leading
@@ -171,38 +173,40 @@ def group_table(frame: pd.DataFrame, group: str, leading: dict[tuple[str, str], 
 
 
 def speedup(variant: pd.DataFrame, base: pd.DataFrame, column: str) -> str:
-    """Median ratio, with the range of ratios when both sides have repeats, or a single-run mark."""
+    """Median ratio, with the range of ratios when both sides have repeats."""
     new, old = variant[column].dropna(), base[column].dropna()
     if new.empty or old.empty or not old.median():
         return ""
     ratio = new.median() / old.median()
-    text = f"{ratio:.2f}x" if ratio >= 0.01 else f"{number(ratio)}x"
-    if len(new) > 1 and len(old) > 1:
+    text = f"{ratio:.2f}x" if ratio >= 0.01 else f"{human(ratio)}x"
+    if len(new) > 1 and len(old) > 1:  # single runs have no range (the section's note says so once)
         text += f" (range {new.min() / old.max():.2f}-{new.max() / old.min():.2f})"
-    else:
-        text += " (single run)"
     return text + (f" {NOISE_MARK}" if variant["noisy"].any() or base["noisy"].any() else "")
 
 
-def relative_to_baseline(frame: pd.DataFrame) -> pd.DataFrame:
-    """Speed-up (train samples/s ratio) and quality drift of each precision / compile vs 32-true eager."""
-    ok = frame[frame["status"] == OK]
-    rows = []
-    # The baseline of a variant is the same config in 32-true eager: every other identity axis held equal.
+def against_baseline(ok: pd.DataFrame):
+    """(model, variant label, variant rows, baseline rows) for each precision / compile variant of a config that
+    also ran in 32-true eager: the baseline holds every other identity axis equal."""
     held = [axis for axis in cfg.IDENTITY if axis not in ("precision", "compile")]
     for key, group in ok.groupby(held, sort=True):
         base = group[(group["precision"] == "32-true") & (group["compile"] == "off")]
         if base.empty:
             continue
-        base_quality = base["metric_value"].median()
         for label, variant in group.groupby("config_label", sort=False):
-            if variant.index.isin(base.index).all():
-                continue
-            drift = variant["metric_value"].median() - base_quality
-            rows.append({"model": key[0], "variant": label,
-                         "train speed-up": speedup(variant, base, "train_samples_per_s"),
-                         "infer speed-up": speedup(variant, base, "infer_samples_per_s"),
-                         "quality drift": number(drift, signed=True) if pd.notna(drift) else ""})
+            if not variant.index.isin(base.index).all():
+                yield key[0], label, variant, base
+
+
+def relative_to_baseline(frame: pd.DataFrame) -> pd.DataFrame:
+    """Speed-up (train samples/s ratio) and quality drift of each precision / compile vs 32-true eager."""
+    rows = []
+    for model, label, variant, base in against_baseline(frame[frame["status"] == OK]):
+        base_quality = base["metric_value"].median()
+        drift = variant["metric_value"].median() - base_quality
+        rows.append({"model": model, "variant": label,
+                     "train speed-up": speedup(variant, base, "train_samples_per_s"),
+                     "infer speed-up": speedup(variant, base, "infer_samples_per_s"),
+                     "quality drift": drift_words(drift, base_quality, variant["metric_direction"].iloc[0])})
     return pd.DataFrame(rows)
 
 
@@ -217,10 +221,10 @@ def time_to_train_table(frame: pd.DataFrame) -> pd.DataFrame:
         result = time_to_train([t if hit else None for t, hit in zip(group["time_to_target_s"], reached)])
         noisy = f" {NOISE_MARK}" if group["noisy"].any() else ""
         missed = result.runs - result.reached
-        seconds = number(result.seconds) + noisy if result.seconds is not None else \
+        seconds = human(result.seconds) + noisy if result.seconds is not None else \
             f"not reached ({missed} of {result.runs} runs missed the target)"
-        span = f"{number(result.fastest)} - {number(result.slowest)}" if result.reached > 1 else \
-            number(result.fastest)
+        span = f"{human(result.fastest)} - {human(result.slowest)}" if result.reached > 1 else \
+            human(result.fastest)
         rows.append({"model": model, "config": label, "runs": runs_text(group), "reached target": result.count,
                      "time to train (s)": seconds, "fastest - slowest (s)": span, "rule": result.rule})
     return pd.DataFrame(rows).sort_values("model", kind="stable") if rows else pd.DataFrame()
@@ -236,7 +240,7 @@ def other_metrics_table(frame: pd.DataFrame) -> pd.DataFrame:
             for name, entry in metrics.items():
                 values.setdefault(name, []).append(float(entry["value"]))
         if values:
-            medians = " ".join(f"{name}={number(statistics.median(v))}" for name, v in values.items())
+            medians = " ".join(f"{name}={human(statistics.median(v))}" for name, v in values.items())
             rows.append({"model": model, "config": label, "median of repeats": medians})
     return pd.DataFrame(rows)
 
@@ -246,8 +250,19 @@ def provenance_table(frame: pd.DataFrame, csv_paths: list[Path]) -> pd.DataFrame
     facts = {"results": [str(p) for p in csv_paths]} | provenance(frame)
     rows = []
     for fact, values in facts.items():
+        values = [cudnn_version(v) for v in values] if fact == "cuDNN" else values
         mixed = len(values) > 1 and fact not in ("results", "date")
         text = "; ".join(values) + (f" {NOISE_MARK} mixed: compare with care" if mixed else "") if values \
             else "none recorded"
         rows.append({"fact": fact, "value": text})
     return pd.DataFrame(rows)
+
+
+def cudnn_version(text: str) -> str:
+    """torch's cuDNN number as the version people know (92400 -> 9.24.0): cuDNN 9 counts major x 10000 + minor x
+    100 + patch, earlier ones major x 1000 + minor x 100 + patch."""
+    if not text.isdigit():
+        return text
+    number_ = int(text)
+    major, rest = divmod(number_, 10000 if number_ >= 90000 else 1000)
+    return f"{major}.{rest // 100}.{rest % 100}"

@@ -32,7 +32,6 @@ if TYPE_CHECKING:  # pandas loads only where results are read back (the child wr
     import pandas as pd
 
 KNOWN = frozenset(COLUMNS)
-INFERENCE_ROWS = "inference_rows"  # the key under which a run's inference.csv rows ride in its row to the sweep
 
 
 # ----------------------------------------------------------------------------------------------- writing
@@ -85,12 +84,14 @@ def as_cells(row: dict[str, Any], columns: list[str] = COLUMNS) -> dict[str, str
     return {column: format_cell(row.get(column)) for column in columns}
 
 
-def append_row(csv_path: Path, row: dict[str, Any], columns: list[str] = COLUMNS) -> dict[str, str]:
-    """Append one row and flush it to disk at once: a sweep killed at any moment keeps every finished row.
+def append_row(csv_path: Path, row: RunRow | dict[str, Any], columns: list[str] = COLUMNS) -> dict[str, str]:
+    """Append one row (a run's typed row, flattened here; or an inference.csv row's cells) and flush it to disk at
+    once: a sweep killed at any moment keeps every finished row. Returns the cells as written.
 
     A whole last row whose line break was lost (an editor, a copy tool) gets it back first, in the same write.
     `columns`: results.csv's by default; inference.csv's (bench/core/inference_columns.py) for its rows.
     """
+    row = flatten(row) if isinstance(row, RunRow) else row
     new_file = not csv_path.exists() or csv_path.stat().st_size == 0
     cells = as_cells(row, columns)
     text = ",".join(columns) + "\r\n" if new_file else line_break_missing(csv_path)

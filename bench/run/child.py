@@ -16,12 +16,13 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bench.core.columns import Status
 from bench.core.row import Cells, RunRow
-from bench.results.io import INFERENCE_ROWS, flatten
 
 if TYPE_CHECKING:  # imported in main: torch and lightning load only after the child watches its parent
     from bench.core.config import RunConfig
@@ -56,7 +57,7 @@ def precheck(config: RunConfig) -> tuple[Status, str] | None:
     return (Status.UNSUPPORTED, reason) if reason else None
 
 
-def run(config: RunConfig, sweep_dir: Path, later: list | None = None, probe_repeats: int | None = None) -> dict | None:
+def run(config: RunConfig, sweep_dir: Path, later: list | None = None, probe_repeats: int = 0) -> RunRow | None:
     """Execute one config in this process and return its row (None on DDP ranks other than 0); `probe_repeats`
     (`dnnbench check`): the harness probe (run/overhead.py) instead of training, in the row file only.
 
@@ -74,15 +75,15 @@ def run(config: RunConfig, sweep_dir: Path, later: list | None = None, probe_rep
     best_effort(notes, "host allocator setting", keep_freed_host_memory)
     noise = best_effort(notes, "noise check", lambda: NoiseWatch(config.device, config.num_devices).start())
     started = time.perf_counter()
-    row, probed, curve = RunRow(config), dict[str, Any](), None
+    row, curve = RunRow(config), None
     try:
-        row.add(Cells(best_effort(notes, "environment reading", lambda: environment(config.device)) or {}))
+        row = row.add(Cells(best_effort(notes, "environment reading", lambda: environment(config.device)) or {}))
         if (outcome := precheck(config)) is not None:
-            row.end(*outcome)
+            row = row.end(*outcome)
         else:
             from bench.run.session import train_and_measure
 
-            row.add(Cells({"rss_after_import_mb": best_effort(notes, "RSS reading", rss_now_mb)}))
+            row = row.add(Cells({"rss_after_import_mb": best_effort(notes, "RSS reading", rss_now_mb)}))
             # The same collector state on both launch paths: what the imports made (the warm server's preload, or
             # this interpreter's own imports) is never scanned again, so a forked run neither scans more objects
             # than a fresh one (the server preloads more) nor copies the server's pages by touching them.
@@ -90,47 +91,54 @@ def run(config: RunConfig, sweep_dir: Path, later: list | None = None, probe_rep
             if probe_repeats:
                 from bench.run.overhead import probe
 
-                probed = probe(config, sweep_dir, probe_repeats)
+                row = replace(row, probe=probe(config, sweep_dir, probe_repeats))
             else:
                 measured = train_and_measure(config, sweep_dir)
                 if measured is None:
                     return None
-                row.add(*measured.pieces)
-                row.message, curve = measured.message, measured.curve
+                row, curve = row.add(*measured.pieces).noted(measured.message), measured.curve
     except BaseException as exc:  # noqa: BLE001 - one row whatever happens
         if isinstance(exc, KeyboardInterrupt):
             raise
         last_line = (traceback.format_exception_only(type(exc), exc)[-1]).strip()
-        row.end(failure_status(exc), last_line[:500])
+        row = row.end(failure_status(exc), last_line[:500])
         traceback.print_exc()
-    row.add(Cells({"peak_rss_mb": best_effort(notes, "peak RSS reading", peak_rss_mb),
-                   "wall_s": time.perf_counter() - started}))
+    row = row.add(Cells({"peak_rss_mb": best_effort(notes, "peak RSS reading", peak_rss_mb),
+                         "wall_s": time.perf_counter() - started}))
     ended = best_effort(notes, "noise check", noise.stop) if noise is not None else None
     if ended is not None:
-        row.add(ended)
-    row.message = "; ".join(part for part in (row.message, *notes) if part)
+        row = row.add(ended)
     if ended is not None and ended.noise_warning:  # the sweep's console shows it too (launch.sweep)
         print(f"dnnbench: warning: {ended.noise_warning}", file=sys.stderr)
-    cells = flatten(row)
-    cells = cells | unless_shared(cells) | probed  # NVML's energy counter covers every process on the GPU
+    row = row.add(Cells(unless_shared(row.cells()))).noted(*notes)  # NVML's energy counter covers every process
     if curve is not None and later is not None:
         later.append(curve)
-    return with_inference(cells, curve) if curve is not None and later is None else cells
+    return with_inference(row, curve) if curve is not None and later is None else row
 
 
-def with_inference(row: dict[str, Any], curve) -> dict[str, Any]:
-    """The row with its inference.csv rows (which the sweep writes there); a curve that fails is a note."""
+def with_inference(row: RunRow, curve, save: Callable[[RunRow], None] | None = None) -> RunRow:
+    """The row with its inference.csv rows (which the sweep writes there); a curve that fails is a note. `save` gets
+    the row with the rows measured so far after each backend, naming those not yet measured: a run killed or
+    crashed during the curve keeps its points and says which backends did not finish."""
     from bench.run.measure import best_effort
 
+    measured: list[dict] = []
+
+    def progress(rows: list[dict], unfinished: list[str]) -> None:
+        measured[:] = rows
+        if save is not None and unfinished:
+            save(replace(row, inference=tuple(rows)).noted(
+                f"inference backends not finished: {', '.join(unfinished)} (the run ended during its curve)"))
+
     notes: list[str] = []
-    rows = best_effort(notes, "inference backends", curve) or []
-    message = "; ".join(filter(None, [row.get("message", ""), *notes]))
-    return row | {"message": message} | ({INFERENCE_ROWS: rows} if rows else {})
+    rows = best_effort(notes, "inference backends", lambda: curve(progress))
+    return replace(row, inference=tuple(measured if rows is None else rows)).noted(*notes)
 
 
-def write_row(row: dict[str, Any], result_path: Path) -> None:
+def write_row(row: RunRow, result_path: Path) -> None:
+    """The typed row as JSON (bench/core/row.py to_json) in the file the launcher reads back."""
     tmp = Path(f"{result_path}.tmp")
-    tmp.write_text(json.dumps(row, default=str))
+    tmp.write_text(json.dumps(row.to_json(), default=str))
     tmp.replace(result_path)  # atomic: the sweep never reads half a row
 
 
@@ -185,11 +193,12 @@ def main(argv: list[str] | None = None) -> int:
     sys.path[:0] = [p for p in job["sys_path"] if p not in sys.path]  # the sweep's imports resolve here too
     config = RunConfig(**job["config"])
     later: list = []
-    row = run(config, Path(job["sweep_dir"]), later, job.get("probe_repeats"))
+    row = run(config, Path(job["sweep_dir"]), later, job.get("probe_repeats") or 0)
     if row is not None and int(os.environ.get("LOCAL_RANK", "0")) == 0 and int(os.environ.get("NODE_RANK", "0")) == 0:
         write_row(row, Path(job["result_path"]))  # on disk before the curve: a crash or a kill there keeps the row
         for curve in later:
-            write_row(with_inference(row, curve), Path(job["result_path"]))
+            write_row(with_inference(row, curve, lambda partial: write_row(partial, Path(job["result_path"]))),
+                      Path(job["result_path"]))
     return 0
 
 

@@ -80,7 +80,9 @@ def environment(device: str) -> dict[str, Any]:
 
     cpu = cpu_model()
     device_name = torch.cuda.get_device_name(0) if device == "cuda" and torch.cuda.is_available() else cpu
-    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    # cuDNN only for GPU rows: asking for its version loads the library (hundreds of MB of address space), which
+    # under a memory limit aborts a CPU run that never uses it.
+    cudnn = torch.backends.cudnn.version() if device == "cuda" and torch.backends.cudnn.is_available() else None
     return {"device_name": device_name, "cpu_model": cpu, "cpu_threads": psutil.cpu_count(logical=True),
             "torch_threads": torch.get_num_threads(), "gpu_driver": gpu_driver(),
             "torch_version": torch.__version__, "lightning_version": lightning.__version__,

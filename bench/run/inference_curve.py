@@ -178,37 +178,43 @@ def relative_to_eager(rows: list[dict[str, Any]]) -> None:
             row["metric_drift"] = row["metric_value"] - base["metric_value"]
 
 
-def tested_weights(config: Any, model: nn.Module, notes: list[str]) -> dict[str, torch.Tensor] | None:
+def tested_weights(config: Any, model: nn.Module) -> tuple[dict[str, torch.Tensor] | None, str]:
     """A copy of the weights the test measured, when the run measures the curve (the speed window trains on after
-    the test): their quality through each backend is then comparable with the results row's."""
+    the test): their quality through each backend is then comparable with the results row's. With the note why
+    the curve is not measured where it was asked for and cannot be."""
     if not wanted(config):
-        return None
+        return None, ""
     if config.world_size > 1:
-        notes.append("inference backends not measured: one device only (this run is DDP)")
-        return None
-    return {name: value.detach().to("cpu", copy=True) for name, value in model.state_dict().items()}
+        return None, "inference backends not measured: one device only (this run is DDP)"
+    return {name: value.detach().to("cpu", copy=True) for name, value in model.state_dict().items()}, ""
 
 
-def run(curve: Curve, tested: dict[str, torch.Tensor]) -> list[dict[str, Any]]:
+Progress = Callable[[list[dict[str, Any]], list[str]], None]  # (rows so far, backends not yet measured)
+
+
+def run(curve: Curve, tested: dict[str, torch.Tensor], progress: Progress | None = None) -> list[dict[str, Any]]:
     """The curve of the tested weights (smoke: the short timing budget of smoke runs)."""
     curve.model.load_state_dict(tested)
     curve.model.to(curve.device).eval()
     if curve.config.profile == "smoke":
         curve.budget_s = inference.SMOKE_BUDGET_S
-    return inference_rows(curve)
+    return inference_rows(curve, progress)
 
 
-def inference_rows(curve: Curve) -> list[dict[str, Any]]:
-    """Every (backend, batch size) of the run as inference.csv rows, the run's config columns in each."""
+def inference_rows(curve: Curve, progress: Progress | None = None) -> list[dict[str, Any]]:
+    """Every (backend, batch size) of the run as inference.csv rows, the run's config columns in each; `progress`
+    hears of the rows after each backend, so a run that ends during the curve keeps what it measured."""
     config, sizes = curve.config, batch_sizes(curve.config)
     backend_names = curve.config.infer_backends.split(",")
     if "eager" in backend_names:  # eager first: the others' speed-up and drift are against it
         backend_names = ["eager"] + [name for name in backend_names if name != "eager"]
     head = config.columns() | {"run_id": config.run_id, "schema_version": INFERENCE_SCHEMA_VERSION,
                                "metric_name": curve.metric[0], "metric_direction": curve.metric[1]}
-    rows = []
-    for backend in backend_names:
+    rows: list[dict[str, Any]] = []
+    for done, backend in enumerate(backend_names, start=1):
         for batch, point in zip(sizes, backend_points(curve, backend, sizes)):
             rows.append(head | {"backend": backend, "infer_batch_size": batch} | point)
-    relative_to_eager(rows)
+        relative_to_eager(rows)
+        if progress is not None:
+            progress([dict(row) for row in rows], backend_names[done:])
     return rows

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,6 @@ class Built:
     datamodule: L.LightningDataModule
     model: Any  # the registered LightningModule, with its own example_input / save_artifacts
     metric_target: float | None
-    notes: list[str] = field(default_factory=list)  # become the row's message
 
     @property
     def scored(self) -> bool:
@@ -56,10 +55,7 @@ def build(config: RunConfig) -> Built:
     datamodule = datamodules.get(config.datamodule)(batch_size=config.batch_size, seed=config.seed, **data_args)
     model = lightning_modules.build_model(model_class, datamodule,
                                           **(preset.model_overrides(config.profile) | config.model_args))
-    built = Built(spec, datamodule, model, preset.metric_target if on_default_data else None)
-    if not built.scored:
-        built.notes.append(f"{config.datamodule} data has no meaningful quality; metric left empty")
-    return built
+    return Built(spec, datamodule, model, preset.metric_target if on_default_data else None)
 
 
 def make_trainer(config: RunConfig, built: Built, callbacks: list, logger, sweep_dir: Path,
@@ -98,9 +94,7 @@ def speed_window_fit(config: RunConfig, built: Built, fit_model: FitModule, swee
     trainer = make_trainer(config, built, [window, divergence, flops], None, sweep_dir, max_epochs=-1,
                            max_steps=OPTIMIZERS_ROOM * steps, limit_val_batches=0, limit_train_batches=1.0)
     trainer.fit(fit_model, built.datamodule)
-    if window.profile_note:
-        built.notes.append(window.profile_note)
-    return window.result()
+    return window.result()  # a profile the fit cut short says so in window.profile_note
 
 
 @dataclass(frozen=True)
@@ -133,7 +127,7 @@ class Measured:
 
     pieces: list[Any]
     message: str
-    curve: Any = None  # () -> inference.csv rows (run/inference_curve.py): the child runs it after the row's readings
+    curve: Any = None  # (progress) -> inference.csv rows (run/inference_curve.py run): the child runs it last
 
 
 def quality_of(built: Built, results: Sequence[Mapping[str, Any]], watch: quality.QualityWatch) -> Quality:
@@ -165,11 +159,11 @@ def inference_args(config: RunConfig, built: Built, device: torch.device) -> tup
 
 def measure_trained(config: RunConfig, built: Built, fit_model: FitModule, device: torch.device,
                     train_samples_per_s: float | None, flops: cost.TrainingFlops,
-                    meter: energy.RunEnergy | None = None) -> list[Columns]:
-    """Inference, FLOPs/MFU and GPU memory of the trained module, on the run's device and precision; each best
-    effort (a failure leaves its cells empty and a note)."""
+                    meter: energy.RunEnergy | None = None) -> tuple[list[Columns], list[str]]:
+    """Inference, FLOPs/MFU and GPU memory of the trained module, on the run's device and precision, and the notes
+    of what failed or fell short; each best effort (a failure leaves its cells empty and a note)."""
     fit_model.to(device)  # Lightning's teardown moved the module to the CPU after fit/test
-    precision, notes = PRECISIONS[config.precision], built.notes
+    precision, notes = PRECISIONS[config.precision], list[str]()
     args = best_effort(notes, "inference inputs", lambda: inference_args(config, built, device))
     budget_s = inference.BUDGETS_S.get(config.profile, inference.BUDGET_S)
     latency = args and best_effort(notes, "inference timing",
@@ -190,32 +184,34 @@ def measure_trained(config: RunConfig, built: Built, fit_model: FitModule, devic
     pieces: list[Columns] = [latency] if latency else []
     pieces.append(cost.cost(train, train_samples_per_s, infer_flops, infer_rate, peak))
     gpu_memory = best_effort(notes, "GPU memory reading", lambda: memory.gpu_peak(device))
-    return pieces + ([gpu_memory] if gpu_memory else [])
+    return pieces + ([gpu_memory] if gpu_memory else []), notes
 
 
-def apply_settings(config: RunConfig, built: Built) -> FitModule:
+def apply_settings(config: RunConfig, built: Built) -> tuple[FitModule, list[str]]:
     """The speed settings the row records (matmul precision, cuDNN TF32, memory format; cudnn benchmark goes to the
-    Trainer); returns the module to fit."""
+    Trainer); returns the module to fit, and a note where a setting has no effect."""
+    notes = []
     torch.set_float32_matmul_precision(config.matmul_precision)
     torch.backends.cudnn.allow_tf32 = config.cudnn_tf32  # before any measurement (MFU reads it for the peak dtype)
     if config.memory_format == "channels_last":
         if len(getattr(built.model.hparams, "input_shape", ())) == 3 or built.spec.task == "generation":
             built.model.to(memory_format=torch.channels_last)
         else:
-            built.notes.append("channels_last has no effect: the model's inputs are not images")
-    return torch.compile(built.model, mode=config.compile_mode) if config.compile else built.model
+            notes.append("channels_last has no effect: the model's inputs are not images")
+    return torch.compile(built.model, mode=config.compile_mode) if config.compile else built.model, notes
 
 
 def train_and_measure(config: RunConfig, sweep_dir: Path) -> Measured | None:
     """Train and test one config, then time its speed window and inference; the row's measured pieces (None on
     ranks other than 0)."""
     started, built = time.monotonic(), build(config)
-    fit_model = apply_settings(config, built)
+    fit_model, notes = apply_settings(config, built)  # the run's notes (its message), each from the step making it
+    notes[:0] = [] if built.scored else [f"{config.datamodule} data has no meaningful quality; metric left empty"]
     if config.batch_size_mode == AUTO:  # searched before the measured fit, on a trainer of its own
         found = batch_size.largest_fitting(make_trainer(config, built, [], None, sweep_dir, max_epochs=-1),
                                            fit_model, built.datamodule, config.batch_size)
         config = config.but(batch_size=found.batch_size)
-        built.notes.append(found.note)
+        notes.append(found.note)
     watch = quality.QualityWatch(built.spec.metric, built.spec.metric_direction,
                                  built.metric_target if built.scored else None, stop=config.stops_at_target)
     flops = cost.TrainingFlops(step=2 if config.compile else 1)  # the first step compiles
@@ -237,11 +233,11 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> Measured | None:
     trainer = make_trainer(config, built, callbacks, logger, sweep_dir,
                            max_time=timedelta(seconds=cap_s) if cap_s else None)
     device = trainer.strategy.root_device
-    best_effort(built.notes, "GPU memory reset", lambda: memory.reset_gpu_peak(device))
+    best_effort(notes, "GPU memory reset", lambda: memory.reset_gpu_peak(device))
     trainer.fit(fit_model, built.datamodule)
     if cap_s and not watch.reached and watch.train_seconds is not None and watch.train_seconds >= cap_s:
-        built.notes.append(f"training stopped at its time cap ({cap_s:g} s: {TRAIN_TIME_SHARE:g} of the time "
-                           f"limit) after {trainer.current_epoch} epoch(s), before the target")
+        notes.append(f"training stopped at its time cap ({cap_s:g} s: {TRAIN_TIME_SHARE:g} of the time "
+                     f"limit) after {trainer.current_epoch} epoch(s), before the target")
     # The model as the fit left it: at the validation that reached the target when the run stops there.
     results = trainer.test(fit_model, built.datamodule, verbose=False)
     pieces: list[Columns] = [
@@ -249,16 +245,19 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> Measured | None:
                  watch.compile_seconds() if config.compile else None, config.batch_size),
         quality_of(built, results, watch)]
     if trainer.global_rank == 0:  # pictures of the model that was tested, before the speed window trains on
-        built.notes += save_artifacts(built.model, sweep_dir / "artifacts" / config.run_id)
-    tested = infer_curve.tested_weights(config, built.model, built.notes)  # the speed window trains on
+        notes += save_artifacts(built.model, sweep_dir / "artifacts" / config.run_id)
+    tested, curve_note = infer_curve.tested_weights(config, built.model)  # the speed window trains on
     throughput = window.result() if smoke else speed_window_fit(config, built, fit_model, sweep_dir, window, flops)
     if trainer.global_rank != 0:
         return None  # every rank trains; rank 0 measures inference and writes the row
-    pieces += [throughput, *measure_trained(config, built, fit_model, device, throughput.train_samples_per_s,
-                                            flops, meter), meter.result()]
-    curve = None if tested is None else lambda: infer_curve.run(
-        curve_of(config, built, device, sweep_dir, started + infer_curve.CURVE_SHARE * config.time_limit_s), tested)
-    measured = Measured(pieces, "; ".join(built.notes), curve)
+    trained, trained_notes = measure_trained(config, built, fit_model, device, throughput.train_samples_per_s, flops,
+                                             meter)
+    pieces += [throughput, *trained, meter.result()]
+    notes += [curve_note, (window.profile_note or "") if not smoke else "", *trained_notes]
+    curve = None if tested is None else lambda progress=None: infer_curve.run(
+        curve_of(config, built, device, sweep_dir, started + infer_curve.CURVE_SHARE * config.time_limit_s), tested,
+        progress)
+    measured = Measured(pieces, "; ".join(note for note in notes if note), curve)
     wandb_run.finish(logger, config, measured.pieces, measured.message, sweep_dir / "artifacts" / config.run_id)
     return measured
 

@@ -47,7 +47,7 @@ def finish(logger, config: RunConfig, pieces: Sequence[Columns], message: str, a
     if logger is None:
         return
     try:
-        row = RunRow(config, message=message, pieces=list(pieces))
+        row = RunRow(config, message=message, pieces=tuple(pieces))
         wandb_log.finish_run(logger, flatten(row), artifact_dir)
     except Exception as exc:
         print(f"dnnbench: W&B summary not written ({exc})", file=sys.stderr)

@@ -86,6 +86,7 @@ def exported(net: nn.Module, args: tuple, device: torch.device, precision: str) 
     from torch._inductor import aoti_compile_and_package, aoti_load_package
 
     args = tensors(args)
+    aoti_toolchain(device)
     program, export_s = timed(lambda: torch.export.export(net.eval(), args, dynamic_shapes=dynamic_shapes(args)))
     folder = tempfile.TemporaryDirectory(prefix="dnnbench-aoti-")
     path = str(Path(folder.name) / "model.pt2")
@@ -94,10 +95,23 @@ def exported(net: nn.Module, args: tuple, device: torch.device, precision: str) 
         aoti_compile_and_package(program, package_path=path)
         return aoti_load_package(path)
 
-    loaded, compile_s = timed(build)
+    try:
+        loaded, compile_s = timed(build)
+    except OSError as exc:  # torch.utils.cpp_extension: no CUDA_HOME, no compiler, unwritable cache
+        raise Unsupported(f"AOTInductor cannot build here ({one_line(exc)[:200]})") from None
     module = Calls(loaded, folder)
     check_other_batch(module, net, args, "the AOTInductor package")
     return Built(module, "torch.export + AOTInductor", export_s, compile_s)
+
+
+def aoti_toolchain(device: torch.device) -> None:
+    """Unsupported before the export where AOTInductor cannot build for `device`: on a GPU its package compiles
+    against the CUDA toolkit's headers (torch.utils.cpp_extension's CUDA_HOME: $CUDA_HOME, nvcc's folder or
+    /usr/local/cuda), which a host with only the driver and torch's wheels lacks."""
+    from torch.utils import cpp_extension
+
+    if device.type == "cuda" and cpp_extension.CUDA_HOME is None:
+        raise Unsupported("AOTInductor on a GPU needs the CUDA toolkit (nvcc, or CUDA_HOME set to its folder)")
 
 
 def onnx_providers(device: torch.device) -> list[str]:
@@ -156,12 +170,13 @@ def onnxruntime(net: nn.Module, args: tuple, device: torch.device, precision: st
     except ImportError:
         raise Unsupported("onnxruntime is not installed (pip install 'dnnbench[deploy]')") from None
     args = tensors(args)
+    providers = onnx_providers(device)  # before the export: a CPU-only build on a GPU row is found out here
     folder = tempfile.TemporaryDirectory(prefix="dnnbench-onnx-")
     path = str(Path(folder.name) / "model.onnx")
     exporter, export_s = timed(lambda: onnx_export(net, args, path))
     options = ort.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()  # the run's cores, as torch uses them
-    session, compile_s = timed(lambda: ort.InferenceSession(path, options, providers=onnx_providers(device)))
+    session, compile_s = timed(lambda: ort.InferenceSession(path, options, providers=providers))
     names = [i.name for i in session.get_inputs()]
 
     def call(*inputs: torch.Tensor) -> torch.Tensor:

@@ -28,7 +28,10 @@ from bench.run.measure.energy_counters import (
 )
 from bench.run.measure.speed import batch_size_of, synchronize
 
-INFERENCE_ENERGY_S = 0.5  # back-to-back inference calls metered for at least this long (counters tick every ~10 ms+)
+INFERENCE_ENERGY_S = 1.0  # back-to-back inference calls metered at least this long: NVML samples power sparsely
+# NVML's counter integrates power samples taken a fraction of the time (on A100/H100 about a quarter of it, Yang et
+# al. 2023): energy over less than this many seconds of timed steps can be off by tens of percent, or read 0.
+COUNTER_MIN_WINDOW_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -216,6 +219,10 @@ class RunEnergy:
             if values.get("power_mean_w") is None and sampler.powers and self.counter is None:
                 values["power_mean_w"] = sum(sampler.powers) / len(sampler.powers)  # sampled: no counter
         source = self.counter.source if self.counter is not None else ""
+        timed_s = self.window_meter.seconds if self.window_meter is not None else 0.0
+        if source == "nvml" and 0 < timed_s < COUNTER_MIN_WINDOW_S:
+            notes.append(f"train energy over {timed_s:.2f} s of timed steps: under {COUNTER_MIN_WINDOW_S:g} s NVML's "
+                         "counter can be off by tens of percent (energy_to_target_j spans the fit)")
         return Energy(**values, energy_source=source, energy_note="; ".join(dict.fromkeys(notes)))
 
 

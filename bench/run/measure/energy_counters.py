@@ -13,6 +13,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from bench.run.measure.nvml_calls import CLOCK_EVENT_REASONS, newest
+
 RAPL_ROOT = Path("/sys/class/powercap")
 SAMPLE_S = 0.1  # NVML polling period for clocks, throttle reasons and power during the speed window
 # NVML clock-event (throttle) reason bits; gpu_idle shows between steps and is not a slowdown.
@@ -27,10 +29,9 @@ def reason_names(mask: int) -> list[str]:
 
 
 def throttle_mask(nvml, handle) -> int:
-    """Active clock-event reasons (NVML renamed "throttle" to "clocks event" in r535; older drivers have the old)."""
-    read = getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None) or \
-        nvml.nvmlDeviceGetCurrentClocksThrottleReasons
-    return int(read(handle))
+    """Active clock-event reasons (NVML renamed "throttle" to "clocks event" in r535; older libraries and drivers
+    have only the old name)."""
+    return int(newest(nvml, CLOCK_EVENT_REASONS, handle))
 
 
 def rapl_packages(root: Path | None = None) -> tuple[list[Path], str]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from bench.run.measure.nvml_calls import compute_processes
+
 
 def gpu_indices(num_devices: int) -> list[int | str]:
     """The GPUs a run uses, as NVML sees them: CUDA_VISIBLE_DEVICES entries (indices or UUIDs) or the first N."""
@@ -25,7 +27,7 @@ def gpu_process_pids(indices: list[int | str]) -> list[int] | None:
         for index in indices:
             handle = (pynvml.nvmlDeviceGetHandleByIndex(index) if isinstance(index, int)
                       else pynvml.nvmlDeviceGetHandleByUUID(index))
-            pids += [p.pid for p in pynvml.nvmlDeviceGetComputeProcesses(handle)]
+            pids += [p.pid for p in compute_processes(pynvml, handle)]
         return pids
     except Exception:
         return None
