@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from bench.core.columns import heading
-from bench.report.render import write_html
+from bench.report.render import STYLE, figure, html_table
 
 if TYPE_CHECKING:
     from bench.report.history import Series
@@ -100,6 +101,13 @@ def write_page(out: Path, every: list[Series], steps: list[dict], gates: list[di
     sections.append(("Series", "One per config and machine/software stack (hosts, devices and versions apart).",
                      series_table(every) if every else None))
     title = f"dnnbench history: {len(every)} series, {len(steps)} step(s)"
-    notes = [] if steps else ["No step beyond the noise in any series."]
-    write_html(out / "index.html", title, notes, sections, {"Series over commits": [c for c in charts if c]})
+    body = [f"<h1>{html.escape(title)}</h1>"]
+    body += [] if steps else ["<p class=badge>No step beyond the noise in any series.</p>"]
+    for number_, (section_title, note, table) in enumerate(sections):
+        body.append(f"<h2>{html.escape(section_title)}</h2><p class=note>{html.escape(note)}</p>")
+        body.append(html_table(table, number_) if table is not None else "")
+    body += ["<h2>Series over commits</h2>", f"<p class=note>{html.escape(CHART_NOTE)}</p>"]
+    body += [figure(chart.name, chart.stem) for chart in charts if chart]
+    (out / "index.html").write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
+                                    f"</title><style>{STYLE}</style></head><body>{''.join(body)}</body></html>\n")
     return out / "index.html"
