@@ -46,7 +46,7 @@ def test_console_line_has_units_batch_size_and_the_noise_warning():
                                     "infer_samples_per_s": 1281000.0, "latency_p50_ms": 0.04997, "wall_s": 12.3,
                                     "noise_warning": "shared device: other processes used 1.2 of 2 CPU cores"}))
     line, warning = console_summary(row).split("\n")
-    assert line == ("acc 0.9812, train 14110 samples/s, infer 1.281 M samples/s, p50 0.04997 ms, batch 64, "
+    assert line == ("test acc 0.9812, train 14110 samples/s, infer 1.281 M samples/s, p50 0.04997 ms, batch 64, "
                     "12.3 s")
     assert warning.strip() == "warning: shared device: other processes used 1.2 of 2 CPU cores"
     assert console_summary(RunRow(config, Status.OOM, "CUDA out of memory")) == "CUDA out of memory"

@@ -31,6 +31,7 @@ def test_standard_stops_at_the_first_validation_that_reaches_the_target(tmp_path
     # reached at the third epoch's validation (0.6 >= 0.5): stopped there, not one step later
     assert row["epochs"] == 3 and row["steps"] == 3 * STEPS_PER_EPOCH
     assert row["metric_value"] == pytest.approx(0.6)  # the test metric of the model where it stopped
+    assert row["target_metric_value"] == pytest.approx(0.6)  # the validation value that reached the target
     assert 0 < row["time_to_target_s"]
     assert "--stop-at-target on" in row["reproduce"]
 
@@ -43,6 +44,7 @@ def test_full_and_stop_off_train_every_epoch(tmp_path, overrides):
     assert row["epochs"] == 6 and row["steps"] == 6 * STEPS_PER_EPOCH
     assert row["metric_value"] == pytest.approx(1.0)
     assert row["reached_target"] == "yes" and row["time_to_target_s"] > 0  # still recorded, training went on
+    assert row["target_metric_value"] == pytest.approx(0.6)  # judged where it first reached, not at the end (1.0)
 
 
 def test_a_run_past_its_seconds_cap_writes_its_row_and_says_so(tmp_path):
@@ -143,26 +145,31 @@ def test_compare_passes_seeds_from_the_same_noise(tmp_path, capsys):
 
 def test_gpu_checks_bar_wants_every_quick_row_at_its_target(tmp_path):
     from bench.results.io import load_results
-    from benchmarks.gpu_check import target_bar
+    from benchmarks.gpu_check_verdict import target_bar
 
     rows = [make_row(stop_at_target="on", reached_target="yes"),
             make_row(precision="bf16-mixed", stop_at_target="on", reached_target="no", time_to_target_s="")]
     frame = load_results(write_csv(tmp_path / "results.csv", rows))
-    assert target_bar(frame, 2, ["32-true", "bf16-mixed"])[1:] == ("NOT MET", "1 of 2 rows (not: cnn bf16-mixed)")
+    verdict, number = target_bar("targets", frame, 2)[1:]
+    assert verdict == "NOT MET" and number.startswith("1 of 2 rows (not: cnn bf16-mixed)")
     frame["reached_target"] = "yes"
-    assert target_bar(frame, 2, ["32-true", "bf16-mixed"])[1] == "MET"
+    assert target_bar("targets", frame, 2)[1] == "MET"
     frame["stop_at_target"] = "off"  # smoke rows (the reduced CPU form) are not judged
-    assert target_bar(frame, 2, ["32-true", "bf16-mixed"])[1] == "NOT CHECKED"
+    assert target_bar("targets", frame, 2)[1] == "NOT CHECKED"
 
 
-def test_the_console_line_says_whether_the_run_reached_its_target():
+def test_the_console_line_says_whether_the_run_reached_its_target_and_on_which_split():
+    from bench.core.config import RunConfig
+    from bench.core.row import Cells, RunRow
     from bench.launch.sweep import console_summary
 
-    row = {"status": "ok", "metric_name": "acc", "metric_value": 0.975, "metric_target": 0.97, "epochs": 3,
-           "batch_size": 64, "wall_s": 12.0}
-    assert console_summary(row | {"reached_target": "yes", "time_to_target_s": 4.31}).startswith(
-        "acc 0.975 (target 0.97 reached at 4.31 s), batch 64")
-    assert console_summary(row | {"reached_target": "no"}).startswith("acc 0.975 (target 0.97 not reached in 3 epoch")
+    cells = {"metric_name": "acc", "metric_value": 0.922, "metric_target": 0.93, "metric_direction": "max",
+             "epochs": 3, "wall_s": 12.0, "target_metric_value": 0.931}
+    row = RunRow(RunConfig(model="mlp", datamodule="mnist5k", batch_size=64)).add(Cells(cells))
+    assert console_summary(row.add(Cells({"reached_target": "yes", "time_to_target_s": 4.31}))).startswith(
+        "test acc 0.922 (val 0.931 ≥ target 0.93 at 4.31 s), batch 64")
+    missed = row.add(Cells({"reached_target": "no", "target_metric_value": 0.91}))
+    assert console_summary(missed).startswith("test acc 0.922 (val 0.91 < target 0.93 in 3 epoch(s))")
 
 
 def test_an_exact_hit_in_float32_reaches_the_target():

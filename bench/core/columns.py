@@ -10,12 +10,13 @@ from typing import Any
 
 from bench.core.axes import AXES, identity_rule
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 # 2 added other_metrics (`name=value` pairs); 3 made it JSON and added the model/data arguments, the speed window, the
 # device-cost throughput and the speed settings; 4 counts flops_per_sample over one real training step (before: 3 x the
 # forward), added the inference FLOPs, host_overhead_fraction, latency_samples, the noise figures, the energy group and
-# cudnn_tf32 (`on` before); 5 stop_at_target (`off` before), reached_target (from time_to_target_s). Else: empty.
-READABLE_SCHEMA_VERSIONS = (1, 2, 3, 4, 5)
+# cudnn_tf32 (`on` before); 5 stop_at_target (`off` before), reached_target (from time_to_target_s); 6
+# target_metric_value. Else: empty.
+READABLE_SCHEMA_VERSIONS = (1, 2, 3, 4, 5, 6)
 
 
 class Status(str, Enum):
@@ -91,6 +92,9 @@ TABLE: tuple[Column, ...] = (
        "`stop_at_target` on: training stopped there); empty if never reached", True, "min", "s", console=True),
     _c("reached_target", "quality", "`yes`: `val/<metric>` reached the target (converged), `no`: not within the cap "
        "(a seconds cap: `message` says so), empty: no target; the report and compare count them"),
+    _c("target_metric_value", "quality", "`val/<metric>` as the target was judged: the first validation value that "
+       "reached it, else the best validation value within the cap; empty without a target. `metric_value` is the "
+       "test split's, measured after training, and may sit on the other side of the target", True),
     # speed
     _c("train_samples_per_s", "speed", "training samples per second (all devices) of the Trainer loop: median "
        "over the speed window's sub-windows, each step timed from the end of the previous batch (data fetch and "

@@ -222,7 +222,7 @@ def console_summary(row: RunRow) -> str:
     else:
         parts = []
         if row.get("metric_value") not in (None, ""):
-            parts.append(f"{row.get('metric_name')} {number(row.get('metric_value'))}" + target_text(row))
+            parts.append(f"test {row.get('metric_name')} {number(row.get('metric_value'))}" + target_text(row))
         for column, name, unit in (("train_samples_per_s", "train", "samples/s"),
                                    ("infer_samples_per_s", "infer", "samples/s"), ("latency_p50_ms", "p50", "ms")):
             if row.get(column) not in (None, ""):
@@ -248,10 +248,13 @@ def repeats_advice(rows: list[dict[str, Any]], repeats: int) -> str:
 
 
 def target_text(row: RunRow) -> str:
-    """` (target 0.97 reached at 4.3 s)` or ` (target 0.97 not reached in 2 epoch(s))`: whether the run got there."""
+    """` (val 0.971 ≥ target 0.97 at 4.3 s)` or ` (val 0.95 < target 0.97 in 2 epoch(s))`: whether the run got
+    there, on the validation value the target was judged on (the test value before it may sit either side)."""
     if row.get("reached_target") not in ("yes", "no"):
         return ""
-    target, epochs = number(row.get("metric_target")), row.get("epochs")
+    target, judged = number(row.get("metric_target")), row.get("target_metric_value")
+    reached, below = ("≤", ">") if row.get("metric_direction") == "min" else ("≥", "<")
+    val = f"val {number(judged)}" if judged not in (None, "") else "val"
     if row.get("reached_target") == "no":
-        return f" (target {target} not reached in {epochs} epoch(s))"
-    return f" (target {target} reached at {number(row.get('time_to_target_s'))} s)"
+        return f" ({val} {below} target {target} in {row.get('epochs')} epoch(s))"
+    return f" ({val} {reached} target {target} at {number(row.get('time_to_target_s'))} s)"

@@ -19,7 +19,8 @@ OVERVIEW_NOTE = (f"{REACHED}/{MISSED}: the run reached / missed its model's targ
 
 
 def target_cell(rows: pd.DataFrame) -> str:
-    """✓/✗ with the target (`✓ acc ≥ 0.94`), how many repeats reached it when they disagree, or the failure."""
+    """✓/✗ with the target and the validation value it was judged on (`✓ acc ≥ 0.94 (val 0.951)`), how many
+    repeats reached it when they disagree, or the failure."""
     first = rows.iloc[0]
     ok = rows[rows["status"] == OK]
     if pd.isna(first["metric_target"]):
@@ -28,6 +29,8 @@ def target_cell(rows: pd.DataFrame) -> str:
         return f"{MISSED} {'/'.join(sorted(set(rows['status'])))}"
     relation = "≤" if first["metric_direction"] == "min" else "≥"
     goal = f"{first['metric_name']} {relation} {human(first['metric_target'])}"
+    judged = ok["target_metric_value"].dropna() if "target_metric_value" in ok else pd.Series(dtype=float)
+    goal += f" (val {human(judged.median())})" if len(judged) else ""  # the value it was judged on (schema >= 6)
     reached = int(rows["reached_target"].eq("yes").sum())
     if reached == len(rows):
         return f"{REACHED} {goal}"

@@ -106,6 +106,7 @@ class Quality(Columns):
     metric_target: float | None
     time_to_target_s: float | None
     reached_target: str | None = None  # yes / no on validation; None without a target
+    target_metric_value: float | None = None  # the validation value the target was judged on
     metric_value: float | None = None
     other_metrics: dict[str, Any] | None = None
 
@@ -135,7 +136,8 @@ def quality_of(built: Built, results: Sequence[Mapping[str, Any]], watch: qualit
     outcome on validation."""
     spec = built.spec
     reached = None if watch.target is None else "yes" if watch.reached else "no"  # the watch has a target if scored
-    common = Quality(spec.metric, spec.metric_direction, built.metric_target, watch.time_to_target, reached)
+    common = Quality(spec.metric, spec.metric_direction, built.metric_target, watch.time_to_target, reached,
+                     watch.judged_value if watch.target is not None else None)
     metric = results[0].get(f"test/{spec.metric}") if results else None
     if built.scored and metric is not None:
         return replace(common, metric_value=float(metric),

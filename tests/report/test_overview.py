@@ -33,3 +33,10 @@ def test_repeats_that_disagree_on_the_target_are_counted_and_min_metrics_read_at
                      metric_value=0.0186, reached_target=hit) for i, hit in enumerate(["yes", "no", "yes"])]
     table = overview_of(tmp_path, rows)
     assert table.loc[("autoencoder", "cpu 32-true"), "target (validation)"] == "✗ mse ≤ 0.02 (2 of 3)"
+
+
+def test_the_target_cell_names_the_validation_value_it_was_judged_on(tmp_path):
+    """A row reached on validation (0.971) with a test value below the target (0.92) shows both, each named."""
+    rows = [make_row(reached_target="yes", target_metric_value=0.971, metric_value=0.92)]
+    cell = overview_of(tmp_path, rows).loc[("cnn", "cpu 32-true")]
+    assert cell["target (validation)"] == "✓ acc ≥ 0.97 (val 0.971)" and cell["test quality"] == "acc 0.92"

@@ -49,6 +49,8 @@ class QualityWatch(L.Callback):
         self.train_start: float | None = None
         self.train_seconds: float | None = None  # the whole training, set at its end
         self.time_to_target: float | None = None
+        # The validation value the target was judged on: the first that reached it, else the best one seen.
+        self.judged_value: float | None = None
         self.steps = 0
         self.step_seconds: list[float] = []  # host-side, first steps only (for the compile time)
         self._nonfinite: torch.Tensor | None = None
@@ -99,6 +101,9 @@ class QualityWatch(L.Callback):
             return
         value = trainer.callback_metrics.get(self.key)
         reached = value is not None and meets(float(value), self.target, self.direction)
+        if value is not None and self.time_to_target is None and (
+                reached or self.judged_value is None or meets(float(value), self.judged_value, self.direction)):
+            self.judged_value = float(value)
         if reached and self.time_to_target is None and self.train_start is not None:
             synchronize(pl_module.device)
             self.time_to_target = time.perf_counter() - self.train_start
