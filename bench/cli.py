@@ -1,8 +1,9 @@
 """The command line (step: argv -> the subcommand: `run` a sweep, `list` what is registered, `report`, `compare`,
-`check` the machine).
+`history` over commits, `check` the machine).
 
-Exit codes: 0 done; 1 a run ended in `error` or `timeout` (run) or a metric regressed (compare); 2 bad input or an
-unusable file or folder, in one line on stderr before anything runs (or, for a full disk mid-sweep, when it happens).
+Exit codes: 0 done; 1 a run ended in `error` or `timeout` (run) or a metric regressed (compare; history with
+--fail-on-regression); 2 bad input or an unusable file or folder, in one line on stderr before anything runs (or, for
+a full disk mid-sweep, when it happens).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from bench.core.columns import CONSOLE, Status
 from bench.core.config import DEFAULT_TIME_LIMIT_S, PROFILES, TRAIN_TIME_SHARE
 from bench.core.errors import PlanError, ResultsError, SweepError, SweepInterrupted
 from bench.core.profiles import DEVICE_CAPS, STOPS_AT_TARGET, epoch_cap
-from bench.report import compare
+from bench.report import compare, history
 from bench.report import page as report
 from registries import ConfigError
 
@@ -96,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "and where they are a cap), "
                         "datamodules, precisions, devices here", formatter_class=DefaultsFormatter).set_defaults(
         handler=command_list)
-    for module in (report, compare, check):
+    for module in (report, compare, history, check):
         sub = commands.add_parser(module.NAME, help=module.HELP, description=module.__doc__,
                                   formatter_class=HelpFormatter)
         module.add_arguments(sub)

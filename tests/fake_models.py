@@ -14,9 +14,12 @@ from lightning_modules.sizes import SizePreset
 
 
 class FakeNet(L.LightningModule):
-    """Linear classifier on 8x8 synthetic images; mode in ok | nan | oom | sleep | crash | hang_in_int8 (its forward
-    hangs once the int8 inference backend stands in for its network); a batch larger than `oom_above` (when set) runs
-    out of memory, as a real model does past what fits."""
+    """Linear classifier on 8x8 synthetic images; mode in ok | nan | oom | sleep | crash | steady (each training
+    step sleeps STEP_SLEEP_S: a build whose steps cost a known time; a subclass is a slower build) | hang_in_int8 (its
+    forward hangs once the int8 inference backend stands in for its network); a batch larger than `oom_above` (when
+    set) runs out of memory, as a real model does past what fits."""
+
+    STEP_SLEEP_S = 0.02
 
     bench = BenchSpec(
         task="classification", accepts=("image",),
@@ -48,6 +51,8 @@ class FakeNet(L.LightningModule):
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (injected)")
         elif mode == "sleep":
             time.sleep(120)
+        elif mode == "steady":
+            time.sleep(self.STEP_SLEEP_S)
         elif mode == "crash":
             raise RuntimeError("boom: injected crash")
         return loss

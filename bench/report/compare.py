@@ -9,6 +9,11 @@ each secondary test metric (other_metrics) that declares its direction. The rule
   3. with fewer repeats on a side (1-3: no difference can reach p < 0.05 there, so the test has no power to
      decide), it stands only if the two sides' ranges (min..max) do not overlap; overlapping ranges are `noise`.
      One run per side is judged by the threshold alone.
+A base with >= 5 runs of a benchmark is also a reference for MLPerf's convergence gate (bench/report/convergence.py):
+the new side's epochs and steps to the target, per config, against the reference's (INVALID and REGRESSION fail).
+With 2 or more repeats a side, `P(new better)` gives the probability that a new run beats a base run (for a
+throughput: is faster), from the repeats: the share of (base, new) pairs it wins, ties half (the common-language
+effect size, Mann-Whitney's U / (n m)).
 A config with no ok run on one side is judged by its status: failing now is a regression. A config with a quality
 target is also judged by how many of its runs reached it (MLPerf counts a run that does not converge): a smaller
 share now (`reached target`, e.g. 4 of 5 against 5 of 5) is a regression; its time-to-target is a column like the
@@ -32,6 +37,7 @@ from bench.core import config as cfg
 from bench.core import stats
 from bench.core.columns import BY_NAME, GATED, Column, Status, number
 from bench.core.inference_columns import INFERENCE_BY_NAME, INFERENCE_GATED, KEY
+from bench.report import convergence
 from bench.results.io import ResultsError, inference_beside, load_inference, load_results
 from bench.results.provenance import differences
 
@@ -59,6 +65,18 @@ def judge(base: list[float], new: list[float], direction: str, threshold: float)
     if min(len(base), len(new)) >= TESTED_REPEATS:
         return change, verdict, True
     return change, "noise" if ranges_overlap(base, new) else verdict, False
+
+
+def probability_better(base: list[float], new: list[float], direction: str) -> str:
+    """The share of (base, new) repeat pairs in which the new run is better, ties counting half: the common-language
+    effect size (McGraw & Wong 1992), Mann-Whitney's U / (n m); for a throughput, the probability that a new run is
+    faster than a base run. Empty below 2 repeats a side."""
+    if min(len(base), len(new)) < 2:
+        return ""
+    sign = 1 if direction == "max" else -1
+    wins = sum(1.0 if sign * (after - before) > 0 else 0.5 if after == before else 0.0
+               for before in base for after in new)
+    return f"{wins / (len(base) * len(new)):.2f}"
 
 
 def mark_noise(rows: list[dict], pending: list[tuple[int, list[float], list[float]]]) -> None:
@@ -167,7 +185,8 @@ def compare(base: pd.DataFrame, new: pd.DataFrame, threshold: float, key: str = 
                 pending.append((len(rows), before, after))
             rows.append({"config": label, "metric": name, "base": number(statistics.median(before)),
                          "new": number(statistics.median(after)), "change %": f"{change:+.1f}",
-                         "verdict": verdict, "noisy": noisy})
+                         "P(new better)": probability_better(before, after, direction), "verdict": verdict,
+                         "noisy": noisy})
     mark_noise(rows, pending)
     only_base = [spelled_out(k) for k in base_groups if k not in new_groups]
     only_new = [spelled_out(k) for k in new_groups if k not in base_groups]
@@ -189,6 +208,8 @@ def main(args: argparse.Namespace) -> int:
     table, only_base, only_new = compare(base, new, args.threshold)
     points, points_base, points_new = inference_comparison(args.base, args.new, args.threshold)
     table = pd.concat([table, points], ignore_index=True) if not points.empty else table
+    gated = convergence.gate_table(base, new)  # a base with >= 5 runs of a benchmark: MLPerf's convergence gate
+    table = pd.concat([table, gated], ignore_index=True) if not gated.empty else table
     only_base, only_new = only_base + points_base, only_new + points_new
     if table.empty:
         raise ResultsError(f"no configs in common between {args.base} and {args.new}")
@@ -196,14 +217,18 @@ def main(args: argparse.Namespace) -> int:
         if count := noisy_count(frame):
             print(f"dnnbench compare: warning: {count} of {len(frame)} {side} row(s) ran beside other load "
                   "(noise_warning): their speeds may be off; see the `noisy` column", file=sys.stderr)
-    if not table["noisy"].astype(bool).any():
-        table = table.drop(columns="noisy")
+    table = table.fillna({"P(new better)": ""}) if "P(new better)" in table else table  # status rows have none
+    if "noisy" in table:  # gate rows have none: an empty cell
+        table["noisy"] = table["noisy"].fillna("")
+        table = table if table["noisy"].astype(bool).any() else table.drop(columns="noisy")
     with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_colwidth", 60):
         print(table.to_string(index=False))
     for title, labels in (("only in base", only_base), ("only in new", only_new)):
         for text in labels:
             print(f"{title}: {text}")
-    regressions = table[table["verdict"] == "REGRESSION"]
+    for label in table.loc[table["verdict"] == convergence.FASTER, "config"].unique():
+        print(f"{label}: {convergence.FASTER_NOTE}")
+    regressions = table[table["verdict"].isin(convergence.FAILING)]
     print(f"\n{len(regressions)} regression(s) beyond {args.threshold:g}% "
           f"({(table['verdict'] == 'noise').sum()} change(s) marked noise)")
     return 1 if len(regressions) else 0
