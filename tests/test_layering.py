@@ -6,7 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import ROOT
+
 BENCH = ROOT / "bench"
 # Lowest first: a package may import from its own package and the ones before it.
 ORDER = ("core", "results", "integrations", "plan", "run", "launch", "report", "check")

@@ -5,16 +5,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import FAKE
-from results_fixtures import make_row, write_csv
-
 from bench.cli import main
 from bench.core.columns import COLUMNS
 from bench.core.config import RunConfig
 from bench.report.page import write_report
 from bench.results.io import load_results, read_rows
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import FAKE, ROOT
+from tests.results_fixtures import make_row, write_csv
 
 
 def test_report_shows_two_batch_sizes_as_two_configs(tmp_path):

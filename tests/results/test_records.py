@@ -11,8 +11,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import FAKE
-from results_fixtures import make_row, write_csv
 
 from bench.cli import main
 from bench.core.columns import COLUMNS, Status
@@ -22,8 +20,8 @@ from bench.launch.child_process import run_child
 from bench.launch.sweep import hold_sweep_folder
 from bench.results.io import append_row, read_rows
 from bench.results.records import repair_partial_last_line
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import FAKE, ROOT
+from tests.results_fixtures import make_row, write_csv
 
 CLOSED_PORT = "http://127.0.0.1:9"  # the discard port: nothing listens there, a connection is refused at once
 

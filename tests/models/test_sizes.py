@@ -11,8 +11,6 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import quiet_trainer
-from results_fixtures import make_row
 
 import datamodules
 import lightning_modules
@@ -27,6 +25,8 @@ from bench.run.measure import batch_size
 from bench.run.measure.quality import QualityWatch
 from bench.run.session import build
 from lightning_modules import build_model
+from tests.helpers import quiet_trainer
+from tests.results_fixtures import make_row
 
 MODEL_NAMES = lightning_modules.names()
 FAKE = "tests.fake_models:FakeNet"

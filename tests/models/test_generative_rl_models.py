@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import quiet_trainer, smoke_model
 
 import datamodules
 import lightning_modules
@@ -13,6 +12,7 @@ from datamodules.cartpole import ReplayBuffer
 from lightning_modules import build_model
 from lightning_modules.base import cache_dir
 from lightning_modules.dbn import RBM, contrastive_divergence_loss
+from tests.helpers import quiet_trainer, smoke_model
 
 trainer = quiet_trainer
 

@@ -6,11 +6,9 @@ from __future__ import annotations
 import csv
 import subprocess
 import sys
-from pathlib import Path
 
 from benchmarks import gpu_check
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import ROOT
 
 
 def test_reduced_form_writes_the_bundle_and_the_verdict(tmp_path):

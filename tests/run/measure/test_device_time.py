@@ -7,8 +7,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from bench.run.child import run
 from bench.run.measure import cost, device_time, inference, memory, speed
-from tests.test_runner import fake_config
-from tests.test_speed import fit_fake
+from tests.helpers import fake_config, fit_fake
 
 
 class Event:

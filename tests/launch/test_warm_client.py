@@ -11,21 +11,20 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FAKE, fake_config
 
 from bench.cli import main
 from bench.core import progress
 from bench.core.config import RunConfig
 from bench.launch import child_process as launch
+from bench.launch import console as console_module
 from bench.launch import warm_client as warm_server
 from bench.launch.child_process import run_child
-from bench.launch import console as console_module
 from bench.launch.console import Console
 from bench.launch.local_executor import Slot, Slots, machine_slots, split_cores
 from bench.launch.sweep import RunQueue
 from bench.results.io import read_rows
+from tests.helpers import FAKE, ROOT, fake_config
 
-ROOT = Path(__file__).resolve().parent.parent
 CRASH = "tests.crash_models:CrashNet"
 
 

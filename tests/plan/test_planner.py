@@ -2,9 +2,9 @@
 sweep folder exists (the one table of bad `dnnbench run` inputs)."""
 
 import pytest
-from conftest import FAKE
 
 from bench.cli import main
+from tests.helpers import FAKE
 
 BAD_INPUT = [
     # the lists: each names at least one value, none twice

@@ -4,15 +4,13 @@ import json
 import os
 import struct
 import time
-from pathlib import Path
 
-from results_fixtures import make_row, write_csv
 from wandb.proto import wandb_internal_pb2
 
 from bench.core.config import RunConfig
 from bench.integrations import wandb_log
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import ROOT
+from tests.results_fixtures import make_row, write_csv
 
 
 def records(path):

@@ -4,7 +4,6 @@ import ast
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -12,8 +11,8 @@ import torch
 from bench.core import axes, config
 from bench.core.columns import COLUMNS, of_group
 from bench.results.io import load_results
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = sorted((ROOT / "results" / "reference").rglob("results.csv"))
 
 

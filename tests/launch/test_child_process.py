@@ -8,10 +8,8 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
-from conftest import FAKE, fake_config
 
 from bench.cli import main
 from bench.core.columns import COLUMNS, SCHEMA_VERSION, markdown_docs
@@ -19,8 +17,7 @@ from bench.core.config import RunConfig
 from bench.launch.child_process import run_child
 from bench.results.io import read_rows
 from bench.run.child import run
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import FAKE, ROOT, fake_config
 
 
 def test_ok_run_measures_speed_cost_and_environment(tmp_path):

@@ -3,12 +3,12 @@
 import lightning as L
 import pytest
 import torch
-from conftest import quiet_trainer
 
 import datamodules
 import lightning_modules
 from datamodules import ConfigError
 from lightning_modules import BenchSpec, build_model
+from tests.helpers import quiet_trainer
 
 MODEL_NAMES = lightning_modules.names()
 # One datamodule per kind, for pairing checks.

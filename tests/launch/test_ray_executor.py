@@ -2,11 +2,11 @@
 
 import pytest
 import torch
-from conftest import FAKE, fake_config
 
 from bench.cli import main
 from bench.launch.sweep import run_sweep
 from bench.results.io import read_rows
+from tests.helpers import FAKE, fake_config
 
 ray = pytest.importorskip("ray")
 

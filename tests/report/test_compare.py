@@ -1,10 +1,10 @@
 """dnnbench compare: exit codes, per-metric regression direction, noise with repeats, one-sided configs."""
 
 import pytest
-from results_fixtures import make_row, write_csv
 
 from bench.cli import main
 from bench.core.columns import COLUMNS
+from tests.results_fixtures import make_row, write_csv
 
 
 def compare(tmp_path, base_rows, new_rows, *extra):

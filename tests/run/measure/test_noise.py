@@ -5,14 +5,14 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
-from results_fixtures import make_row, write_csv
 
 from bench.cli import main
 from bench.run.environment import environment
 from bench.run.measure import noise
+from tests.helpers import ROOT
+from tests.results_fixtures import make_row, write_csv
 
 
 def test_environment_names_the_cpu_its_threads_and_the_software():
@@ -159,7 +159,7 @@ def test_a_run_beside_a_stream_of_short_lived_processes_is_flagged(tmp_path):
     try:
         time.sleep(1)
         run = subprocess.run([sys.executable, "-c", RUN], capture_output=True, text=True, check=True,
-                             env=os.environ | {"PYTHONPATH": str(Path(__file__).parents[1])})
+                             env=os.environ | {"PYTHONPATH": str(ROOT)})
     finally:
         burners.kill()
         burners.wait()

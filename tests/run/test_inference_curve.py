@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import FAKE, quiet_trainer, smoke_model
-from results_fixtures import make_row, write_csv
 from torch import nn
 
 from bench.cli import main
@@ -19,8 +17,9 @@ from bench.results.io import append_inference_rows, load_inference, read_rows
 from bench.run import inference_curve as infer_curve
 from bench.run.measure import backends
 from bench.run.precision import PRECISIONS
+from tests.helpers import FAKE, ROOT, quiet_trainer, smoke_model
+from tests.results_fixtures import make_row, write_csv
 
-ROOT = Path(__file__).resolve().parent.parent
 CPU = torch.device("cpu")
 
 
@@ -94,7 +93,7 @@ def test_int8_leaves_the_fused_transformer_layers_in_float():
 
 # ----------------------------------------------------------------------------------------------- the curve
 def fake_curve(model, backends_text="eager,onnxruntime,int8", sizes="1,4", tester=None, deadline=None):
-    from conftest import fake_config
+    from tests.helpers import fake_config
 
     config = fake_config(infer_backends=backends_text, infer_batch_sizes=sizes)
     return infer_curve.Curve(config, model.eval(), CPU, PRECISIONS["32-true"],
@@ -148,9 +147,8 @@ def test_a_model_without_a_net_is_timed_whole_and_says_why_there_is_no_metric():
 
 
 def test_a_test_that_reloads_the_tested_weights_runs_through_every_backend():
-    from fake_models import FakeNet
-
     import datamodules
+    from tests.fake_models import FakeNet
 
     class ReloadsBest(FakeNet):  # as the DQN's test reloads its best weights into `net` first
         def on_test_start(self):

@@ -3,8 +3,6 @@
 report and compare."""
 
 import pytest
-from conftest import fake_config
-from results_fixtures import make_row, write_csv
 
 from bench.cli import main
 from bench.core import axes
@@ -13,6 +11,8 @@ from bench.core.stats import time_to_train
 from bench.report.page import write_report
 from bench.run.child import run
 from bench.run.measure import speed
+from tests.helpers import fake_config
+from tests.results_fixtures import make_row, write_csv
 
 CLIMBING = "tests.fake_models:ClimbingNet"  # val/acc 0.2, 0.4, 0.6, ... per epoch; target 0.5; 6 epochs a profile
 STEPS_PER_EPOCH = 4  # 64 samples, batch 16

@@ -7,7 +7,6 @@ import time
 import lightning as L
 import pytest
 import torch
-from conftest import quiet_trainer
 
 import datamodules
 import lightning_modules
@@ -20,20 +19,12 @@ from bench.run.measure.inference import Latency
 from bench.run.precision import PRECISIONS
 from datamodules.base import DeviceBatches, TensorBatches, batch_loader
 from tests.fake_models import FakeNet
+from tests.helpers import fit_fake, quiet_trainer
 
 
 def measured_row(config, tmp_path):
     """The session's measured pieces as the row's cells (flattened as the child does, through results_io)."""
     return flatten(RunRow(config, pieces=session.train_and_measure(config, tmp_path).pieces))
-
-
-def fit_fake(callbacks, max_steps, mode="ok", num_samples=64):
-    dm = datamodules.get("synthetic")(batch_size=4, shape=(1, 8, 8), num_classes=3, num_samples=num_samples)
-    model = FakeNet(mode=mode)
-    trainer = quiet_trainer(max_steps=max_steps, max_epochs=-1, limit_val_batches=0, callbacks=callbacks,
-                            profiler=speed.FetchTimer())
-    trainer.fit(model, dm)
-    return trainer
 
 
 def test_speed_window_times_a_fixed_number_of_steps_then_profiles_and_stops():

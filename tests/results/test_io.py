@@ -6,7 +6,6 @@ import codecs
 from dataclasses import dataclass
 
 import pytest
-from results_fixtures import make_row
 
 from bench.cli import main
 from bench.core.columns import COLUMNS, SCHEMA_VERSION, Status
@@ -22,6 +21,7 @@ from bench.results.io import (
     read_rows,
 )
 from bench.results.records import repair_partial_last_line
+from tests.results_fixtures import make_row
 
 CONFIG = RunConfig(model="mlp", datamodule="mnist5k", batch_size=32)
 

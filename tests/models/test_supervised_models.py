@@ -4,7 +4,6 @@ import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import smoke_model
 
 import datamodules
 import lightning_modules
@@ -12,6 +11,7 @@ from lightning_modules import build_model
 from lightning_modules.base import Classifier
 from lightning_modules.capsnet import squash
 from lightning_modules.resnet import BasicBlock
+from tests.helpers import smoke_model
 
 
 def fixed_batch(model_class, size=32):

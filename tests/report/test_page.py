@@ -3,11 +3,10 @@
 import html
 import re
 
-from results_fixtures import make_row, write_csv
-
 from bench.cli import main
 from bench.core.stats import olympic_mean, summarize
 from bench.report.page import write_report
+from tests.results_fixtures import make_row, write_csv
 
 
 def test_report_writes_tables_plots_and_page(tmp_path):

@@ -6,15 +6,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import types
-from pathlib import Path
 
 import pytest
 
 from bench.check import command as check
 from bench.check import machine as check_machine
 from bench.check.machine import BAD, OK, WARN, Line
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import ROOT
 
 
 class NVMLError(Exception):
