@@ -1,9 +1,13 @@
-"""What several test files share: the repository root, the fake model by import path, a fake run's config, a quiet
-CPU Trainer, a registered model at its smoke shrink and a short fit of the fake model (import them from here)."""
+"""What several test files share: the repository root, the fake model by import path, a fake run's config and a
+sweep's arguments, a quiet CPU Trainer, a registered model at its smoke shrink, a short fit of the fake model, a
+Python child's output and the one-line error rule (import them from here; conftest.py holds only fixtures)."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository: children run here, files are read from here
+REFERENCE_RESULTS = sorted((ROOT / "results" / "reference").rglob("results.csv"))  # committed schema-3 files
 FAKE = "tests.fake_models:FakeNet"  # the runner tests' model, by import path as a user's own would be
 
 
@@ -45,3 +49,23 @@ def fit_fake(callbacks, max_steps, mode="ok", num_samples=64):
                             profiler=speed.FetchTimer())
     trainer.fit(FakeNet(mode=mode), dm)
     return trainer
+
+
+def sweep_args(out, *extra):
+    """`dnnbench run` of the fake model in the smoke profile into `out`, W&B and the progress display off."""
+    return ["run", "--models", FAKE, "--profile", "smoke", "--wandb", "disabled", "--no-progress", "--out", str(out),
+            *extra]
+
+
+def one_line_error(err: str, fragment: str) -> None:
+    """Bad input and faults are one line on stderr naming the reason, never a traceback."""
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("dnnbench: error:"), err
+    assert fragment in lines[0], lines[0]
+
+
+def run_python(code: str) -> str:
+    """The stdout of `python -c code` run in the repository (a fresh interpreter: what it imports is its own)."""
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout

@@ -9,6 +9,7 @@ import sys
 
 from benchmarks import gpu_check
 from tests.helpers import ROOT
+from tests.results_fixtures import make_row, write_csv
 
 
 def test_reduced_form_writes_the_bundle_and_the_verdict(tmp_path):
@@ -53,3 +54,17 @@ def test_a_step_past_the_budget_is_skipped_and_said(tmp_path):
     gpu_check.run_step("slow", [sys.executable, "-c", "import time; time.sleep(30)"], tmp_path / "slow.log", steps,
                        gpu_check.Deadline(1))
     assert steps[1]["exit_code"] == 124  # stopped at the deadline
+
+
+def test_gpu_checks_bar_wants_every_quick_row_at_its_target(tmp_path):
+    from bench.results.io import load_results
+    from benchmarks.gpu_check import target_bar
+
+    rows = [make_row(stop_at_target="on", reached_target="yes"),
+            make_row(precision="bf16-mixed", stop_at_target="on", reached_target="no", time_to_target_s="")]
+    frame = load_results(write_csv(tmp_path / "results.csv", rows))
+    assert target_bar(frame, 2, ["32-true", "bf16-mixed"])[1:] == ("NOT MET", "1 of 2 rows (not: cnn bf16-mixed)")
+    frame["reached_target"] = "yes"
+    assert target_bar(frame, 2, ["32-true", "bf16-mixed"])[1] == "MET"
+    frame["stop_at_target"] = "off"  # smoke rows (the reduced CPU form) are not judged
+    assert target_bar(frame, 2, ["32-true", "bf16-mixed"])[1] == "NOT CHECKED"

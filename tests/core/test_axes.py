@@ -1,76 +1,12 @@
-"""bench/core/axes.py: each config axis declared once; outputs that load without torch; no import cycle in bench/."""
+"""bench/core/axes.py: each config axis declared once, and what derives from the table (flags, columns, identity,
+labels, run ids, docs)."""
 
-import ast
 import json
-import subprocess
-import sys
-
-import pytest
-import torch
 
 from bench.core import axes, config
 from bench.core.columns import COLUMNS, of_group
 from bench.results.io import load_results
-from tests.helpers import ROOT
-
-REFERENCE = sorted((ROOT / "results" / "reference").rglob("results.csv"))
-
-
-def run_python(code: str) -> str:
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout
-
-
-HEAVY = "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'lightning', 'pytorch_lightning'}))"
-
-
-@pytest.mark.parametrize("argv", [["compare", "{a}", "{a}"], ["report", "{a}", "--out", "{out}"], ["list", "--help"]])
-def test_compare_report_and_list_help_load_neither_torch_nor_lightning(argv, tmp_path):
-    argv = [part.format(a=REFERENCE[0], out=tmp_path) for part in argv]
-    code = ("import contextlib, io, sys\nimport bench.cli\nwith contextlib.redirect_stdout(io.StringIO()):\n"
-            f"    try:\n        bench.cli.main({argv!r})\n    except SystemExit:\n        pass\n{HEAVY}")
-    assert run_python(code).strip() == "[]"
-
-
-def bench_imports() -> dict[str, set[str]]:
-    """Each bench module's imports of other bench modules, at any depth of its code (lazy imports included)."""
-    graph = {}
-    for path in (ROOT / "bench").rglob("*.py"):
-        name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
-        targets = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("bench"):
-                targets |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
-            elif isinstance(node, ast.Import):
-                targets |= {alias.name for alias in node.names if alias.name.startswith("bench")}
-        graph[name] = targets
-    return {name: {t for t in targets if t in graph and t != name} for name, targets in graph.items()}
-
-
-def test_no_import_cycle_among_bench_modules():
-    graph = bench_imports()
-    state: dict[str, str] = {}
-
-    def visit(name: str, path: list[str]) -> None:
-        state[name] = "open"
-        for target in sorted(graph[name]):
-            assert state.get(target) != "open", " -> ".join([*path, name, target])
-            if target not in state:
-                visit(target, [*path, name])
-        state[name] = "done"
-
-    for module in sorted(graph):
-        if module not in state:
-            visit(module, [])
-
-
-def test_models_take_their_registry_from_the_neutral_module():
-    for package in ("lightning_modules", "datamodules"):
-        for path in (ROOT / package).glob("*.py"):
-            other = {"lightning_modules": "datamodules", "datamodules": "lightning_modules"}[package]
-            assert f"from {other}.registry" not in path.read_text(), path
-
+from tests.helpers import REFERENCE_RESULTS, ROOT, run_python
 
 NEW_AXIS = """
 import sys
@@ -122,27 +58,9 @@ def test_cudnn_tf32_is_an_identity_axis_on_by_default_and_on_in_older_files(tmp_
     assert config.identity(default.columns()) != config.identity(off.columns())
     assert "cudnn.tf32=off" in off.label() and "tf32" not in default.label()
     assert "--cudnn-tf32 off" in off.reproduce() and default.run_id != off.run_id
-    for path in REFERENCE:  # schema 3 files: read as on, the same configs as before
+    for path in REFERENCE_RESULTS:  # schema 3 files: read as on, the same configs as before
         frame = load_results(path)
         assert set(frame["cudnn_tf32"]) == {"on"} and "tf32" not in frame["config_label"][0]
-
-
-def test_the_session_applies_cudnn_tf32_before_measuring():
-    from bench.run import session
-
-    class Built:
-        model = torch.nn.Linear(2, 2)
-        notes: list = []
-
-    before = torch.backends.cudnn.allow_tf32
-    try:
-        session.apply_settings(config.RunConfig(model="mlp", datamodule="mnist5k", cudnn_tf32=False), Built())
-        assert torch.backends.cudnn.allow_tf32 is False
-        session.apply_settings(config.RunConfig(model="mlp", datamodule="mnist5k"), Built())
-        assert torch.backends.cudnn.allow_tf32 is True
-    finally:
-        torch.backends.cudnn.allow_tf32 = before
-        torch.set_float32_matmul_precision("highest")
 
 
 def test_the_run_flags_come_from_the_axes():

@@ -1,3 +1,5 @@
+"""datamodules/: each source's data (mnist5k, the torchvision formats, synthetic, sequences, seq2seq, CartPole)."""
+
 import gzip
 import pickle
 import struct
@@ -264,3 +266,17 @@ def test_data_parallel_ranks_get_disjoint_equal_shares_of_the_batches():
     assert [len(s) for s in shares] == [4, 4, 4]  # 13 batches: the 13th is dropped so every rank steps 4 times
     seen = [i for share in shares for batch in share for i in batch]
     assert len(seen) == len(set(seen)) == 96  # no sample on two ranks
+
+
+def test_vectorised_cartpole_steps_every_environment_and_keeps_each_final_observation():
+    dm = datamodules.get("cartpole")(num_envs=4, warmup_steps=400, seed=0)
+    dm.setup()
+    assert len(dm.buffer) == 400 and dm.env_steps == 400
+    dm.act()  # no policy attached: random actions, one per environment
+    assert len(dm.buffer) == 404
+    terminal = dm.buffer.dones[: len(dm.buffer)] == 1
+    assert terminal.any() and len(dm.episode_returns) == terminal.sum()  # random play ends by falling, not by time
+    # A terminal transition stores the observation that ended the episode, not the next episode's reset.
+    limits = dm.make_env().unwrapped
+    x, angle = dm.buffer.next_obs[: len(dm.buffer)][terminal, 0], dm.buffer.next_obs[: len(dm.buffer)][terminal, 2]
+    assert ((np.abs(x) > limits.x_threshold) | (np.abs(angle) > limits.theta_threshold_radians)).all()

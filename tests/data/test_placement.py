@@ -1,9 +1,11 @@
-"""Where in-memory data is served from: decided without a GPU (the `meta` device stands in for one)."""
+"""datamodules/base.py: where in-memory data is served from, decided without a GPU (the `meta` device stands in for
+one), and device-resident batches."""
+
 
 import torch
 
 import datamodules
-from datamodules.base import HOST, PINNED, RESIDENT, DeviceBatches, placement
+from datamodules.base import HOST, PINNED, RESIDENT, DeviceBatches, TensorBatches, batch_loader, placement
 
 MIB = 2**20
 
@@ -33,3 +35,23 @@ def test_synthetic_data_on_the_device_is_served_as_device_batches(monkeypatch):
     dm.train_set = dm.val_set = dm.test_set = datamodules.base.TensorBatches(inputs, labels)
     loader = dm.val_dataloader()
     assert isinstance(loader, DeviceBatches) and loader.tensors[0].device == accelerator
+
+
+def test_device_resident_batches_are_sized_for_lightnings_finder():
+    from datamodules.base import DeviceBatches
+
+    batches = DeviceBatches((torch.zeros(40, 2), torch.zeros(40)), 16, shuffle=False, seed=0)
+    assert len(batches.dataset) == 40
+
+
+def test_device_batches_serve_the_same_epoch_as_the_loader_and_shard_disjointly():
+    x, y = torch.arange(50.0).view(50, 1), torch.arange(50)
+    plain = [b[1].tolist() for b in batch_loader(TensorBatches(x, y), 8, False, 0)]
+    resident = [b[1].tolist() for b in DeviceBatches((x, y), 8, False, 0)]
+    assert resident == plain
+    shuffled = DeviceBatches((x, y), 8, True, seed=1)
+    first, second = [b[1].tolist() for b in shuffled], [b[1].tolist() for b in shuffled]
+    assert sorted(sum(first, [])) == list(range(50)) and first != second  # a new permutation each epoch
+    ranks = [[i for b in DeviceBatches((x, y), 8, True, seed=1, rank=r, world_size=2) for i in b[1].tolist()]
+             for r in (0, 1)]
+    assert len(DeviceBatches((x, y), 8, True, 1, 0, 2)) == 3 and not set(ranks[0]) & set(ranks[1])

@@ -1,16 +1,23 @@
-"""W&B offline: the per-run summary holds the result row; the sweep summary run holds the table."""
+"""bench/integrations/wandb_log.py: the offline run's summary holds the result row, the sweep's summary run the
+table; an online W&B that is unreachable or goes away costs no row."""
 
+import http.server
 import json
 import os
 import struct
+import subprocess
+import sys
+import threading
 import time
 
 from wandb.proto import wandb_internal_pb2
 
 from bench.core.config import RunConfig
 from bench.integrations import wandb_log
-from tests.helpers import ROOT
-from tests.results_fixtures import make_row, write_csv
+from bench.launch.child_process import run_child
+from bench.results.io import read_rows
+from tests.helpers import FAKE, ROOT, sweep_args
+from tests.results_fixtures import INFERENCE_CURVE, make_row, sweep_folder_with_curve, write_csv
 
 
 def records(path):
@@ -182,3 +189,81 @@ def test_a_dead_shared_wandb_service_costs_no_log_no_summary_and_no_exit_traceba
     assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, done.stderr[-3000:]
     assert "wandb:" not in done.stderr, done.stderr[-3000:]
     assert len(list((tmp_path / "wandb").glob("offline-run-*"))) >= 2  # the run and the summary (and a failed try)
+
+
+CLOSED_PORT = "http://127.0.0.1:9"  # the discard port: nothing listens there, a connection is refused at once
+
+
+def clean_wandb_env(tmp_path, **extra):
+    """An environment with no W&B credentials of this machine's own (no key, no netrc, no settings file)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    env.update(NETRC=str(tmp_path / "no-netrc"), WANDB_CONFIG_DIR=str(tmp_path / "wandb-config"), **extra)
+    return env
+
+
+def test_online_wandb_without_a_key_is_reported_not_tried(tmp_path, monkeypatch):
+    for key, value in clean_wandb_env(tmp_path, WANDB_BASE_URL=CLOSED_PORT).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    assert "no W&B API key" in wandb_log.online_problem()
+
+
+def test_online_wandb_with_a_closed_port_or_a_rejected_key_is_reported(tmp_path, monkeypatch):
+    for key, value in clean_wandb_env(tmp_path, WANDB_API_KEY="k" * 40, WANDB_BASE_URL=CLOSED_PORT).items():
+        monkeypatch.setenv(key, value)
+    assert "unreachable" in wandb_log.online_problem()
+
+    class Refuse(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # what a W&B server answers a key it does not know
+            self.send_response(401)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Refuse)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{server.server_port}")
+        assert "rejected the API key" in wandb_log.online_problem()
+    finally:
+        server.shutdown()
+
+
+def test_unreachable_wandb_costs_no_row_and_falls_back_to_offline_once(tmp_path):
+    """A set WANDB_API_KEY makes online the default: on a machine without network every row must still be ok."""
+    out = tmp_path / "sweep"
+    env = clean_wandb_env(tmp_path, WANDB_API_KEY="k" * 40, WANDB_BASE_URL=CLOSED_PORT, WANDB_SILENT="true")
+    args = [a for a in sweep_args(out) if a not in ("--wandb", "disabled")]
+    # Before the fix each wandb.init retried for 90 s and then failed fit: the guard is a hang limit, not a timing.
+    result = subprocess.run([sys.executable, "-m", "bench", *args], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=150)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert [r["status"] for r in read_rows(out / "results.csv")] == ["ok"]
+    warnings = [line for line in result.stderr.splitlines() if "W&B" in line]
+    assert len(warnings) == 1 and "offline" in warnings[0] and "unreachable" in warnings[0], result.stderr
+    assert list((out / "wandb").glob("offline-run-*")), "the run is kept offline for `wandb sync`"
+
+
+def test_a_wandb_that_goes_away_mid_sweep_turns_the_run_offline_not_into_an_error(tmp_path, monkeypatch):
+    """The sweep's check passed but W&B is gone when the run starts: that run logs offline and its row is ok."""
+    for key, value in clean_wandb_env(tmp_path, WANDB_API_KEY="k" * 40, WANDB_BASE_URL=CLOSED_PORT,
+                                      WANDB_INIT_TIMEOUT="3", WANDB_SILENT="true").items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    config = RunConfig(model=FAKE, datamodule="synthetic", batch_size=16, profile="smoke", time_limit_s=120,
+                       wandb="online")
+    row = run_child(config, tmp_path)
+    assert row["status"] == "ok", row["message"]
+    log = (tmp_path / "runs" / f"{config.run_id}.log").read_text()
+    assert "W&B online logging failed for this run" in log
+    assert list((tmp_path / "wandb").glob("offline-run-*"))
+
+
+def test_wandb_gets_the_inference_table(tmp_path):
+    from bench.integrations import wandb_log
+
+    folder = sweep_folder_with_curve(tmp_path / "s", INFERENCE_CURVE)
+    table = wandb_log.inference_table(folder / "results.csv")
+    assert len(table.data) == 6 and "speedup_vs_eager" in table.columns
+    assert wandb_log.inference_table(write_csv(tmp_path / "results.csv", [make_row()])) is None

@@ -1,22 +1,21 @@
-"""The runner: one row per run whatever happens, statuses, resume after a kill, schema, reproduce, bad input."""
+"""bench/launch/child_process.py: one run in its own process: one row whatever happens, the time limit, the user's
+folder and environment in the child, reproduce, W&B's shared service."""
 
-import csv
 import os
-import re
 import shlex
-import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from bench.cli import main
-from bench.core.columns import COLUMNS, SCHEMA_VERSION, markdown_docs
-from bench.core.config import RunConfig
+from bench.core.columns import SCHEMA_VERSION
+from bench.launch import child_process as launch
+from bench.launch import warm_client as warm_server
 from bench.launch.child_process import run_child
 from bench.results.io import read_rows
-from bench.run.child import run
 from tests.helpers import FAKE, ROOT, fake_config
 
 
@@ -58,73 +57,6 @@ def test_a_run_past_its_time_limit_is_killed_and_recorded(tmp_path):
     assert time.perf_counter() - started < 60
 
 
-def test_missing_device_is_unavailable_and_cpu_float16_unsupported(tmp_path):
-    import torch
-
-    if not torch.cuda.is_available():
-        row = run(fake_config(device="cuda"), tmp_path)
-        assert row["status"] == "unavailable" and "no CUDA device" in row["message"]
-    row = run(fake_config(precision="16-mixed"), tmp_path)
-    assert row["status"] == "unsupported" and "16-mixed is not supported on CPU" in row["message"]
-
-
-def sweep_command(out, *extra):
-    return [sys.executable, "-m", "bench", "run", "--models", FAKE, "--profile", "smoke", "--wandb", "disabled",
-            "--no-progress", "--out", str(out), *extra]
-
-
-def test_killed_sweep_resumes_without_lost_or_duplicated_rows(tmp_path):
-    out = tmp_path / "sweep"
-    args = sweep_command(out, "--repeats", "4")
-    sweep = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             start_new_session=True)
-    deadline = time.time() + 120
-    while time.time() < deadline and len(read_rows(out / "results.csv")) < 2:
-        time.sleep(0.2)
-    os.killpg(sweep.pid, signal.SIGKILL)  # mid-sweep, no chance to clean up
-    sweep.wait()
-    kept = read_rows(out / "results.csv")
-    assert 2 <= len(kept) < 4
-    refused = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
-    assert refused.returncode == 2 and "--resume" in refused.stderr
-    resumed = subprocess.run(args + ["--resume"], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert resumed.returncode == 0, resumed.stderr
-    rows = read_rows(out / "results.csv")
-    assert sorted(int(r["repeat"]) for r in rows) == [0, 1, 2, 3]
-    assert rows[: len(kept)] == kept  # finished rows untouched
-    with open(out / "results.csv", newline="") as f:
-        assert next(csv.reader(f)) == COLUMNS
-
-
-def test_a_sweep_refuses_to_append_to_a_csv_with_other_columns(tmp_path, capsys):
-    out = tmp_path / "old"
-    out.mkdir()
-    old_columns = [c for c in COLUMNS if c != "other_metrics"]  # a schema-version-1 file
-    (out / "results.csv").write_text(",".join(old_columns) + "\n" + ",".join("1" for _ in old_columns) + "\n")
-    code = main(["run", "--models", FAKE, "--data", "synthetic", "--profile", "smoke", "--out", str(out),
-                 "--resume", "--wandb", "disabled", "--no-progress"])
-    assert code == 2 and "other columns" in capsys.readouterr().err
-    assert (out / "results.csv").read_text().count("\n") == 2  # untouched
-
-
-def test_other_test_metrics_go_beside_the_main_one(tmp_path):
-    row = run(RunConfig(model="autoencoder", datamodule="mnist5k", profile="smoke", batch_size=32,
-                        time_limit_s=120), tmp_path)
-    assert row["status"] == "ok", row["message"]
-    others = row["other_metrics"]
-    assert {"psnr", "ssim"} <= set(others) and "mse" not in others  # mse is metric_value itself
-    assert others["psnr"]["value"] > 0 and 0 < others["ssim"]["value"] <= 1
-    assert others["psnr"]["better"] == "max"  # declared by the model, so compare can gate it
-
-
-def test_every_column_is_documented():
-    text = (ROOT / "results" / "README.md").read_text()
-    documented = set(re.findall(r"`([a-z0-9_]+)`", text))
-    assert not [c for c in COLUMNS if c not in documented]
-    generated = text.split("tests/test_runner.py checks it -->\n")[1].split("<!-- end of columns -->")[0]
-    assert generated == markdown_docs(), "results/README.md is stale: regenerate it with python -m bench.core.columns"
-
-
 def test_reproduce_reruns_the_same_config(tmp_path):
     row = run_child(fake_config(seed=3, batch_size=8), tmp_path / "first")
     command = shlex.split(row["reproduce"])
@@ -140,20 +72,53 @@ def test_reproduce_reruns_the_same_config(tmp_path):
             else str(again[column]) == str(row[column]), column
 
 
-def test_unwritable_output_folder_exits_2(tmp_path, capsys):
-    blocker = tmp_path / "file"
-    blocker.write_text("not a folder")
-    assert main(["run", "--models", FAKE, "--out", str(blocker / "sub"), "--wandb", "disabled"]) == 2
-    assert "not writable" in capsys.readouterr().err
+def test_a_sweep_starts_w_and_b_once_and_each_run_logs_to_it(tmp_path, monkeypatch):
+    import wandb
+
+    monkeypatch.delenv("WANDB_SERVICE", raising=False)
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    try:
+        assert main(["run", "--models", FAKE, "--repeats", "2", "--profile", "smoke", "--wandb", "offline",
+                     "--no-progress", "--out", str(tmp_path)]) == 0
+        assert os.environ.get("WANDB_SERVICE")  # the service the runs connected to, started by the sweep
+    finally:
+        wandb.teardown()
+    assert [r["status"] for r in read_rows(tmp_path / "results.csv")] == ["ok", "ok"]
+    assert len(list((tmp_path / "wandb").glob("offline-run-*"))) == 3  # two runs and the sweep's summary
 
 
-@pytest.mark.slow
-def test_two_process_ddp_on_cpu_reports_throughput(tmp_path):
-    out = tmp_path / "ddp"
-    result = subprocess.run(sweep_command(out, "--devices", "cpu,cpu:2"), cwd=ROOT, capture_output=True, text=True,
-                            timeout=600)
-    assert result.returncode == 0, result.stderr
-    rows = read_rows(out / "results.csv")
-    assert [(r["num_devices"], r["strategy"], r["status"]) for r in rows] == [("1", "auto", "ok"),
-                                                                               ("2", "ddp", "ok")]
-    assert all(float(r["train_samples_per_s"]) > 0 for r in rows)
+def test_a_time_limit_past_what_threading_takes_is_no_limit():
+    """--time-limit 1e10 reached threading's Condition.wait (past TIMEOUT_MAX: OverflowError) while waiting on a
+    warm server's word; here a stand-in server reports the exit after 0.2 s."""
+    import threading
+
+    server = object.__new__(warm_server.WarmServer)  # no process: only what waiting on a child reads
+    server.cond, server.exits, server.alive = threading.Condition(), {}, True
+
+    def report_exit():
+        with server.cond:
+            server.exits[os.getpid()] = 0
+            server.cond.notify_all()
+
+    threading.Timer(0.2, report_exit).start()
+    assert launch.wait_or_kill(warm_server.WarmChild(server, os.getpid()), 1e10) == (0, False)
+
+
+def dnnbench_command() -> list[str]:
+    script = Path(sys.executable).parent / "dnnbench"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "bench"]
+
+
+def test_runs_from_a_foreign_folder_with_a_relative_out_and_a_local_model(tmp_path):
+    (tmp_path / "mypkg").mkdir()
+    (tmp_path / "mypkg" / "__init__.py").write_text("")
+    source = (ROOT / "tests" / "fake_models.py").read_text()
+    (tmp_path / "mypkg" / "models.py").write_text(source)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run(dnnbench_command() + ["run", "--models", "mypkg.models:FakeNet,mlp", "--profile",
+                                                  "smoke", "--wandb", "disabled", "--no-progress", "--out", "./o"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = read_rows(tmp_path / "o" / "results.csv")
+    assert [(r["model"], r["status"]) for r in rows] == [("mypkg.models:FakeNet", "ok"), ("mlp", "ok")], \
+        [r["message"] for r in rows]

@@ -11,7 +11,6 @@ from tests.helpers import FAKE, fake_config
 ray = pytest.importorskip("ray")
 
 
-
 @pytest.fixture(scope="module")
 def local_ray():
     ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, logging_level="WARNING", log_to_driver=False)

@@ -24,8 +24,6 @@ def smoke_setup(name, batch_size=8):
     return cls, dm, model
 
 
-
-
 def as_tuple(x):
     return x if isinstance(x, tuple) else (x,)
 

@@ -5,12 +5,11 @@ whole speed window in 32-true and bf16-mixed under `-m slow`; the `gpu` tests ru
 bf16-mixed and 16-mixed.
 """
 
+
 import lightning as L
 import numpy as np
-import pandas as pd
 import pytest
 import torch
-import torch.nn.functional as F
 
 import datamodules
 import lightning_modules
@@ -19,17 +18,13 @@ from bench.core import config as cfg
 from bench.core.config import RunConfig
 from bench.core.profiles import SIZES
 from bench.plan.planner import plan
-from bench.results.io import load_results
 from bench.run.child import run
-from bench.run.measure import batch_size
 from bench.run.measure.quality import QualityWatch
 from bench.run.session import build
 from lightning_modules import build_model
 from tests.helpers import quiet_trainer
-from tests.results_fixtures import make_row
 
 MODEL_NAMES = lightning_modules.names()
-FAKE = "tests.fake_models:FakeNet"
 SPEED_WINDOW_STEPS = 110  # warm-up + timed steps of the runner's speed window
 
 
@@ -101,8 +96,6 @@ def test_the_large_preset_builds_and_is_larger_than_classic_while_its_smoke_shri
     assert parameters("large", "smoke", "meta") < large
 
 
-
-
 # ----------------------------------------------------------------------------------------------- runs at size large
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_a_smoke_run_at_the_large_size_is_ok(name, tmp_path):
@@ -143,34 +136,6 @@ def test_optimizers_take_the_fused_path_on_a_gpu(name):
 
 
 # ----------------------------------------------------------------------------------------------- the auto batch size
-def fake_auto(**model_args) -> RunConfig:
-    return RunConfig(model=FAKE, datamodule="synthetic", batch_size=16, batch_size_mode="auto", profile="smoke",
-                     model_args=model_args, data_args={"shape": (1, 8, 8), "num_classes": 3, "num_samples": 1024})
-
-
-def test_auto_batch_size_searches_powers_of_two_and_records_the_batch_it_found(tmp_path):
-    row = run(fake_auto(), tmp_path)
-    assert row["status"] == "ok", row["message"]
-    # No out-of-memory error on a CPU: the search runs to its CPU cap.
-    assert row["batch_size"] == 16 * 2**batch_size.CPU_DOUBLINGS and row["batch_size_mode"] == "auto"
-    assert "found by --batch-sizes auto" in row["message"]
-    assert "--batch-sizes auto" in row["reproduce"]
-    assert cfg.identity(row) == cfg.identity(fake_auto().columns())  # whichever batch it found: one config
-    assert "bs=auto" in cfg.label(row)
-    assert not list(tmp_path.glob(".scale_batch_size_*.ckpt"))  # the finder's checkpoint is cleaned up
-
-
-def test_auto_batch_size_keeps_the_last_batch_before_an_out_of_memory_error(tmp_path):
-    row = run(fake_auto(oom_above=40), tmp_path)  # 16 and 32 fit, 64 runs out of memory
-    assert row["status"] == "ok", row["message"]  # the measured fit itself ran at the batch found
-    assert row["batch_size"] == 32
-
-
-def test_an_out_of_memory_error_at_a_fixed_batch_stays_an_oom_row(tmp_path):
-    config = fake_auto(oom_above=40)
-    config.batch_size, config.batch_size_mode = 64, "fixed"
-    row = run(config, tmp_path)
-    assert row["status"] == "oom" and row["batch_size"] == 64 and row["batch_size_mode"] == "fixed"
 
 
 @pytest.mark.gpu
@@ -193,68 +158,3 @@ def test_sizes_and_auto_batch_sizes_multiply_the_plan():
     assert (large_mlp.datamodule, large_mlp.batch_size) == (preset.datamodule, preset.batch_size)
     assert len({cfg.identity(c.columns()) for c in configs}) == 8
     assert len({c.run_id for c in configs}) == 8
-
-
-def test_a_results_file_from_before_the_size_axis_reads_as_classic_fixed(tmp_path):
-    rows = pd.DataFrame([make_row(), make_row(batch_size=256)]).drop(columns=["size", "batch_size_mode"])
-    rows.to_csv(tmp_path / "old.csv", index=False)
-    frame = load_results(tmp_path / "old.csv")
-    assert set(frame["size"]) == {"classic"} and set(frame["batch_size_mode"]) == {"fixed"}
-    # The same config as a row written today at the classic size with a fixed batch.
-    assert frame["config_id"][0] == cfg.identity(make_row() | {"size": "classic", "batch_size_mode": "fixed"})
-    assert "classic" not in frame["config_label"][0]  # labels name the size only when it is not classic
-
-
-# ----------------------------------------------------------------------------------------------- efficient paths
-def test_the_transformer_attends_through_scaled_dot_product_attention_with_a_causal_flag(monkeypatch):
-    calls = []
-    sdpa = F.scaled_dot_product_attention
-
-    def counting(*args, **kwargs):
-        calls.append(args[5] if len(args) > 5 else kwargs.get("is_causal", False))
-        return sdpa(*args, **kwargs)
-
-    monkeypatch.setattr(F, "scaled_dot_product_attention", counting)
-    model = lightning_modules.get("transformer")(d_model=16, heads=2, layers=1, ff=32, norm_first=True)
-    src = torch.randint(0, 10, (4, 8))
-    model.training_step((src, src.flip(-1)), 0).backward()
-    # One encoder self-attention, one decoder self-attention (causal) and one cross-attention per layer pair.
-    assert sorted(calls) == [False, False, True]
-
-
-def test_vectorised_cartpole_steps_every_environment_and_keeps_each_final_observation():
-    dm = datamodules.get("cartpole")(num_envs=4, warmup_steps=400, seed=0)
-    dm.setup()
-    assert len(dm.buffer) == 400 and dm.env_steps == 400
-    dm.act()  # no policy attached: random actions, one per environment
-    assert len(dm.buffer) == 404
-    terminal = dm.buffer.dones[: len(dm.buffer)] == 1
-    assert terminal.any() and len(dm.episode_returns) == terminal.sum()  # random play ends by falling, not by time
-    # A terminal transition stores the observation that ended the episode, not the next episode's reset.
-    limits = dm.make_env().unwrapped
-    x, angle = dm.buffer.next_obs[: len(dm.buffer)][terminal, 0], dm.buffer.next_obs[: len(dm.buffer)][terminal, 2]
-    assert ((np.abs(x) > limits.x_threshold) | (np.abs(angle) > limits.theta_threshold_radians)).all()
-
-
-def test_the_auto_search_names_the_limit_that_stopped_it():
-    assert batch_size.doublings_allowed(16, on_gpu=True) == (8, "the search stops at 256x the default")
-    doublings, limit = batch_size.doublings_allowed(256, on_gpu=True)  # 256 x 32 = 8192: Lightning's own cap
-    assert doublings == 5 and "8192" in limit
-    assert batch_size.doublings_allowed(64, on_gpu=False)[0] == batch_size.CPU_DOUBLINGS
-    assert batch_size.cap_at_split(128, 64, samples=100) == 64  # a batch larger than the data: the largest below
-    assert batch_size.cap_at_split(64, 64, samples=100) == 64 and batch_size.cap_at_split(256, 64, None) == 256
-
-
-def test_auto_batch_size_is_capped_at_the_training_split(tmp_path):
-    config = fake_auto()
-    config.data_args = {**config.data_args, "num_samples": 40}  # 16 and 32 fit the split, 64 would be all of it
-    row = run(config, tmp_path)
-    assert row["status"] == "ok", row["message"]
-    assert row["batch_size"] == 32 and "stopped by the training split's 40 samples" in row["message"]
-
-
-def test_device_resident_batches_are_sized_for_lightnings_finder():
-    from datamodules.base import DeviceBatches
-
-    batches = DeviceBatches((torch.zeros(40, 2), torch.zeros(40)), 16, shuffle=False, seed=0)
-    assert len(batches.dataset) == 40

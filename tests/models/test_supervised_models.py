@@ -142,3 +142,19 @@ def test_transformer_greedy_decoding_encodes_once_and_decodes_as_the_whole_model
     model.net.transformer.encoder.register_forward_hook(lambda *_: encoder_calls.append(1))
     assert torch.equal(model.greedy_decode(src), tokens[:, 1:])
     assert len(encoder_calls) == 1
+
+
+def test_the_transformer_attends_through_scaled_dot_product_attention_with_a_causal_flag(monkeypatch):
+    calls = []
+    sdpa = F.scaled_dot_product_attention
+
+    def counting(*args, **kwargs):
+        calls.append(args[5] if len(args) > 5 else kwargs.get("is_causal", False))
+        return sdpa(*args, **kwargs)
+
+    monkeypatch.setattr(F, "scaled_dot_product_attention", counting)
+    model = lightning_modules.get("transformer")(d_model=16, heads=2, layers=1, ff=32, norm_first=True)
+    src = torch.randint(0, 10, (4, 8))
+    model.training_step((src, src.flip(-1)), 0).backward()
+    # One encoder self-attention, one decoder self-attention (causal) and one cross-attention per layer pair.
+    assert sorted(calls) == [False, False, True]

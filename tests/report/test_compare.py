@@ -1,10 +1,12 @@
-"""dnnbench compare: exit codes, per-metric regression direction, noise with repeats, one-sided configs."""
+"""bench/report/compare.py (`dnnbench compare`): exit codes, per-metric regression direction, noise with repeats,
+one-sided configs, the gate's refusals, inference backends and other machines."""
 
 import pytest
 
 from bench.cli import main
 from bench.core.columns import COLUMNS
-from tests.results_fixtures import make_row, write_csv
+from tests.helpers import one_line_error
+from tests.results_fixtures import INFERENCE_CURVE, make_row, sweep_folder_with_curve, write_csv
 
 
 def compare(tmp_path, base_rows, new_rows, *extra):
@@ -156,3 +158,56 @@ def test_a_schema_3_file_reads_with_the_columns_schema_4_added_empty(tmp_path):
     frame = load_results(write_csv(tmp_path / "v3.csv", [old], columns=[c for c in old]))
     assert all(column in frame and frame[column].isna().all() for column in added if column in COLUMNS)
     assert compare(tmp_path, [old], [make_row()]) == 0
+
+
+def test_compare_warns_when_the_files_come_from_different_machines_or_software(tmp_path, capsys):
+    base = write_csv(tmp_path / "base.csv", [make_row(hostname="a", torch_version="2.13.0")])
+    new = write_csv(tmp_path / "new.csv", [make_row(hostname="b", torch_version="2.14.1")])
+    assert main(["compare", str(base), str(new)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: hostname differs: a vs b" in err and "torch_version differs: 2.13.0 vs 2.14.1" in err
+    assert main(["compare", str(base), str(base)]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("threshold", ["-5", "nan", "inf"])
+def test_compare_refuses_a_threshold_that_disables_or_inverts_the_gate(tmp_path, capsys, threshold):
+    rows = write_csv(tmp_path / "rows.csv", [make_row()])
+    assert main(["compare", str(rows), str(rows), "--threshold", threshold]) == 2
+    one_line_error(capsys.readouterr().err, "--threshold")
+
+
+def test_compare_refuses_a_non_numeric_metric_cell_naming_where(tmp_path, capsys):
+    base = write_csv(tmp_path / "base.csv", [make_row()])
+    new = write_csv(tmp_path / "new.csv", [make_row(), make_row(precision="bf16-mixed", train_samples_per_s="fast")])
+    assert main(["compare", str(base), str(new)]) == 2
+    one_line_error(capsys.readouterr().err, "new.csv line 3: train_samples_per_s 'fast' is not a number")
+
+
+def test_compare_refuses_an_unknown_status(tmp_path, capsys):
+    base = write_csv(tmp_path / "base.csv", [make_row()])
+    new = write_csv(tmp_path / "new.csv", [make_row(status="fine")])
+    assert main(["compare", str(base), str(new)]) == 2
+    one_line_error(capsys.readouterr().err, "unknown status 'fine'")
+
+
+def test_a_base_of_failed_rows_is_compared_by_status(tmp_path, capsys):
+    base = write_csv(tmp_path / "base.csv", [make_row(status="error"),
+                                             make_row(precision="bf16-mixed", status="timeout")])
+    new = write_csv(tmp_path / "new.csv", [make_row(), make_row(precision="bf16-mixed", status="error")])
+    assert main(["compare", str(base), str(new)]) == 0
+    out = capsys.readouterr().out
+    assert "no configs in common" not in out
+    assert "improved" in out and "timeout" in out and "error" in out
+
+
+def test_compare_exits_1_when_a_backend_slows_down_and_0_when_unchanged(tmp_path, capsys):
+    base = sweep_folder_with_curve(tmp_path / "base", INFERENCE_CURVE)
+    same = sweep_folder_with_curve(tmp_path / "same", INFERENCE_CURVE)
+    slower = sweep_folder_with_curve(tmp_path / "new", [
+        p | {"infer_samples_per_s": 500.0} if p["backend"] == "onnxruntime" and p["infer_batch_size"] == 16 else p
+        for p in INFERENCE_CURVE])
+    assert main(["compare", str(base / "results.csv"), str(same / "results.csv")]) == 0
+    assert main(["compare", str(base / "results.csv"), str(slower / "results.csv")]) == 1
+    out = capsys.readouterr().out
+    assert "onnxruntime infer-bs16" in out and "REGRESSION" in out

@@ -1,11 +1,15 @@
-"""dnnbench report: pivots, failed rows rendered as their status, repeats, plots and an offline page."""
+"""bench/report/page.py (`dnnbench report`): pivots, failed rows rendered as their status, repeats, plots, energy and
+an offline page; bad output folders."""
+
+from __future__ import annotations
 
 import html
 import re
+from pathlib import Path
 
 from bench.cli import main
-from bench.core.stats import olympic_mean, summarize
 from bench.report.page import write_report
+from tests.helpers import one_line_error
 from tests.results_fixtures import make_row, write_csv
 
 
@@ -29,12 +33,6 @@ def test_report_writes_tables_plots_and_page(tmp_path):
     page = index.read_text()
     assert "<table" in page and "src='throughput.png'" in page and "artifacts/gan-run/gan_samples.png" in page
     assert "http" not in page  # readable offline: no remote assets
-
-
-def test_repeats_show_median_and_spread_and_olympic_mean():
-    assert summarize([3.0, 1.0, 2.0]) == (2.0, 2.0)
-    assert olympic_mean([1.0, 2.0, 3.0, 4.0, 100.0]) == 3.0
-    assert summarize([1.0, 2.0, 3.0, 4.0, 100.0])[0] == 3.0
 
 
 def test_report_cell_with_repeats(tmp_path):
@@ -133,3 +131,37 @@ def test_report_of_a_folder_of_sweeps_elsewhere_copies_the_images_it_links(tmp_p
 def test_report_of_an_empty_folder_is_bad_input(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     assert "no results.csv" in capsys.readouterr().err
+
+
+def test_report_to_an_unusable_folder_is_one_line(tmp_path, capsys):
+    results = write_csv(tmp_path / "results.csv", [make_row()])
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for out in (blocker, Path("/proc/dnnbench-report")):
+        assert main(["report", str(results), "--out", str(out)]) == 2
+        one_line_error(capsys.readouterr().err, str(out))
+
+
+def test_report_shows_two_batch_sizes_as_two_configs(tmp_path):
+    rows = [make_row(batch_size=32, train_samples_per_s=900.0), make_row(batch_size=256, train_samples_per_s=300.0)]
+    write_report([write_csv(tmp_path / "results.csv", rows)], tmp_path)
+    summary = (tmp_path / "summary.md").read_text()
+    assert "cpu 32-true bs32" in summary and "cpu 32-true bs256" in summary
+    assert "n=2" not in summary  # never averaged as if they were repeats
+
+
+def test_report_has_an_energy_table_and_chart_and_compare_gates_energy(tmp_path, capsys):
+    from bench.cli import main
+    from bench.report.page import write_report
+    from tests.results_fixtures import make_row, write_csv
+
+    energy_cells = dict(device="cuda", train_joules_per_sample=0.5, infer_joules_per_sample=0.1,
+                        energy_to_target_j=900.0, power_mean_w=350.0, sm_clock_min_mhz=1755, energy_source="nvml")
+    base = write_csv(tmp_path / "base.csv", [make_row(**energy_cells)])
+    write_report([base], tmp_path / "report")
+    summary = (tmp_path / "report" / "summary.md").read_text()
+    assert "All measurements: energy" in summary and "train_joules_per_sample (J)" in summary
+    assert (tmp_path / "report" / "energy.png").exists()
+    worse = write_csv(tmp_path / "new.csv", [make_row(**energy_cells | {"train_joules_per_sample": 0.8})])
+    assert main(["compare", str(base), str(worse)]) == 1  # more energy per sample: a regression
+    assert "train_joules_per_sample" in capsys.readouterr().out

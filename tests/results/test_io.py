@@ -5,23 +5,28 @@ provably a crash's partial write; `report`, `compare` and resume refuse anything
 import codecs
 from dataclasses import dataclass
 
+import pandas as pd
 import pytest
 
 from bench.cli import main
+from bench.core import config as cfg
 from bench.core.columns import COLUMNS, SCHEMA_VERSION, Status
 from bench.core.config import RunConfig
 from bench.core.row import Cells, Columns, RunRow
 from bench.launch.sweep import SweepError, runs_to_do
+from bench.report.page import write_report
 from bench.results.io import (
     ResultsError,
     UnknownColumnError,
+    append_inference_rows,
     append_row,
     flatten,
+    load_inference,
     load_results,
     read_rows,
 )
 from bench.results.records import repair_partial_last_line
-from tests.results_fixtures import make_row
+from tests.results_fixtures import INFERENCE_CURVE, inference_row, make_row, sweep_folder_with_curve, write_csv
 
 CONFIG = RunConfig(model="mlp", datamodule="mnist5k", batch_size=32)
 
@@ -143,3 +148,39 @@ def test_a_byte_order_mark_is_read_past_and_an_added_column_is_named(tmp_path):
     with pytest.raises(SweepError, match=r"other columns: columns it does not write \(mine\)") as caught:
         runs_to_do([], path, resume=True)
     assert "schema_version 3; this dnnbench writes 3" not in str(caught.value)
+
+
+def test_inference_csv_round_trips_and_a_rerun_runs_rows_win(tmp_path):
+    folder = sweep_folder_with_curve(tmp_path / "s", INFERENCE_CURVE)
+    rerun = inference_row("eager", 1, infer_samples_per_s=7.0)  # as --resume re-ran it
+    append_inference_rows(folder / "inference.csv", [rerun])
+    frame = load_inference(folder / "inference.csv")
+    assert len(frame) == 6 and frame.loc[frame["backend"].eq("eager") & frame["infer_batch_size"].eq(1),
+                                         "infer_samples_per_s"].tolist() == [7.0]
+    assert frame["config_label"].iloc[0] == "mnist5k cpu 32-true bs128 quick"
+
+
+def test_schema_2_files_still_read_and_v3_secondary_metrics_are_gated(tmp_path, capsys):
+    old = [c for c in COLUMNS if c not in ("model_args", "data_args", "timed_steps", "train_samples_per_s_spread")]
+    v2 = make_row(other_metrics="psnr=20.5 ssim=0.9", schema_version=2)
+    frame = load_results(write_csv(tmp_path / "v2.csv", [{k: v2[k] for k in old}], columns=old))
+    assert frame.loc[0, "other_metrics"] == {"psnr": {"value": 20.5, "better": None},
+                                             "ssim": {"value": 0.9, "better": None}}
+    assert frame.loc[0, "model_args"] == "{}"
+    write_report([tmp_path / "v2.csv"], tmp_path / "report")
+    assert "psnr=20.5" in (tmp_path / "report" / "summary.md").read_text()
+    metric = '{{"psnr": {{"better": "max", "value": {}}}}}'
+    base = write_csv(tmp_path / "base.csv", [make_row(other_metrics=metric.format(20.0))])
+    new = write_csv(tmp_path / "new.csv", [make_row(other_metrics=metric.format(10.0))])
+    assert main(["compare", str(base), str(new)]) == 1
+    assert "other (psnr)" in capsys.readouterr().out
+
+
+def test_a_results_file_from_before_the_size_axis_reads_as_classic_fixed(tmp_path):
+    rows = pd.DataFrame([make_row(), make_row(batch_size=256)]).drop(columns=["size", "batch_size_mode"])
+    rows.to_csv(tmp_path / "old.csv", index=False)
+    frame = load_results(tmp_path / "old.csv")
+    assert set(frame["size"]) == {"classic"} and set(frame["batch_size_mode"]) == {"fixed"}
+    # The same config as a row written today at the classic size with a fixed batch.
+    assert frame["config_id"][0] == cfg.identity(make_row() | {"size": "classic", "batch_size_mode": "fixed"})
+    assert "classic" not in frame["config_label"][0]  # labels name the size only when it is not classic

@@ -1,94 +1,22 @@
-"""Inference backends over a batch-size curve: the builders, unsupported reasons, the curve's rows (statuses, speed-up
-and drift against eager, a failing backend costing nothing else), inference.csv through the one writer and reader,
-the results row unchanged by the flags, compare gating, the report's table and chart, W&B's table."""
+"""bench/run/inference_curve.py: the curve's rows (statuses, speed-up and drift against eager, quality through each
+backend, a failing backend costing nothing else) and a sweep's inference.csv."""
 
 import time
 from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
 
 from bench.cli import main
 from bench.core.columns import Status
-from bench.core.inference_columns import INFERENCE_COLUMNS, INFERENCE_SCHEMA_VERSION, markdown_docs
-from bench.report.page import write_report
-from bench.results.io import append_inference_rows, load_inference, read_rows
+from bench.core.inference_columns import INFERENCE_COLUMNS, INFERENCE_SCHEMA_VERSION
+from bench.results.io import load_inference, read_rows
 from bench.run import inference_curve as infer_curve
 from bench.run.measure import backends
 from bench.run.precision import PRECISIONS
-from tests.helpers import FAKE, ROOT, quiet_trainer, smoke_model
-from tests.results_fixtures import make_row, write_csv
+from tests.helpers import FAKE, quiet_trainer, smoke_model
 
 CPU = torch.device("cpu")
-
-
-def tiny_net() -> nn.Module:
-    return nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 3)).eval()
-
-
-@pytest.mark.parametrize("backend", ["eager", "compile", "onnxruntime", "int8"])
-def test_each_backend_stands_in_for_the_network_at_any_batch_size(backend):
-    net = tiny_net()
-    built = backends.build(backend, net, (torch.randn(2, 1, 8, 8),), CPU, "32-true")
-    for batch in (1, 5):
-        x = torch.randn(batch, 1, 8, 8)
-        with torch.no_grad():
-            assert torch.allclose(built.module(x), net(x), atol=0.05 if backend == "int8" else 1e-5)
-    assert (built.detail != "") == (backend != "eager")
-
-
-def test_onnxruntime_records_its_provider_and_int8_its_method():
-    net, x = tiny_net(), (torch.randn(2, 1, 8, 8),)
-    assert "CPUExecutionProvider" in backends.build("onnxruntime", net, x, CPU, "32-true").detail
-    assert "torch.ao dynamic int8 (2 Linear layers" in backends.build("int8", net, x, CPU, "32-true").detail
-
-
-@pytest.mark.slow  # AOTInductor compiles C++: tens of seconds on 2 cores
-def test_export_runs_an_aotinductor_package_with_a_dynamic_batch():
-    net = tiny_net()
-    built = backends.build("export", net, (torch.randn(2, 1, 8, 8),), CPU, "32-true")
-    x = torch.randn(1, 1, 8, 8)
-    assert torch.allclose(built.module(x), net(x), atol=1e-5) and built.export_s > 0 and built.compile_s > 0
-
-
-@pytest.mark.parametrize("backend, net, precision, reason", [
-    ("int8", nn.Sequential(nn.Conv2d(1, 2, 3)), "32-true", "no Linear/LSTM/GRU layer"),
-    ("export", tiny_net(), "bf16-mixed", "this run's precision is bf16-mixed"),
-    ("onnxruntime", tiny_net(), "16-mixed", "this run's precision is 16-mixed"),
-])
-def test_a_backend_that_cannot_take_a_network_says_why(backend, net, precision, reason):
-    with pytest.raises(backends.Unsupported, match=reason):
-        backends.build(backend, net, (torch.randn(2, 1, 8, 8),), CPU, precision)
-
-
-class BakedBatch(nn.Module):
-    """A network whose graph keeps the example's batch (as the conditional GAN's label cycle does)."""
-
-    def forward(self, x):
-        return x.reshape(2, -1)[: len(x)] * 2  # export specialises the batch to the example's 2
-
-
-def test_an_export_that_bakes_in_the_batch_is_unsupported_with_the_reason():
-    with pytest.raises(backends.Unsupported, match="does not run at another batch size|another output shape"):
-        backends.build("onnxruntime", BakedBatch(), (torch.randn(2, 3),), CPU, "32-true")
-
-
-@pytest.mark.slow  # the dynamo exporter on a transformer: ~15 s on 2 cores
-def test_onnx_takes_a_decoder_at_any_token_length():
-    model = smoke_model("transformer").eval()
-    built = backends.build("onnxruntime", model.net, model.example_input(2), CPU, "32-true")
-    src, tgt = model.example_input(3)
-    with torch.no_grad():
-        assert torch.allclose(built.module(src, tgt[:, :2]), model.net(src, tgt[:, :2]), atol=1e-4)
-    assert "dynamo exporter" in built.detail
-
-
-def test_int8_leaves_the_fused_transformer_layers_in_float():
-    model = smoke_model("transformer").eval()
-    built = backends.build("int8", model.net, model.example_input(2), CPU, "32-true")
-    with torch.no_grad():
-        assert built.module(*model.example_input(3)).shape == model.net(*model.example_input(3)).shape
 
 
 # ----------------------------------------------------------------------------------------------- the curve
@@ -195,91 +123,3 @@ def test_bad_backend_names_and_batch_sizes_stop_the_plan(tmp_path, capsys):
     assert sweep(tmp_path / "a", "--infer-backends", "eager,tensorrt") == 2
     assert "--infer-backends takes a comma list" in capsys.readouterr().err
     assert sweep(tmp_path / "b", "--infer-batch-sizes", "1,0") == 2
-
-
-# ----------------------------------------------------------------------------------------------- read back
-def point(backend, batch, status="ok", **values):
-    row = {c: "" for c in INFERENCE_COLUMNS}
-    row.update(model="cnn", datamodule="mnist5k", device="cpu", num_devices=1, num_nodes=1, precision="32-true",
-               compile="off", batch_size=128, profile="quick", seed=0, repeat=0, run_id="cnn-r0", backend=backend,
-               infer_batch_size=batch, status=status, schema_version=INFERENCE_SCHEMA_VERSION, metric_name="acc",
-               metric_direction="max")
-    if status == "ok":
-        row.update(infer_samples_per_s=1000.0 * batch, latency_p50_ms=1.0, latency_p95_ms=1.5, metric_value=0.98,
-                   metric_drift=0.0, speedup_vs_eager=1.0)
-    else:
-        row.update(message="no Linear/LSTM/GRU layer")
-    return row | values
-
-
-def sweep_folder(path: Path, points: list[dict]) -> Path:
-    path.mkdir()
-    write_csv(path / "results.csv", [make_row()])
-    append_inference_rows(path / "inference.csv", points)
-    return path
-
-
-CURVE = [point("eager", 1), point("eager", 16), point("onnxruntime", 1), point("onnxruntime", 16),
-         point("int8", 1, "unsupported"), point("int8", 16, "unsupported")]
-
-
-def test_inference_csv_round_trips_and_a_rerun_runs_rows_win(tmp_path):
-    folder = sweep_folder(tmp_path / "s", CURVE)
-    append_inference_rows(folder / "inference.csv", [point("eager", 1, infer_samples_per_s=7.0)])  # --resume re-ran
-    frame = load_inference(folder / "inference.csv")
-    assert len(frame) == 6 and frame.loc[frame["backend"].eq("eager") & frame["infer_batch_size"].eq(1),
-                                         "infer_samples_per_s"].tolist() == [7.0]
-    assert frame["config_label"].iloc[0] == "mnist5k cpu 32-true bs128 quick"
-
-
-def test_compare_exits_1_when_a_backend_slows_down_and_0_when_unchanged(tmp_path, capsys):
-    base = sweep_folder(tmp_path / "base", CURVE)
-    same = sweep_folder(tmp_path / "same", CURVE)
-    slower = sweep_folder(tmp_path / "new", [p | {"infer_samples_per_s": 500.0} if p["backend"] == "onnxruntime"
-                                             and p["infer_batch_size"] == 16 else p for p in CURVE])
-    assert main(["compare", str(base / "results.csv"), str(same / "results.csv")]) == 0
-    assert main(["compare", str(base / "results.csv"), str(slower / "results.csv")]) == 1
-    out = capsys.readouterr().out
-    assert "onnxruntime infer-bs16" in out and "REGRESSION" in out
-
-
-def test_report_has_the_backend_table_and_the_latency_throughput_chart(tmp_path):
-    folder = sweep_folder(tmp_path / "s", CURVE)
-    write_report([folder], folder)
-    summary = (folder / "summary.md").read_text()
-    assert "## Inference backends" in summary and "no Linear/LSTM/GRU layer" in summary
-    assert (folder / "inference_curves.png").stat().st_size > 0
-    assert "inference_curves.png" in (folder / "index.html").read_text()
-
-
-def test_wandb_gets_the_inference_table(tmp_path):
-    from bench.integrations import wandb_log
-
-    folder = sweep_folder(tmp_path / "s", CURVE)
-    table = wandb_log.inference_table(folder / "results.csv")
-    assert len(table.data) == 6 and "speedup_vs_eager" in table.columns
-    assert wandb_log.inference_table(write_csv(tmp_path / "results.csv", [make_row()])) is None
-
-
-def test_results_readme_documents_the_inference_columns():
-    text = (ROOT / "results" / "README.md").read_text()
-    generated = text.split("tests/test_infer_curve.py checks it -->\n")[1].split("<!-- end of inference columns")[0]
-    assert generated == markdown_docs(), "results/README.md is stale: python -m bench.core.inference_columns"
-
-
-@pytest.mark.gpu
-@pytest.mark.parametrize("backend", ["eager", "compile", "export", "onnxruntime", "int8"])
-def test_each_backend_on_a_gpu_runs_or_names_what_it_needs(backend):
-    cuda = torch.device("cuda")
-    net = tiny_net().to(cuda)
-    try:
-        built = backends.build(backend, net, (torch.randn(2, 1, 8, 8, device=cuda),), cuda, "32-true")
-    except backends.Unsupported as exc:
-        assert backend in ("onnxruntime", "int8") and ("onnxruntime-gpu" in str(exc) or "torchao" in str(exc))
-        return
-    x = torch.randn(3, 1, 8, 8, device=cuda)
-    with torch.no_grad():
-        out = built.module(x)
-    assert out.device.type == "cuda" and torch.allclose(out, net(x), atol=0.05 if backend == "int8" else 1e-3)
-    if backend == "onnxruntime":
-        assert "CUDAExecutionProvider" in built.detail or "TensorrtExecutionProvider" in built.detail

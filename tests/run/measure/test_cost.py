@@ -9,6 +9,7 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
+import datamodules
 import lightning_modules
 from bench.core.config import RunConfig
 from bench.run import session
@@ -170,3 +171,12 @@ def test_clipping_models_train_in_16_mixed_on_a_gpu(name, tmp_path):
     row = run(smoke_config(name, device="cuda", precision="16-mixed"), tmp_path)
     assert row["status"] == "ok", row["message"]
     assert row["train_samples_per_s"] > 0
+
+
+@pytest.mark.parametrize("name, gates", [("lstm", 4), ("rnn", 1)])
+def test_recurrent_flops_are_counted_analytically(name, gates):
+    model = lightning_modules.build_model(lightning_modules.get(name), datamodules.get("seq_mnist5k")())
+    steps, features, hidden, classes = 28, 28, model.hparams.hidden_size, 10
+    analytic = steps * 2 * gates * hidden * (features + hidden) + 2 * hidden * classes
+    counted = cost.inference_flops_per_sample(model, (model.example_input(4),), contextlib.nullcontext()).flops
+    assert counted == pytest.approx(analytic, rel=0.05)

@@ -240,20 +240,3 @@ def test_a_window_cut_short_by_the_fit_still_gives_energy():
     window.windows = [(3, 30, 0.1)]  # the smoke profile's few steps, closed when the fit ended
     listener.closed()
     assert run.result().train_joules_per_sample == pytest.approx(1.0 / 30)
-
-
-def test_report_has_an_energy_table_and_chart_and_compare_gates_energy(tmp_path, capsys):
-    from bench.cli import main
-    from bench.report.page import write_report
-    from tests.results_fixtures import make_row, write_csv
-
-    energy_cells = dict(device="cuda", train_joules_per_sample=0.5, infer_joules_per_sample=0.1,
-                        energy_to_target_j=900.0, power_mean_w=350.0, sm_clock_min_mhz=1755, energy_source="nvml")
-    base = write_csv(tmp_path / "base.csv", [make_row(**energy_cells)])
-    write_report([base], tmp_path / "report")
-    summary = (tmp_path / "report" / "summary.md").read_text()
-    assert "All measurements: energy" in summary and "train_joules_per_sample (J)" in summary
-    assert (tmp_path / "report" / "energy.png").exists()
-    worse = write_csv(tmp_path / "new.csv", [make_row(**energy_cells | {"train_joules_per_sample": 0.8})])
-    assert main(["compare", str(base), str(worse)]) == 1  # more energy per sample: a regression
-    assert "train_joules_per_sample" in capsys.readouterr().out

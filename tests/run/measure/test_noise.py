@@ -1,4 +1,5 @@
-"""What a row says about its machine: environment from libraries, the noise check, and compare's warning."""
+"""bench/run/measure/noise.py: other load on the machine during a run (system-wide accounting minus the run's own
+process tree), and the warning a row carries."""
 
 import json
 import os
@@ -8,28 +9,8 @@ import time
 
 import pytest
 
-from bench.cli import main
-from bench.run.environment import environment
 from bench.run.measure import noise
 from tests.helpers import ROOT
-from tests.results_fixtures import make_row, write_csv
-
-
-def test_environment_names_the_cpu_its_threads_and_the_software():
-    env = environment("cpu")
-    assert env["cpu_model"] and env["cpu_model"] != "x86_64" and env["device_name"] == env["cpu_model"]
-    assert env["cpu_threads"] == os.cpu_count() and env["torch_threads"] >= 1
-    assert env["torch_version"] and env["lightning_version"] and env["hostname"]
-    assert isinstance(json.loads(env["env_vars"]), dict)
-
-
-def test_speed_env_vars_are_recorded_when_set(monkeypatch):
-    monkeypatch.setenv("OMP_NUM_THREADS", "3")
-    monkeypatch.setenv("NCCL_DEBUG", "INFO")
-    monkeypatch.setenv("UNRELATED_VARIABLE", "x")
-    recorded = json.loads(environment("cpu")["env_vars"])
-    assert recorded["OMP_NUM_THREADS"] == "3" and recorded["NCCL_DEBUG"] == "INFO"
-    assert "UNRELATED_VARIABLE" not in recorded
 
 
 def test_other_processes_cpu_time_counts_outside_the_run_only():
@@ -165,47 +146,3 @@ def test_a_run_beside_a_stream_of_short_lived_processes_is_flagged(tmp_path):
         burners.wait()
     result = json.loads(run.stdout)
     assert result["other_cpu_cores"] >= 0.5 and "other processes used" in result["noise_warning"], result
-
-
-def test_compare_warns_when_the_files_come_from_different_machines_or_software(tmp_path, capsys):
-    base = write_csv(tmp_path / "base.csv", [make_row(hostname="a", torch_version="2.13.0")])
-    new = write_csv(tmp_path / "new.csv", [make_row(hostname="b", torch_version="2.14.1")])
-    assert main(["compare", str(base), str(new)]) == 0
-    err = capsys.readouterr().err
-    assert "warning: hostname differs: a vs b" in err and "torch_version differs: 2.13.0 vs 2.14.1" in err
-    assert main(["compare", str(base), str(base)]) == 0
-    assert "warning" not in capsys.readouterr().err
-
-
-def test_a_row_carries_its_environment_noise_check_and_memory_baseline(tmp_path):
-    from bench.core.config import RunConfig
-    from bench.run.child import run
-
-    row = run(RunConfig(model="tests.fake_models:FakeNet", datamodule="synthetic", profile="smoke", batch_size=16),
-              tmp_path)
-    assert row["status"] == "ok", row["message"]
-    assert row["cpu_model"] and row["cpu_threads"] >= 1 and row["torch_threads"] >= 1
-    assert 0 < row["rss_after_import_mb"] <= row["peak_rss_mb"]
-    assert row["load_avg_start"] >= 0 and row["other_cpu_cores"] >= 0 and isinstance(row["noise_warning"], str)
-
-
-def test_a_run_keeps_freed_host_memory_and_says_so_unless_the_user_chose(tmp_path, monkeypatch):
-    import json
-    from types import SimpleNamespace
-
-    from bench.core.config import RunConfig
-    from bench.run.child import run
-    from bench.run.measure import memory
-
-    calls = []
-    libc = SimpleNamespace(mallopt=lambda *args: calls.append(args))
-    monkeypatch.setattr(memory, "ctypes", SimpleNamespace(CDLL=lambda name: libc))
-    monkeypatch.setattr(memory.platform, "libc_ver", lambda: ("glibc", "2.36"))
-    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
-    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "1048576")  # the user's own choice stays
-    row = run(RunConfig(model="tests.fake_models:FakeNet", datamodule="synthetic", profile="smoke", batch_size=16),
-              tmp_path)
-    assert row["status"] == "ok", row["message"]
-    assert sorted(calls) == [(-3, 32 << 20), (-1, 1048576)]
-    recorded = json.loads(row["env_vars"])
-    assert recorded["MALLOC_MMAP_THRESHOLD_"] == str(32 << 20) and recorded["MALLOC_TRIM_THRESHOLD_"] == "1048576"

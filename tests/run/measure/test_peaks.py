@@ -1,6 +1,7 @@
 """The MFU denominator: every peak-table figure is a dense datasheet figure, and the dtype follows what the
 kernels may use (matmuls by the matmul precision, convolutions and RNNs by cuDNN's TF32 switch)."""
 
+
 import pytest
 import torch
 
@@ -75,3 +76,16 @@ def test_fp32_convolutions_and_rnns_use_the_tf32_peak_when_cudnn_allows_it(h100,
 
 def test_fp64_uses_the_tensor_core_rate(h100):
     assert peaks.device_peak(h100, torch.float64, 1).tflops == 67.0
+
+
+def test_peaks_are_dense_datasheet_figures_by_dtype_and_tf32_setting(monkeypatch):
+    cuda = torch.device("cuda", 0)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H200")
+    assert peaks.device_peak(cuda, torch.bfloat16, 1) == peaks.Peak(989.4, "bf16", "table: h200")
+    assert peaks.device_peak(cuda, torch.float32, 2).tflops == 2 * 67.0
+    monkeypatch.setattr(torch, "get_float32_matmul_precision", lambda: "high")
+    assert peaks.device_peak(cuda, torch.float32, 1) == peaks.Peak(494.7, "tf32", "table: h200")
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H100 NVL")
+    assert peaks.device_peak(cuda, torch.float16, 1).source == "table: h100 nvl"
+    assert peaks.device_peak(cuda, torch.float16, 1, override=123.0) == peaks.Peak(123.0, "fp16", "--peak-tflops")
+    assert peaks.device_peak(torch.device("cpu"), torch.float32, 1).tflops is None

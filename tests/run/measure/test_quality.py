@@ -7,7 +7,6 @@ import pytest
 from bench.cli import main
 from bench.core import axes
 from bench.core.config import RunConfig
-from bench.core.stats import time_to_train
 from bench.report.page import write_report
 from bench.run.child import run
 from bench.run.measure import speed
@@ -91,19 +90,6 @@ def test_the_label_names_the_setting_only_where_it_is_not_the_profiles_own():
     assert axes.stop_label({"profile": "full", "stop_at_target": "on"}) == "stop-at-target=on"
 
 
-@pytest.mark.parametrize("times, seconds, reached, rule", [
-    ([50, 10, 30, 20, 40], 30.0, 5, "olympic mean of 5"),
-    ([50, 10, 30, None, 40], 40.0, 4, "olympic mean of 5"),  # the run that missed is dropped as the slowest
-    ([50, None, 30, None, 40], None, 3, "olympic mean of 5"),  # two missed: one stays in, no time
-    ([10, 20], 15.0, 2, "mean of 2"),
-    ([10, None], None, 1, "mean of 2"),
-])
-def test_time_to_train_is_the_olympic_mean_with_missed_runs_as_the_slowest(times, seconds, reached, rule):
-    result = time_to_train(times)
-    assert result.seconds == (pytest.approx(seconds) if seconds is not None else None)
-    assert (result.reached, result.runs) == (reached, len(times)) and result.rule.startswith(rule)
-
-
 def seeds(times, **values):
     """One config's runs over seeds: a time per run, None for a run that did not reach the target."""
     return [make_row(repeat=i, time_to_target_s="" if t is None else t, reached_target="no" if t is None else "yes",
@@ -138,30 +124,6 @@ def test_compare_fails_when_fewer_runs_reach_the_target(tmp_path, capsys):
 def test_compare_passes_seeds_from_the_same_noise(tmp_path, capsys):
     assert compare(tmp_path, seeds([30, 36, 33, 29, 35]), seeds([34, 30, 37, 31, 32])) == 0
     assert "0 regression(s)" in capsys.readouterr().out
-
-
-def test_gpu_checks_bar_wants_every_quick_row_at_its_target(tmp_path):
-    from bench.results.io import load_results
-    from benchmarks.gpu_check import target_bar
-
-    rows = [make_row(stop_at_target="on", reached_target="yes"),
-            make_row(precision="bf16-mixed", stop_at_target="on", reached_target="no", time_to_target_s="")]
-    frame = load_results(write_csv(tmp_path / "results.csv", rows))
-    assert target_bar(frame, 2, ["32-true", "bf16-mixed"])[1:] == ("NOT MET", "1 of 2 rows (not: cnn bf16-mixed)")
-    frame["reached_target"] = "yes"
-    assert target_bar(frame, 2, ["32-true", "bf16-mixed"])[1] == "MET"
-    frame["stop_at_target"] = "off"  # smoke rows (the reduced CPU form) are not judged
-    assert target_bar(frame, 2, ["32-true", "bf16-mixed"])[1] == "NOT CHECKED"
-
-
-def test_the_console_line_says_whether_the_run_reached_its_target():
-    from bench.launch.sweep import console_summary
-
-    row = {"status": "ok", "metric_name": "acc", "metric_value": 0.975, "metric_target": 0.97, "epochs": 3,
-           "batch_size": 64, "wall_s": 12.0}
-    assert console_summary(row | {"reached_target": "yes", "time_to_target_s": 4.31}).startswith(
-        "acc 0.975 (target 0.97 reached at 4.31 s), batch 64")
-    assert console_summary(row | {"reached_target": "no"}).startswith("acc 0.975 (target 0.97 not reached in 3 epoch")
 
 
 def test_an_exact_hit_in_float32_reaches_the_target():

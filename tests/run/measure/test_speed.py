@@ -1,7 +1,6 @@
-"""GPU-true speed on CPU terms: the speed window, device-side NaN checks, where inference and FLOPs run, resident
-data batches, the peak table and recurrent FLOPs. GPU-only checks carry the `gpu` marker."""
+"""bench/run/measure/speed.py: the speed window, the data-wait and host columns, device-side NaN checks, where
+inference and FLOPs run. GPU-only checks carry the `gpu` marker."""
 
-import contextlib
 import time
 
 import lightning as L
@@ -9,15 +8,12 @@ import pytest
 import torch
 
 import datamodules
-import lightning_modules
 from bench.core.config import RunConfig
 from bench.core.row import RunRow
 from bench.results.io import flatten
 from bench.run import session
-from bench.run.measure import cost, inference, peaks, quality, speed
-from bench.run.measure.inference import Latency
-from bench.run.precision import PRECISIONS
-from datamodules.base import DeviceBatches, TensorBatches, batch_loader
+from bench.run.measure import cost, inference, quality, speed
+from datamodules.base import DeviceBatches
 from tests.fake_models import FakeNet
 from tests.helpers import fit_fake, quiet_trainer
 
@@ -91,7 +87,6 @@ class SlowFetch(torch.utils.data.Dataset):
         return 400
 
     def __getitem__(self, index):
-        import time
 
         time.sleep(self.FETCH_S)
         return torch.randn(1, 8, 8), index % 3
@@ -103,7 +98,6 @@ class SlowHook(L.Callback):
     HOOK_S = 0.02
 
     def on_train_batch_end(self, *args):
-        import time
 
         time.sleep(self.HOOK_S)
 
@@ -164,41 +158,6 @@ def test_inference_and_flops_run_on_the_training_device_after_lightnings_teardow
     assert seen == {"inference": (training_device, training_device), "flops": (training_device, training_device)}
 
 
-def test_device_batches_serve_the_same_epoch_as_the_loader_and_shard_disjointly():
-    x, y = torch.arange(50.0).view(50, 1), torch.arange(50)
-    plain = [b[1].tolist() for b in batch_loader(TensorBatches(x, y), 8, False, 0)]
-    resident = [b[1].tolist() for b in DeviceBatches((x, y), 8, False, 0)]
-    assert resident == plain
-    shuffled = DeviceBatches((x, y), 8, True, seed=1)
-    first, second = [b[1].tolist() for b in shuffled], [b[1].tolist() for b in shuffled]
-    assert sorted(sum(first, [])) == list(range(50)) and first != second  # a new permutation each epoch
-    ranks = [[i for b in DeviceBatches((x, y), 8, True, seed=1, rank=r, world_size=2) for i in b[1].tolist()]
-             for r in (0, 1)]
-    assert len(DeviceBatches((x, y), 8, True, 1, 0, 2)) == 3 and not set(ranks[0]) & set(ranks[1])
-
-
-def test_peaks_are_dense_datasheet_figures_by_dtype_and_tf32_setting(monkeypatch):
-    cuda = torch.device("cuda", 0)
-    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H200")
-    assert peaks.device_peak(cuda, torch.bfloat16, 1) == peaks.Peak(989.4, "bf16", "table: h200")
-    assert peaks.device_peak(cuda, torch.float32, 2).tflops == 2 * 67.0
-    monkeypatch.setattr(torch, "get_float32_matmul_precision", lambda: "high")
-    assert peaks.device_peak(cuda, torch.float32, 1) == peaks.Peak(494.7, "tf32", "table: h200")
-    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H100 NVL")
-    assert peaks.device_peak(cuda, torch.float16, 1).source == "table: h100 nvl"
-    assert peaks.device_peak(cuda, torch.float16, 1, override=123.0) == peaks.Peak(123.0, "fp16", "--peak-tflops")
-    assert peaks.device_peak(torch.device("cpu"), torch.float32, 1).tflops is None
-
-
-@pytest.mark.parametrize("name, gates", [("lstm", 4), ("rnn", 1)])
-def test_recurrent_flops_are_counted_analytically(name, gates):
-    model = lightning_modules.build_model(lightning_modules.get(name), datamodules.get("seq_mnist5k")())
-    steps, features, hidden, classes = 28, 28, model.hparams.hidden_size, 10
-    analytic = steps * 2 * gates * hidden * (features + hidden) + 2 * hidden * classes
-    counted = cost.inference_flops_per_sample(model, (model.example_input(4),), contextlib.nullcontext()).flops
-    assert counted == pytest.approx(analytic, rel=0.05)
-
-
 def test_cpu_runs_keep_the_plain_loader():
     dm = datamodules.get("mnist5k")(batch_size=64)
     dm.setup("fit")
@@ -229,11 +188,6 @@ def test_gpu_synthetic_data_is_generated_on_the_device(tmp_path):
     assert built.datamodule.train_set.tensors[0].is_cuda
 
 
-def test_device_time_counts_nested_and_overlapping_work_once():
-    assert speed.union_length([(0, 10), (2, 5), (8, 14), (20, 21)]) == 15  # 0-14 and 20-21
-    assert speed.union_length([]) == 0
-
-
 def test_cpu_busy_share_is_taken_within_the_profiled_steps():
     window = speed.SpeedWindow(warmup=2, timed=20, profiled=5)
     fit_fake([window], max_steps=500, num_samples=400)
@@ -244,42 +198,11 @@ def test_cpu_busy_share_is_taken_within_the_profiled_steps():
     assert result.device_samples_per_s >= result.train_samples_per_s
 
 
-def test_latency_percentiles_carry_their_sample_count_and_stay_empty_below_it():
-    model, args = torch.nn.Linear(4, 2), (torch.randn(3, 4),)
-    precision = PRECISIONS["32-true"]
-    few = inference.inference_timing(model, args, torch.device("cpu"), precision, budget_s=0.0)
-    assert few.latency_samples == inference.MIN_CALLS and few.latency_p50_ms > 0
-    assert few.latency_p90_ms is few.latency_p95_ms is few.latency_p99_ms is None
-    assert "p90/p95/p99 empty: 10 calls" in few.note(0.0)
-    full = inference.inference_timing(model, args, torch.device("cpu"), precision, budget_s=60.0)
-    assert full.latency_samples == inference.MAX_CALLS == 1000 and full.note() == ""
-    assert full.latency_p50_ms <= full.latency_p90_ms <= full.latency_p95_ms <= full.latency_p99_ms
-    some = Latency(1.0, 2.0, 2.0, None, 400, 10.0)
-    assert some.note(3.0).startswith("latency p99 empty: 400 calls timed within 3 s")
-
-
-def test_cpu_inference_throughput_is_the_timed_calls_mean_not_a_second_timing(monkeypatch):
-    """A CPU call returns done: its calls are not timed a second time (a GPU times them again, back to back)."""
-    class SlowLinear(torch.nn.Linear):
-        def forward(self, x):
-            time.sleep(0.002)
-            return super().forward(x)
-
-    again = []
-    monkeypatch.setattr(inference, "back_to_back_seconds", lambda *a: again.append(a) or 1.0)
-    measured = inference.inference_timing(SlowLinear(4, 2), (torch.randn(3, 4),), torch.device("cpu"),
-                                          PRECISIONS["32-true"], budget_s=0.05)
-    assert not again and 10 <= measured.latency_samples < 1000
-    assert 3 * 1e3 / measured.infer_samples_per_s == pytest.approx(measured.latency_p50_ms, rel=0.5)
-    assert measured.infer_samples_per_s < 3 / 0.002  # each call's 2 ms are in it
-
-
 def test_a_quick_run_with_two_batches_an_epoch_ends_with_a_full_window(tmp_path):
     config = RunConfig(model="tests.fake_models:FakeNet", datamodule="synthetic", batch_size=16, profile="quick",
                        data_args={"shape": (1, 8, 8), "num_classes": 3, "num_samples": 32})
     row = measured_row(config, tmp_path)
     assert row["timed_steps"] >= 20 and row["train_samples_per_s"] > 0 and row["device_samples_per_s"] > 0
-
 
 
 def test_unsteady_single_runs_recommend_repeats():
