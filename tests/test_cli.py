@@ -54,6 +54,7 @@ def test_argument_syntax_errors_are_one_line_too(capsys, argv, fragment):
     assert err.count("\n") == 1 and fragment in err and "usage" not in err
 
 
+@pytest.mark.integration
 def test_cli_entry_point_runs():
     result = subprocess.run([sys.executable, "-m", "bench", "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr

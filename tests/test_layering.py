@@ -72,6 +72,7 @@ def test_the_layering_check_sees_an_import_against_the_grain(tmp_path):
     assert bench_imports(module) == {"report", "launch"}
 
 
+@pytest.mark.integration
 def test_report_compare_and_core_load_no_torch():
     code = ("import sys; import bench.cli, bench.report.page, bench.report.compare, bench.core.config, "
             "bench.core.columns, bench.results.io; print('torch' in sys.modules, 'lightning' in sys.modules)")
@@ -82,6 +83,7 @@ def test_report_compare_and_core_load_no_torch():
 HEAVY = "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'lightning', 'pytorch_lightning'}))"
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("argv", [["compare", "{a}", "{a}"], ["report", "{a}", "--out", "{out}"], ["list", "--help"]])
 def test_compare_report_and_list_help_load_neither_torch_nor_lightning(argv, tmp_path):
     argv = [part.format(a=REFERENCE_RESULTS[0], out=tmp_path) for part in argv]

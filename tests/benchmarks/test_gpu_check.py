@@ -7,11 +7,14 @@ import csv
 import subprocess
 import sys
 
+import pytest
+
 from benchmarks import gpu_check
 from tests.helpers import ROOT
 from tests.results_fixtures import make_row, write_csv
 
 
+@pytest.mark.integration
 def test_reduced_form_writes_the_bundle_and_the_verdict(tmp_path):
     out = tmp_path / "bundle"
     result = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check", str(out), "--device", "cpu", "--models",
@@ -46,6 +49,7 @@ def test_overhead_bars_judge_the_ratios():
     assert bars["resnet 224² Trainer loop >= 0.95x expert loop"][0] == "MET"
 
 
+@pytest.mark.integration
 def test_a_step_past_the_budget_is_skipped_and_said(tmp_path):
     steps = []
     code = gpu_check.run_step("late", [sys.executable, "-c", "pass"], tmp_path / "late.log", steps,

@@ -36,6 +36,7 @@ def test_render_and_exit_verdict():
     assert "1 line(s)" in check.verdict(fit + [Line(BAD, "c", "broken", "fix", True)])
 
 
+@pytest.mark.integration
 def test_bad_devices_exit_2():
     with pytest.raises(ValueError):
         check.parse_devices("tpu")
@@ -44,6 +45,7 @@ def test_bad_devices_exit_2():
     assert result.returncode == 2 and "unknown device 'tpu'" in result.stderr
 
 
+@pytest.mark.integration
 def test_check_runs_the_probe_through_the_launch_path():
     """The whole command on a tiny model: the probe is forked from the warm server into a run's child."""
     result = subprocess.run([sys.executable, "-m", "bench", "check", "--devices", "cpu", "--probe-model",

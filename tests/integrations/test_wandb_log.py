@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 
+import pytest
 from wandb.proto import wandb_internal_pb2
 
 from bench.core.config import RunConfig
@@ -175,6 +176,7 @@ print("done")
 """
 
 
+@pytest.mark.integration
 def test_a_dead_shared_wandb_service_costs_no_log_no_summary_and_no_exit_traceback(tmp_path):
     """Should the sweep's shared W&B service die, later runs and the summary start their own; and W&B's own
     console output stays out of the sweep's (issue 23)."""
@@ -230,6 +232,7 @@ def test_online_wandb_with_a_closed_port_or_a_rejected_key_is_reported(tmp_path,
         server.shutdown()
 
 
+@pytest.mark.integration
 def test_unreachable_wandb_costs_no_row_and_falls_back_to_offline_once(tmp_path):
     """A set WANDB_API_KEY makes online the default: on a machine without network every row must still be ok."""
     out = tmp_path / "sweep"
@@ -245,6 +248,7 @@ def test_unreachable_wandb_costs_no_row_and_falls_back_to_offline_once(tmp_path)
     assert list((out / "wandb").glob("offline-run-*")), "the run is kept offline for `wandb sync`"
 
 
+@pytest.mark.integration
 def test_a_wandb_that_goes_away_mid_sweep_turns_the_run_offline_not_into_an_error(tmp_path, monkeypatch):
     """The sweep's check passed but W&B is gone when the run starts: that run logs offline and its row is ok."""
     for key, value in clean_wandb_env(tmp_path, WANDB_API_KEY="k" * 40, WANDB_BASE_URL=CLOSED_PORT,

@@ -19,6 +19,7 @@ from bench.results.io import read_rows
 from tests.helpers import FAKE, ROOT, fake_config
 
 
+@pytest.mark.integration
 def test_ok_run_measures_speed_cost_and_environment(tmp_path):
     row = run_child(fake_config(), tmp_path)
     assert row["status"] == "ok", row["message"]
@@ -37,6 +38,7 @@ def test_ok_run_measures_speed_cost_and_environment(tmp_path):
     assert row["torch_version"] and row["lightning_version"] and row["schema_version"] == SCHEMA_VERSION
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("mode, status, fragment", [
     ("nan", "diverged", "non-finite training loss"),
     ("oom", "oom", "out of memory"),
@@ -49,6 +51,7 @@ def test_failures_become_rows_with_a_status(tmp_path, mode, status, fragment):
     assert row["model"] == FAKE and row["reproduce"]
 
 
+@pytest.mark.integration
 def test_a_run_past_its_time_limit_is_killed_and_recorded(tmp_path):
     started = time.perf_counter()
     row = run_child(fake_config("sleep", time_limit_s=15), tmp_path)
@@ -57,6 +60,7 @@ def test_a_run_past_its_time_limit_is_killed_and_recorded(tmp_path):
     assert time.perf_counter() - started < 60
 
 
+@pytest.mark.integration
 def test_reproduce_reruns_the_same_config(tmp_path):
     row = run_child(fake_config(seed=3, batch_size=8), tmp_path / "first")
     command = shlex.split(row["reproduce"])
@@ -72,6 +76,7 @@ def test_reproduce_reruns_the_same_config(tmp_path):
             else str(again[column]) == str(row[column]), column
 
 
+@pytest.mark.integration
 def test_a_sweep_starts_w_and_b_once_and_each_run_logs_to_it(tmp_path, monkeypatch):
     import wandb
 
@@ -109,6 +114,7 @@ def dnnbench_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "bench"]
 
 
+@pytest.mark.integration
 def test_runs_from_a_foreign_folder_with_a_relative_out_and_a_local_model(tmp_path):
     (tmp_path / "mypkg").mkdir()
     (tmp_path / "mypkg" / "__init__.py").write_text("")

@@ -12,6 +12,7 @@ from bench.results.io import read_rows
 from tests.helpers import FAKE
 
 
+@pytest.mark.integration
 def test_parallel_2_on_cpu_gives_the_rows_of_a_serial_sweep_on_disjoint_cores(tmp_path):
     common = ["run", "--models", FAKE, "--batch-sizes", "8,16", "--repeats", "2", "--profile", "smoke",
               "--wandb", "disabled", "--no-progress"]
@@ -54,6 +55,7 @@ def test_cpu_runs_leave_gpu_slots_free_and_see_no_gpu(monkeypatch):
     assert machine_slots(1, [gpu_run]) == [Slot(None, None)]  # serial: nothing narrowed, as before
 
 
+@pytest.mark.integration
 @pytest.mark.gpu
 def test_parallel_auto_gives_each_gpu_run_its_own_gpu(tmp_path):
     import torch

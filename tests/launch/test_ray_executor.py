@@ -8,6 +8,8 @@ from bench.launch.sweep import run_sweep
 from bench.results.io import read_rows
 from tests.helpers import FAKE, fake_config
 
+pytestmark = pytest.mark.integration
+
 ray = pytest.importorskip("ray")
 
 

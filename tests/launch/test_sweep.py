@@ -32,6 +32,7 @@ def test_console_line_has_units_batch_size_and_the_noise_warning():
     assert console_summary({"status": "oom", "message": "CUDA out of memory"}) == "CUDA out of memory"
 
 
+@pytest.mark.integration
 def test_a_full_disk_at_the_first_run_is_one_line_and_resume_completes(tmp_path):
     """The folder check passes (its probe file is empty), then the first run's own files no longer fit."""
     out = tmp_path / "sweep"
@@ -74,6 +75,7 @@ def test_resume_on_a_binary_or_directory_results_file_exits_2_and_touches_nothin
     one_line_error(capsys.readouterr().err, "not a file")
 
 
+@pytest.mark.integration
 def test_a_sweep_with_an_errored_run_exits_1_after_writing_the_row_and_report(tmp_path, capsys):
     out = tmp_path / "sweep"
     assert main(sweep_args(out, "--model-arg", "mode=crash")) == 1
@@ -119,6 +121,7 @@ def start_sleeping_sweep(out: Path, env: dict):
     raise AssertionError("the run never started training")
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(not Path("/proc").exists(), reason="reads /proc")
 @pytest.mark.parametrize("signum, warm", [(signal.SIGKILL, True), (signal.SIGKILL, False), (signal.SIGTERM, True)])
 def test_no_child_outlives_a_killed_sweep(tmp_path, signum, warm):
@@ -134,6 +137,7 @@ def test_no_child_outlives_a_killed_sweep(tmp_path, signum, warm):
         assert sweep.returncode == 128 + signal.SIGTERM
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(not Path("/proc").exists(), reason="reads /proc")
 def test_ctrl_c_ends_the_sweep_with_one_line_and_exit_130(tmp_path):
     sweep, child = start_sleeping_sweep(tmp_path / "out", dict(os.environ))
@@ -148,6 +152,7 @@ def test_ctrl_c_ends_the_sweep_with_one_line_and_exit_130(tmp_path):
     assert not alive(child)
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(not Path("/proc").exists(), reason="reads /proc")
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
 def test_a_sweep_stopped_while_starting_takes_its_warm_server_along(tmp_path, signum):
@@ -173,6 +178,7 @@ def test_a_sweep_stopped_while_starting_takes_its_warm_server_along(tmp_path, si
         assert sweep.returncode == 143 and err.strip().splitlines() == ["dnnbench: stopped by SIGTERM"], err
 
 
+@pytest.mark.integration
 def test_a_ctrl_c_while_exiting_is_quiet(tmp_path):
     """A second Ctrl-C that lands in the exit handlers (stopping the warm server, W&B's flush) ends the process
     at once, without "Exception ignored in atexit callback"."""
@@ -189,6 +195,7 @@ def sweep_command(out, *extra):
             "--no-progress", "--out", str(out), *extra]
 
 
+@pytest.mark.integration
 def test_killed_sweep_resumes_without_lost_or_duplicated_rows(tmp_path):
     out = tmp_path / "sweep"
     args = sweep_command(out, "--repeats", "4")
@@ -230,6 +237,7 @@ def test_unwritable_output_folder_exits_2(tmp_path, capsys):
     assert "not writable" in capsys.readouterr().err
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_two_process_ddp_on_cpu_reports_throughput(tmp_path):
     out = tmp_path / "ddp"
@@ -242,6 +250,7 @@ def test_two_process_ddp_on_cpu_reports_throughput(tmp_path):
     assert all(float(r["train_samples_per_s"]) > 0 for r in rows)
 
 
+@pytest.mark.integration
 def test_resume_reruns_a_config_whose_model_argument_changed(tmp_path):
     out = tmp_path / "sweep"
     common = ["run", "--models", FAKE, "--profile", "smoke", "--wandb", "disabled", "--no-progress",

@@ -16,6 +16,8 @@ from bench.launch import warm_client as warm_server
 from bench.launch.child_process import run_child
 from tests.helpers import ROOT, fake_config
 
+pytestmark = pytest.mark.integration
+
 CRASH = "tests.crash_models:CrashNet"
 
 

@@ -62,6 +62,7 @@ def test_a_cut_header_is_repaired_to_an_empty_file(tmp_path):
     assert repair_partial_last_line(path) and path.read_bytes() == b""
 
 
+@pytest.mark.integration
 def test_resume_reruns_the_partial_row_once(tmp_path):
     path, intact = cut_file(tmp_path, "after the config columns")
     assert main(sweep_args(path.parent, "--repeats", "2", "--resume")) == 0

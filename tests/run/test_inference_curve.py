@@ -40,6 +40,7 @@ def mlp_with_test():
     return model, tester
 
 
+@pytest.mark.integration
 def test_the_curve_has_one_row_per_backend_and_batch_size_with_quality_through_each():
     model, tester = mlp_with_test()
     rows = infer_curve.inference_rows(fake_curve(model, "int8,eager,onnxruntime", tester=tester))
@@ -55,6 +56,7 @@ def test_the_curve_has_one_row_per_backend_and_batch_size_with_quality_through_e
     assert all(r["run_id"] and r["schema_version"] == INFERENCE_SCHEMA_VERSION for r in rows)
 
 
+@pytest.mark.integration
 def test_a_failing_backend_costs_only_its_own_rows(monkeypatch):
     def broken(*args):
         raise RuntimeError("backend exploded")
@@ -74,6 +76,7 @@ def test_a_model_without_a_net_is_timed_whole_and_says_why_there_is_no_metric():
     assert all(r["metric_value"] is None and "does not go through a `net`" in r["message"] for r in rows)
 
 
+@pytest.mark.integration
 def test_a_test_that_reloads_the_tested_weights_runs_through_every_backend():
     import datamodules
     from tests.fake_models import FakeNet
@@ -104,6 +107,7 @@ def sweep(out: Path, *flags: str) -> int:
                  "--out", str(out), *flags])
 
 
+@pytest.mark.integration
 def test_a_sweep_writes_inference_csv_and_leaves_the_results_row_as_it_was(tmp_path):
     assert sweep(tmp_path / "plain") == 0
     assert not (tmp_path / "plain" / "inference.csv").exists()  # the default: today's sweep

@@ -14,7 +14,8 @@ def tiny_net() -> nn.Module:
     return nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 3)).eval()
 
 
-@pytest.mark.parametrize("backend", ["eager", "compile", "onnxruntime", "int8"])
+@pytest.mark.parametrize("backend", ["eager", pytest.param("compile", marks=pytest.mark.integration),
+                                     pytest.param("onnxruntime", marks=pytest.mark.integration), "int8"])
 def test_each_backend_stands_in_for_the_network_at_any_batch_size(backend):
     net = tiny_net()
     built = backends.build(backend, net, (torch.randn(2, 1, 8, 8),), CPU, "32-true")
@@ -25,12 +26,14 @@ def test_each_backend_stands_in_for_the_network_at_any_batch_size(backend):
     assert (built.detail != "") == (backend != "eager")
 
 
+@pytest.mark.integration
 def test_onnxruntime_records_its_provider_and_int8_its_method():
     net, x = tiny_net(), (torch.randn(2, 1, 8, 8),)
     assert "CPUExecutionProvider" in backends.build("onnxruntime", net, x, CPU, "32-true").detail
     assert "torch.ao dynamic int8 (2 Linear layers" in backends.build("int8", net, x, CPU, "32-true").detail
 
 
+@pytest.mark.integration
 @pytest.mark.slow  # AOTInductor compiles C++: tens of seconds on 2 cores
 def test_export_runs_an_aotinductor_package_with_a_dynamic_batch():
     net = tiny_net()
@@ -56,11 +59,13 @@ class BakedBatch(nn.Module):
         return x.reshape(2, -1)[: len(x)] * 2  # export specialises the batch to the example's 2
 
 
+@pytest.mark.integration
 def test_an_export_that_bakes_in_the_batch_is_unsupported_with_the_reason():
     with pytest.raises(backends.Unsupported, match="does not run at another batch size|another output shape"):
         backends.build("onnxruntime", BakedBatch(), (torch.randn(2, 3),), CPU, "32-true")
 
 
+@pytest.mark.integration
 @pytest.mark.slow  # the dynamo exporter on a transformer: ~15 s on 2 cores
 def test_onnx_takes_a_decoder_at_any_token_length():
     model = smoke_model("transformer").eval()
@@ -78,6 +83,7 @@ def test_int8_leaves_the_fused_transformer_layers_in_float():
         assert built.module(*model.example_input(3)).shape == model.net(*model.example_input(3)).shape
 
 
+@pytest.mark.integration
 @pytest.mark.gpu
 @pytest.mark.parametrize("backend", ["eager", "compile", "export", "onnxruntime", "int8"])
 def test_each_backend_on_a_gpu_runs_or_names_what_it_needs(backend):

@@ -108,6 +108,7 @@ def test_a_run_that_starts_on_a_loaded_machine_is_flagged(monkeypatch):
     assert "loaded when it started (load average 1.7 per core)" in result.noise_warning
 
 
+@pytest.mark.integration
 def test_own_clock_counts_children_that_exited_and_never_goes_back(monkeypatch):
     clock = noise.OwnClock()
     before = clock.read()
@@ -135,6 +136,7 @@ print(json.dumps(watch.stop().columns()))
 """
 
 
+@pytest.mark.integration
 def test_a_run_beside_a_stream_of_short_lived_processes_is_flagged(tmp_path):
     burners = subprocess.Popen([sys.executable, "-c", BURNERS, "8"])  # not the run's: its parent's children
     try:
