@@ -106,7 +106,7 @@ def test_a_users_datamodules_folder_does_not_shadow_ours_and_their_own_module_re
 
 
 @pytest.mark.skipif(not Path("/proc").exists(), reason="reads /proc")
-def test_a_stopped_warm_server_does_not_hold_the_run_past_its_limit(tmp_path):
+def test_a_stopped_warm_server_does_not_hold_the_run_past_its_limit(tmp_path, monkeypatch):
     """SIGSTOP the server once it forked a run: the run ends, the server never says so; its row still comes."""
     import threading
 
@@ -119,6 +119,8 @@ def test_a_stopped_warm_server_does_not_hold_the_run_past_its_limit(tmp_path):
     progress_file = progress.path_for(tmp_path.resolve(), config.run_id)
     while not progress_file.exists() and time.monotonic() - started < 60:
         time.sleep(0.05)
+    # The fork was answered: from here the bar is how long an ended run's server may stay silent (5 s by default)
+    monkeypatch.setattr(warm_server, "REPLY_TIMEOUT_S", 0.5)
     os.kill(server, signal.SIGSTOP)
     try:
         runner.join(timeout=config.time_limit_s + 15)

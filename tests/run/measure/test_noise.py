@@ -128,20 +128,20 @@ while time.time() < end:  # two at a time, each alive 0.4 s: none is alive at bo
         process.wait()
 """
 RUN = """
-import json, time
+import json, sys, time
 from bench.run.measure.noise import NoiseWatch
-watch = NoiseWatch("cpu").start()
-time.sleep(4)
+watch = NoiseWatch("cpu", sample_s=0.5).start()
+time.sleep(float(sys.argv[1]))  # the run's length
 print(json.dumps(watch.stop().columns()))
 """
 
 
 @pytest.mark.integration
 def test_a_run_beside_a_stream_of_short_lived_processes_is_flagged(tmp_path):
-    burners = subprocess.Popen([sys.executable, "-c", BURNERS, "8"])  # not the run's: its parent's children
-    try:
-        time.sleep(1)
-        run = subprocess.run([sys.executable, "-c", RUN], capture_output=True, text=True, check=True,
+    burners = subprocess.Popen([sys.executable, "-c", BURNERS, "60"])  # not the run's: its parent's children
+    try:  # the burners run until the run below has ended (60 s: a bound, never waited for)
+        time.sleep(0.5)
+        run = subprocess.run([sys.executable, "-c", RUN, "2"], capture_output=True, text=True, check=True,
                              env=os.environ | {"PYTHONPATH": str(ROOT)})
     finally:
         burners.kill()
