@@ -70,6 +70,7 @@ def read_offline_run(run_dir, history=None):
     return summary, run
 
 
+@pytest.mark.integration
 def test_run_summary_holds_the_result_row(tmp_path):
     config = RunConfig(model="cnn", datamodule="mnist5k", precision="bf16-mixed", batch_size=64, wandb="offline",
                        sweep_name="sweep-1")
@@ -100,6 +101,7 @@ def test_disabled_mode_logs_nothing(tmp_path):
     assert not (tmp_path / "wandb").exists()
 
 
+@pytest.mark.integration
 def test_sweep_summary_run_holds_the_results_table(tmp_path):
     csv_path = write_csv(tmp_path / "results.csv", [make_row(), make_row(model="mlp", status="oom")])
     wandb_log.log_sweep(csv_path, tmp_path, "sweep-2", "offline")
@@ -115,6 +117,7 @@ def test_sweep_summary_run_holds_the_results_table(tmp_path):
     assert cells[0]["batch_size"] == 128 and cells[0]["metric_value"] == 0.98 and cells[0]["model"] == "cnn"
 
 
+@pytest.mark.integration
 def test_project_and_entity_come_from_the_config_and_the_flags(tmp_path):
     from bench.cli import build_parser
 
@@ -126,6 +129,7 @@ def test_project_and_entity_come_from_the_config_and_the_flags(tmp_path):
     assert read_offline_run(run_dir)[1].project == "mine"
 
 
+@pytest.mark.integration
 def test_a_run_logs_per_step_curves_and_its_pictures(tmp_path):
     from PIL import Image
 

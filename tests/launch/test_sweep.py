@@ -36,7 +36,7 @@ def test_console_line_has_units_batch_size_and_the_noise_warning():
 def test_a_full_disk_at_the_first_run_is_one_line_and_resume_completes(tmp_path):
     """The folder check passes (its probe file is empty), then the first run's own files no longer fit."""
     out = tmp_path / "sweep"
-    command = [sys.executable, "-m", "bench", *sweep_args(out)]
+    command = sweep_command(out)
 
     def full_disk():
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -191,8 +191,8 @@ def test_a_ctrl_c_while_exiting_is_quiet(tmp_path):
 
 
 def sweep_command(out, *extra):
-    return [sys.executable, "-m", "bench", "run", "--models", FAKE, "--profile", "smoke", "--wandb", "disabled",
-            "--no-progress", "--out", str(out), *extra]
+    """The sweep of sweep_args as its own process (`python -m bench`)."""
+    return [sys.executable, "-m", "bench", *sweep_args(out, *extra)]
 
 
 @pytest.mark.integration

@@ -14,7 +14,7 @@ from bench.results.io import load_inference, read_rows
 from bench.run import inference_curve as infer_curve
 from bench.run.measure import backends
 from bench.run.precision import PRECISIONS
-from tests.helpers import FAKE, quiet_trainer, smoke_model
+from tests.helpers import quiet_trainer, smoke_model, sweep_args
 
 CPU = torch.device("cpu")
 
@@ -103,8 +103,7 @@ def test_nothing_starts_past_the_deadline():
 
 # ----------------------------------------------------------------------------------------------- the sweep
 def sweep(out: Path, *flags: str) -> int:
-    return main(["run", "--models", FAKE, "--profile", "smoke", "--wandb", "disabled", "--no-progress",
-                 "--out", str(out), *flags])
+    return main(sweep_args(out, *flags))
 
 
 @pytest.mark.integration
