@@ -1,7 +1,6 @@
 """The house rules over bench/'s files: functions under 60 lines, files under 300, nothing pointing outside the
 repository."""
 
-
 from tests.helpers import ROOT
 
 

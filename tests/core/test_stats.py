@@ -1,6 +1,5 @@
 """bench/core/stats.py: medians with their spread, the olympic mean and time-to-train over seeds."""
 
-
 import pytest
 
 from bench.core.stats import olympic_mean, summarize, time_to_train

@@ -1,7 +1,6 @@
 """datamodules/base.py: where in-memory data is served from, decided without a GPU (the `meta` device stands in for
 one), and device-resident batches."""
 
-
 import torch
 
 import datamodules

@@ -5,7 +5,6 @@ whole speed window in 32-true and bf16-mixed under `-m slow`; the `gpu` tests ru
 bf16-mixed and 16-mixed.
 """
 
-
 import lightning as L
 import numpy as np
 import pytest

@@ -1,7 +1,6 @@
 """bench/run/child.py: one run in this process: its statuses (host out of memory is `oom`, as on a GPU), and no
 measurement costs its row."""
 
-
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode

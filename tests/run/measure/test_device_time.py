@@ -1,7 +1,6 @@
 """bench/run/measure/device_time.py: the profiler's device time, read on every torch version (2.11's profiler events
 have no `activity_type`), or left empty with a note."""
 
-
 import torch
 from torch.autograd import DeviceType
 

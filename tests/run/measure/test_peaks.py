@@ -1,7 +1,6 @@
 """The MFU denominator: every peak-table figure is a dense datasheet figure, and the dtype follows what the
 kernels may use (matmuls by the matmul precision, convolutions and RNNs by cuDNN's TF32 switch)."""
 
-
 import pytest
 import torch
 
