@@ -25,6 +25,10 @@ bench: $(STAMP) ## run the quick profile of every model in 32-true and bf16-mixe
 test: $(STAMP) ## run the test suite (fast; slow and GPU tests are opt-in markers)
 	$(BIN)/python -m pytest -q
 
+.PHONY: test-fast
+test-fast: $(STAMP) ## the tests a developer runs while working: no process started, nothing compiled, no Ray
+	$(BIN)/python -m pytest -q -m "not integration and not slow and not gpu"
+
 .PHONY: lint
 lint: $(STAMP) ## ruff check (the packages, tests and benchmarks)
 	$(BIN)/ruff check bench lightning_modules datamodules registries tests benchmarks

@@ -1,8 +1,12 @@
-"""Made-up results rows for report/compare tests (clearly fixtures: no measurement behind them)."""
+"""Made-up results rows, and a sweep folder with an inference curve, for read-back tests (clearly fixtures: no
+measurement behind them)."""
 
 import csv
+from pathlib import Path
 
 from bench.core.columns import COLUMNS, SCHEMA_VERSION
+from bench.core.inference_columns import INFERENCE_COLUMNS, INFERENCE_SCHEMA_VERSION
+from bench.results.io import append_inference_rows
 
 
 def make_row(model="cnn", precision="32-true", status="ok", repeat=0, compile="off", **values):
@@ -26,3 +30,29 @@ def write_csv(path, rows, columns=COLUMNS):
         writer.writeheader()
         writer.writerows(rows)
     return path
+
+
+def inference_row(backend, batch, status="ok", **values):
+    row = {c: "" for c in INFERENCE_COLUMNS}
+    row.update(model="cnn", datamodule="mnist5k", device="cpu", num_devices=1, num_nodes=1, precision="32-true",
+               compile="off", batch_size=128, profile="quick", seed=0, repeat=0, run_id="cnn-r0", backend=backend,
+               infer_batch_size=batch, status=status, schema_version=INFERENCE_SCHEMA_VERSION, metric_name="acc",
+               metric_direction="max")
+    if status == "ok":
+        row.update(infer_samples_per_s=1000.0 * batch, latency_p50_ms=1.0, latency_p95_ms=1.5, metric_value=0.98,
+                   metric_drift=0.0, speedup_vs_eager=1.0)
+    else:
+        row.update(message="no Linear/LSTM/GRU layer")
+    return row | values
+
+
+def sweep_folder_with_curve(path: Path, points: list[dict]) -> Path:
+    path.mkdir()
+    write_csv(path / "results.csv", [make_row()])
+    append_inference_rows(path / "inference.csv", points)
+    return path
+
+
+INFERENCE_CURVE = [inference_row("eager", 1), inference_row("eager", 16), inference_row("onnxruntime", 1),
+                   inference_row("onnxruntime", 16), inference_row("int8", 1, "unsupported"),
+                   inference_row("int8", 16, "unsupported")]

@@ -1,15 +1,17 @@
-"""The command line a person reads: defaults in --help, epochs per profile in `list`, console lines with units."""
+"""bench/cli.py, the command line a person reads: defaults in --help, `list`, one-line argument errors, the entry
+point."""
 
 import argparse
 import re
+import subprocess
+import sys
+
+import pytest
 
 import lightning_modules
 from bench.cli import build_parser, main
-from bench.core.columns import Status
-from bench.core.config import PROFILES, RunConfig
+from bench.core.config import PROFILES
 from bench.core.profiles import SIZES
-from bench.core.row import Cells, RunRow
-from bench.launch.sweep import console_summary
 
 
 def test_run_help_gives_every_flag_a_help_text_and_its_default(capsys):
@@ -40,13 +42,20 @@ def test_list_shows_every_model_with_its_epochs_and_sizes_the_datamodules_and_de
     assert "mnist5k" in out and "32-true" in out and "devices here: cpu" in out
 
 
-def test_console_line_has_units_batch_size_and_the_noise_warning():
-    config = RunConfig(model="mlp", datamodule="mnist5k", batch_size=64)
-    row = RunRow(config).add(Cells({"metric_name": "acc", "metric_value": 0.98123, "train_samples_per_s": 14110.3,
-                                    "infer_samples_per_s": 1281000.0, "latency_p50_ms": 0.04997, "wall_s": 12.3,
-                                    "noise_warning": "shared device: other processes used 1.2 of 2 CPU cores"}))
-    line, warning = console_summary(row).split("\n")
-    assert line == ("test acc 0.9812, train 14110 samples/s, infer 1.281 M samples/s, p50 0.04997 ms, batch 64, "
-                    "12.3 s")
-    assert warning.strip() == "warning: shared device: other processes used 1.2 of 2 CPU cores"
-    assert console_summary(RunRow(config, Status.OOM, "CUDA out of memory")) == "CUDA out of memory"
+@pytest.mark.parametrize("argv, fragment", [
+    (["run", "--repeats", "abc"], "invalid int value: 'abc'"),
+    (["compare", "base.csv"], "required: new"),
+])
+def test_argument_syntax_errors_are_one_line_too(capsys, argv, fragment):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and fragment in err and "usage" not in err
+
+
+@pytest.mark.integration
+def test_cli_entry_point_runs():
+    result = subprocess.run([sys.executable, "-m", "bench", "--help"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "dnnbench" in result.stdout or "usage" in result.stdout.lower()

@@ -13,9 +13,9 @@ import tempfile
 import time
 
 import pytest
-from results_fixtures import make_row, write_csv
 
 from bench.report.page import write_report
+from tests.results_fixtures import make_row, write_csv
 
 pytestmark = pytest.mark.integration
 BROWSER = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)

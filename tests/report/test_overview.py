@@ -1,10 +1,9 @@
 """The report's overview: one row per model and config with the target ✓/✗ (judged on validation), the test
 quality beside it, the speed-up over 32-true and the best config of each model marked."""
 
-from results_fixtures import make_row, write_csv
-
 from bench.report.overview import overview_table
 from bench.report.tables import prepare
+from tests.results_fixtures import make_row, write_csv
 
 
 def overview_of(tmp_path, rows):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 # Matched against the lower-cased device name, most specific first (an "H100 NVL" must not match "h100").
-# Sources (tests/test_peaks.py holds each figure as printed there, and checks these are the dense ones):
+# Sources (tests/run/measure/test_peaks.py holds each figure as printed there, and checks these are the dense ones):
 # NVIDIA H200 datasheet; NVIDIA H100 datasheet; NVIDIA GH200 Grace Hopper Superchip datasheet; NVIDIA HGX B200 /
 # DGX B200 datasheet (8 GPUs, divided by 8); NVIDIA A100 datasheet; NVIDIA L40S datasheet; NVIDIA L4 datasheet;
 # NVIDIA Ada GPU architecture whitepaper (RTX 4090); NVIDIA RTX Blackwell GPU architecture whitepaper (RTX 5090).

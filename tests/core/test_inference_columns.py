@@ -1,0 +1,11 @@
+"""bench/core/inference_columns.py: results/README.md's inference columns are the table's."""
+
+from bench.core.inference_columns import markdown_docs
+from tests.helpers import ROOT
+
+
+def test_results_readme_documents_the_inference_columns():
+    text = (ROOT / "results" / "README.md").read_text()
+    marker = "tests/core/test_inference_columns.py checks it -->\n"
+    generated = text.split(marker)[1].split("<!-- end of inference columns")[0]
+    assert generated == markdown_docs(), "results/README.md is stale: python -m bench.core.inference_columns"
