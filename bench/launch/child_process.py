@@ -6,8 +6,9 @@ runs, whose ranks Lightning starts as fresh interpreters anyway. Either way it i
 limit, its process group is killed at that limit, and it yields exactly one row.
 
 The child runs in the sweep's own environment: the same working directory and environment variables, and the
-parent's `sys.path` handed over in the job file, so a model given by import path from the user's folder resolves
-in the child too. `pin` narrows what it may use: GPUs through CUDA_VISIBLE_DEVICES, CPU cores through affinity.
+parent's `sys.path` handed over in the job file (in a private temporary folder), so a model given by import path
+from the user's folder resolves in the child too. `pin` narrows what it may use: GPUs through CUDA_VISIBLE_DEVICES,
+CPU cores through affinity.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -27,6 +30,7 @@ from typing import Any
 from bench.core import progress
 from bench.core.columns import Status
 from bench.core.config import RunConfig
+from bench.core.private_files import create_new, open_own_file
 from bench.core.row import Cells, RunRow
 from bench.launch.warm_client import warm_server
 from bench.results.io import flatten
@@ -90,10 +94,20 @@ def visible_gpus(count: int | None = None) -> tuple[str, ...]:
 
 
 def job_paths(config: RunConfig, sweep_dir: Path) -> dict[str, Path]:
+    """The run's files in the sweep folder (checked private by bench.launch.sweep.open_sweep_folder)."""
     runs = sweep_dir / "runs"
     runs.mkdir(parents=True, exist_ok=True)
-    return {"job": runs / f"{config.run_id}.config.json", "result": runs / f"{config.run_id}.json",
-            "log": runs / f"{config.run_id}.log", "progress": progress.path_for(sweep_dir, config.run_id)}
+    return {"result": runs / f"{config.run_id}.json", "log": runs / f"{config.run_id}.log",
+            "progress": progress.path_for(sweep_dir, config.run_id)}
+
+
+def write_job(job: dict[str, Any]) -> Path:
+    """The job file the child reads, in a fresh private folder (mode 0700, a random name): the child executes what
+    it names (`sys_path`, the model), so no other user may plant, swap or read it. The caller removes the folder."""
+    path = Path(tempfile.mkdtemp(prefix="dnnbench-job-")) / "job.json"
+    with os.fdopen(create_new(path), "w") as handle:
+        json.dump(job, handle)
+    return path
 
 
 def fallback_row(config: RunConfig, status: Status, message: str, wall_s: float | None) -> dict[str, Any]:
@@ -144,7 +158,7 @@ def kill_running() -> None:
 
 def start_child(config: RunConfig, paths: dict[str, Path], env: dict[str, str], fresh: bool):
     """Fork it from the warm server, else start a fresh interpreter; either has `.pid` and `.wait(timeout)`."""
-    paths["log"].write_text("")
+    os.close(create_new(paths["log"], 0o644))  # a link planted at the log's name is removed, not written through
     if not fresh and config.world_size == 1:
         for _ in range(2):  # a server found dead on the way is started again once
             server = warm_server()
@@ -154,7 +168,7 @@ def start_child(config: RunConfig, paths: dict[str, Path], env: dict[str, str], 
                 return child
     if stopping.is_set():  # e.g. the server was stopped with the sweep while this request waited on it
         raise OSError("the sweep is being stopped")
-    with open(paths["log"], "a") as log:
+    with os.fdopen(open_own_file(paths["log"], os.O_WRONLY | os.O_APPEND), "a") as log:
         # A new session, so a timeout kills the whole process group (DDP ranks included).
         return subprocess.Popen([sys.executable, "-m", "bench.run.child", str(paths["job"])], stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True,
@@ -196,13 +210,15 @@ def run_child(config: RunConfig, sweep_dir: Path, pin: Pin | None = None, fresh:
     # An OSError here (a full disk, an unusable folder) stops the sweep with one line; resume re-runs the config.
     sweep_dir = Path(sweep_dir).resolve()
     paths = job_paths(config, sweep_dir)
-    paths["job"].write_text(json.dumps({"config": config.to_dict(), "sweep_dir": str(sweep_dir),
-                                        "result_path": str(paths["result"]), "progress_path": str(paths["progress"]),
-                                        "sys_path": [os.path.abspath(p or ".") for p in sys.path],
-                                        "probe_repeats": probe_repeats}))
+    job = write_job({"config": config.to_dict(), "sweep_dir": str(sweep_dir), "result_path": str(paths["result"]),
+                     "progress_path": str(paths["progress"]), "sys_path": [os.path.abspath(p or ".") for p in sys.path],
+                     "probe_repeats": probe_repeats})
     paths["result"].unlink(missing_ok=True)
-    child = start_child(config, paths, dict(os.environ) | (pin or Pin()).env(), fresh)
-    code, timed_out = wait_or_kill(child, config.time_limit_s)
+    try:
+        child = start_child(config, paths | {"job": job}, dict(os.environ) | (pin or Pin()).env(), fresh)
+        code, timed_out = wait_or_kill(child, config.time_limit_s)
+    finally:
+        shutil.rmtree(job.parent, ignore_errors=True)
     if paths["result"].exists():
         row = json.loads(paths["result"].read_text())
     else:
