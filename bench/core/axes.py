@@ -261,7 +261,7 @@ def infer_batch_sizes(text: str) -> str:
     from bench.core.errors import PlanError
 
     parts = [part.strip() for part in str(text).split(",") if part.strip()]
-    if not all(part.isdigit() and int(part) > 0 for part in parts):
+    if not all(part.isascii() and part.isdigit() and int(part) > 0 for part in parts):  # '²' is a digit
         raise PlanError(f"--infer-batch-sizes takes a comma list of positive integers; got {text!r}")
     return ",".join(dict.fromkeys(str(int(part)) for part in parts))
 

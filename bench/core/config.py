@@ -176,7 +176,7 @@ def parse_device(spec: str) -> tuple[str, int]:
     kind, _, count = spec.partition(":")
     if kind not in DEVICE_TYPES:
         raise ValueError(f"unknown device {spec!r}; use cpu, cuda, or cpu:N / cuda:N for N-device DDP runs")
-    if count and (not count.isdigit() or int(count) < 1):
+    if count and (not (count.isascii() and count.isdigit()) or int(count) < 1):
         raise ValueError(f"device count in {spec!r} must be a positive integer")
     return kind, int(count or 1)
 
