@@ -6,7 +6,7 @@ runs, whose ranks Lightning starts as fresh interpreters anyway. Either way it i
 limit, its process group is killed at that limit, and it yields exactly one row.
 
 The child runs in the sweep's own environment: the same working directory and environment variables, and the
-parent's `sys.path` handed over in the job file (in a private temporary folder), so a model given by import path
+parent's `sys.path` handed over in the job file (in a private folder of its own), so a model given by import path
 from the user's folder resolves in the child too. `pin` narrows what it may use: GPUs through CUDA_VISIBLE_DEVICES,
 CPU cores through affinity.
 """
@@ -101,10 +101,11 @@ def job_paths(config: RunConfig, sweep_dir: Path) -> dict[str, Path]:
             "progress": progress.path_for(sweep_dir, config.run_id)}
 
 
-def write_job(job: dict[str, Any]) -> Path:
-    """The job file the child reads, in a fresh private folder (mode 0700, a random name): the child executes what
-    it names (`sys_path`, the model), so no other user may plant, swap or read it. The caller removes the folder."""
-    path = Path(tempfile.mkdtemp(prefix="dnnbench-job-")) / "job.json"
+def write_job(job: dict[str, Any], runs: Path) -> Path:
+    """The job file the child reads, in a fresh private folder under `runs/` (mode 0700, a random name): the child
+    executes what it names (`sys_path`, the model), so no other user may plant, swap or read it. The caller removes
+    the folder (one left by a killed sweep stays in its own sweep folder, not in /tmp)."""
+    path = Path(tempfile.mkdtemp(dir=runs, prefix=".job-")) / "job.json"
     with os.fdopen(create_new(path), "w") as handle:
         json.dump(job, handle)
     return path
@@ -212,7 +213,7 @@ def run_child(config: RunConfig, sweep_dir: Path, pin: Pin | None = None, fresh:
     paths = job_paths(config, sweep_dir)
     job = write_job({"config": config.to_dict(), "sweep_dir": str(sweep_dir), "result_path": str(paths["result"]),
                      "progress_path": str(paths["progress"]), "sys_path": [os.path.abspath(p or ".") for p in sys.path],
-                     "probe_repeats": probe_repeats})
+                     "probe_repeats": probe_repeats}, paths["result"].parent)
     paths["result"].unlink(missing_ok=True)
     try:
         child = start_child(config, paths | {"job": job}, dict(os.environ) | (pin or Pin()).env(), fresh)

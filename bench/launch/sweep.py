@@ -52,14 +52,25 @@ def use_private_caches() -> None:
 
     torch's default, /tmp/torchinductor_<user>, is a name another user of the machine can create first and fill with
     cache entries that torch unpickles: code run as the sweep's user. A cache folder set in the environment is
-    checked, not replaced.
+    checked, not replaced, unless it is that default (torch writes it back into the environment once it used it).
     """
     cache = Path(os.environ.get("DNNBENCH_CACHE") or Path.home() / ".cache" / "dnnbench")  # as lightning_modules.base
     private_folder(cache, "cache folder (DNNBENCH_CACHE)", 0o700)
     compile_caches = {"TORCHINDUCTOR_CACHE_DIR": cache / "torchinductor", "TRITON_CACHE_DIR": cache / "triton"}
     for variable, default in compile_caches.items():
-        folder = Path(os.environ.get(variable) or default).absolute()
+        chosen = os.environ.get(variable)
+        folder = Path(chosen if chosen and chosen != torch_default_cache() else default).absolute()
         os.environ[variable] = str(private_folder(folder, f"compile cache folder ({variable})", 0o700))
+
+
+def torch_default_cache() -> str | None:
+    """Inductor's shared default cache folder (/tmp/torchinductor_<user>); None where this torch does not say."""
+    try:
+        from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+        return os.path.abspath(default_cache_dir())
+    except Exception:  # another torch version's layout: a set folder is then only checked
+        return None
 
 
 @contextmanager

@@ -74,6 +74,14 @@ def test_compile_caches_are_private_folders_under_the_dnnbench_cache(tmp_path, o
     assert stat.S_IMODE(own_caches.stat().st_mode) == 0o700
 
 
+def test_torchs_shared_default_written_back_into_the_environment_is_replaced(tmp_path, own_caches, monkeypatch):
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", os.path.abspath(default_cache_dir()))  # as torch leaves it
+    open_sweep_folder(tmp_path / "out")
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(own_caches / "torchinductor")
+
+
 def test_a_link_planted_at_the_lock_is_refused_and_its_target_untouched(tmp_path, own_caches):
     target = tmp_path / "precious"
     target.write_text("keep me")
