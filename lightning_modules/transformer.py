@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import lightning as L
@@ -120,12 +121,20 @@ class Transformer(L.LightningModule):
 
     @torch.no_grad()
     def greedy_decode(self, src: torch.Tensor, length: int | None = None) -> torch.Tensor:
-        """Feed back the argmax token one position at a time; returns (B, length) tokens."""
+        """Feed back the argmax token one position at a time; returns (B, length) tokens.
+
+        A network that offers only its forward (src, tgt_in) -> logits, as a deployment backend standing in for
+        `net` does (an exported graph, an ONNX session), is called whole at each step: the same tokens, with the
+        source encoded again each time."""
         length = length or self.hparams.seq_len
         tokens = torch.full_like(src[:, :1], self.hparams.bos_token)
-        memory = self.net.encode(src)  # once: the source does not change while the target grows
+        if isinstance(self.net, Seq2SeqTransformer):
+            memory = self.net.encode(src)  # once: the source does not change while the target grows
+            logits_of = functools.partial(self.net.decode, memory)
+        else:
+            logits_of = functools.partial(self.net, src)
         for _ in range(length):
-            next_token = self.net.decode(memory, tokens)[:, -1].argmax(-1, keepdim=True)
+            next_token = logits_of(tokens)[:, -1].argmax(-1, keepdim=True)
             tokens = torch.cat([tokens, next_token], dim=1)
         return tokens[:, 1:]
 

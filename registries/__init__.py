@@ -16,7 +16,7 @@ class ConfigError(ValueError):
 def load_import_path(path: str, what: str) -> Any:
     """Resolve `package.module:ClassName` to the object it names."""
     module_name, sep, attr = path.partition(":")
-    if not sep or not module_name or not attr:
+    if not sep or not module_name or not attr or module_name.startswith("."):  # relative: nothing to be relative to
         raise ConfigError(f"{what} import path {path!r} must look like 'package.module:ClassName'.")
     try:
         module = importlib.import_module(module_name)

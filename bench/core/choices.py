@@ -46,7 +46,7 @@ def parse_device(spec: str) -> tuple[str, int]:
     kind, _, count = spec.partition(":")
     if kind not in DEVICE_TYPES:
         raise ValueError(f"unknown device {spec!r}; use cpu, cuda, or cpu:N / cuda:N for N-device DDP runs")
-    if count and (not count.isdigit() or int(count) < 1):
+    if count and (not (count.isascii() and count.isdigit()) or int(count) < 1):  # '²' is a digit
         raise ValueError(f"device count in {spec!r} must be a positive integer")
     return kind, int(count or 1)
 
@@ -129,6 +129,6 @@ def infer_backends(text: str) -> str:
 def infer_batch_sizes(text: str) -> str:
     """`--infer-batch-sizes` as its canonical cell: positive integers, once each ("" = the run's batch size)."""
     parts = [part.strip() for part in str(text).split(",") if part.strip()]
-    if not all(part.isdigit() and int(part) > 0 for part in parts):
+    if not all(part.isascii() and part.isdigit() and int(part) > 0 for part in parts):  # '²' is a digit
         raise PlanError(f"--infer-batch-sizes takes a comma list of positive integers; got {text!r}")
     return ",".join(dict.fromkeys(str(int(part)) for part in parts))

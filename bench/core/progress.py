@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bench.core.private_files import read_own_file, replace_file
+
 
 def path_for(sweep_dir: Path, run_id: str) -> Path:
     return Path(sweep_dir) / "runs" / f"{run_id}.progress"
@@ -18,16 +20,14 @@ def path_for(sweep_dir: Path, run_id: str) -> Path:
 def write(path: Path, **fields: Any) -> None:
     """Replace the progress file; progress is best effort and never costs a run."""
     try:
-        tmp = Path(f"{path}.tmp")
-        tmp.write_text(json.dumps(fields))
-        tmp.replace(path)
+        replace_file(path, json.dumps(fields))
     except OSError:
         pass
 
 
 def read(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(Path(path).read_text())
+        return json.loads(read_own_file(Path(path)))
     except (OSError, ValueError):
         return {}
 

@@ -6,8 +6,9 @@ runs, whose ranks Lightning starts as fresh interpreters anyway. Either way it i
 limit, its process group is killed at that limit, and it yields exactly one row.
 
 The child runs in the sweep's own environment: the same working directory and environment variables, and the
-parent's `sys.path` handed over in the job file, so a model given by import path from the user's folder resolves
-in the child too. `pin` narrows what it may use: GPUs through CUDA_VISIBLE_DEVICES, CPU cores through affinity.
+parent's `sys.path` handed over in the job file (in a private folder of its own), so a model given by import path
+from the user's folder resolves in the child too. `pin` narrows what it may use: GPUs through CUDA_VISIBLE_DEVICES,
+CPU cores through affinity.
 """
 
 from __future__ import annotations
@@ -15,17 +16,21 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench.core import progress
 from bench.core.columns import Status
 from bench.core.config import RunConfig
+from bench.core.private_files import create_new, open_own_file
 from bench.core.row import Cells, RunRow
 from bench.launch.warm_client import warm_server
 
@@ -88,10 +93,21 @@ def visible_gpus(count: int | None = None) -> tuple[str, ...]:
 
 
 def job_paths(config: RunConfig, sweep_dir: Path) -> dict[str, Path]:
+    """The run's files in the sweep folder (checked private by bench.launch.sweep.open_sweep_folder)."""
     runs = sweep_dir / "runs"
     runs.mkdir(parents=True, exist_ok=True)
-    return {"job": runs / f"{config.run_id}.config.json", "result": runs / f"{config.run_id}.json",
-            "log": runs / f"{config.run_id}.log", "progress": progress.path_for(sweep_dir, config.run_id)}
+    return {"result": runs / f"{config.run_id}.json", "log": runs / f"{config.run_id}.log",
+            "progress": progress.path_for(sweep_dir, config.run_id)}
+
+
+def write_job(job: dict[str, Any], runs: Path) -> Path:
+    """The job file the child reads, in a fresh private folder under `runs/` (mode 0700, a random name): the child
+    executes what it names (`sys_path`, the model), so no other user may plant, swap or read it. The caller removes
+    the folder (one left by a killed sweep stays in its own sweep folder, not in /tmp)."""
+    path = Path(tempfile.mkdtemp(dir=runs, prefix=".job-")) / "job.json"
+    with os.fdopen(create_new(path), "w") as handle:
+        json.dump(job, handle)
+    return path
 
 
 def fallback_row(config: RunConfig, status: Status, message: str, wall_s: float | None) -> RunRow:
@@ -141,7 +157,7 @@ def kill_running() -> None:
 
 def start_child(config: RunConfig, paths: dict[str, Path], env: dict[str, str], fresh: bool):
     """Fork it from the warm server, else start a fresh interpreter; either has `.pid` and `.wait(timeout)`."""
-    paths["log"].write_text("")
+    os.close(create_new(paths["log"], 0o644))  # a link planted at the log's name is removed, not written through
     if not fresh and config.world_size == 1:
         for _ in range(2):  # a server found dead on the way is started again once
             server = warm_server()
@@ -151,7 +167,7 @@ def start_child(config: RunConfig, paths: dict[str, Path], env: dict[str, str], 
                 return child
     if stopping.is_set():  # e.g. the server was stopped with the sweep while this request waited on it
         raise OSError("the sweep is being stopped")
-    with open(paths["log"], "a") as log:
+    with os.fdopen(open_own_file(paths["log"], os.O_WRONLY | os.O_APPEND), "a") as log:
         # A new session, so a timeout kills the whole process group (DDP ranks included).
         return subprocess.Popen([sys.executable, "-m", "bench.run.child", str(paths["job"])], stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True,
@@ -193,13 +209,15 @@ def run_child(config: RunConfig, sweep_dir: Path, pin: Pin | None = None, fresh:
     # An OSError here (a full disk, an unusable folder) stops the sweep with one line; resume re-runs the config.
     sweep_dir = Path(sweep_dir).resolve()
     paths = job_paths(config, sweep_dir)
-    paths["job"].write_text(json.dumps({"config": config.to_dict(), "sweep_dir": str(sweep_dir),
-                                        "result_path": str(paths["result"]), "progress_path": str(paths["progress"]),
-                                        "sys_path": [os.path.abspath(p or ".") for p in sys.path],
-                                        "probe_repeats": probe_repeats}))
+    job = write_job({"config": config.to_dict(), "sweep_dir": str(sweep_dir), "result_path": str(paths["result"]),
+                     "progress_path": str(paths["progress"]), "sys_path": [os.path.abspath(p or ".") for p in sys.path],
+                     "probe_repeats": probe_repeats}, paths["result"].parent)
     paths["result"].unlink(missing_ok=True)
-    child = start_child(config, paths, dict(os.environ) | (pin or Pin()).env(), fresh)
-    code, timed_out = wait_or_kill(child, config.time_limit_s)
+    try:
+        child = start_child(config, paths | {"job": job}, dict(os.environ) | (pin or Pin()).env(), fresh)
+        code, timed_out = wait_or_kill(child, config.time_limit_s)
+    finally:
+        shutil.rmtree(job.parent, ignore_errors=True)
     if paths["result"].exists():  # written once its row was measured; a run that ended after that says how
         row = RunRow.from_json(json.loads(paths["result"].read_text()))
         if timed_out:

@@ -11,6 +11,7 @@ import fcntl
 import os
 import signal
 import socket
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -24,6 +25,7 @@ from bench.core.columns import Status, number
 from bench.core.config import RunConfig
 from bench.core.errors import SweepError, SweepInterrupted
 from bench.core.inference_columns import INFERENCE_COLUMNS, INFERENCE_FILE
+from bench.core.private_files import open_own_file, private_folder
 from bench.core.row import Cells, RunRow
 from bench.launch.console import Console
 from bench.results.io import ResultsError, append_inference_rows, append_row, read_rows
@@ -31,15 +33,45 @@ from bench.results.records import repair_partial_last_line
 
 
 def open_sweep_folder(out: Path) -> Path:
-    """Create the sweep folder (and check it is writable) before the first run."""
+    """Create the sweep folder and its `runs/` (checked: the user's own, writable by nobody else) and check it is
+    writable, and give the runs private caches, before the first run."""
+    for folder in (out, out / "runs"):
+        private_folder(folder, "output folder")
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_text("")
-        probe.unlink()
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".write-test-")  # a fresh name: nothing planted is followed
+        os.close(fd)
+        os.unlink(probe)
     except OSError as exc:
         raise SweepError(f"output folder {out} is not writable ({exc.strerror or exc})") from None
+    use_private_caches()
     return out
+
+
+def use_private_caches() -> None:
+    """DNNBENCH_CACHE and torch.compile's caches (Inductor's, Triton's) are folders of the user's own, checked like
+    --out, and named in the environment every run inherits (and records).
+
+    torch's default, /tmp/torchinductor_<user>, is a name another user of the machine can create first and fill with
+    cache entries that torch unpickles: code run as the sweep's user. A cache folder set in the environment is
+    checked, not replaced, unless it is that default (torch writes it back into the environment once it used it).
+    """
+    cache = Path(os.environ.get("DNNBENCH_CACHE") or Path.home() / ".cache" / "dnnbench")  # as lightning_modules.base
+    private_folder(cache, "cache folder (DNNBENCH_CACHE)", 0o700)
+    compile_caches = {"TORCHINDUCTOR_CACHE_DIR": cache / "torchinductor", "TRITON_CACHE_DIR": cache / "triton"}
+    for variable, default in compile_caches.items():
+        chosen = os.environ.get(variable)
+        folder = Path(chosen if chosen and chosen != torch_default_cache() else default).absolute()
+        os.environ[variable] = str(private_folder(folder, f"compile cache folder ({variable})", 0o700))
+
+
+def torch_default_cache() -> str | None:
+    """Inductor's shared default cache folder (/tmp/torchinductor_<user>); None where this torch does not say."""
+    try:
+        from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+        return os.path.abspath(default_cache_dir())
+    except Exception:  # another torch version's layout: a set folder is then only checked
+        return None
 
 
 @contextmanager
@@ -47,12 +79,13 @@ def hold_sweep_folder(out: Path) -> Iterator[None]:
     """Hold the sweep folder for this sweep's life: a second sweep on it is refused, naming the one that holds it.
 
     An flock on `.dnnbench.lock`: the OS drops it when this process ends however it ends (children do not inherit
-    it), so a killed sweep never leaves a stale lock behind.
+    it), so a killed sweep never leaves a stale lock behind. A link or anything but a file of the user's there is
+    refused (a lock file replaced by another would let two sweeps hold one folder).
     """
     try:
-        handle = open(out / ".dnnbench.lock", "a+")
+        handle = os.fdopen(open_own_file(out / ".dnnbench.lock", os.O_RDWR | os.O_CREAT, 0o644), "r+")
     except OSError as exc:
-        raise SweepError(f"output folder {out} is not writable ({exc.strerror or exc})") from None
+        raise SweepError(f"output folder {out} is not usable ({exc.strerror or exc})") from None
     with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -17,6 +17,8 @@ import sys
 import traceback
 from typing import Any, NoReturn
 
+from bench.core.private_files import open_own_file
+
 # Imported before the first fork. None of them initialises CUDA or starts a thread at import (checked by the
 # tests). The wandb submodules are what its first `wandb.init` in a process imports (most of its start-up).
 PRELOAD = ("torch", "lightning", "torchmetrics", "wandb", "lightning.pytorch.loggers.wandb", "wandb.apis.public",
@@ -119,7 +121,7 @@ def run_forked(request: dict[str, Any], own_fds: tuple[int, ...], server_pid: in
         for fd in own_fds:
             os.close(fd)
         os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
-        log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        log = open_own_file(request["log"], os.O_WRONLY | os.O_APPEND)  # made by the sweep; a link is refused
         os.dup2(log, 1)
         os.dup2(log, 2)
         os.close(log)

@@ -109,7 +109,7 @@ def execution(args: argparse.Namespace) -> dict:
     if parallel_text == "auto":
         parallel = None
     elif parallel_text is not None:
-        if not str(parallel_text).isdigit() or int(parallel_text) < 1:
+        if not (str(parallel_text).isascii() and str(parallel_text).isdigit()) or int(parallel_text) < 1:
             raise PlanError(f"--parallel takes a positive integer or auto; got {parallel_text!r}")
         parallel = int(parallel_text)
     if executor == "ray":

@@ -58,9 +58,18 @@ def markdown_table(table: pd.DataFrame, index: bool = True) -> str:
     frame = table.reset_index() if index else table
     header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    body = ["| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |"
-            for row in frame.itertuples(index=False)]
+    body = ["| " + " | ".join(markdown_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join([header, rule, *body])
+
+
+MARKDOWN_ACTIVE = str.maketrans({c: "\\" + c for c in "\\`[]|"})  # code, links and images, cell borders
+
+
+def markdown_cell(value: object) -> str:
+    """A value (a model name, a run's message) as inert text in a table cell, as index.html shows it: on one line
+    (a line break would end the table and start a heading), HTML escaped (no raw `<script>`), with the characters
+    that make code, links or remote images, or end the cell, backslash-escaped."""
+    return html.escape(" ".join(str(value).split()), quote=False).translate(MARKDOWN_ACTIVE)
 
 
 def as_flat(table: pd.DataFrame) -> pd.DataFrame:

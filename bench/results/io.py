@@ -36,8 +36,9 @@ KNOWN = frozenset(COLUMNS)
 
 # ----------------------------------------------------------------------------------------------- writing
 def format_cell(value: Any) -> str:
-    """One CSV cell: empty for missing, 6 significant digits for floats, JSON for structured values."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    """One CSV cell: empty for missing (a NaN or an infinity is no measurement, and no reader takes it), 6
+    significant digits for floats, JSON for structured values."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return ""
     if isinstance(value, float):
         return f"{value:.6g}"
@@ -113,9 +114,21 @@ def append_inference_rows(csv_path: Path, rows: list[dict[str, Any]]) -> None:
         append_row(csv_path, row, INFERENCE_COLUMNS)
 
 
+def finite_number(cell: str) -> bool:
+    """Whether a cell is a number the writer can have written: finite (no inf, -inf, 1e309 or NaN), no `1_000`."""
+    try:
+        return math.isfinite(float(cell)) and "_" not in cell
+    except ValueError:
+        return False
+
+
 def checked_rows(path: Path, header: list[str], records: list[tuple[int, list[str]]],
-                 numeric_columns: list[str] = NUMERIC) -> list[dict[str, str]]:
-    """Rows as {column: cell}, each with its number of cells, a known status and numbers where numbers belong."""
+                 numeric_columns: list[str] = NUMERIC, required: Iterable[str] = ()) -> list[dict[str, str]]:
+    """Rows as {column: cell}, each with its number of cells, a known status, finite numbers where numbers belong
+    and a cell in each `required` column."""
+    if len(set(header)) != len(header):
+        twice = sorted({column for column in header if header.count(column) > 1})
+        raise ResultsError(f"{path}: the header names {', '.join(twice)} twice")
     numeric = [column for column in numeric_columns if column in header]
     statuses = {status.value for status in Status}
     rows = []
@@ -127,10 +140,11 @@ def checked_rows(path: Path, header: list[str], records: list[tuple[int, list[st
         if "status" in row and row["status"] not in statuses:
             raise ResultsError(f"{where}: unknown status {row['status']!r} (known: {', '.join(sorted(statuses))})")
         for column in numeric:
-            try:
-                float(row[column] or 0)
-            except ValueError:
-                raise ResultsError(f"{where}: {column} {row[column][:40]!r} is not a number") from None
+            if row[column] and not finite_number(row[column]):
+                raise ResultsError(f"{where}: {column} {row[column][:40]!r} is not a finite number")
+        for column in required:
+            if not row.get(column):
+                raise ResultsError(f"{where}: empty {column}")
         rows.append(row)
     return rows
 
@@ -247,7 +261,7 @@ def load_inference(path: str | Path) -> pd.DataFrame:
     missing = [c for c in (*config.IDENTITY, *KEY, "run_id", "status", "schema_version") if c not in header]
     if missing:
         raise ResultsError(f"{path}: not a dnnbench inference.csv (missing columns {', '.join(missing)})")
-    frame = pd.DataFrame(checked_rows(path, header, records, INFERENCE_NUMERIC), columns=header, dtype=str)
+    frame = pd.DataFrame(checked_rows(path, header, records, INFERENCE_NUMERIC, KEY), columns=header, dtype=str)
     unknown = set(frame["schema_version"]) - {""} - {str(v) for v in READABLE_INFERENCE_VERSIONS}
     if unknown:
         raise ResultsError(f"{path}: unknown inference schema_version {', '.join(sorted(unknown))} (this dnnbench "

@@ -13,10 +13,15 @@ import csv
 import io
 import os
 import shlex
+import sys
 from pathlib import Path
 
 from bench.core.columns import COLUMNS
 from bench.core.errors import ResultsError
+
+# The writer writes a cell of any length (a long --model-arg): the reader must read it back (the csv module stops at
+# 131,072 characters by default).
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 
 def row_text(cells: list[str]) -> str:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bench.core.columns import Status
+from bench.core.private_files import read_own_file, replace_file
 from bench.core.row import Cells, RunRow
 
 if TYPE_CHECKING:  # imported in main: torch and lightning load only after the child watches its parent
@@ -136,10 +137,9 @@ def with_inference(row: RunRow, curve, save: Callable[[RunRow], None] | None = N
 
 
 def write_row(row: RunRow, result_path: Path) -> None:
-    """The typed row as JSON (bench/core/row.py to_json) in the file the launcher reads back."""
-    tmp = Path(f"{result_path}.tmp")
-    tmp.write_text(json.dumps(row.to_json(), default=str))
-    tmp.replace(result_path)  # atomic: the sweep never reads half a row
+    """The typed row as JSON (bench/core/row.py to_json) in the file the launcher reads back, replaced atomically:
+    the sweep never reads half a row."""
+    replace_file(result_path, json.dumps(row.to_json(), default=str))
 
 
 def die_with_parent() -> None:
@@ -186,7 +186,11 @@ def main(argv: list[str] | None = None) -> int:
     from bench.core.config import RunConfig
 
     faulthandler.enable()  # a segfault leaves its Python stack in the run's log
-    job = json.loads(Path((argv or sys.argv[1:])[0]).read_text())
+    try:  # the job names what this process executes: a link, a FIFO or another user's file is refused
+        job = json.loads(read_own_file(Path((argv or sys.argv[1:])[0])))
+    except (OSError, ValueError) as exc:
+        print(f"dnnbench: job file refused: {exc}", file=sys.stderr)
+        return 2
     if int(os.environ.get("LOCAL_RANK", "0")) == 0 and job.get("progress_path"):
         progress.write(Path(job["progress_path"]), pid=os.getpid(), stage="setup")
     pin_cpus()

@@ -181,7 +181,7 @@ def test_compare_refuses_a_non_numeric_metric_cell_naming_where(tmp_path, capsys
     base = write_csv(tmp_path / "base.csv", [make_row()])
     new = write_csv(tmp_path / "new.csv", [make_row(), make_row(precision="bf16-mixed", train_samples_per_s="fast")])
     assert main(["compare", str(base), str(new)]) == 2
-    one_line_error(capsys.readouterr().err, "new.csv line 3: train_samples_per_s 'fast' is not a number")
+    one_line_error(capsys.readouterr().err, "new.csv line 3: train_samples_per_s 'fast' is not a finite number")
 
 
 def test_compare_refuses_an_unknown_status(tmp_path, capsys):
