@@ -32,7 +32,6 @@ import math
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -43,33 +42,13 @@ from bench.core.errors import ResultsError
 from bench.core.inference_columns import INFERENCE_BY_NAME, INFERENCE_GATED
 from bench.report import convergence
 from bench.report.compare import judge, noisy_count, point_label
+from bench.report.history_series import Series
 from bench.report.tables import results_files
 from bench.results.io import inference_beside, load_inference, load_results
 from bench.results.provenance import MUST_MATCH
 
 NAME, HELP = "history", "results over commits: series per config, steps found in them, a static page"
 UNKNOWN_COMMIT = "unknown"
-
-
-@dataclass
-class Series:
-    """One config on one machine and software stack: its rows, and the columns judged over commits."""
-
-    label: str
-    rows: pd.DataFrame  # ordered by commit, then started_at; `commit` and `commit_order` columns added
-    gated: list[str]
-    by_name: dict[str, Column]
-
-    def commits(self) -> list[str]:
-        return list(dict.fromkeys(self.rows["commit"]))
-
-    def values(self, column: str) -> list[list[float]]:
-        """Each commit's values of a column (its rows), in commit order."""
-        return [self.rows.loc[self.rows["commit"] == c, column].dropna().astype(float).tolist() for c in self.commits()]
-
-    def direction(self, column: str) -> str | None:
-        better = self.by_name[column].better
-        return (self.rows["metric_direction"].iloc[0] or "max") if better == "row" else better
 
 
 # ----------------------------------------------------------------------------------------------- reading

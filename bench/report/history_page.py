@@ -13,7 +13,7 @@ from bench.core.columns import heading
 from bench.report.render import STYLE, figure, html_table
 
 if TYPE_CHECKING:
-    from bench.report.history import Series
+    from bench.report.history_series import Series
 
 STEPS_NOTE = ("Steps that PELT (ruptures) found in the commits' medians and that stand beyond the noise by compare's "
               "rule on the rows either side; bisect with the `git log` range shown.")

@@ -3,6 +3,8 @@ labels, run ids, docs)."""
 
 import json
 
+import pytest
+
 from bench.core import axes, config
 from bench.core.columns import COLUMNS, of_group
 from bench.results.io import load_results
@@ -67,6 +69,7 @@ def test_the_run_flags_come_from_the_axes():
     assert [c for c in COLUMNS if c in config.IDENTITY] == list(config.IDENTITY)
 
 
+@pytest.mark.integration
 def test_a_new_boolean_axis_is_one_table_entry_and_its_field():
     seen = eval(run_python(NEW_AXIS).strip().splitlines()[-1])  # a dict literal printed by the child
     assert seen["flag"] == "on" and seen["column"] and seen["cell"] == "on" and seen["identity"]

@@ -58,6 +58,7 @@ RunConfig(model="mlp", batch_size="64")
 """
 
 
+@pytest.mark.integration
 def test_mypy_reads_each_field_as_its_real_type(tmp_path):
     result = subprocess.run([sys.executable, "-m", "mypy", "--config-file", "", "--cache-dir", str(tmp_path),
                              "--no-error-summary", "-c", TYPED], cwd=ROOT, capture_output=True, text=True, timeout=300)

@@ -94,6 +94,7 @@ def test_a_link_planted_at_the_lock_is_refused_and_its_target_untouched(tmp_path
     assert target.read_text() == "keep me"
 
 
+@pytest.mark.integration
 def test_links_planted_in_the_sweep_folder_change_no_file_and_the_row_names_the_private_cache(tmp_path,
                                                                                               own_caches):
     target = tmp_path / "precious"
@@ -116,6 +117,7 @@ def test_links_planted_in_the_sweep_folder_change_no_file_and_the_row_names_the_
         assert not (runs / name).is_symlink() and (runs / name).is_file()  # the link replaced by the run's own file
 
 
+@pytest.mark.integration
 def test_a_fifo_planted_at_the_old_job_path_neither_blocks_nor_runs(tmp_path, own_caches):
     config = tiny_config(seed=1)
     out = open_sweep_folder(tmp_path / "out")

@@ -236,7 +236,7 @@ def test_unwritable_output_folder_exits_2(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     assert main(["run", "--models", FAKE, "--out", str(blocker / "sub"), "--wandb", "disabled"]) == 2
-    assert "not writable" in capsys.readouterr().err
+    one_line_error(capsys.readouterr().err, "cannot be created (Not a directory)")
 
 
 @pytest.mark.integration

@@ -4,6 +4,8 @@ another host are a series of their own."""
 
 from pathlib import Path
 
+import pytest
+
 from bench.cli import main
 from bench.core.inference_columns import INFERENCE_COLUMNS, INFERENCE_SCHEMA_VERSION
 from tests.report.test_history import three_commits
@@ -102,6 +104,7 @@ def test_bad_threshold_is_one_line_and_exit_2(tmp_path, capsys):
     assert err.count("\n") == 1 and "--threshold" in err
 
 
+@pytest.mark.integration
 def test_wandb_gets_one_history_run_with_each_series_and_the_steps(tmp_path, capsys):
     import json
 
