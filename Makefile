@@ -53,14 +53,14 @@ test: $(STAMP) ## run the test suite (fast; slow and GPU tests are opt-in marker
 
 # The fast tier until the `integration` marker lands (another change adds it; then this becomes make test-fast's
 # selection): the tests less the files that start sweeps, warm servers or Ray (test_launch, test_failures,
-# test_runner, test_ray), so they fit the target's 10 minutes beside the sweeps.
+# test_runner, test_ray), to keep the target near its 10 minutes beside the sweeps.
 COMPAT_TESTS ?= tests $(addprefix --ignore=tests/,test_launch.py test_failures.py test_runner.py test_ray.py)
+# Every inference backend runs on a dense and a recurrent network (mlp, lstm), under a long time limit: the step
+# checks that each backend works on torch 2.11, and a loaded CI machine's compiles must not turn that red.
 # `dnnbench check` must run to its verdict without a traceback and its probe must not end in error; its exit 1 (this
 # machine is busy: load, other processes, a probe past its time limit) is the CI machine's state, not the code's.
 # The reduced gpu-check sweeps two models, not twelve: the smoke sweep above ran all twelve in the same precisions,
 # and its 270 s budget then reaches the later steps (large sizes, overhead probe, repeats) on torch 2.11 too.
-# Every inference backend runs on a dense and a recurrent network (mlp, lstm), under a long time limit: the step
-# checks that each backend works on torch 2.11, and a loaded CI machine's compiles must not turn that red.
 BACKENDS := eager,compile,export,onnxruntime,int8
 
 .PHONY: test-compat
