@@ -3,6 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The GPU hosts' stack (torch 2.11, see constraints-gpu-hosts.txt) in a second environment, for make test-compat.
+COMPAT_VENV := .venv-compat
+COMPAT_BIN := $(COMPAT_VENV)/bin
+COMPAT_STAMP := $(COMPAT_VENV)/.installed
+COMPAT_OUT ?= results/runs/compat
 PROFILE ?= quick
 BENCH_ARGS ?=
 
@@ -13,6 +18,27 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
+
+# pip's HTTP cache keeps nothing from this machine's package mirror (its responses carry no cache headers), so the
+# hosts' wheels (torch 2.11's CUDA build is ~3 GB) are kept here, outside the clone: after the first build, every
+# build (a fresh clone's included) installs from them offline, and downloads only when the pins change.
+COMPAT_WHEELS ?= $(HOME)/.cache/dnnbench/wheels-gpu-hosts
+COMPAT_PIP := $(COMPAT_BIN)/python -m pip
+COMPAT_CONSTRAINTS := -c $(COMPAT_VENV)/constraints-main.txt -c constraints-gpu-hosts.txt
+
+# constraints-main.txt: constraints.txt less the names constraints-gpu-hosts.txt pins and torch's CUDA runtime
+# (nvidia-*, cuda-*: torch 2.11 pins its own); with the hosts' pins on top, the hosts' torch stack and main's
+# versions of everything else.
+$(COMPAT_STAMP): pyproject.toml constraints.txt constraints-gpu-hosts.txt
+	test -x $(COMPAT_BIN)/python || $(PYTHON) -m venv $(COMPAT_VENV)
+	awk -F'==' 'NR == FNR { sub(/[ \t]*#.*/, ""); if (NF == 2) pinned[tolower($$1)]; next } \
+		{ name = tolower($$1) } !(name in pinned) && name !~ /^(nvidia|cuda)-/' \
+		constraints-gpu-hosts.txt constraints.txt > $(COMPAT_VENV)/constraints-main.txt
+	$(COMPAT_PIP) install -q --no-index --find-links $(COMPAT_WHEELS) $(COMPAT_CONSTRAINTS) -e '.[dev]' 2>/dev/null || { \
+		echo "test-compat: downloading the GPU hosts' wheels into $(COMPAT_WHEELS)"; \
+		$(COMPAT_PIP) download -q -d $(COMPAT_WHEELS) $(COMPAT_CONSTRAINTS) '.[dev]' setuptools wheel && \
+		$(COMPAT_PIP) install -q --no-index --find-links $(COMPAT_WHEELS) $(COMPAT_CONSTRAINTS) -e '.[dev]'; }
+	touch $(COMPAT_STAMP)
 
 .PHONY: install
 install: $(STAMP) ## create .venv and install dnnbench with pinned dependencies
@@ -27,7 +53,33 @@ test: $(STAMP) ## run the test suite (fast; slow and GPU tests are opt-in marker
 
 .PHONY: test-fast
 test-fast: $(STAMP) ## the tests a developer runs while working: no process started, nothing compiled, no Ray
-	$(BIN)/python -m pytest -q -m "not integration and not slow and not gpu"
+	$(BIN)/python -m pytest -q -m "$(FAST_TIER)"
+
+# The fast tier (make test-fast's selection: no process, compile or Ray), to keep the target near its 10 minutes;
+# the sweeps below start the processes.
+FAST_TIER := not integration and not slow and not gpu
+# Every inference backend runs on a dense and a recurrent network (mlp, lstm), under a long time limit: the step
+# checks that each backend works on torch 2.11, and a loaded CI machine's compiles must not turn that red.
+# The reduced gpu-check sweeps two models, not twelve: the smoke sweep above ran all twelve in the same precisions,
+# and its 270 s budget then reaches the later steps (large sizes, overhead probe, repeats) on torch 2.11 too.
+# Its first step is `dnnbench check --devices cpu` (output in the bundle's check.txt), which must reach its verdict
+# without a traceback and with no probe error; its exit 1 (load, other processes, a probe past its time limit) is
+# the CI machine's state, not the code's. A check.txt without the verdict line fails the target.
+BACKENDS := eager,compile,export,onnxruntime,int8
+
+.PHONY: test-compat
+test-compat: $(COMPAT_STAMP) ## the GPU hosts' stack (torch 2.11: constraints-gpu-hosts.txt) in .venv-compat: fast tests, smoke sweep, backends, check, gpu-check
+	$(COMPAT_BIN)/python -m pytest -q -m "$(FAST_TIER)"
+	rm -rf $(COMPAT_OUT)
+	$(COMPAT_BIN)/dnnbench run --profile smoke --precisions 32-true,bf16-mixed --devices cpu --wandb disabled \
+		--no-progress --out $(COMPAT_OUT)/smoke
+	$(COMPAT_BIN)/python .ci/all_ok.py $(COMPAT_OUT)/smoke/results.csv
+	$(COMPAT_BIN)/dnnbench run --profile smoke --models mlp,lstm --precisions 32-true --devices cpu --wandb disabled \
+		--no-progress --infer-backends $(BACKENDS) --time-limit 900 --out $(COMPAT_OUT)/backends
+	$(COMPAT_BIN)/python .ci/all_ok.py $(COMPAT_OUT)/backends/results.csv $(COMPAT_OUT)/backends/inference.csv
+	$(MAKE) gpu-check BIN=$(COMPAT_BIN) OUT=$(COMPAT_OUT)/gpu-check GPU_CHECK_ARGS="--models mlp,lstm"
+	tail -n 1 $(COMPAT_OUT)/gpu-check/check.txt | grep -q '^dnnbench check: ' && \
+		! grep -qE 'Traceback|probe (error|unsupported)' $(COMPAT_OUT)/gpu-check/check.txt
 
 .PHONY: lint
 lint: $(STAMP) ## ruff check (the packages, tests and benchmarks)
@@ -47,9 +99,9 @@ gpu-check: ## every GPU acceptance step in one go, bundle in OUT (no CUDA: a red
 
 .PHONY: clean
 clean: ## remove the virtualenv, caches and untracked run outputs
-	rm -rf $(VENV) .pytest_cache .ruff_cache lightning_logs wandb results/runs *.egg-info
+	rm -rf $(VENV) $(COMPAT_VENV) .pytest_cache .ruff_cache lightning_logs wandb results/runs *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 .PHONY: help
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
