@@ -19,8 +19,12 @@ class ResultsError(ValueError):
     """A results file that cannot be used, with a one-line reason."""
 
 
-class SweepInterrupted(Exception):
-    """SIGINT (Ctrl-C) or SIGTERM stopped the sweep: its running children were killed, finished rows are on disk."""
+class SweepInterrupted(BaseException):
+    """SIGINT (Ctrl-C) or SIGTERM stopped the sweep: its running children were killed, finished rows are on disk.
+
+    A BaseException, as KeyboardInterrupt is: SIGTERM's handler raises it wherever the process is, and an `except
+    Exception` there (a library's import guard, an optional measurement) must not swallow the stop and let the sweep
+    run on to exit 0."""
 
     def __init__(self, signum: int, message: str):
         super().__init__(message)

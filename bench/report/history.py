@@ -48,6 +48,10 @@ from bench.results.io import inference_beside, load_inference, load_results
 from bench.results.provenance import MUST_MATCH
 
 NAME, HELP = "history", "results over commits: series per config, steps found in them, a static page"
+# The directed results a user tracks over commits: throughputs, latency, memory, time to train, quality, energy.
+# data_wait_fraction is a diagnostic (the share of a step spent waiting for data, a few thousandths on in-memory data,
+# where run-to-run noise is tens of percent of it): compare shows it, history does not chase its steps.
+SERIES_COLUMNS = [column for column in GATED if column != "data_wait_fraction"]
 UNKNOWN_COMMIT = "unknown"
 
 
@@ -218,7 +222,7 @@ def main(args: argparse.Namespace) -> int:
     reference = pd.concat([load_results(p) for p in results_files([Path(args.reference)])],
                           ignore_index=True) if args.reference else None
     repo = Path(args.repo) if args.repo else None
-    every = (series_of(results, "config_id", GATED, BY_NAME, repo)
+    every = (series_of(results, "config_id", SERIES_COLUMNS, BY_NAME, repo)
              + series_of(inference, "point_id", INFERENCE_GATED, INFERENCE_BY_NAME, repo))
     steps = [step for series in every for column in series.gated if column in series.rows
              for step in steps_of(series, column, args.threshold)]

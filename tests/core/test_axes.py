@@ -19,9 +19,13 @@ axes.AXES.insert(-2, axes.Axis("fused_adam", bool, "fused optimizer step", False
 from bench import cli
 from bench.core import columns
 from bench.core import config
+import dataclasses
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RunConfig(config.RunConfig):  # the axis's typed field (on config.RunConfig itself in a real change)
+    fused_adam: bool = False
 args = cli.build_parser().parse_args(["run", "--fused-adam", "on"])
-on = config.RunConfig(model="mlp", datamodule="mnist5k", fused_adam=args.fused_adam == "on")
-off = config.RunConfig(model="mlp", datamodule="mnist5k")
+on = RunConfig(model="mlp", datamodule="mnist5k", fused_adam=args.fused_adam == "on")
+off = RunConfig(model="mlp", datamodule="mnist5k")
 print({"flag": args.fused_adam, "column": "fused_adam" in columns.COLUMNS, "cell": on.columns()["fused_adam"],
        "identity": "fused_adam" in config.IDENTITY and config.identity(on.columns()) != config.identity(off.columns()),
        "label": on.label(), "quiet_label": off.label(), "reproduce": on.reproduce(), "run_ids": on.run_id != off.run_id,
