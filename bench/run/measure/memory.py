@@ -32,10 +32,12 @@ def gpu_peak(device: torch.device) -> Memory:
 
 
 def peak_rss_mb() -> float:
-    """Peak RSS of this process or of its children (DDP ranks), whichever is larger; ru_maxrss is KiB on Linux."""
+    """Peak RSS of this process or of its children (DDP ranks), whichever is larger; ru_maxrss is KiB on Linux. Never
+    below the RSS now: the kernel's high-water mark is updated lazily and can trail a reading of /proc by a page or so
+    (a row's peak below its own after-import baseline would be a contradiction)."""
     usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(usage, children) / 1024
+    return max(max(usage, children) / 1024, rss_now_mb())
 
 
 def rss_now_mb() -> float:
