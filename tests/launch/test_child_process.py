@@ -80,6 +80,7 @@ def test_reproduce_reruns_the_same_config(tmp_path):
 def test_a_sweep_starts_w_and_b_once_and_each_run_logs_to_it(tmp_path, monkeypatch):
     import wandb
 
+    wandb.teardown()  # a W&B an earlier test set up in this process would be reused, and name no service of ours
     monkeypatch.delenv("WANDB_SERVICE", raising=False)
     monkeypatch.delenv("WANDB_MODE", raising=False)
     try:

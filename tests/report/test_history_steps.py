@@ -108,6 +108,9 @@ def test_bad_threshold_is_one_line_and_exit_2(tmp_path, capsys):
 def test_wandb_gets_one_history_run_with_each_series_and_the_steps(tmp_path, capsys):
     import json
 
+    import wandb
+
+    wandb.teardown()  # a W&B an earlier test set up in this process (another mode) would be reused
     code, out = history(capsys, *sweeps(tmp_path, [1000.0, 700.0, 700.0]), "--out", tmp_path / "page",
                         "--wandb", "offline")
     (run_dir,) = (tmp_path / "page" / "wandb").glob("offline-run-*")
