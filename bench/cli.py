@@ -115,6 +115,8 @@ def command_run(args: argparse.Namespace) -> int:
     from bench.plan.planner import plan
 
     planned = plan(args)
+    for skipped in planned.skipped:  # what this machine cannot run: no row, one line each
+        print(skipped.line(), file=sys.stderr)
     out = open_sweep_folder(planned.out)
     with hold_sweep_folder(out):
         print(f"dnnbench: {len(planned.configs)} run(s), profile {args.profile}, results -> {out / 'results.csv'}")

@@ -170,6 +170,11 @@ class BenchDataModule(L.LightningDataModule):
         """Keyword arguments a model may take from the data (input_shape, num_classes, vocab_size...)."""
         raise NotImplementedError
 
+    def missing_data(self) -> str | None:
+        """Why this data cannot load on this machine (files that are not there), in one line with the fix; None
+        when it can. Checked when a sweep is planned, so nothing runs that would only fail."""
+        return None
+
 
 class TensorDataModule(BenchDataModule):
     """Train/val/test splits held in memory as tensors, served as pre-collated batches."""

@@ -40,6 +40,9 @@ class SequenceView(TensorDataModule):
         self.has_quality = self.source.has_quality
         self._prepared = False
 
+    def missing_data(self) -> str | None:
+        return self.source.missing_data()
+
     def prepare_data(self) -> None:
         self.source.prepare_data()
 

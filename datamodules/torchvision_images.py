@@ -41,6 +41,25 @@ class TorchvisionImages(ImageDataModule):
             for train in (True, False):
                 self._open(train)
 
+    def missing_data(self) -> str | None:
+        if self.download:
+            return None  # fetched in prepare_data where the network allows
+        where = os.path.join(os.path.abspath(self.data_dir), self.folder)
+        expected = self.expected_files()
+        missing = [name for name in expected if not self._present(os.path.join(where, name))]
+        if not missing:
+            return None
+        return (f"{self.registry_name} data not in {where} ({len(missing)} of {len(expected)} files missing, e.g. "
+                f"{missing[0]}): --data-arg download=true fetches it, --data-arg data_dir=FOLDER names a copy")
+
+    def expected_files(self) -> list[str]:
+        """The files torchvision reads, under data_dir/folder."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _present(path: str) -> bool:
+        return os.path.isfile(path)
+
     def _unpack_local_archives(self) -> None:
         """Hook: turn files a user copied in their distributed form into what torchvision reads."""
 
@@ -85,6 +104,13 @@ def _files_exist(self) -> bool:
 class IDXImages(TorchvisionImages):
     """MNIST-format (IDX) datasets: torchvision reads unpacked files, users often hold the .gz ones."""
 
+    def expected_files(self) -> list[str]:
+        return [os.path.splitext(os.path.basename(name))[0] for name, _ in self.dataset_class.resources]
+
+    @staticmethod
+    def _present(path: str) -> bool:
+        return os.path.isfile(path) or os.path.isfile(path + ".gz")  # unpacked when it loads
+
     def _unpack_local_archives(self) -> None:
         raw = os.path.join(self.data_dir, self.folder)
         for archive in glob.glob(os.path.join(raw, "*-ubyte.gz")):
@@ -127,4 +153,8 @@ class CIFAR10(TorchvisionImages):
     dataset_class = datasets.CIFAR10
     folder = "cifar-10-batches-py"
     how_to_get = "Unpack cifar-10-python.tar.gz (data_batch_1..5, test_batch, batches.meta) there."
+
+    def expected_files(self) -> list[str]:
+        lists = self.dataset_class.train_list + self.dataset_class.test_list
+        return [name for name, _ in lists] + [self.dataset_class.meta["filename"]]
     mean, std = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)

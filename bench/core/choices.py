@@ -20,6 +20,10 @@ MATMUL_PRECISIONS = ("highest", "high", "medium")  # torch.set_float32_matmul_pr
 MEMORY_FORMATS = ("contiguous", "channels_last")
 Precision = Literal["32-true", "16-mixed", "bf16-mixed", "bf16-true", "64-true"]  # as Lightning types them
 PRECISION_NAMES: tuple[Precision, ...] = get_args(Precision)  # bench/run/precision.py: their dtypes
+# Precisions a device type cannot run, and why (read by planning, which refuses them, and by the child's precheck).
+# Lightning would silently run bf16-mixed instead of 16-mixed on a CPU: a row labelled 16-mixed would be a lie.
+UNSUPPORTED_ON = {("16-mixed", "cpu"): "16-mixed is not supported on CPU (Lightning substitutes bf16-mixed); "
+                                       "use bf16-mixed"}
 STOP_AT_TARGET = (AUTO, "on", "off")  # auto: the profile's own rule (bench/core/profiles.py STOPS_AT_TARGET)
 INFER_BACKENDS = ("eager", "compile", "export", "onnxruntime", "int8")  # bench/run/measure/backends.py builds each
 DEVICE_TYPES = ("cpu", "cuda")

@@ -15,7 +15,7 @@ import os
 import sys
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from bench.core.config import DEFAULT_TIME_LIMIT_S, RunConfig, matrix
 from bench.core.errors import PlanError
 from bench.core.profiles import PROFILES
 from bench.integrations import wandb_log
+from bench.plan import runnable
 from bench.plan.flags import check_arguments, check_numbers, execution, key_values, output_folder
 from datamodules import ConfigError
 
@@ -43,6 +44,7 @@ class Plan:
     parallel: int | None = 1  # runs at once on this machine; None = auto (one per GPU)
     executor: str = "local"  # local | ray
     ray_address: str | None = None
+    skipped: list[runnable.Skipped] = field(default_factory=list)  # configs this machine cannot run, and why
 
 
 def model_classes(models: str) -> dict[str, Any]:
@@ -76,13 +78,15 @@ def check_sizes(classes: dict[str, Any], sizes: list[str]) -> None:
 
 
 def check_data(classes: dict[str, Any], data: list[str | None], data_args: dict, sizes: list[str],
-               profile: str) -> None:
+               profile: str) -> dict[tuple[str, str, str], str]:
     """Each model can take each datamodule at each size, and the datamodule takes the arguments and builds with
-    them (a size's own data arguments included)."""
+    them (a size's own data arguments included). Returns (model, size, datamodule) -> why that data cannot load
+    here (its files are missing), for the configs that cannot run (bench/plan/runnable.py)."""
+    problems: dict[tuple[str, str, str], str] = {}
     clashes = sorted(set(data_args) & set(RUNNER_DATA_ARGS))
     if clashes:
         raise PlanError(f"--data-arg {clashes[0]} is the runner's own: use {RUNNER_DATA_ARGS[clashes[0]]}")
-    for cls in classes.values():
+    for model, cls in classes.items():
         for size, dm_name in itertools.product(sizes, data):
             preset = cls.bench.size(size)
             dm_name = dm_name or preset.datamodule
@@ -97,6 +101,10 @@ def check_data(classes: dict[str, Any], data: list[str | None], data_args: dict,
                 reason = (traceback.format_exception_only(type(exc), exc)[-1]).strip()
                 raise PlanError(f"datamodule {dm_name!r} with {data_args or 'its defaults'}: {reason}") from None
             lightning_modules.check_compatible(cls, datamodule)
+            missing = getattr(datamodule, "missing_data", None)  # a user's datamodule may not say
+            if callable(missing) and (problem := missing()):
+                problems[(model, size, dm_name)] = problem
+    return problems
 
 
 def wandb_mode(requested: str | None, out: Path) -> str:
@@ -122,8 +130,8 @@ def plan(args: argparse.Namespace) -> Plan:
     choices = sweep_choices(args, classes)
     chosen_sizes = [choice["size"] for choice in choices["size"]]
     check_sizes(classes, chosen_sizes)
-    check_data(classes, [choice.get("datamodule") for choice in choices["datamodule"]], data_args, chosen_sizes,
-               args.profile)
+    data_problems = check_data(classes, [choice.get("datamodule") for choice in choices["datamodule"]], data_args,
+                               chosen_sizes, args.profile)
     if any(c.get("batch_size_mode") == AUTO for c in choices["batch_size"]) and (
             any(c["num_devices"] > 1 for c in choices["device"]) or args.num_nodes > 1):
         raise PlanError("--batch-sizes auto searches on one device (Lightning's batch size finder does not run "
@@ -143,7 +151,9 @@ def plan(args: argparse.Namespace) -> Plan:
         wandb=wandb_mode(args.wandb, out), sweep_name=out.name,
         wandb_project=args.wandb_project, wandb_entity=args.wandb_entity or "",
     )
-    return Plan(configs, out, **execution(args))
+    settings = execution(args)
+    configs, skipped = runnable.split(configs, data_problems, check_devices=settings["executor"] == "local")
+    return Plan(configs, out, skipped=skipped, **settings)
 
 
 def sweep_choices(args: argparse.Namespace, classes: dict[str, Any]) -> dict[str, Choices]:

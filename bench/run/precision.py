@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from bench.core.axes import PRECISION_NAMES
+from bench.core.choices import UNSUPPORTED_ON
 
 
 @dataclass(frozen=True)
@@ -44,9 +45,8 @@ class Precision:
 
 PRECISIONS: dict[str, Precision] = {p.name: p for p in (
     Precision("32-true", torch.float32),
-    # Lightning would silently run bf16-mixed instead on a CPU: a row labelled 16-mixed would be a lie.
     Precision("16-mixed", torch.float16, autocast_dtype=torch.float16,
-              cpu_unsupported="16-mixed is not supported on CPU (Lightning substitutes bf16-mixed); use bf16-mixed"),
+              cpu_unsupported=UNSUPPORTED_ON[("16-mixed", "cpu")]),
     Precision("bf16-mixed", torch.bfloat16, autocast_dtype=torch.bfloat16),
     Precision("bf16-true", torch.bfloat16, weight_dtype=torch.bfloat16),
     Precision("64-true", torch.float64, weight_dtype=torch.float64),
