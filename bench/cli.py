@@ -19,10 +19,11 @@ from typing import NoReturn
 
 from bench.check import command as check
 from bench.core.axes import AXES, PRECISION_NAMES
-from bench.core.columns import CONSOLE, Status
+from bench.core.columns import Status
 from bench.core.config import DEFAULT_TIME_LIMIT_S, PROFILES, TRAIN_TIME_SHARE
 from bench.core.errors import PlanError, ResultsError, SweepError, SweepInterrupted
 from bench.core.profiles import DEVICE_CAPS, STOPS_AT_TARGET, epoch_cap
+from bench.launch.console import common_label, fit, shown_path
 from bench.report import compare, history
 from bench.report import page as report
 from registries import ConfigError
@@ -119,21 +120,23 @@ def command_run(args: argparse.Namespace) -> int:
         print(skipped.line(), file=sys.stderr)
     out = open_sweep_folder(planned.out)
     with hold_sweep_folder(out):
-        print(f"dnnbench: {len(planned.configs)} run(s), profile {args.profile}, results -> {out / 'results.csv'}")
+        common = common_label(planned.configs)
+        print(fit(f"dnnbench: {len(planned.configs)} run(s){f' of {common}' if common else ''}, results -> "
+                  f"{shown_path(out / 'results.csv')}"))
         rows = run_sweep(planned.configs, out, resume=args.resume, progress=not args.no_progress,
                          parallel=planned.parallel, executor=planned.executor, ray_address=planned.ray_address)
         print_table(rows)
         finish_sweep(out, planned.configs[0].wandb if planned.configs else "disabled", args.wandb_project,
                      args.wandb_entity)
-    print(f"dnnbench: results in {out / 'results.csv'}")
+    print(f"dnnbench: results in {shown_path(out / 'results.csv')}")
     if advice := repeats_advice(rows, args.repeats):
         print(advice)
     if (out / "inference.csv").exists():
-        print(f"dnnbench: inference backends in {out / 'inference.csv'}")
+        print(f"dnnbench: inference backends in {shown_path(out / 'inference.csv')}")
     failed = [row for row in rows if not Status(row["status"]).measured]
     if failed:
-        print(f"dnnbench: {len(failed)} of {len(rows)} run(s) ended in error or timeout (reasons in the table above "
-              f"and in {out / 'runs'}/<run>.log): exit code 1", file=sys.stderr)
+        print(fit(f"dnnbench: {len(failed)} of {len(rows)} run(s) ended in error or timeout (why: the run lines "
+                  f"above, {shown_path(out / 'runs')}/<run>.log): exit code 1"), file=sys.stderr)
         return 1
     return 0
 
@@ -142,7 +145,7 @@ def finish_sweep(out: Path, wandb_mode: str, project: str = "dnnbench", entity: 
     """Report and W&B summary: failures here are warnings, the CSV is already safe on disk."""
     try:
         index = report.write_report([out / "results.csv"], out)
-        print(f"dnnbench: report in {index}")
+        print(f"dnnbench: report in {shown_path(index)}")
     except Exception as exc:
         print(f"dnnbench: warning: report not written ({exc})", file=sys.stderr)
     if wandb_mode != "disabled":
@@ -156,18 +159,11 @@ def finish_sweep(out: Path, wandb_mode: str, project: str = "dnnbench", entity: 
 
 
 def print_table(rows: list[dict]) -> None:
-    """The sweep's rows in the console: the console columns, numbers as the report writes them, units in headers."""
-    import pandas as pd
+    """The sweep's rows in the console: what varies and the headline numbers, within 120 columns."""
+    from bench.launch.console import sweep_table
 
-    from bench.core.columns import BY_NAME, heading, number
-
-    if not rows:
-        return
-    frame = pd.DataFrame(rows).reindex(columns=CONSOLE)
-    for column in CONSOLE:
-        if BY_NAME[column].numeric:
-            frame[column] = frame[column].map(number)
-    print(frame.fillna("").rename(columns=heading).to_string(index=False))
+    if rows:
+        print(sweep_table(rows))
 
 
 def command_list(args: argparse.Namespace) -> int:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bench.core import config as cfg
-from bench.core.columns import Status, number
+from bench.core.columns import Status
 from bench.core.config import RunConfig
 from bench.core.errors import SweepError, SweepInterrupted
 from bench.core.inference_columns import INFERENCE_COLUMNS, INFERENCE_FILE
@@ -220,7 +220,7 @@ def run_sweep(configs: list[RunConfig], sweep_dir: Path, resume: bool, progress:
     """
     csv_path = sweep_dir / "results.csv"
     todo, done = runs_to_do(configs, csv_path, resume)
-    console = Console(len(todo), show=progress)
+    console = Console(len(todo), show=progress, configs=todo)
     queue = RunQueue(todo)
     with StopSignals() as stop, executor_for(todo, parallel, executor, ray_address) as engine:
         for event in engine.run(queue, sweep_dir):
@@ -230,7 +230,7 @@ def run_sweep(configs: list[RunConfig], sweep_dir: Path, resume: bool, progress:
                 config, row = event
                 row = write_inference_rows(sweep_dir / INFERENCE_FILE, with_quality_drift(row, done))
                 done.append(append_row(csv_path, row))  # after its inference rows: see write_inference_rows
-                console.finished(f"  {config.label():48s} {row.status:11s} {console_summary(row)}")
+                console.finished(config, row)
             stop.check(len(done), len(configs), csv_path)
     console.clear()
     return done
@@ -247,26 +247,6 @@ def write_inference_rows(csv_path: Path, row: RunRow) -> RunRow:
     return row
 
 
-def console_summary(row: RunRow) -> str:
-    """A run's console line after its label and status: quality and speed with units (or why it failed), and a
-    warning line when it shared its device."""
-    if row.get("status") != Status.OK:
-        text = str(row.get("message", ""))[:100]
-    else:
-        parts = []
-        if row.get("metric_value") not in (None, ""):
-            parts.append(f"test {row.get('metric_name')} {number(row.get('metric_value'))}" + target_text(row))
-        for column, name, unit in (("train_samples_per_s", "train", "samples/s"),
-                                   ("infer_samples_per_s", "infer", "samples/s"), ("latency_p50_ms", "p50", "ms")):
-            if row.get(column) not in (None, ""):
-                parts.append(f"{name} {number(row.get(column))} {unit}")
-        parts += [f"batch {row.get('batch_size')}", f"{number(row.get('wall_s') or 0)} s"]
-        text = ", ".join(parts)
-    if row.get("noise_warning"):
-        text += f"\n    warning: {row.get('noise_warning')}"
-    return text
-
-
 def repeats_advice(rows: list[dict[str, Any]], repeats: int) -> str:
     """One line for a sweep of single runs whose speed windows already disagreed: what one process cannot show."""
     from bench.core.stats import UNSTEADY_SPREAD
@@ -278,16 +258,3 @@ def repeats_advice(rows: list[dict[str, Any]], repeats: int) -> str:
     return (f"dnnbench: note: one process per config, and the speed windows of {len(unsteady)} of {len(rows)} run(s) "
             f"differed by {UNSTEADY_SPREAD:.0%} or more: separate processes of one config can differ as much (10-20 % "
             "on a 2-core VM); --repeats 3 gives that range and lets compare judge it")
-
-
-def target_text(row: RunRow) -> str:
-    """` (val 0.971 ≥ target 0.97 at 4.3 s)` or ` (val 0.95 < target 0.97 in 2 epoch(s))`: whether the run got
-    there, on the validation value the target was judged on (the test value before it may sit either side)."""
-    if row.get("reached_target") not in ("yes", "no"):
-        return ""
-    target, judged = number(row.get("metric_target")), row.get("target_metric_value")
-    reached, below = ("≤", ">") if row.get("metric_direction") == "min" else ("≥", "<")
-    val = f"val {number(judged)}" if judged not in (None, "") else "val"
-    if row.get("reached_target") == "no":
-        return f" ({val} {below} target {target} in {row.get('epochs')} epoch(s))"
-    return f" ({val} {reached} target {target} at {number(row.get('time_to_target_s'))} s)"

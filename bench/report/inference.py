@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.core.columns import Status
-from bench.report.numbers import human
+from bench.core.numbers import human
 from bench.report.plots import Chart
 from bench.results.io import inference_beside, load_inference
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from bench.report.numbers import human, human_header
+from bench.core.numbers import human, human_header
 from bench.report.tables import OK, against_baseline, cells, memory_column, speedup
 
 BEST_MARK, REACHED, MISSED = "★", "✓", "✗"

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import pandas as pd
 
 from bench.core.columns import Status
-from bench.report.numbers import human
+from bench.core.numbers import human
 from bench.report.tables import against_baseline, memory_column
 
 MARKERS = "osD^vP*X<>ph"  # one per config, in sweep order

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.report.numbers import human
+from bench.core.numbers import human
 from bench.report.overview import BEST_MARK, MISSED, REACHED
 from bench.report.plots import Chart
 from bench.report.sections import Section

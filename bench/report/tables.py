@@ -11,8 +11,8 @@ import pandas as pd
 from bench.core import config as cfg
 from bench.core.columns import BY_NAME, COLUMNS, NUMERIC, Status, of_group
 from bench.core.errors import ResultsError
+from bench.core.numbers import drift_words, human, human_header, step_of
 from bench.core.stats import summarize, time_to_train
-from bench.report.numbers import drift_words, human, human_header, step_of
 from bench.results.io import load_results
 from bench.results.provenance import provenance
 

@@ -14,24 +14,11 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.core.columns import COLUMNS, Status
+from bench.core.columns import COLUMNS
 from bench.core.config import RunConfig
-from bench.core.row import Cells, RunRow
-from bench.launch.sweep import RunQueue, console_summary, hold_sweep_folder
+from bench.launch.sweep import RunQueue, hold_sweep_folder
 from bench.results.io import read_rows
 from tests.helpers import FAKE, ROOT, one_line_error, sweep_args
-
-
-def test_console_line_has_units_batch_size_and_the_noise_warning():
-    config = RunConfig(model="mlp", datamodule="mnist5k", batch_size=64)
-    row = RunRow(config).add(Cells({"metric_name": "acc", "metric_value": 0.98123, "train_samples_per_s": 14110.3,
-                                    "infer_samples_per_s": 1281000.0, "latency_p50_ms": 0.04997, "wall_s": 12.3,
-                                    "noise_warning": "shared device: other processes used 1.2 of 2 CPU cores"}))
-    line, warning = console_summary(row).split("\n")
-    assert line == ("test acc 0.9812, train 14110 samples/s, infer 1.281 M samples/s, p50 0.04997 ms, batch 64, "
-                    "12.3 s")
-    assert warning.strip() == "warning: shared device: other processes used 1.2 of 2 CPU cores"
-    assert console_summary(RunRow(config, Status.OOM, "CUDA out of memory")) == "CUDA out of memory"
 
 
 @pytest.mark.integration
@@ -263,17 +250,3 @@ def test_resume_reruns_a_config_whose_model_argument_changed(tmp_path):
     assert main(common + ["--model-arg", "mode=nan"]) == 0  # another argument: another config, so it runs
     rows = read_rows(out / "results.csv")
     assert [(r["model_args"], r["status"]) for r in rows] == [('{"mode": "ok"}', "ok"), ('{"mode": "nan"}', "diverged")]
-
-
-def test_the_console_line_says_whether_the_run_reached_its_target_and_on_which_split():
-    from bench.core.config import RunConfig
-    from bench.core.row import Cells, RunRow
-    from bench.launch.sweep import console_summary
-
-    cells = {"metric_name": "acc", "metric_value": 0.922, "metric_target": 0.93, "metric_direction": "max",
-             "epochs": 3, "wall_s": 12.0, "target_metric_value": 0.931}
-    row = RunRow(RunConfig(model="mlp", datamodule="mnist5k", batch_size=64)).add(Cells(cells))
-    assert console_summary(row.add(Cells({"reached_target": "yes", "time_to_target_s": 4.31}))).startswith(
-        "test acc 0.922 (val 0.931 ≥ target 0.93 at 4.31 s), batch 64")
-    missed = row.add(Cells({"reached_target": "no", "target_metric_value": 0.91}))
-    assert console_summary(missed).startswith("test acc 0.922 (val 0.91 < target 0.93 in 3 epoch(s))")

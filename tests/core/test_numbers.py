@@ -3,7 +3,7 @@ headers with their unit once."""
 
 import pytest
 
-from bench.report.numbers import drift_words, human, human_header, step_of
+from bench.core.numbers import drift_words, human, human_header, step_of
 
 
 @pytest.mark.parametrize(("value", "text"), [

@@ -1,6 +1,6 @@
-"""Report numbers (step: measured values -> text for people): 3 significant figures, thousands separators, an SI
-prefix from a million on, a value below the precision of what it is compared with shown as 0, headers with
-their unit once, quality drift in words."""
+"""Numbers for people (step: measured values -> text for the console, the report and compare): 3 significant figures,
+thousands separators, an SI prefix from a million on, a value below the precision of what it is compared with shown
+as 0, headers with their unit once, quality drift in words."""
 
 from __future__ import annotations
 
