@@ -14,6 +14,10 @@ import numpy as np
 UNSTEADY_SPREAD = 0.10
 
 P_NOISE = 0.05  # compare: a change whose Mann-Whitney p-value is at least this is noise
+# compare, one run a side: a timing metric (throughput, latency, time to target) that moved less than this is noise,
+# whatever --threshold says. Separate processes of one config differed by 10-20 % either way on the reference VM
+# (above), so one run against one run cannot show a smaller change; --repeats can.
+SINGLE_RUN_NOISE = 0.20
 
 
 def olympic_mean(values: list[float]) -> float:

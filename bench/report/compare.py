@@ -1,14 +1,18 @@
-"""`dnnbench compare BASE.csv NEW.csv [--threshold PCT]`: per-metric changes of each config; exit 1 on a regression.
+"""`dnnbench compare BASE NEW [--threshold PCT] [--metrics NAME,...|all]`: per-metric changes of each config; exit 1
+on a regression. BASE and NEW are results CSVs or sweep folders (every results.csv in or below one, as `report`).
 
 Exit codes: 0 nothing regressed beyond the threshold, 1 something did, 2 unusable input.
-Every column with a better direction is judged (quality, throughput, latency, memory, time-to-target), and so is
-each secondary test metric (other_metrics) that declares its direction. The rule, per metric of each config:
+By default the headline metrics are judged: quality, whether the target was reached, time to target, train and
+inference throughput, latency p50 and peak memory. `--metrics` names others (any column with a better direction, or
+a secondary test metric of other_metrics), `--metrics all` judges every one. The rule, per metric of each config:
   1. the change is the new median against the base median; within --threshold percent it is `same`;
   2. beyond it, with at least 4 repeats on each side, two-sided Mann-Whitney U decides: p >= 0.05 marks it
      `noise`, otherwise it stands (a REGRESSION, or `improved`);
   3. with fewer repeats on a side (1-3: no difference can reach p < 0.05 there, so the test has no power to
      decide), it stands only if the two sides' ranges (min..max) do not overlap; overlapping ranges are `noise`.
-     One run per side is judged by the threshold alone.
+     One run per side is judged by the threshold alone, except a timing metric (throughput, latency, time to
+     target): one process against one cannot show a change under 20 % (separate processes of one config differ
+     that much on a busy machine: bench/core/stats.py SINGLE_RUN_NOISE), so a smaller one is `noise`.
 A base with >= 5 runs of a benchmark is also a reference for MLPerf's convergence gate (bench/report/convergence.py):
 the new side's epochs and steps to the target, per config, against the reference's (INVALID and REGRESSION fail).
 With 2 or more repeats a side, `P(new better)` gives the probability that a new run beats a base run (for a
@@ -35,13 +39,14 @@ import pandas as pd
 
 from bench.core import config as cfg
 from bench.core import stats
-from bench.core.columns import BY_NAME, GATED, Column, Status, number
+from bench.core.columns import BY_NAME, GATED, HEADLINE, Column, Status, number
 from bench.core.inference_columns import INFERENCE_BY_NAME, INFERENCE_GATED, KEY
 from bench.report import convergence
-from bench.results.io import ResultsError, inference_beside, load_inference, load_results
+from bench.results.io import ResultsError, inference_beside, load_inference, load_results, results_files
 from bench.results.provenance import differences
 
-NAME, HELP = "compare", "compare two results CSVs; exit 1 on regressions"
+NAME, HELP = "compare", "compare two results CSVs or sweep folders; exit 1 on regressions"
+TIMED_UNITS = ("samples/s", "ms", "s")  # timing metrics: a single run of each is as noisy as the machine
 TESTED_REPEATS = 4  # per side: from here a two-sided Mann-Whitney U can reach p < 0.05 (3 vs 3: p >= 0.1)
 
 
@@ -49,9 +54,10 @@ def ranges_overlap(base: list[float], new: list[float]) -> bool:
     return max(min(base), min(new)) <= min(max(base), max(new))
 
 
-def judge(base: list[float], new: list[float], direction: str, threshold: float) -> tuple[float, str, bool]:
+def judge(base: list[float], new: list[float], direction: str, threshold: float,
+          timing: bool = False) -> tuple[float, str, bool]:
     """(change in percent, verdict, whether a significance test must still confirm it) for one metric of one config:
-    the module docstring's rule, short of the test itself."""
+    the module docstring's rule, short of the test itself; `timing`: a throughput, latency or time."""
     base_centre, new_centre = statistics.median(base), statistics.median(new)
     if base_centre == 0:
         change = 0.0 if new_centre == 0 else float("inf")
@@ -64,6 +70,8 @@ def judge(base: list[float], new: list[float], direction: str, threshold: float)
     verdict = "REGRESSION" if worse else "improved"
     if min(len(base), len(new)) >= TESTED_REPEATS:
         return change, verdict, True
+    if timing and len(base) == len(new) == 1 and abs(change) < stats.SINGLE_RUN_NOISE * 100:
+        return change, "noise", False
     return change, "noise" if ranges_overlap(base, new) else verdict, False
 
 
@@ -92,8 +100,9 @@ def mark_noise(rows: list[dict], pending: list[tuple[int, list[float], list[floa
 
 
 def metric_samples(old_ok: pd.DataFrame, new_ok: pd.DataFrame, gated: list[str] = GATED,
-                   by_name: dict[str, Column] = BY_NAME):
-    """(name, direction, base values, new values) for every gated column and directed secondary metric."""
+                   by_name: dict[str, Column] = BY_NAME, secondary_names: set[str] | None = None):
+    """(name, direction, base values, new values, whether it is a timing metric) for every gated column and directed
+    secondary metric (those in `secondary_names`; None: all of them)."""
     for column in gated:
         if column not in old_ok or column not in new_ok:
             continue
@@ -101,7 +110,8 @@ def metric_samples(old_ok: pd.DataFrame, new_ok: pd.DataFrame, gated: list[str] 
         if direction == "row":
             direction = new_ok["metric_direction"].iloc[0] or "max"
             name = f"quality ({new_ok['metric_name'].iloc[0]})"
-        yield name, direction, old_ok[column].dropna().tolist(), new_ok[column].dropna().tolist()
+        yield (name, direction, old_ok[column].dropna().tolist(), new_ok[column].dropna().tolist(),
+               by_name[column].unit in TIMED_UNITS)
     secondary: dict[str, tuple[str, list, list]] = {}
     for side, frame in ((1, old_ok), (2, new_ok)):
         for metrics in frame["other_metrics"] if "other_metrics" in frame else []:
@@ -110,7 +120,8 @@ def metric_samples(old_ok: pd.DataFrame, new_ok: pd.DataFrame, gated: list[str] 
                     secondary.setdefault(metric, (entry["better"], [], []))[side].append(  # type: ignore[union-attr]
                         float(entry["value"]))
     for metric, (direction, before, after) in sorted(secondary.items()):
-        yield f"other ({metric})", direction, before, after
+        if secondary_names is None or metric in secondary_names:
+            yield f"other ({metric})", direction, before, after, False
 
 
 def status_change(label: str, old_rows: pd.DataFrame, new_rows: pd.DataFrame) -> dict:
@@ -152,16 +163,23 @@ def point_label(row: dict) -> str:
     return f"{text} | {row['backend']} infer-bs{int(row['infer_batch_size'])}" if "backend" in row else text
 
 
-def inference_comparison(base_csv: str, new_csv: str, threshold: float) -> tuple[pd.DataFrame, list, list]:
+def inference_comparison(base_csvs: list, new_csvs: list, threshold: float) -> tuple[pd.DataFrame, list, list]:
     """The inference.csv rows beside each side's results, gated like the results rows (none: an empty table)."""
-    base, new = (load_inference(inference_beside(path)) for path in (base_csv, new_csv))
+    base, new = (concat([load_inference(inference_beside(path)) for path in paths]) for paths in (base_csvs, new_csvs))
     if base.empty or new.empty:
         return pd.DataFrame(), [], []
     return compare(base, new, threshold, "point_id", INFERENCE_GATED, INFERENCE_BY_NAME)
 
 
+def concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """One side's frames (a folder of sweeps: one per results file) as one; the empty ones add nothing."""
+    full = [frame for frame in frames if not frame.empty]
+    return pd.concat(full, ignore_index=True) if len(full) > 1 else full[0] if full else frames[0]
+
+
 def compare(base: pd.DataFrame, new: pd.DataFrame, threshold: float, key: str = "config_id",
-            gated: list[str] = GATED, by_name: dict[str, Column] = BY_NAME) -> tuple[pd.DataFrame, list, list]:
+            gated: list[str] = GATED, by_name: dict[str, Column] = BY_NAME,
+            secondary_names: set[str] | None = None) -> tuple[pd.DataFrame, list, list]:
     """Each config's (`key`'s) metrics judged; results frames by default, inference frames with their own key
     (`point_id`: the config, backend and batch size) and columns."""
     base_groups = dict(list(base.groupby(key, sort=False)))
@@ -177,10 +195,11 @@ def compare(base: pd.DataFrame, new: pd.DataFrame, threshold: float, key: str = 
             continue
         if (reached := reached_change(label, old_rows, new_rows)) is not None:
             rows.append(reached | {"noisy": noisy})
-        for name, direction, before, after in metric_samples(old_ok, new_ok, gated, by_name):
+        for name, direction, before, after, timing in metric_samples(old_ok, new_ok, gated, by_name,
+                                                                     secondary_names):
             if not before or not after:
                 continue
-            change, verdict, needs_test = judge(before, after, direction, threshold)
+            change, verdict, needs_test = judge(before, after, direction, threshold, timing)
             if needs_test:
                 pending.append((len(rows), before, after))
             rows.append({"config": label, "metric": name, "base": number(statistics.median(before)),
@@ -194,19 +213,48 @@ def compare(base: pd.DataFrame, new: pd.DataFrame, threshold: float, key: str = 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("base", help="results CSV of the baseline")
-    parser.add_argument("new", help="results CSV to judge against it")
+    parser.add_argument("base", help="results CSV of the baseline, or a sweep folder (every results.csv in or "
+                        "below it)")
+    parser.add_argument("new", help="results CSV or sweep folder to judge against it")
     parser.add_argument("--threshold", type=float, default=5.0, help="percent change that counts (default 5)")
+    parser.add_argument("--metrics", default="headline", metavar="NAME[,NAME]|all",
+                        help="metrics to gate besides status and reached target: headline (quality, time to target, "
+                        "train/infer samples/s, latency p50, peak memory), all (every column with a better direction "
+                        "and every directed secondary metric), or a comma list of column or secondary metric names")
+
+
+def secondary_metrics(frame: pd.DataFrame) -> set[str]:
+    """The directed secondary metrics (other_metrics) of a side's rows."""
+    return {metric for metrics in frame.get("other_metrics", []) if isinstance(metrics, dict)
+            for metric, entry in metrics.items() if entry.get("better") in ("max", "min")}
+
+
+def chosen_metrics(text: str, base: pd.DataFrame, new: pd.DataFrame) -> tuple[list[str], set[str] | None]:
+    """--metrics as (results columns to gate, secondary metric names to gate; None: every one)."""
+    if text == "headline":
+        return HEADLINE, set()
+    if text == "all":
+        return GATED, None
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    known = secondary_metrics(base) | secondary_metrics(new)
+    unknown = [name for name in names if name not in GATED and name not in known]
+    if unknown or not names:
+        raise ResultsError(f"--metrics: unknown metric {unknown[0] if unknown else repr(text)}; use headline, all, or "
+                           f"names from: {', '.join(GATED + sorted(known))}")
+    return [name for name in GATED if name in names], {name for name in names if name in known}
 
 
 def main(args: argparse.Namespace) -> int:
     if not (math.isfinite(args.threshold) and args.threshold >= 0):
         raise ResultsError(f"--threshold must be a finite percentage >= 0; got {args.threshold:g}")
-    base, new = load_results(args.base), load_results(args.new)
+    base_csvs, new_csvs = results_files([args.base]), results_files([args.new])
+    base, new = (concat([load_results(path) for path in paths]) for paths in (base_csvs, new_csvs))
     for difference in differences(base, new):  # numbers from different machines or software are not like for like
         print(f"dnnbench compare: warning: {difference}", file=sys.stderr)
-    table, only_base, only_new = compare(base, new, args.threshold)
-    points, points_base, points_new = inference_comparison(args.base, args.new, args.threshold)
+    gated_columns, secondary_names = chosen_metrics(getattr(args, "metrics", "headline"), base, new)
+    table, only_base, only_new = compare(base, new, args.threshold, gated=gated_columns,
+                                         secondary_names=secondary_names)
+    points, points_base, points_new = inference_comparison(base_csvs, new_csvs, args.threshold)
     table = pd.concat([table, points], ignore_index=True) if not points.empty else table
     gated = convergence.gate_table(base, new)  # a base with >= 5 runs of a benchmark: MLPerf's convergence gate
     table = pd.concat([table, gated], ignore_index=True) if not gated.empty else table

@@ -27,7 +27,8 @@ from bench.report.sections import (
     provenance_section,
     run_summary,
 )
-from bench.report.tables import prepare, results_files
+from bench.report.tables import prepare
+from bench.results.io import results_files
 
 NAME, HELP = "report", "render summary.md, plots and index.html from results CSVs or sweep folders"
 

@@ -10,7 +10,6 @@ import pandas as pd
 
 from bench.core import config as cfg
 from bench.core.columns import BY_NAME, COLUMNS, NUMERIC, Status, of_group
-from bench.core.errors import ResultsError
 from bench.core.numbers import drift_words, human, human_header, step_of
 from bench.core.stats import summarize, time_to_train
 from bench.results.io import load_results
@@ -28,20 +27,6 @@ HIDDEN = {"metric_target"}  # shown in the quality table's metric cell instead
 
 
 # ----------------------------------------------------------------------------------------------- reading
-def results_files(paths: list[Path]) -> list[Path]:
-    """The CSVs named, and every results.csv in or below each folder named."""
-    found: list[Path] = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            inside = sorted(path.rglob("results.csv"))
-            if not inside:
-                raise ResultsError(f"{path}: no results.csv in this folder or below it")
-            found += inside
-        else:
-            found.append(path)  # load_results names a missing file
-    return list(dict.fromkeys(found))
-
-
 def prepare(csv_paths: list[Path]) -> pd.DataFrame:
     """All rows of all files through the one reader, with their source folder, labels and derived columns."""
     frames = []

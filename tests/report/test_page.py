@@ -163,5 +163,6 @@ def test_report_has_an_energy_table_and_chart_and_compare_gates_energy(tmp_path,
     assert "All measurements: energy" in summary and "train joules per sample (J)" in summary
     assert (tmp_path / "report" / "energy.png").exists()
     worse = write_csv(tmp_path / "new.csv", [make_row(**energy_cells | {"train_joules_per_sample": 0.8})])
-    assert main(["compare", str(base), str(worse)]) == 1  # more energy per sample: a regression
+    assert main(["compare", str(base), str(worse)]) == 0  # energy is no headline metric: gated when asked for
+    assert main(["compare", str(base), str(worse), "--metrics", "all"]) == 1  # more energy per sample: a regression
     assert "train_joules_per_sample" in capsys.readouterr().out
