@@ -92,8 +92,10 @@ TABLE: tuple[Column, ...] = (
     _c("train_samples_per_s", "speed", "training samples per second (all devices) of the Trainer loop: median "
        "over the speed window's sub-windows, each step timed from the end of the previous batch (data fetch and "
        "Lightning's loop included)", numeric=True, better="max", unit="samples/s", console=True),
-    _c("train_samples_per_s_spread", "speed", "(max - min) / median of the sub-window throughputs in this one "
-       "process (from 10 % the message recommends --repeats)", numeric=True, unit="ratio"),
+    _c("train_samples_per_s_spread", "speed", "how steady the run's speed was: (max - min) / median of the "
+       "throughputs of the speed window's 10-step sub-windows in this one process (0.1 = 10 % apart). Two configs "
+       "whose throughputs are closer than this cannot be told apart by one run each: the sweep then suggests "
+       "--repeats 3", numeric=True, unit="ratio"),
     _c("timed_steps", "speed", "training steps inside the speed window: 100 after 10 warm-up steps (on a CPU it may "
        "stop at 10 s once it has 20), the quality run's own and, where it stopped sooner, the rest from a short fit "
        "after it (smoke: the quality run's few steps after the first); the host waits for the device only at the "

@@ -8,9 +8,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Windows of one run further apart than this: the sweep says one process per config is not enough. On the 2-core
-# reference VM the windows of one run spread 10-70 % and separate processes of one config differed by 10-20 % either
-# way (warm vs fresh interpreter, alternating, quiet: cnn 1.18, resnet 0.94): the machine's, not the launch's.
+# Windows of one run further apart than this make a run unsteady. On the 2-core reference VM the windows of one run
+# spread 10-70 % and separate processes of one config differed by 10-20 % either way (warm vs fresh interpreter,
+# alternating, quiet: cnn 1.18, resnet 0.94): the machine's, not the launch's. Nearly every sweep there has an
+# unsteady run, so that alone says nothing: the sweep suggests --repeats only where it changes a conclusion, when two
+# of its configs one setting apart (32-true vs bf16-mixed of a model) have throughputs closer than the larger of
+# their spreads (and that spread is at least this): which of the two is faster could then come out either way.
 UNSTEADY_SPREAD = 0.10
 
 P_NOISE = 0.05  # compare: a change whose Mann-Whitney p-value is at least this is noise
@@ -92,3 +95,10 @@ def not_different(base: list[list[float]], new: list[list[float]]) -> list[bool]
 
     pvalues = np.atleast_1d(mannwhitneyu(np.array(base), np.array(new), alternative="two-sided", axis=1).pvalue)
     return [bool(p >= P_NOISE) for p in pvalues]
+
+
+def closer_than_spread(a: float, b: float, spread_a: float, spread_b: float) -> bool:
+    """Whether two single runs' throughputs are closer than their windows' larger spread (a relative gap against a
+    relative spread), the spread being at least UNSTEADY_SPREAD: one run each cannot say which is faster."""
+    spread = max(spread_a, spread_b)
+    return spread >= UNSTEADY_SPREAD and min(a, b) > 0 and abs(a - b) / min(a, b) < spread

@@ -8,10 +8,12 @@ stop it between rows: running children are killed, finished rows stay, `--resume
 from __future__ import annotations
 
 import fcntl
+import itertools
 import os
 import signal
 import socket
 import tempfile
+import textwrap
 import threading
 import time
 from collections import Counter
@@ -248,13 +250,38 @@ def write_inference_rows(csv_path: Path, row: RunRow) -> RunRow:
 
 
 def repeats_advice(rows: list[dict[str, Any]], repeats: int) -> str:
-    """One line for a sweep of single runs whose speed windows already disagreed: what one process cannot show."""
-    from bench.core.stats import UNSTEADY_SPREAD
+    """For a sweep of single runs, a note when it cannot draw a conclusion it was run for: two configs one setting
+    apart whose train throughputs are closer than their speed windows' spread (bench/core/stats.py UNSTEADY_SPREAD).
+    Empty otherwise: an unsteady run alone changes no comparison."""
+    from bench.core.stats import closer_than_spread
 
-    unsteady = [r for r in rows if r.get("status") == Status.OK
-                and float(r.get("train_samples_per_s_spread") or 0) >= UNSTEADY_SPREAD and r.get("profile") != "smoke"]
-    if repeats > 1 or not unsteady:
+    def speed(row: dict[str, Any]) -> tuple[float, float] | None:
+        try:
+            return float(row["train_samples_per_s"]), float(row.get("train_samples_per_s_spread") or 0)
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    ok = [r for r in rows if r.get("status") == Status.OK and r.get("profile") != "smoke" and speed(r)]
+    if repeats > 1:
         return ""
-    return (f"dnnbench: note: one process per config, and the speed windows of {len(unsteady)} of {len(rows)} run(s) "
-            f"differed by {UNSTEADY_SPREAD:.0%} or more: separate processes of one config can differ as much (10-20 % "
-            "on a 2-core VM); --repeats 3 gives that range and lets compare judge it")
+    close = []
+    for axis in cfg.IDENTITY:  # rows alike in every other axis, in buckets: linear in the rows, not quadratic
+        buckets: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for row in ok:
+            rest = tuple(str(row.get(other, "")) for other in cfg.IDENTITY if other != axis)
+            buckets.setdefault(rest, []).append(row)
+        pairs = [(a, b) for bucket in buckets.values() for a, b in itertools.combinations(bucket, 2)
+                 if str(a.get(axis, "")) != str(b.get(axis, ""))]
+        for a, b in pairs:
+            (speed_a, spread_a), (speed_b, spread_b) = speed(a), speed(b)  # type: ignore[misc]
+            if not closer_than_spread(speed_a, speed_b, spread_a, spread_b):
+                continue
+            pair = f"{a[axis]} from {b[axis]}" if axis == "model" else f"{a['model']} {a[axis]} from {b[axis]}"
+            close.append(f"{pair} (train speeds {abs(speed_a - speed_b) / min(speed_a, speed_b) * 100:.0f} % "
+                         f"apart, their speed windows {max(spread_a, spread_b) * 100:.0f} %)")
+    if not close:
+        return ""
+    many = f"{len(close)} pairs one setting apart, e.g. " if len(close) > 1 else ""
+    return textwrap.fill(f"dnnbench: note: one run per config cannot tell {many}{close[0]}: --repeats 3 measures "
+                         "the range and lets compare judge it", 120,
+                         subsequent_indent="  ", break_on_hyphens=False)

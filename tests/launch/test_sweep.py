@@ -250,3 +250,29 @@ def test_resume_reruns_a_config_whose_model_argument_changed(tmp_path):
     assert main(common + ["--model-arg", "mode=nan"]) == 0  # another argument: another config, so it runs
     rows = read_rows(out / "results.csv")
     assert [(r["model_args"], r["status"]) for r in rows] == [('{"mode": "ok"}', "ok"), ('{"mode": "nan"}', "diverged")]
+
+
+def test_the_repeats_advice_comes_only_when_single_runs_cannot_tell_two_variants_apart():
+    """Unsteady windows alone say nothing (nearly every run on a 2-core VM has them); two configs one setting apart
+    whose speeds are closer than their windows' spread do: which is faster could come out either way."""
+    from bench.launch.sweep import repeats_advice
+    from tests.results_fixtures import make_row
+
+    steady_apart = [make_row(train_samples_per_s=1000.0, train_samples_per_s_spread=0.3),
+                    make_row(precision="bf16-mixed", train_samples_per_s=1500.0, train_samples_per_s_spread=0.3)]
+    assert repeats_advice(steady_apart, 1) == ""  # 50 % apart, windows 30 %: bf16-mixed is faster either way
+    close = [make_row(train_samples_per_s=1000.0, train_samples_per_s_spread=0.23),
+             make_row(precision="bf16-mixed", train_samples_per_s=1040.0, train_samples_per_s_spread=0.05)]
+    advice = repeats_advice(close, 1)
+    assert " ".join(advice.split()).startswith("dnnbench: note: one run per config cannot tell cnn 32-true from bf16-mixed (train "
+                             "speeds 4 % apart, their speed windows 23 %)") and "--repeats 3" in advice
+    assert all(len(line) <= 120 for line in advice.splitlines())
+    assert repeats_advice(close, 3) == ""  # repeats measure the range
+    quiet = [dict(row, train_samples_per_s_spread=0.05) for row in close]
+    assert repeats_advice(quiet, 1) == ""  # steady windows: 4 % is a difference
+    two_apart = [close[0], dict(close[1], batch_size=64)]
+    assert repeats_advice(two_apart, 1) == ""  # two settings apart: no one conclusion to change
+    many = close + [make_row(model="mlp", train_samples_per_s=t, train_samples_per_s_spread=0.2, precision=p)
+                    for t, p in ((500.0, "32-true"), (520.0, "bf16-mixed"))]
+    assert "2 pairs one setting apart, e.g. " in repeats_advice(many, 1)
+
