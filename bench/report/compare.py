@@ -12,7 +12,8 @@ a secondary test metric of other_metrics), `--metrics all` judges every one. The
      decide), it stands only if the two sides' ranges (min..max) do not overlap; overlapping ranges are `noise`.
      One run per side is judged by the threshold alone, except a timing metric (throughput, latency, time to
      target): one process against one cannot show a change under 20 % (separate processes of one config differ
-     that much on a busy machine: bench/core/stats.py SINGLE_RUN_NOISE), so a smaller one is `noise`.
+     that much on a busy machine: bench/core/stats.py SINGLE_RUN_NOISE), so a smaller one is `noise`, and so is
+     any change where a side's run shared its machine (noise_warning: its timing says more about the load).
 A base with >= 5 runs of a benchmark is also a reference for MLPerf's convergence gate (bench/report/convergence.py):
 the new side's epochs and steps to the target, per config, against the reference's (INVALID and REGRESSION fail).
 With 2 or more repeats a side, `P(new better)` gives the probability that a new run beats a base run (for a
@@ -54,10 +55,11 @@ def ranges_overlap(base: list[float], new: list[float]) -> bool:
     return max(min(base), min(new)) <= min(max(base), max(new))
 
 
-def judge(base: list[float], new: list[float], direction: str, threshold: float,
-          timing: bool = False) -> tuple[float, str, bool]:
+def judge(base: list[float], new: list[float], direction: str, threshold: float, timing: bool = False,
+          shared: bool = False) -> tuple[float, str, bool]:
     """(change in percent, verdict, whether a significance test must still confirm it) for one metric of one config:
-    the module docstring's rule, short of the test itself; `timing`: a throughput, latency or time."""
+    the module docstring's rule, short of the test itself; `timing`: a throughput, latency or time; `shared`: a side
+    ran beside other load (noise_warning)."""
     base_centre, new_centre = statistics.median(base), statistics.median(new)
     if base_centre == 0:
         change = 0.0 if new_centre == 0 else float("inf")
@@ -70,7 +72,7 @@ def judge(base: list[float], new: list[float], direction: str, threshold: float,
     verdict = "REGRESSION" if worse else "improved"
     if min(len(base), len(new)) >= TESTED_REPEATS:
         return change, verdict, True
-    if timing and len(base) == len(new) == 1 and abs(change) < stats.SINGLE_RUN_NOISE * 100:
+    if timing and len(base) == len(new) == 1 and (shared or abs(change) < stats.SINGLE_RUN_NOISE * 100):
         return change, "noise", False
     return change, "noise" if ranges_overlap(base, new) else verdict, False
 
@@ -199,7 +201,7 @@ def compare(base: pd.DataFrame, new: pd.DataFrame, threshold: float, key: str = 
                                                                      secondary_names):
             if not before or not after:
                 continue
-            change, verdict, needs_test = judge(before, after, direction, threshold, timing)
+            change, verdict, needs_test = judge(before, after, direction, threshold, timing, bool(noisy))
             if needs_test:
                 pending.append((len(rows), before, after))
             rows.append({"config": label, "metric": name, "base": number(statistics.median(before)),

@@ -222,6 +222,9 @@ def test_one_run_a_side_in_a_timing_metric_is_noise_within_20_percent(tmp_path, 
     assert "REGRESSION" not in out and "noise" in out
     assert compare(tmp_path, [make_row()], [make_row(peak_rss_mb=1150.0)]) == 1  # memory is no timing: it stands
     assert compare(tmp_path, [make_row()], [make_row(metric_value=0.9)]) == 1  # nor is quality
+    shared = make_row(train_samples_per_s=500.0, noise_warning="shared device: other processes used 1.5 of 2 cores")
+    assert compare(tmp_path, [make_row()], [shared]) == 0  # a single run beside other load times the load
+    assert compare(tmp_path, [make_row()] * 2, [dict(shared, repeat=i) for i in range(2)]) == 1  # repeats: judged
 
 
 def test_compare_gates_the_headline_metrics_unless_asked_for_more(tmp_path, capsys):
