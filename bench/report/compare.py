@@ -40,8 +40,9 @@ import pandas as pd
 
 from bench.core import config as cfg
 from bench.core import stats
-from bench.core.columns import BY_NAME, GATED, HEADLINE, Column, Status, number
+from bench.core.columns import BY_NAME, GATED, HEADLINE, Column, Status
 from bench.core.inference_columns import INFERENCE_BY_NAME, INFERENCE_GATED, KEY
+from bench.core.numbers import human
 from bench.report import convergence
 from bench.results.io import ResultsError, inference_beside, load_inference, load_results, results_files
 from bench.results.provenance import differences
@@ -204,8 +205,8 @@ def compare(base: pd.DataFrame, new: pd.DataFrame, threshold: float, key: str = 
             change, verdict, needs_test = judge(before, after, direction, threshold, timing, bool(noisy))
             if needs_test:
                 pending.append((len(rows), before, after))
-            rows.append({"config": label, "metric": name, "base": number(statistics.median(before)),
-                         "new": number(statistics.median(after)), "change %": f"{change:+.1f}",
+            rows.append({"config": label, "metric": name, "base": human(statistics.median(before)),
+                         "new": human(statistics.median(after)), "change %": human(change, signed=True),
                          "P(new better)": probability_better(before, after, direction), "verdict": verdict,
                          "noisy": noisy})
     mark_noise(rows, pending)
