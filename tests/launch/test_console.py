@@ -1,13 +1,17 @@
 """bench/launch/console.py: progress in place on a terminal, as plain lines in a log."""
 
 import io
+import subprocess
+import sys
+
+import pytest
 
 from bench.core import progress
 from bench.core.config import RunConfig
 from bench.core.row import Cells, RunRow
 from bench.launch import console as console_module
 from bench.launch.console import Console, common_label, fit, result_line, sweep_table, table_columns
-from tests.helpers import fake_config
+from tests.helpers import ROOT, fake_config
 
 
 class Terminal(io.StringIO):
@@ -106,3 +110,23 @@ def test_the_first_line_says_once_what_every_run_shares():
     assert common_label(configs) == "mnist5k cpu bs128 quick"
     console = Console(total=4, show=False, configs=configs)
     assert [console.name(c) for c in configs] == ["mlp 32-true", "mlp bf16-mixed", "cnn 32-true", "cnn bf16-mixed"]
+
+
+@pytest.mark.integration
+def test_two_single_run_smoke_sweeps_compare_clean_and_every_console_line_fits_120_columns(tmp_path):
+    """The issue's bar: two one-config sweeps, then `compare` of their folders exits 0; no console line is wider
+    than 120 characters (the run lines, the table, the notes, compare's own warnings aside from its table)."""
+    lines = []
+    for name in ("base", "new"):
+        result = subprocess.run([sys.executable, "-m", "bench", "run", "--profile", "smoke", "--models", "mlp",
+                                 "--devices", "cpu", "--wandb", "disabled", "--no-progress",
+                                 "--out", str(tmp_path / name)], cwd=ROOT, capture_output=True, text=True,
+                                timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        lines += (result.stdout + result.stderr).splitlines()
+    assert any(line.startswith("  mlp  ok  ") for line in lines), lines
+    assert not [line for line in lines if len(line) > 120]
+    compared = subprocess.run([sys.executable, "-m", "bench", "compare", str(tmp_path / "base"),
+                               str(tmp_path / "new")], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert compared.returncode == 0, compared.stdout + compared.stderr
+    assert "0 regression(s)" in compared.stdout
