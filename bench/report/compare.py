@@ -2,8 +2,9 @@
 on a regression. BASE and NEW are results CSVs or sweep folders (every results.csv in or below one, as `report`).
 
 Exit codes: 0 nothing regressed beyond the threshold, 1 something did, 2 unusable input.
-By default the headline metrics are judged: quality, whether the target was reached, time to target, train and
-inference throughput, latency p50 and peak memory. `--metrics` names others (any column with a better direction, or
+By default the headline metrics are judged: quality (and each secondary test metric of other_metrics that declares
+its direction), whether the target was reached, time to target, train and inference throughput, latency p50 and
+peak memory. `--metrics` names others (any column with a better direction, or
 a secondary test metric of other_metrics), `--metrics all` judges every one. The rule, per metric of each config:
   1. the change is the new median against the base median; within --threshold percent it is `same`;
   2. beyond it, with at least 4 repeats on each side, two-sided Mann-Whitney U decides: p >= 0.05 marks it
@@ -221,9 +222,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("new", help="results CSV or sweep folder to judge against it")
     parser.add_argument("--threshold", type=float, default=5.0, help="percent change that counts (default 5)")
     parser.add_argument("--metrics", default="headline", metavar="NAME[,NAME]|all",
-                        help="metrics to gate besides status and reached target: headline (quality, time to target, "
-                        "train/infer samples/s, latency p50, peak memory), all (every column with a better direction "
-                        "and every directed secondary metric), or a comma list of column or secondary metric names")
+                        help="metrics to gate besides status and reached target: headline (quality and the secondary "
+                        "test metrics, time to target, train/infer samples/s, latency p50, peak memory), all (every "
+                        "column with a better direction), or a comma list of column or secondary metric names")
 
 
 def secondary_metrics(frame: pd.DataFrame) -> set[str]:
@@ -235,7 +236,7 @@ def secondary_metrics(frame: pd.DataFrame) -> set[str]:
 def chosen_metrics(text: str, base: pd.DataFrame, new: pd.DataFrame) -> tuple[list[str], set[str] | None]:
     """--metrics as (results columns to gate, secondary metric names to gate; None: every one)."""
     if text == "headline":
-        return HEADLINE, set()
+        return HEADLINE, None  # secondary test metrics are quality too (PSNR beside MSE, IS beside FID)
     if text == "all":
         return GATED, None
     names = [name.strip() for name in text.split(",") if name.strip()]

@@ -232,14 +232,17 @@ def test_compare_gates_the_headline_metrics_unless_asked_for_more(tmp_path, caps
     other = '{"fid": {"value": 30.0, "better": "min"}}'
     base = [make_row(data_wait_fraction=0.033, device_samples_per_s=1000.0, other_metrics=other)]
     new = [make_row(data_wait_fraction=0.041, device_samples_per_s=500.0,
-                    other_metrics='{"fid": {"value": 60.0, "better": "min"}}')]
+                    other_metrics='{"fid": {"value": 30.0, "better": "min"}}')]
     assert compare(tmp_path, base, new) == 0
     out = capsys.readouterr().out
-    assert "data_wait_fraction" not in out and "fid" not in out and "train_samples_per_s" in out
+    assert "data_wait_fraction" not in out and "device_samples_per_s" not in out and "train_samples_per_s" in out
     assert compare(tmp_path, base, new, "--metrics", "data_wait_fraction") == 1
     out = capsys.readouterr().out
     assert "data_wait_fraction" in out and "train_samples_per_s" not in out and "REGRESSION" in out
-    assert compare(tmp_path, base, new, "--metrics", "fid") == 1
+    worse_fid = [dict(new[0], other_metrics='{"fid": {"value": 60.0, "better": "min"}}')]
+    assert compare(tmp_path, base, worse_fid) == 1  # secondary test metrics are quality: gated by default
+    assert compare(tmp_path, base, worse_fid, "--metrics", "fid") == 1
+    assert compare(tmp_path, base, worse_fid, "--metrics", "train_samples_per_s") == 0
     assert compare(tmp_path, base, new, "--metrics", "all") == 1
     assert compare(tmp_path, base, new, "--metrics", "nosuch") == 2
     assert "--metrics: unknown metric nosuch" in capsys.readouterr().err
