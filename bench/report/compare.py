@@ -41,7 +41,7 @@ import pandas as pd
 
 from bench.core import config as cfg
 from bench.core import stats
-from bench.core.columns import BY_NAME, GATED, HEADLINE, Column, Status
+from bench.core.columns import BY_NAME, GATED, Column, Status
 from bench.core.inference_columns import INFERENCE_BY_NAME, INFERENCE_GATED, KEY
 from bench.core.numbers import human
 from bench.report import convergence
@@ -50,6 +50,11 @@ from bench.results.provenance import differences
 
 NAME, HELP = "compare", "compare two results CSVs or sweep folders; exit 1 on regressions"
 TIMED_UNITS = ("samples/s", "ms", "s")  # timing metrics: a single run of each is as noisy as the machine
+# What compare judges by default: what a reader of the report's first screen decides on (quality, time to target,
+# throughputs, latency, memory); a diagnostic such as data_wait_fraction explains one of these, so it gates only when
+# asked for (`--metrics NAME`).
+HEADLINE = ["metric_value", "time_to_target_s", "train_samples_per_s", "infer_samples_per_s", "latency_p50_ms",
+            "peak_gpu_mem_allocated_mb", "peak_rss_mb"]
 TESTED_REPEATS = 4  # per side: from here a two-sided Mann-Whitney U can reach p < 0.05 (3 vs 3: p >= 0.1)
 
 

@@ -25,4 +25,4 @@ def test_a_group_nothing_was_measured_in_is_a_line_and_the_spread_column_is_expl
     summary = (tmp_path / "summary.md").read_text()
     energy = summary.split("### All measurements: energy")[1].split("###")[0]
     assert "not measured in these runs: sm_clock_start_mhz" in energy and "| model |" not in energy
-    assert "train samples per s spread (ratio): how steady the run's speed was: (max - min) / median" in summary
+    assert "train samples per s spread (ratio): how steady the run's speed was: (max - min) / median of its" in summary
