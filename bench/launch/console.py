@@ -87,11 +87,12 @@ class Console:
         self.last_plain, self.last_plain_at, self.drawn = "", time.monotonic(), False
         self.started = self.last_finish = time.monotonic()
         self.same = constant_axes(c.columns() for c in configs) if configs else ()
+        self.seeds = len({c.seed for c in configs or []}) > 1  # repeats: a label alone names them all alike
         self.label_width = min(LABEL_AT_MOST, max((len(self.name(c)) for c in configs or []), default=0))
 
     def name(self, config: Any) -> str:
-        """The run's model and what varies across the sweep (`cnn bf16-mixed bs64`)."""
-        return cfg.label(config.columns(), leave_out=self.same)
+        """The run's model and what varies across the sweep (`cnn bf16-mixed bs64`, `cnn seed 2`)."""
+        return cfg.label(config.columns(), leave_out=self.same) + (f" seed {config.seed}" if self.seeds else "")
 
     def progress_text(self) -> str:
         """`[3/24] 2:15, ETA 8:30`: runs done, time since the sweep started, and (once a run has finished) the time
@@ -219,8 +220,7 @@ HEADLINE: list[tuple[str, tuple[str, str], Any]] = [
     ("infer_samples_per_s", ("infer", "samples/s"), lambda r: human(r.get("infer_samples_per_s"))),
     ("latency_p50_ms", ("p50 ms", "per batch"), lambda r: human(r.get("latency_p50_ms"))),
     ("memory", ("peak mem", "MiB"), memory_cell),
-    ("wall_s", ("wall", "s"), lambda r: human(r.get("wall_s"))),
-]
+]  # wall time: in each run's line
 RIGHT = {key for key, _, _ in HEADLINE} - {"quality", "target"}  # numbers align right, text left
 TABLE_AXES = [axis for axis in AXES if axis.csv and (axis.identity or axis.name == "seed")
               and axis.name not in ("num_devices", "batch_size_mode")]  # both spelled in device / batch size cells
@@ -235,12 +235,21 @@ def axis_cell(axis: Any, row: Mapping[str, Any]) -> str:
     return value
 
 
+def varies(axis: Any, rows: Sequence[Mapping[str, Any]], within_model: bool) -> bool:
+    """Whether an axis takes more than one value in the sweep (`within_model`: within one model's rows; each model's
+    own datamodule is the run lines' to say, not a column the reader compares along)."""
+    groups: dict[str, set[str]] = {}
+    for row in rows:
+        groups.setdefault(str(row.get("model")) if within_model else "", set()).add(axis_cell(axis, row))
+    return any(len(values) > 1 for values in groups.values())
+
+
 def table_columns(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, tuple[str, str], Any]]:
     """The sweep table's columns: the model, the config columns that vary across the sweep, the status where a run
     did not end ok, and the headline numbers any run has."""
     columns: list[tuple[str, tuple[str, str], Any]] = [
         (axis.csv, ("", axis.name.replace("_", " ").replace("batch size", "batch")), lambda r, a=axis: axis_cell(a, r))
-        for axis in TABLE_AXES if axis.name == "model" or len({axis_cell(axis, r) for r in rows}) > 1]
+        for axis in TABLE_AXES if axis.name == "model" or varies(axis, rows, within_model=axis.name != "batch_size")]
     if any(r.get("status") != Status.OK for r in rows):
         columns.append(("status", ("", "status"), lambda r: str(r.get("status", ""))))
     batches = {str(r.get("batch_size")) for r in rows}

@@ -95,13 +95,24 @@ def test_the_sweep_table_shows_what_varies_and_the_headline_numbers_with_human_h
     assert all(len(line) <= 120 for line in lines)
     headers = [" ".join(header).strip() for _, header, _ in table_columns(rows)]
     assert headers == ["model", "precision", "test quality", "val vs target", "to target s", "train samples/s",
-                       "infer samples/s", "p50 ms @ bs128", "peak mem MiB", "wall s"]  # no column the same in all
+                       "infer samples/s", "p50 ms @ bs128", "peak mem MiB"]  # no column the same in all
     assert "45,700" in lines[2] and "2.12 M" in lines[2] and "acc 0.922" in lines[2] and "✓ 0.931 ≥ 0.93" in lines[2]
-    wide = [row | {"model": f"model_{i}", "device": "cuda" if i else "cpu", "compile": "on" if i else "off",
-                   "status": "ok" if i else "oom", "size": "large" if i else "classic", "batch_size": 64 + i}
+    wide = [row | {"model": "a_rather_long_model_name", "device": "cuda" if i else "cpu",
+                   "compile": "on" if i else "off", "status": "ok" if i else "oom",
+                   "size": "large" if i else "classic", "batch_size": 64 + i}
             for i, row in enumerate(rows * 3)]
     lines = sweep_table(wide).splitlines()
     assert all(len(line) <= 120 for line in lines) and lines[-1].startswith("(left out to fit 120 columns: ")
+
+
+def test_the_sweep_table_of_make_bench_leaves_each_model_s_own_data_to_the_run_lines():
+    rows = [{"model": m, "datamodule": d, "precision": p, "batch_size": b, "status": "ok", "metric_name": "acc",
+             "metric_value": 0.9, "train_samples_per_s": 1000.0} for m, d, b in (("mlp", "mnist5k", 128),
+                                                                               ("lstm", "seq_mnist5k", 64))
+            for p in ("32-true", "bf16-mixed")]
+    assert [key for key, _, _ in table_columns(rows)][:3] == ["model", "precision", "batch_size"]
+    rows.append(dict(rows[0], datamodule="fashion_mnist"))  # a model on two datamodules: compared along it
+    assert [key for key, _, _ in table_columns(rows)][:3] == ["model", "datamodule", "precision"]
 
 
 def test_the_first_line_says_once_what_every_run_shares():
@@ -110,6 +121,9 @@ def test_the_first_line_says_once_what_every_run_shares():
     assert common_label(configs) == "mnist5k cpu bs128 quick"
     console = Console(total=4, show=False, configs=configs)
     assert [console.name(c) for c in configs] == ["mlp 32-true", "mlp bf16-mixed", "cnn 32-true", "cnn bf16-mixed"]
+    repeats = [RunConfig(model="mlp", datamodule="mnist5k", seed=seed, repeat=seed) for seed in range(3)]
+    assert [Console(total=3, show=False, configs=repeats).name(c) for c in repeats] == [
+        "mlp seed 0", "mlp seed 1", "mlp seed 2"]
 
 
 @pytest.mark.integration
@@ -130,3 +144,4 @@ def test_two_single_run_smoke_sweeps_compare_clean_and_every_console_line_fits_1
                                str(tmp_path / "new")], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert compared.returncode == 0, compared.stdout + compared.stderr
     assert "0 regression(s)" in compared.stdout
+
