@@ -160,7 +160,7 @@ def finish_sweep(out: Path, wandb_mode: str, project: str = "dnnbench", entity: 
 
 def print_table(rows: list[dict]) -> None:
     """The sweep's rows in the console: what varies and the headline numbers, within 120 columns."""
-    from bench.launch.console import sweep_table
+    from bench.launch.table import sweep_table
 
     if rows:
         print(sweep_table(rows))

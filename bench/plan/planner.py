@@ -1,6 +1,7 @@
 """Planning (step: the command line -> validated configs; nothing runs, no file is touched).
 
-Its one contact with the outside: when online W&B logging is asked for, one bounded check that W&B answers.
+Its contacts with the outside: when online W&B logging is asked for, one bounded check that W&B answers; and what
+this machine can run (bench/plan/runnable.py: the GPUs it sees, whether a datamodule's files are there).
 
 Every bad input is a PlanError here or in bench/plan/flags.py (each flag's own check), reported in one line with
 exit 2 before the first run.
