@@ -23,7 +23,7 @@ from bench.core.columns import Status
 from bench.core.config import DEFAULT_TIME_LIMIT_S, PROFILES, TRAIN_TIME_SHARE
 from bench.core.errors import PlanError, ResultsError, SweepError, SweepInterrupted
 from bench.core.profiles import DEVICE_CAPS, STOPS_AT_TARGET, epoch_cap
-from bench.launch.console import common_label, fit, shown_path
+from bench.launch.console import Console, common_label, fit, shown_path
 from bench.report import compare, history
 from bench.report import page as report
 from registries import ConfigError
@@ -116,8 +116,10 @@ def command_run(args: argparse.Namespace) -> int:
     from bench.plan.planner import plan
 
     planned = plan(args)
-    for skipped in planned.skipped:  # what this machine cannot run: no row, one line each
-        print(skipped.line(), file=sys.stderr)
+    names = Console(0, show=False, configs=planned.configs + [s.config for s in planned.skipped])
+    for skipped in planned.skipped:  # what this machine cannot run: no row, one line each (wrapped at 120)
+        print(textwrap.fill(skipped.line(names.name(skipped.config)), 120, subsequent_indent="    ",
+                            break_on_hyphens=False, break_long_words=False), file=sys.stderr)
     out = open_sweep_folder(planned.out)
     with hold_sweep_folder(out):
         common = common_label(planned.configs)

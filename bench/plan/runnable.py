@@ -20,8 +20,9 @@ class Skipped:
     config: RunConfig
     reason: str  # one line with the fix
 
-    def line(self) -> str:
-        return f"dnnbench: skipped {self.config.label()}: {self.reason}"
+    def line(self, name: str | None = None) -> str:
+        """`dnnbench: skipped <name>: <reason>`; `name`: how the console names the run (default: its full label)."""
+        return f"dnnbench: skipped {name or self.config.label()}: {self.reason}"
 
 
 def gpus_here() -> int:
@@ -36,7 +37,7 @@ def device_problem(config: RunConfig, gpus: int) -> str | None:
     if config.device != "cuda" or config.num_devices <= gpus:
         return None
     if gpus == 0:
-        return "no CUDA GPU on this machine: use --devices cpu (or auto: cpu, plus cuda where present)"
+        return "no CUDA GPU on this machine: use --devices cpu (or auto)"
     return f"{config.num_devices} GPUs asked, {gpus} here: use --devices cuda:{gpus} or fewer"
 
 
