@@ -77,3 +77,17 @@ def test_image_files_are_found_unpacked_or_gzipped(tmp_path):
     assert datamodules.get("mnist")(data_dir=str(tmp_path / "none"), download=True).missing_data() is None
     cifar = datamodules.get("cifar10")(data_dir=str(tmp_path))
     assert "7 of 7 files missing, e.g. data_batch_1" in cifar.missing_data()
+
+
+@pytest.mark.integration
+def test_a_sweep_with_some_configs_that_cannot_run_runs_the_others_and_writes_no_row_for_the_rest(tmp_path, capsys,
+                                                                                                 no_gpu):
+    from bench.results.io import read_rows
+    from tests.helpers import sweep_args
+
+    assert main(sweep_args(tmp_path / "out", "--devices", "cpu,cuda", "--precisions", "32-true,16-mixed")) == 0
+    err = capsys.readouterr().err
+    skipped = [line for line in err.splitlines() if line.startswith("dnnbench: skipped ")]
+    assert len(skipped) == 3 and all(len(line) <= 120 for line in err.splitlines())
+    assert [(r["device"], r["precision"], r["status"]) for r in read_rows(tmp_path / "out" / "results.csv")] == [
+        ("cpu", "32-true", "ok")]
