@@ -151,7 +151,45 @@ def test_a_run_logs_per_step_curves_and_its_pictures(tmp_path):
     assert [h["trainer/global_step"] for h in steps] == list(range(1, row["steps"] + 1))
     assert sum("step/samples_per_s" in h for h in history) == row["steps"] - 1
     assert any(h.get("artifacts/samples/_type") == "image-file" for h in history)
-    assert summary["train_samples_per_s"] == row["train_samples_per_s"]
+    assert summary["train_samples_per_s"] == float(f"{row['train_samples_per_s']:.6g}")  # as results.csv has it
+
+
+@pytest.mark.integration
+def test_a_sweeps_wandb_summaries_equal_its_csv_rows_and_its_summary_run_holds_the_plan(tmp_path):
+    """Each run's summary is its results.csv row (same numbers, `started_at`, `status` spelling, host, versions,
+    commit, noise_warning, devices_used); the sweep's summary run carries the sweep's flags and the tag `sweep`."""
+    from bench.core.columns import NUMERIC
+
+    out = tmp_path / "sweep"
+    args = [a for a in sweep_args(out, "--precisions", "32-true,bf16-mixed") if a not in ("--wandb", "disabled")]
+    env = clean_wandb_env(tmp_path, WANDB_MODE="offline")
+    result = subprocess.run([sys.executable, "-m", "bench", *args, "--wandb", "offline"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = {row["reproduce"]: row for row in read_rows(out / "results.csv")}
+    runs = {}
+    for run_dir in (out / "wandb").glob("offline-run-*"):
+        summary, run = read_offline_run(run_dir)
+        runs[run.display_name] = (summary, run)
+    sweep_summary, sweep_run = runs.pop(f"{out.name}-summary")
+    assert len(runs) == len(rows) == 2
+    for summary, _run in runs.values():
+        row = rows[summary["reproduce"]]
+        for column, cell in row.items():
+            if column in NUMERIC and cell == "":
+                assert column not in summary, column
+            elif column in NUMERIC:
+                assert summary[column] == float(cell), column
+            else:
+                assert str(summary[column]) == cell, column
+        assert summary["status"] == "ok" and summary["started_at"] == row["started_at"] != ""
+        assert {"hostname", "torch_version", "lightning_version", "git_commit", "noise_warning",
+                "devices_used"} <= set(summary)
+    assert "sweep" in sweep_run.tags and out.name in sweep_run.tags
+    config = {item.key: json.loads(item.value_json) for item in sweep_run.config.update}
+    config = {key: value.get("value", value) if isinstance(value, dict) else value for key, value in config.items()}
+    assert config["planned_runs"] == 2 and "bf16-mixed" in config["precisions"], config
+    assert config["command"].startswith("dnnbench run") and sweep_summary["runs"] == 2
 
 
 SERVICE_DIES = """
