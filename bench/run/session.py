@@ -232,7 +232,7 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> Measured | None:
     # The counter before the window: its tally, at the counted step's end, falls before the window's clock starts.
     callbacks = [watch] + ([flops] if smoke else []) + [window, shown, meter.to_target(watch)]
     if logger is not None:
-        callbacks.append(wandb_run.history(window))  # per-step curves, logged at the window's ends
+        callbacks.append(wandb_run.history(window, watch))  # per-step curves, logged at the window's ends
     cap_s = config.train_time_cap_s  # a stop-at-target run's seconds cap, beside its epochs
     trainer = make_trainer(config, built, callbacks, logger, sweep_dir,
                            max_time=timedelta(seconds=cap_s) if cap_s else None)

@@ -192,6 +192,23 @@ def test_a_sweeps_wandb_summaries_equal_its_csv_rows_and_its_summary_run_holds_t
     assert config["command"].startswith("dnnbench run") and sweep_summary["runs"] == 2
 
 
+@pytest.mark.integration
+def test_a_run_that_crashes_has_its_error_row_as_summary_and_is_marked_failed(tmp_path):
+    from bench.run.child import run
+
+    config = RunConfig(model=FAKE, datamodule="synthetic", batch_size=16, profile="smoke", wandb="offline",
+                       sweep_name="s", model_args={"mode": "crash"})
+    row = flatten(run(config, tmp_path, devices_used="cpu:0"))
+    assert row["status"] == "error"
+    (run_dir,) = (tmp_path / "wandb").glob("offline-run-*")
+    summary, _ = read_offline_run(run_dir)
+    assert summary["status"] == "error" and "boom" in summary["message"] and summary["devices_used"] == "cpu:0"
+    assert summary["started_at"] == row["started_at"]
+    (exit_record,) = [r.exit for r in finished_records(next(run_dir.glob("*.wandb")))
+                      if r.WhichOneof("record_type") == "exit"]
+    assert exit_record.exit_code == 1  # W&B shows the run as failed
+
+
 SERVICE_DIES = """
 import sys
 from pathlib import Path

@@ -1,5 +1,9 @@
 """bench/run/wandb_run.py: a run's per-step W&B history is logged while the fit runs, never while the speed window's
-clock runs (the losses stay on the device until a sub-window, an epoch or the fit has ended)."""
+clock runs (the losses stay on the device until a sub-window, an epoch or the fit has ended), and its host time is
+left out of the time to target."""
+
+import time
+from types import SimpleNamespace
 
 import lightning as L
 from lightning.pytorch.loggers import Logger
@@ -18,6 +22,7 @@ class Recorder:
 
     def log(self, entry):
         self.calls.append((entry, self.window._open is not None, self.window.steps))
+        time.sleep(0.002)  # W&B's own host time, which the time to target must not count
 
 
 class RecordingLogger(Logger):
@@ -40,9 +45,9 @@ class RecordingLogger(Logger):
 
 def test_step_history_is_logged_during_the_fit_and_outside_the_timed_windows():
     window = SpeedWindow(warmup=2, timed=20, profiled=0, stop=False)
-    recorder = Recorder(window)
+    recorder, watch = Recorder(window), SimpleNamespace(excluded_s=0.0)  # the QualityWatch's clock, as it is read
     trainer = L.Trainer(accelerator="cpu", devices=1, max_epochs=3, logger=RecordingLogger(recorder),
-                        callbacks=[window, wandb_run.history(window)], enable_checkpointing=False,
+                        callbacks=[window, wandb_run.history(window, watch)], enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
     trainer.fit(FakeNet(), Synthetic(batch_size=4, seed=0, shape=(1, 8, 8), num_classes=3, num_samples=96))
     total = trainer.global_step
@@ -53,3 +58,4 @@ def test_step_history_is_logged_during_the_fit_and_outside_the_timed_windows():
     assert not any(open_ for _, open_, _ in recorder.calls), "logged while a timed window's clock ran"
     assert len({seen for _, _, seen in recorder.calls}) >= 4  # in several flushes as the fit went, not once at its end
     assert min(seen for _, _, seen in recorder.calls) < total
+    assert watch.excluded_s >= 0.002 * total  # the logging's host time, left out of the time to target
