@@ -21,6 +21,10 @@ TAG_LIMIT = 64  # W&B refuses longer tags
 INTEGERS = ("num_devices", "num_nodes", "batch_size", "seed", "repeat", "schema_version",
             "infer_batch_size")  # config cells, as numbers
 
+# The sweep summary run's native W&B charts: one bar per config (the table's `config_label`).
+CHARTS = (("train_samples_per_s", "train samples/s"), ("infer_samples_per_s", "inference samples/s"),
+          ("time_to_target_s", "time to target (s)"), ("peak_rss_mb", "peak RSS (MiB)"))
+
 CHECK_TIMEOUT_S = 5.0  # how long a sweep waits to learn whether W&B answers
 INIT_TIMEOUT_S = "15"  # wandb.init's own wait (90 s by default) should W&B go away after that check
 
@@ -266,6 +270,11 @@ def log_sweep(csv_path: Path, sweep_dir: Path, sweep_name: str, mode: str, proje
                   file=sys.stderr)
             forget_service()
     payload: dict[str, Any] = {"results": table} | ({"inference": inference} if inference is not None else {})
+    labels = table.get_column("config_label")
+    for column, title in CHARTS:  # W&B's own bar charts, one bar per measured config, beside the report's PNGs
+        bars = [[label, value] for label, value in zip(labels, table.get_column(column)) if value is not None]
+        payload[f"charts/{column}"] = wandb.plot.bar(wandb.Table(columns=["config_label", column], data=bars),
+                                                     "config_label", column, title=title)
     for image in sorted(Path(sweep_dir).glob("*.png")):
         payload[f"plots/{image.stem}"] = wandb.Image(str(image))
     run.log(payload)

@@ -115,6 +115,9 @@ def test_sweep_summary_run_holds_the_results_table(tmp_path):
     cells = [dict(zip(table["columns"], row)) for row in table["data"]]
     assert [c["train_samples_per_s"] for c in cells] == [1000.0, None]  # numbers the W&B UI can chart; empty: None
     assert cells[0]["batch_size"] == 128 and cells[0]["metric_value"] == 0.98 and cells[0]["model"] == "cnn"
+    assert "sweep" in run.tags  # the group's summary run, not a blank 25th run
+    bars = json.loads((run_dir / "files" / summary["charts/train_samples_per_s_table/path"]).read_text())
+    assert bars["columns"] == ["config_label", "train_samples_per_s"] and [r[1] for r in bars["data"]] == [1000.0]
 
 
 @pytest.mark.integration
