@@ -123,7 +123,10 @@ def logged(row: RunRow, sweep_dir: Path, devices_used: str) -> RunRow:
     """The row with the launcher's `devices_used`, after ending the run's W&B run (if it started one) with it as the
     summary: the row as the sweep writes it (a curve run later adds only inference.csv rows)."""
     row = row.add(Cells({"devices_used": devices_used})) if devices_used else row
-    if (wandb_run := sys.modules.get("bench.run.wandb_run")) is not None:  # imported where a run may have logged
+    if (wandb_run := sys.modules.get("bench.run.wandb_run")) is not None and wandb_run.started():
+        from bench.results.drift import with_drift_from
+
+        row = with_drift_from(row, sweep_dir / "results.csv")  # as the sweep will add it (bench/results/drift.py)
         wandb_run.finish(row, sweep_dir / "artifacts" / row.config.run_id)
     return row
 

@@ -41,6 +41,11 @@ def start(config: RunConfig, sweep_dir: Path):
     return None
 
 
+def started() -> bool:
+    """Whether this process started a W&B run that `finish` has still to end."""
+    return bool(_started)
+
+
 def history(window=None, watch=None) -> L.Callback:
     return StepHistory(window, watch)
 

@@ -160,11 +160,13 @@ def test_a_run_logs_per_step_curves_and_its_pictures(tmp_path):
 @pytest.mark.integration
 def test_a_sweeps_wandb_summaries_equal_its_csv_rows_and_its_summary_run_holds_the_plan(tmp_path):
     """Each run's summary is its results.csv row (same numbers, `started_at`, `status` spelling, host, versions,
-    commit, noise_warning, devices_used); the sweep's summary run carries the sweep's flags and the tag `sweep`."""
+    commit, noise_warning, devices_used, quality_drift); the sweep's summary run carries the sweep's flags and the tag
+    `sweep`."""
     from bench.core.columns import NUMERIC
 
     out = tmp_path / "sweep"
     args = [a for a in sweep_args(out, "--precisions", "32-true,bf16-mixed") if a not in ("--wandb", "disabled")]
+    args[args.index(FAKE)] = "mlp"  # a model with a quality metric: the bf16-mixed row has a quality_drift
     env = clean_wandb_env(tmp_path, WANDB_MODE="offline")
     result = subprocess.run([sys.executable, "-m", "bench", *args, "--wandb", "offline"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=240)
@@ -188,6 +190,7 @@ def test_a_sweeps_wandb_summaries_equal_its_csv_rows_and_its_summary_run_holds_t
         assert summary["status"] == "ok" and summary["started_at"] == row["started_at"] != ""
         assert {"hostname", "torch_version", "lightning_version", "git_commit", "noise_warning",
                 "devices_used"} <= set(summary)
+        assert ("quality_drift" in summary) == (summary["precision"] == "bf16-mixed")
     assert "sweep" in sweep_run.tags and out.name in sweep_run.tags
     config = {item.key: json.loads(item.value_json) for item in sweep_run.config.update}
     config = {key: value.get("value", value) if isinstance(value, dict) else value for key, value in config.items()}
