@@ -108,8 +108,11 @@ class StepHistory(L.Callback):
 
     def flush(self) -> None:
         """Log the steps not yet logged (rank 0's logger only); W&B never costs a row."""
-        trainer, entries = self._trainer, self.entries()
-        if not entries or trainer is None or not trainer.is_global_zero or trainer.logger is None:
+        trainer = self._trainer
+        if trainer is None or not trainer.is_global_zero or trainer.logger is None:
+            self.pending.clear()  # other DDP ranks log nothing: nothing to copy to the host
+            return
+        if not (entries := self.entries()):
             return
         started = time.perf_counter()  # after `entries` copied the losses: what the device did is the model's time
         try:
