@@ -2,6 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Two installs into the one .venv: what running needs (`make bench`: dnnbench and its runtime dependencies) and what
+# developing needs on top (`make test`, lint, typecheck: the dev extra: pytest, ruff, mypy, ray, onnx, fvcore).
+RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
 # The GPU hosts' stack (torch 2.11, see constraints-gpu-hosts.txt) in a second environment, for make test-compat.
 COMPAT_VENV := .venv-compat
@@ -13,11 +16,28 @@ BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
 
+# Each step says what it does; pip shows each package it collects and downloads (the first install fetches ~3 GB:
+# torch and its CUDA libraries; later ones come from pip's cache).
+define make_venv
+	@test -x $(BIN)/python || { echo "dnnbench: creating $(VENV) with $(PYTHON) ($$($(PYTHON) --version))"; \
+		$(PYTHON) -m venv $(VENV); }
+	@echo "dnnbench: upgrading pip in $(VENV)"
+	@$(BIN)/python -m pip install -q --upgrade pip
+endef
+
+$(RUN_STAMP): pyproject.toml constraints.txt
+	$(make_venv)
+	@echo "dnnbench: installing dnnbench and what running needs (torch, lightning, wandb, ...: constraints.txt)"
+	$(BIN)/python -m pip install --progress-bar on -c constraints.txt -e .
+	@touch $(RUN_STAMP)
+	@echo "dnnbench: installed into $(VENV) ($$(du -sh $(VENV) | cut -f1))"
+
 $(STAMP): pyproject.toml constraints.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
-	touch $(STAMP)
+	$(make_venv)
+	@echo "dnnbench: installing dnnbench with the dev extra (pytest, ruff, mypy, ray, onnx, ...: constraints.txt)"
+	$(BIN)/python -m pip install --progress-bar on -c constraints.txt -e '.[dev]'
+	@touch $(STAMP) $(RUN_STAMP)
+	@echo "dnnbench: installed into $(VENV) ($$(du -sh $(VENV) | cut -f1))"
 
 # pip's HTTP cache keeps nothing from this machine's package mirror (its responses carry no cache headers), so the
 # hosts' wheels (torch 2.11's CUDA build is ~3 GB) are kept here, outside the clone: after the first build, every
@@ -41,10 +61,13 @@ $(COMPAT_STAMP): pyproject.toml constraints.txt constraints-gpu-hosts.txt
 	touch $(COMPAT_STAMP)
 
 .PHONY: install
-install: $(STAMP) ## create .venv and install dnnbench with pinned dependencies
+install: $(RUN_STAMP) ## create .venv and install dnnbench with its pinned runtime dependencies (what make bench needs)
+
+.PHONY: install-dev
+install-dev: $(STAMP) ## the same plus the dev extra (tests, lint, type check, Ray, ONNX): what make test needs
 
 .PHONY: bench
-bench: $(STAMP) ## run the quick profile of every model in 32-true and bf16-mixed on every device here
+bench: $(RUN_STAMP) ## run the quick profile of every model in 32-true and bf16-mixed on every device here
 	$(BIN)/dnnbench run --profile $(PROFILE) --precisions 32-true,bf16-mixed --devices auto --parallel auto $(BENCH_ARGS)
 
 .PHONY: test
@@ -90,7 +113,7 @@ typecheck: $(STAMP) ## mypy over the packages (configured in pyproject.toml)
 	$(BIN)/python -m mypy
 
 .PHONY: compare
-compare: $(STAMP) ## compare two results CSVs: make compare BASE=a.csv NEW=b.csv [THRESHOLD=5]
+compare: $(RUN_STAMP) ## compare two results CSVs: make compare BASE=a.csv NEW=b.csv [THRESHOLD=5]
 	$(BIN)/dnnbench compare $(BASE) $(NEW) $(if $(THRESHOLD),--threshold $(THRESHOLD))
 
 .PHONY: gpu-check

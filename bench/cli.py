@@ -129,7 +129,7 @@ def command_run(args: argparse.Namespace) -> int:
                          parallel=planned.parallel, executor=planned.executor, ray_address=planned.ray_address)
         print_table(rows)
         finish_sweep(out, planned.configs[0].wandb if planned.configs else "disabled", args.wandb_project,
-                     args.wandb_entity)
+                     args.wandb_entity, plan=(vars(args), planned.configs))
     print(f"dnnbench: results in {shown_path(out / 'results.csv')}")
     if advice := repeats_advice(rows, args.repeats):
         print(advice)
@@ -143,8 +143,10 @@ def command_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def finish_sweep(out: Path, wandb_mode: str, project: str = "dnnbench", entity: str | None = None) -> None:
-    """Report and W&B summary: failures here are warnings, the CSV is already safe on disk."""
+def finish_sweep(out: Path, wandb_mode: str, project: str = "dnnbench", entity: str | None = None,
+                 plan: tuple[dict, list] | None = None) -> None:
+    """Report and W&B summary (configured with `plan`: the flags and the planned configs); failures here are
+    warnings, the CSV is already safe on disk."""
     try:
         index = report.write_report([out / "results.csv"], out)
         print(f"dnnbench: report in {shown_path(index)}")
@@ -155,7 +157,8 @@ def finish_sweep(out: Path, wandb_mode: str, project: str = "dnnbench", entity: 
             from bench.integrations import wandb_log
 
             os.environ.setdefault("WANDB_INIT_TIMEOUT", wandb_log.INIT_TIMEOUT_S)  # W&B gone since the start
-            wandb_log.log_sweep(out / "results.csv", out, out.name, wandb_mode, project, entity)
+            wandb_log.log_sweep(out / "results.csv", out, out.name, wandb_mode, project, entity,
+                                wandb_log.sweep_plan(*plan) if plan else None)
         except Exception as exc:
             print(f"dnnbench: warning: W&B sweep summary not written ({exc})", file=sys.stderr)
 

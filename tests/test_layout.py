@@ -20,5 +20,17 @@ def test_no_bench_file_is_over_300_lines():
 
 
 def test_nothing_points_outside_the_repository():
-    for path in [ROOT / "README.md", ROOT / "results" / "README.md", *(ROOT / "bench").rglob("*.py")]:
+    for path in [ROOT / "README.md", ROOT / "results" / "README.md", *(ROOT / "docs").glob("*.md"),
+                 *(ROOT / "bench").rglob("*.py")]:
         assert "../shared" not in path.read_text(), path
+
+
+def test_the_readme_is_short_and_its_links_and_the_docs_links_resolve():
+    import re
+
+    readme = ROOT / "README.md"
+    assert len(readme.read_text().splitlines()) <= 150  # a newcomer's page; the rest is in docs/
+    for page in [readme, *(ROOT / "docs").glob("*.md")]:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text()):
+            if "://" not in target:
+                assert (page.parent / target).exists(), f"{page.name} links to missing {target}"

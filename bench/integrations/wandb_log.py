@@ -21,6 +21,10 @@ TAG_LIMIT = 64  # W&B refuses longer tags
 INTEGERS = ("num_devices", "num_nodes", "batch_size", "seed", "repeat", "schema_version",
             "infer_batch_size")  # config cells, as numbers
 
+# The sweep summary run's native W&B charts: one bar per config (the table's `config_label`).
+CHARTS = (("train_samples_per_s", "train samples/s"), ("infer_samples_per_s", "inference samples/s"),
+          ("time_to_target_s", "time to target (s)"), ("peak_rss_mb", "peak RSS (MiB)"))
+
 CHECK_TIMEOUT_S = 5.0  # how long a sweep waits to learn whether W&B answers
 INIT_TIMEOUT_S = "15"  # wandb.init's own wait (90 s by default) should W&B go away after that check
 
@@ -155,21 +159,50 @@ def run_settings() -> dict[str, Any]:
         else {}
 
 
-def log_history(experiment, steps: list[dict[str, float]]) -> None:
-    for entry in steps:
-        experiment.log(entry)
+def summary_of(row) -> dict[str, Any]:
+    """A run's W&B summary: its results.csv row, cell for cell as the writer writes it (numbers as the CSV's numbers,
+    `status` as the CSV's `ok`, `started_at` the run's start); empty number cells are left out, not logged as 0."""
+    from bench.core.columns import NUMERIC
+    from bench.core.row import RunRow
+    from bench.results.io import as_cells, flatten
+
+    cells = as_cells(flatten(row) if isinstance(row, RunRow) else row)
+    summary: dict[str, Any] = {}
+    for column, cell in cells.items():
+        if column in INTEGERS or column in NUMERIC:
+            if cell != "":
+                summary[column] = int(float(cell)) if column in INTEGERS else float(cell)
+        else:
+            summary[column] = cell
+    return summary
 
 
-def finish_run(logger, row: dict[str, Any], artifact_dir: Path | None = None) -> None:
-    """The finished result row becomes the run's summary; its sample grids / attention maps become images."""
+def finish_run(logger, row, artifact_dir: Path | None = None) -> None:
+    """The finished result row (a RunRow, or a row's cells) becomes the run's summary, its sample grids / attention
+    maps images; a run that ended in `error` or `timeout` is marked failed in W&B."""
     import wandb
+
+    from bench.core.columns import Status
 
     experiment = logger.experiment
     images = sorted(Path(artifact_dir).glob("*.png")) if artifact_dir and Path(artifact_dir).is_dir() else []
     if images:
         experiment.log({f"artifacts/{image.stem}": wandb.Image(str(image), caption=image.stem) for image in images})
-    experiment.summary.update(_clean(row))
-    experiment.finish()
+    summary = summary_of(row)
+    experiment.summary.update(summary)
+    status = summary.get("status")
+    experiment.finish(exit_code=0 if status not in {s.value for s in Status} or Status(status).measured else 1)
+
+
+def sweep_plan(flags: dict[str, Any], configs) -> dict[str, Any]:
+    """The sweep summary run's config: the `run` command line, its flags and the planned runs (labels), so the
+    summary run is the sweep's plan in the group, not a blank run."""
+    import shlex
+
+    plan = {name: value if isinstance(value, (int, float, str, bool)) or value is None else str(value)
+            for name, value in flags.items() if not callable(value)}
+    return plan | {"command": shlex.join(["dnnbench", *sys.argv[1:]]), "planned_runs": len(configs),
+                   "run_labels": ", ".join(config.label() for config in configs)}
 
 
 def results_table(csv_path: Path):
@@ -209,9 +242,9 @@ def as_table(frame, names: list[str], numeric: list[str]):
 
 
 def log_sweep(csv_path: Path, sweep_dir: Path, sweep_name: str, mode: str, project: str = DEFAULT_PROJECT,
-              entity: str | None = None) -> None:
-    """One summary run: the results (and the inference backends' rows, where there are) as wandb.Tables and the
-    report's plots as images."""
+              entity: str | None = None, plan: dict[str, Any] | None = None) -> None:
+    """One summary run, configured with the sweep's `plan` (its flags and runs) and tagged `sweep`: the results (and
+    the inference backends' rows, where there are) as wandb.Tables and the report's plots as images."""
     if mode == "disabled":
         return
     import wandb
@@ -225,6 +258,8 @@ def log_sweep(csv_path: Path, sweep_dir: Path, sweep_name: str, mode: str, proje
         try:
             run = wandb.init(project=project, entity=entity or None, group=sweep_name or None,
                              name=f"{sweep_name}-summary", job_type="summary", dir=str(sweep_dir),
+                             config=_clean(plan or {}), tags=["sweep", sweep_name[:TAG_LIMIT]] if sweep_name
+                             else ["sweep"],
                              mode=attempt,  # type: ignore[arg-type]
                              reinit="finish_previous", settings=wandb.Settings(silent=True))
             break
@@ -235,6 +270,11 @@ def log_sweep(csv_path: Path, sweep_dir: Path, sweep_name: str, mode: str, proje
                   file=sys.stderr)
             forget_service()
     payload: dict[str, Any] = {"results": table} | ({"inference": inference} if inference is not None else {})
+    labels = table.get_column("config_label")
+    for column, title in CHARTS:  # W&B's own bar charts, one bar per measured config, beside the report's PNGs
+        bars = [[label, value] for label, value in zip(labels, table.get_column(column)) if value is not None]
+        payload[f"charts/{column}"] = wandb.plot.bar(wandb.Table(columns=["config_label", column], data=bars),
+                                                     "config_label", column, title=title)
     for image in sorted(Path(sweep_dir).glob("*.png")):
         payload[f"plots/{image.stem}"] = wandb.Image(str(image))
     run.log(payload)

@@ -208,10 +208,10 @@ def run_child(config: RunConfig, sweep_dir: Path, pin: Pin | None = None, fresh:
     started = time.perf_counter()
     # An OSError here (a full disk, an unusable folder) stops the sweep with one line; resume re-runs the config.
     sweep_dir = Path(sweep_dir).resolve()
-    paths = job_paths(config, sweep_dir)
+    paths, used = job_paths(config, sweep_dir), devices_used(config, pin)
     job = write_job({"config": config.to_dict(), "sweep_dir": str(sweep_dir), "result_path": str(paths["result"]),
                      "progress_path": str(paths["progress"]), "sys_path": [os.path.abspath(p or ".") for p in sys.path],
-                     "probe_repeats": probe_repeats}, paths["result"].parent)
+                     "probe_repeats": probe_repeats, "devices_used": used}, paths["result"].parent)
     paths["result"].unlink(missing_ok=True)
     try:
         child = start_child(config, paths | {"job": job}, dict(os.environ) | (pin or Pin()).env(), fresh)
@@ -231,7 +231,7 @@ def run_child(config: RunConfig, sweep_dir: Path, pin: Pin | None = None, fresh:
         last = last_log_line(paths["log"])
         row = fallback_row(config, Status.ERROR, exit_reason(code) + (f": {last}" if last else ""),
                            time.perf_counter() - started)
-    return row.add(Cells({"devices_used": devices_used(config, pin)}))
+    return row.add(Cells({"devices_used": used}))
 
 
 def share_wandb_service(configs: list[RunConfig]) -> None:

@@ -28,8 +28,9 @@ from bench.core.config import RunConfig
 from bench.core.errors import SweepError, SweepInterrupted
 from bench.core.inference_columns import INFERENCE_COLUMNS, INFERENCE_FILE
 from bench.core.private_files import open_own_file, private_folder
-from bench.core.row import Cells, RunRow
+from bench.core.row import RunRow
 from bench.launch.console import Console
+from bench.results.drift import with_quality_drift
 from bench.results.io import ResultsError, append_inference_rows, append_row, read_rows
 from bench.results.records import repair_partial_last_line
 
@@ -120,18 +121,6 @@ def runs_to_do(configs: list[RunConfig], csv_path: Path, resume: bool) -> tuple[
     if resume and len(todo) < len(configs):
         print(f"dnnbench: resuming, {len(configs) - len(todo)} of {len(configs)} runs already in {csv_path}")
     return todo, done
-
-
-def with_quality_drift(row: RunRow, done: list[dict[str, Any]]) -> RunRow:
-    """The row with quality_drift = its metric minus the same config's 32-true metric (both in this sweep)."""
-    metric = row.get("metric_value")
-    if row.config.precision == "32-true" or metric in (None, ""):
-        return row
-    key = cfg.run_key(row.config.columns() | {"precision": "32-true"})
-    for other in done:
-        if cfg.run_key(other) == key and other.get("metric_value") not in (None, ""):
-            return row.add(Cells({"quality_drift": float(metric) - float(other["metric_value"])}))
-    return row
 
 
 class StopSignals:

@@ -58,9 +58,11 @@ def precheck(config: RunConfig) -> tuple[Status, str] | None:
     return (Status.UNSUPPORTED, reason) if reason else None
 
 
-def run(config: RunConfig, sweep_dir: Path, later: list | None = None, probe_repeats: int = 0) -> RunRow | None:
+def run(config: RunConfig, sweep_dir: Path, later: list | None = None, probe_repeats: int = 0,
+        devices_used: str = "") -> RunRow | None:
     """Execute one config in this process and return its row (None on DDP ranks other than 0); `probe_repeats`
     (`dnnbench check`): the harness probe (run/overhead.py) instead of training, in the row file only.
+    `devices_used`: the launcher's cell for the devices it gave the run, so the run's W&B summary has it too.
 
     The inference backends' curve (`--infer-backends`) comes after the row's own readings (peak RSS, wall time,
     noise), so the row is the same with or without it: into `later` for the caller to run once the row is on disk,
@@ -114,7 +116,19 @@ def run(config: RunConfig, sweep_dir: Path, later: list | None = None, probe_rep
     row = row.add(Cells(unless_shared(row.cells()))).noted(*notes)  # NVML's energy counter covers every process
     if curve is not None and later is not None:
         later.append(curve)
-    return with_inference(row, curve) if curve is not None and later is None else row
+    return logged(with_inference(row, curve) if curve is not None and later is None else row, sweep_dir, devices_used)
+
+
+def logged(row: RunRow, sweep_dir: Path, devices_used: str) -> RunRow:
+    """The row with the launcher's `devices_used`, after ending the run's W&B run (if it started one) with it as the
+    summary: the row as the sweep writes it (a curve run later adds only inference.csv rows)."""
+    row = row.add(Cells({"devices_used": devices_used})) if devices_used else row
+    if (wandb_run := sys.modules.get("bench.run.wandb_run")) is not None and wandb_run.started():
+        from bench.results.drift import with_drift_from
+
+        row = with_drift_from(row, sweep_dir / "results.csv")  # as the sweep will add it (bench/results/drift.py)
+        wandb_run.finish(row, sweep_dir / "artifacts" / row.config.run_id)
+    return row
 
 
 def with_inference(row: RunRow, curve, save: Callable[[RunRow], None] | None = None) -> RunRow:
@@ -197,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path[:0] = [p for p in job["sys_path"] if p not in sys.path]  # the sweep's imports resolve here too
     config = RunConfig(**job["config"])
     later: list = []
-    row = run(config, Path(job["sweep_dir"]), later, job.get("probe_repeats") or 0)
+    row = run(config, Path(job["sweep_dir"]), later, job.get("probe_repeats") or 0, job.get("devices_used") or "")
     if row is not None and int(os.environ.get("LOCAL_RANK", "0")) == 0 and int(os.environ.get("NODE_RANK", "0")) == 0:
         write_row(row, Path(job["result_path"]))  # on disk before the curve: a crash or a kill there keeps the row
         for curve in later:

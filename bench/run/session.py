@@ -232,7 +232,7 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> Measured | None:
     # The counter before the window: its tally, at the counted step's end, falls before the window's clock starts.
     callbacks = [watch] + ([flops] if smoke else []) + [window, shown, meter.to_target(watch)]
     if logger is not None:
-        callbacks.append(wandb_run.history())  # per-step curves, logged after fit
+        callbacks.append(wandb_run.history(window, watch))  # per-step curves, logged at the window's ends
     cap_s = config.train_time_cap_s  # a stop-at-target run's seconds cap, beside its epochs
     trainer = make_trainer(config, built, callbacks, logger, sweep_dir,
                            max_time=timedelta(seconds=cap_s) if cap_s else None)
@@ -261,9 +261,7 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> Measured | None:
     curve = None if tested is None else lambda progress=None: infer_curve.run(
         curve_of(config, built, device, sweep_dir, started + infer_curve.CURVE_SHARE * config.time_limit_s), tested,
         progress)
-    measured = Measured(pieces, "; ".join(note for note in notes if note), curve)
-    wandb_run.finish(logger, config, measured.pieces, measured.message, sweep_dir / "artifacts" / config.run_id)
-    return measured
+    return Measured(pieces, "; ".join(note for note in notes if note), curve)  # W&B's summary: bench/run/child.py
 
 
 def curve_of(config: RunConfig, built: Built, device: torch.device, sweep_dir: Path,

@@ -1,22 +1,23 @@
-"""A run's own W&B run (step: one run -> its W&B run: started before the fit, its per-step curves, finished with
-the row). W&B is imported only where a run logs to it."""
+"""A run's own W&B run (step: one run -> its W&B run: started before the fit, its per-step curves logged while the
+fit runs, finished with the run's row as its summary). W&B is imported only where a run logs to it."""
 
 from __future__ import annotations
 
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 
 from bench.core.config import RunConfig
-from bench.core.row import Columns, RunRow
+from bench.core.row import RunRow
 from bench.integrations import wandb_log
-from bench.results.io import flatten
 from bench.run.measure.steps import batch_size_of
+
+_started: list = []  # this process's W&B logger, once `start` made one: `finish` ends it with the row
 
 
 def start(config: RunConfig, sweep_dir: Path):
@@ -32,6 +33,7 @@ def start(config: RunConfig, sweep_dir: Path):
         try:
             logger = wandb_log.run_logger(config.but(wandb=mode), sweep_dir)
             logger.experiment  # noqa: B018 - starts the W&B run (rank 0; other ranks get Lightning's dummy)
+            _started[:] = [logger]
             return logger
         except Exception as exc:
             print(f"dnnbench: W&B {mode} logging failed for this run ({exc})".splitlines()[0], file=sys.stderr)
@@ -39,56 +41,103 @@ def start(config: RunConfig, sweep_dir: Path):
     return None
 
 
-def history() -> L.Callback:
-    return StepHistory()
+def started() -> bool:
+    """Whether this process started a W&B run that `finish` has still to end."""
+    return bool(_started)
 
 
-def finish(logger, config: RunConfig, pieces: Sequence[Columns], message: str, artifact_dir: Path) -> None:
-    if logger is None:
+def history(window=None, watch=None) -> L.Callback:
+    return StepHistory(window, watch)
+
+
+def finish(row: RunRow, artifact_dir: Path) -> None:
+    """End this process's W&B run (if `start` began one) with `row`, the run's whole row as the sweep writes it
+    (bench/run/child.py calls this once the row is complete, whatever the run's status)."""
+    if not _started:
         return
+    logger = _started.pop()
     try:
-        row = RunRow(config, message=message, pieces=tuple(pieces))
-        wandb_log.finish_run(logger, flatten(row), artifact_dir)
+        wandb_log.finish_run(logger, row, artifact_dir)
     except Exception as exc:
         print(f"dnnbench: W&B summary not written ({exc})", file=sys.stderr)
 
 
 class StepHistory(L.Callback):
-    """Per-step training loss and samples/s for W&B curves. The losses stay on the device during fit and are
-    logged once fit ends, so logging adds no host synchronisation inside the timed steps."""
+    """Per-step training loss and samples/s for W&B curves, logged while the fit runs.
 
-    def __init__(self) -> None:
-        self.losses: list[Any] = []
-        self.ends: list[float] = []
-        self.samples: list[int] = []
+    A step's loss stays on the device until the speed window has synchronised anyway: the steps so far are logged
+    when a timed sub-window closes (after its clock stopped, before the next one starts), at an epoch's end and
+    before validation, so logging adds no host synchronisation inside a timed window. Samples/s comes from the host
+    clock between step ends (on a GPU, queued work evens out over a few steps). W&B's own host time (~0.2 ms a step
+    on a 2-core CPU) is left out of `watch`'s time to target: it is the harness's, not the model's.
+    """
+
+    def __init__(self, window=None, watch=None) -> None:
+        self.watch = watch  # a QualityWatch (bench/run/measure/quality.py): its clock skips the logging
+        self.pending: list[tuple[int, Any, float | None]] = []  # (step, loss on the device, samples/s)
+        self.steps = 0
+        self._last_end: float | None = None
+        self._trainer: Any = None
+        if window is not None:
+            window.listeners.append(self)  # told where the window's clock stops (closed) and starts (opened)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        now = time.perf_counter()
         loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
-        self.losses.append(loss.detach() if loss is not None and hasattr(loss, "detach") else None)
-        self.ends.append(time.perf_counter())
-        self.samples.append(batch_size_of(batch) * trainer.world_size)
+        loss = loss.detach() if loss is not None and hasattr(loss, "detach") and loss.numel() == 1 else None
+        samples = batch_size_of(batch) * trainer.world_size
+        rate = samples / (now - self._last_end) if self._last_end is not None and now > self._last_end else None
+        self.steps += 1
+        self.pending.append((self.steps, loss, rate))
+        self._last_end, self._trainer = now, trainer
+
+    def opened(self) -> None:
+        pass
+
+    def closed(self) -> None:
+        self.flush()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.flush()
+
+    def on_validation_start(self, trainer, pl_module) -> None:
+        self.flush()
 
     def on_fit_end(self, trainer, pl_module) -> None:
-        if not trainer.is_global_zero or trainer.logger is None:
-            return
-        try:
-            wandb_log.log_history(trainer.logger.experiment, self.history())
-        except Exception as exc:  # W&B never costs a row
-            print(f"dnnbench: W&B step history not logged ({exc})", file=sys.stderr)
+        self.flush()
 
-    def history(self) -> list[dict[str, float]]:
-        """One entry per step: `step/loss` where the step returned one, `step/samples_per_s` from the host clock
-        between step ends (on a GPU, queued work evens out over a few steps)."""
+    def flush(self) -> None:
+        """Log the steps not yet logged (rank 0's logger only); W&B never costs a row."""
+        trainer = self._trainer
+        if trainer is None or not trainer.is_global_zero or trainer.logger is None:
+            self.pending.clear()  # other DDP ranks log nothing: nothing to copy to the host
+            return
+        if not (entries := self.entries()):
+            return
+        started = time.perf_counter()  # after `entries` copied the losses: what the device did is the model's time
+        try:
+            experiment = trainer.logger.experiment
+            for entry in entries:
+                experiment.log(entry)
+        except Exception as exc:
+            print(f"dnnbench: W&B step history not logged ({exc})", file=sys.stderr)
+        if self.watch is not None:
+            self.watch.excluded_s += time.perf_counter() - started
+
+    def entries(self) -> list[dict[str, float]]:
+        """The pending steps as history entries (`trainer/global_step`, `step/loss`, `step/samples_per_s`): one
+        copy of their losses to the host."""
         import torch
 
-        scalars = [loss for loss in self.losses if loss is not None and loss.numel() == 1]
+        pending, self.pending = self.pending, []
+        scalars = [loss for _, loss, _ in pending if loss is not None]
         values = iter(torch.stack([v.reshape(()).float() for v in scalars]).tolist() if scalars else [])
-        steps = []
-        for i, loss in enumerate(self.losses):
-            entry: dict[str, float] = {"trainer/global_step": i + 1}
-            if loss is not None and loss.numel() == 1:
+        entries = []
+        for step, loss, rate in pending:
+            entry: dict[str, float] = {"trainer/global_step": step}
+            if loss is not None:
                 entry["step/loss"] = next(values)
-            if i > 0 and self.ends[i] > self.ends[i - 1]:
-                entry["step/samples_per_s"] = self.samples[i] / (self.ends[i] - self.ends[i - 1])
-            steps.append(entry)
-        return steps
+            if rate is not None:
+                entry["step/samples_per_s"] = rate
+            entries.append(entry)
+        return entries

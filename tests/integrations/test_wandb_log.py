@@ -115,6 +115,9 @@ def test_sweep_summary_run_holds_the_results_table(tmp_path):
     cells = [dict(zip(table["columns"], row)) for row in table["data"]]
     assert [c["train_samples_per_s"] for c in cells] == [1000.0, None]  # numbers the W&B UI can chart; empty: None
     assert cells[0]["batch_size"] == 128 and cells[0]["metric_value"] == 0.98 and cells[0]["model"] == "cnn"
+    assert "sweep" in run.tags  # the group's summary run, not a blank 25th run
+    bars = json.loads((run_dir / "files" / summary["charts/train_samples_per_s_table/path"]).read_text())
+    assert bars["columns"] == ["config_label", "train_samples_per_s"] and [r[1] for r in bars["data"]] == [1000.0]
 
 
 @pytest.mark.integration
@@ -151,7 +154,65 @@ def test_a_run_logs_per_step_curves_and_its_pictures(tmp_path):
     assert [h["trainer/global_step"] for h in steps] == list(range(1, row["steps"] + 1))
     assert sum("step/samples_per_s" in h for h in history) == row["steps"] - 1
     assert any(h.get("artifacts/samples/_type") == "image-file" for h in history)
-    assert summary["train_samples_per_s"] == row["train_samples_per_s"]
+    assert summary["train_samples_per_s"] == float(f"{row['train_samples_per_s']:.6g}")  # as results.csv has it
+
+
+@pytest.mark.integration
+def test_a_sweeps_wandb_summaries_equal_its_csv_rows_and_its_summary_run_holds_the_plan(tmp_path):
+    """Each run's summary is its results.csv row (same numbers, `started_at`, `status` spelling, host, versions,
+    commit, noise_warning, devices_used, quality_drift); the sweep's summary run carries the sweep's flags and the tag
+    `sweep`."""
+    from bench.core.columns import NUMERIC
+
+    out = tmp_path / "sweep"
+    args = [a for a in sweep_args(out, "--precisions", "32-true,bf16-mixed") if a not in ("--wandb", "disabled")]
+    args[args.index(FAKE)] = "mlp"  # a model with a quality metric: the bf16-mixed row has a quality_drift
+    env = clean_wandb_env(tmp_path, WANDB_MODE="offline")
+    result = subprocess.run([sys.executable, "-m", "bench", *args, "--wandb", "offline"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = {row["reproduce"]: row for row in read_rows(out / "results.csv")}
+    runs = {}
+    for run_dir in (out / "wandb").glob("offline-run-*"):
+        summary, run = read_offline_run(run_dir)
+        runs[run.display_name] = (summary, run)
+    sweep_summary, sweep_run = runs.pop(f"{out.name}-summary")
+    assert len(runs) == len(rows) == 2
+    for summary, _run in runs.values():
+        row = rows[summary["reproduce"]]
+        for column, cell in row.items():
+            if column in NUMERIC and cell == "":
+                assert column not in summary, column
+            elif column in NUMERIC:
+                assert summary[column] == float(cell), column
+            else:
+                assert str(summary[column]) == cell, column
+        assert summary["status"] == "ok" and summary["started_at"] == row["started_at"] != ""
+        assert {"hostname", "torch_version", "lightning_version", "git_commit", "noise_warning",
+                "devices_used"} <= set(summary)
+        assert ("quality_drift" in summary) == (summary["precision"] == "bf16-mixed")
+    assert "sweep" in sweep_run.tags and out.name in sweep_run.tags
+    config = {item.key: json.loads(item.value_json) for item in sweep_run.config.update}
+    config = {key: value.get("value", value) if isinstance(value, dict) else value for key, value in config.items()}
+    assert config["planned_runs"] == 2 and "bf16-mixed" in config["precisions"], config
+    assert config["command"].startswith("dnnbench run") and sweep_summary["runs"] == 2
+
+
+@pytest.mark.integration
+def test_a_run_that_crashes_has_its_error_row_as_summary_and_is_marked_failed(tmp_path):
+    from bench.run.child import run
+
+    config = RunConfig(model=FAKE, datamodule="synthetic", batch_size=16, profile="smoke", wandb="offline",
+                       sweep_name="s", model_args={"mode": "crash"})
+    row = flatten(run(config, tmp_path, devices_used="cpu:0"))
+    assert row["status"] == "error"
+    (run_dir,) = (tmp_path / "wandb").glob("offline-run-*")
+    summary, _ = read_offline_run(run_dir)
+    assert summary["status"] == "error" and "boom" in summary["message"] and summary["devices_used"] == "cpu:0"
+    assert summary["started_at"] == row["started_at"]
+    (exit_record,) = [r.exit for r in finished_records(next(run_dir.glob("*.wandb")))
+                      if r.WhichOneof("record_type") == "exit"]
+    assert exit_record.exit_code == 1  # W&B shows the run as failed
 
 
 SERVICE_DIES = """

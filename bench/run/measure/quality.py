@@ -49,6 +49,7 @@ class QualityWatch(L.Callback):
         self.train_start: float | None = None
         self.train_seconds: float | None = None  # the whole training, set at its end
         self.time_to_target: float | None = None
+        self.excluded_s = 0.0  # the harness's own host time during training (W&B history logging): not the model's
         # The validation value the target was judged on: the first that reached it, else the best one seen.
         self.judged_value: float | None = None
         self.steps = 0
@@ -106,7 +107,7 @@ class QualityWatch(L.Callback):
             self.judged_value = float(value)
         if reached and self.time_to_target is None and self.train_start is not None:
             synchronize(pl_module.device)
-            self.time_to_target = time.perf_counter() - self.train_start
+            self.time_to_target = time.perf_counter() - self.train_start - self.excluded_s
         # Every rank takes part in the decision (as EarlyStopping does), so DDP ranks stop together.
         if self.stop and trainer.strategy.reduce_boolean_decision(reached, all=False):
             trainer.should_stop = True
