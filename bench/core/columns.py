@@ -83,9 +83,8 @@ TABLE: tuple[Column, ...] = (
     _c("quality_drift", "quality", "`metric_value` minus the same config's `32-true` value, when both are in the "
        "sweep (absolute, in the metric's units)", True),
     _c("time_to_target_s", "quality", "seconds from the start of training (set-up such as the GAN's feature "
-       "classifier, and the harness's W&B step logging, excluded) until `val/<metric>` first reached the target at a "
-       "validation (MLPerf/DAWNBench; `stop_at_target` on: training stopped there); empty if never reached", True,
-       "min", "s", console=True),
+       "classifier, and the harness's W&B step logging excluded) until `val/<metric>` first reached the target at a "
+       "validation (MLPerf/DAWNBench; `stop_at_target` on: stopped there); empty if never", True, "min", "s", True),
     _c("reached_target", "quality", "`yes`: `val/<metric>` reached the target (converged), `no`: not within the cap "
        "(a seconds cap: `message` says so), empty: no target; the report and compare count them"),
     _c("target_metric_value", "quality", "`val/<metric>` the target was judged on: the first value that reached it, "
