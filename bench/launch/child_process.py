@@ -3,7 +3,8 @@
 A child is forked from the warm server (bench/launch/warm_client.py: torch and lightning already imported, CUDA never
 touched), or started as a fresh `python -m bench.run.child` where forking is unavailable and for multi-process (DDP)
 runs, whose ranks Lightning starts as fresh interpreters anyway. Either way it is its own session with a time
-limit, its process group is killed at that limit, and it yields exactly one row.
+limit, its process tree (every process the run started, in any session: bench/run/supervisor.py) and group are
+killed at that limit, and it yields exactly one row.
 
 The child runs in the sweep's own environment: the same working directory and environment variables, and the
 parent's `sys.path` handed over in the job file (in a private folder of its own), so a model given by import path
@@ -138,6 +139,11 @@ stopping = threading.Event()  # set by kill_running: no new child starts, one th
 
 
 def kill_group(pid: int) -> None:
+    """Kill a run: every process of its tree first (its supervisor, bench/run/supervisor.py, keeps the orphans, a
+    daemon in another session included, as its descendants while it lives), then its process group."""
+    from bench.run.supervisor import kill_tree
+
+    kill_tree(pid)
     try:
         os.killpg(pid, signal.SIGKILL)
     except ProcessLookupError:  # not yet its own group leader, or already gone

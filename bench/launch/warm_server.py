@@ -128,11 +128,7 @@ def run_forked(request: dict[str, Any], own_fds: tuple[int, ...], server_pid: in
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"] | {"DNNBENCH_PARENT_PID": str(server_pid)})
-        if request["env"].get("OMP_NUM_THREADS", "").isdigit():  # read at import, so long past here: apply it
-            import torch
-
-            torch.set_num_threads(int(request["env"]["OMP_NUM_THREADS"]))
-        from bench.run import child
+        from bench.run import child  # it applies OMP_NUM_THREADS (read at import, long past here) in the run
 
         sys.argv = [child.__file__, request["job"]]
         code = child.main([request["job"]])

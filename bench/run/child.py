@@ -2,7 +2,8 @@
 
 `python -m bench.run.child JOB.json` (or forked by the warm server, bench/launch/warm_client.py): the job names the
 config, the sweep folder, where to write the row and the parent's `sys.path`, so a model given by import path resolves
-here exactly as it did when the sweep was planned. A child dies with the process that started it."""
+here exactly as it did when the sweep was planned. A child dies with the process that started it, and so does every
+process the run starts (the child splits into the run and its supervisor first: bench/run/supervisor.py)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING
 from bench.core.columns import Status
 from bench.core.private_files import read_own_file, replace_file
 from bench.core.row import Cells, RunRow
+from bench.run.supervisor import supervise
 
 if TYPE_CHECKING:  # imported in main: torch and lightning load only after the child watches its parent
     from bench.core.config import RunConfig
@@ -166,6 +168,16 @@ def poll_parent(expected: int) -> None:
     os.killpg(0, signal.SIGKILL)
 
 
+def apply_thread_count() -> None:
+    """A run forked from the warm server: OMP_NUM_THREADS was read when torch was imported there, long before this
+    run's environment was set, so apply it (after the supervisor's fork: no thread pool may exist across a fork)."""
+    threads = os.environ.get("OMP_NUM_THREADS", "")
+    if threads.isdigit() and int(threads) > 0 and "torch" in sys.modules:
+        import torch
+
+        torch.set_num_threads(int(threads))
+
+
 def pin_cpus() -> None:
     """Stay on the CPU cores the sweep gave this run (`--parallel`), one torch thread per core."""
     cores = os.environ.get("DNNBENCH_CPUS")
@@ -186,11 +198,15 @@ def main(argv: list[str] | None = None) -> int:
     from bench.core.config import RunConfig
 
     faulthandler.enable()  # a segfault leaves its Python stack in the run's log
+    job_path = Path((argv or sys.argv[1:])[0])
     try:  # the job names what this process executes: a link, a FIFO or another user's file is refused
-        job = json.loads(read_own_file(Path((argv or sys.argv[1:])[0])))
+        job = json.loads(read_own_file(job_path))
     except (OSError, ValueError) as exc:
         print(f"dnnbench: job file refused: {exc}", file=sys.stderr)
         return 2
+    if "LOCAL_RANK" not in os.environ and supervise(job_path.parent / "tmp"):  # DDP ranks are in rank 0's tree
+        die_with_parent()  # the run's parent is now its supervisor (bench/run/supervisor.py)
+    apply_thread_count()
     if int(os.environ.get("LOCAL_RANK", "0")) == 0 and job.get("progress_path"):
         progress.write(Path(job["progress_path"]), pid=os.getpid(), stage="setup")
     pin_cpus()

@@ -129,3 +129,23 @@ def test_runs_from_a_foreign_folder_with_a_relative_out_and_a_local_model(tmp_pa
     rows = read_rows(tmp_path / "o" / "results.csv")
     assert [(r["model"], r["status"]) for r in rows] == [("mypkg.models:FakeNet", "ok"), ("mlp", "ok")], \
         [r["message"] for r in rows]
+
+
+@pytest.mark.integration
+def test_no_process_a_run_started_outlives_its_row_ended_or_timed_out(tmp_path):
+    """A model that leaves daemons behind (one double-forked into its own session, whose parent is gone at once; one
+    a plain child): none survives its row, whether the run ends by itself or is killed at its time limit."""
+    import random
+
+    from tests.daemons import daemons_left
+
+    for mode, limit, status in (("daemons", 120, "ok"), ("daemons_then_hang", 3, "timeout")):
+        tag = str(random.randrange(10**8, 10**9))
+        row = flatten(run_child(fake_config(f"{mode}:{tag}", model="tests.crash_models:CrashNet",
+                                            time_limit_s=limit), tmp_path / mode))
+        assert row["status"] == status, row["message"]
+        left = daemons_left(tag)
+        for pid in left:  # not left running on the test machine whatever the outcome
+            os.kill(pid, 9)
+        assert not left, f"{mode}: {len(left)} daemon(s) outlived the run"
+        assert not list((tmp_path / mode / "runs").glob(".job-*"))  # the run's own temporary folder went with it
