@@ -267,6 +267,9 @@ def load_inference(path: str | Path) -> pd.DataFrame:
         raise ResultsError(f"{path}: unknown inference schema_version {', '.join(sorted(unknown))} (this dnnbench "
                            f"reads versions {', '.join(map(str, READABLE_INFERENCE_VERSIONS))})")
     frame = frame.drop_duplicates(subset=["run_id", *KEY], keep="last").reset_index(drop=True)
+    for column in INFERENCE_COLUMNS:  # columns added by later versions read as empty cells (noise: before 2)
+        if column not in frame:
+            frame[column] = ""
     for column in INFERENCE_NUMERIC:
         frame[column] = pd.to_numeric(frame[column].replace("", None), errors="coerce")
     rows = frame.to_dict("records")

@@ -130,12 +130,23 @@ def with_inference(row: RunRow, curve, save: Callable[[RunRow], None] | None = N
     def progress(rows: list[dict], unfinished: list[str]) -> None:
         measured[:] = rows
         if save is not None and unfinished:
-            save(replace(row, inference=tuple(rows)).noted(
+            save(with_points(row, rows).noted(
                 f"inference backends not finished: {', '.join(unfinished)} (the run ended during its curve)"))
 
     notes: list[str] = []
     rows = best_effort(notes, "inference backends", lambda: curve(progress))
-    return replace(row, inference=tuple(measured if rows is None else rows)).noted(*notes)
+    return with_points(row, measured if rows is None else rows).noted(*notes)
+
+
+def with_points(row: RunRow, points: list[dict]) -> RunRow:
+    """The row with its inference points, its `noise_warning` naming those timed beside other load (each point's
+    own reading: the row's covered the training)."""
+    row = replace(row, inference=tuple(points))
+    noisy = [f"{point['backend']} bs{point['infer_batch_size']}" for point in points if point.get("noise_warning")]
+    if not noisy:
+        return row
+    text = f"inference points timed beside other load: {', '.join(noisy)}"
+    return row.add(Cells({"noise_warning": "; ".join(filter(None, [row.get("noise_warning") or "", text]))}))
 
 
 def write_row(row: RunRow, result_path: Path) -> None:
