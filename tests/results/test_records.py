@@ -56,10 +56,11 @@ def test_repair_keeps_the_finished_rows_and_drops_only_the_partial_one(tmp_path,
     assert not repair_partial_last_line(path)  # nothing more to cut
 
 
-def test_a_cut_header_is_repaired_to_an_empty_file(tmp_path):
+def test_a_cut_header_is_finished_not_emptied(tmp_path):
     path = tmp_path / "results.csv"
     path.write_text(",".join(COLUMNS)[:100])
-    assert repair_partial_last_line(path) and path.read_bytes() == b""
+    assert repair_partial_last_line(path) and path.read_bytes() == (",".join(COLUMNS) + "\r\n").encode()
+    assert not repair_partial_last_line(path)  # nothing more to do
 
 
 @pytest.mark.integration
