@@ -40,6 +40,8 @@ def failure_status(exc: BaseException) -> Status:
 
     if isinstance(exc, Diverged):
         return Status.DIVERGED
+    if type(exc).__name__ == "NotRun":  # bench.run.session's (imported only where a run trains)
+        return Status.UNSUPPORTED
     if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)) or any(
             phrase in str(exc).lower() for phrase in OUT_OF_MEMORY):
         return Status.OOM

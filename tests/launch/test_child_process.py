@@ -149,3 +149,10 @@ def test_no_process_a_run_started_outlives_its_row_ended_or_timed_out(tmp_path):
             os.kill(pid, 9)
         assert not left, f"{mode}: {len(left)} daemon(s) outlived the run"
         assert not list((tmp_path / mode / "runs").glob(".job-*"))  # the run's own temporary folder went with it
+
+
+@pytest.mark.integration
+def test_a_batch_larger_than_the_data_is_not_claimed_by_an_ok_row(tmp_path):
+    row = flatten(run_child(fake_config(batch_size=2_000_000_000), tmp_path))  # the fake's data: 64 samples
+    assert row["status"] == "unsupported"
+    assert "batch size 2,000,000,000 is more than the" in row["message"] and "--batch-sizes" in row["message"]
