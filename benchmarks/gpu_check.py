@@ -47,7 +47,9 @@ How the numbers are made (estimates until a GPU run's steps.csv replaces them; v
   ~15 s, the rest one quick cnn row, smoke rows and single steps.
 Each step starts only if its time model fits what is left of the budget (else it is cut before it starts: NOT CHECKED,
 the time bar NOT MET); a running step is stopped at the budget (a sweep keeps its finished rows), so the bundle is
-always written. On a machine without CUDA the same steps run in a reduced form (cpu, smoke profile, fewer models; no
+always written, an interrupted command's too (Ctrl-C, SIGTERM, SIGHUP: the running step is stopped as its own
+interruption would stop it and reads `interrupted`, the finished steps' bundle is written, exit 130/143/129).
+On a machine without CUDA the same steps run in a reduced form (cpu, smoke profile, fewer models; no
 time model: each step runs while budget is left) so CI keeps the command working. OUT then holds at most 8 files:
 results.csv (every row of every step), overhead.csv, summary.md (the report), check.txt, pytest.txt, steps.csv (each
 step's command, exit code, seconds, time model and last output line), logs.txt (the log tails of rows that were not
