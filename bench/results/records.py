@@ -132,6 +132,8 @@ def repair_partial_last_line(csv_path: Path, columns: list[str] = COLUMNS) -> bo
     data = csv_path.read_bytes()
     bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
     text = data[bom:].decode("utf-8", errors="surrogateescape")
+    if "\x00" in text:
+        return False  # UTF-16 or binary, not what the writer writes: the reader says so, nothing is cut
     header = ",".join(columns)
     if "\n" not in text and "\r" not in text:
         if not text or not header.startswith(text):
@@ -167,6 +169,8 @@ def parse_records(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
         raise ResultsError(f"{path}: not a readable CSV ({exc})") from None
     if not records:
         raise ResultsError(f"{path}: not a readable CSV (empty file)")
+    if "\x00" in text:  # UTF-16 without a byte-order mark reads as UTF-8 with a NUL after each character
+        raise ResultsError(f"{path}: not a readable CSV (NUL characters: UTF-16 or binary; dnnbench writes UTF-8)")
     header = records[0][2]
     if len(records) > 1:
         start, line, cells = records[-1]

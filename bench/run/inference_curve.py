@@ -105,7 +105,8 @@ def one_line(exc: BaseException) -> str:
 
 
 def failure(exc: BaseException) -> Status:
-    out_of_memory = isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)) or "out of memory" in str(exc)
+    out_of_memory = isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)) or any(
+        phrase in str(exc).lower() for phrase in ("out of memory", "can't allocate memory"))  # CUDA; CPU allocator
     return Status.OOM if out_of_memory else Status.ERROR
 
 

@@ -139,3 +139,9 @@ def test_repeated_or_empty_backend_and_batch_size_values_exit_2(tmp_path, capsys
     assert sweep(tmp_path / "a", flag, value) == 2
     err = capsys.readouterr().err
     assert says in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_host_out_of_memory_in_the_curve_is_oom_not_error():
+    exc = RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory: you tried "
+                       "to allocate 6272000000000 bytes")
+    assert infer_curve.failure(exc) == Status.OOM and infer_curve.failure(RuntimeError("boom")) == Status.ERROR

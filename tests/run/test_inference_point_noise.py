@@ -79,3 +79,4 @@ def test_a_version_1_inference_csv_reads_with_empty_noise_columns(tmp_path):
     frame = load_inference(tmp_path / "inference.csv")
     assert len(frame) == len(INFERENCE_CURVE) and set(frame["noise_warning"]) == {""}
     assert frame["other_cpu_cores"].isna().all()
+
