@@ -33,7 +33,7 @@ from bench.core.columns import Status
 from bench.core.config import RunConfig
 from bench.core.private_files import create_new, open_own_file
 from bench.core.row import Cells, RunRow
-from bench.launch.warm_client import warm_server
+from bench.launch.warm_client import SAFE_PATH, warm_server
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,7 @@ def start_child(config: RunConfig, paths: dict[str, Path], env: dict[str, str], 
         # A new session, so a timeout kills the whole process group (DDP ranks included).
         return subprocess.Popen([sys.executable, "-m", "bench.run.child", str(paths["job"])], stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True,
-                                env=env | {"DNNBENCH_PARENT_PID": str(os.getpid())})
+                                env=env | SAFE_PATH | {"DNNBENCH_PARENT_PID": str(os.getpid())})
 
 
 KILL_GRACE_S = 5.0  # after the kill at the time limit, how long its exit may take to be reported

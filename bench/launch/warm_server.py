@@ -50,8 +50,9 @@ def send(fd: int, message: dict[str, Any]) -> None:
 
 def serve() -> None:
     """The server's main loop: preload, then fork a run per request; exits when its stdin closes."""
-    from bench.run.child import die_with_parent  # light: the watch is set before the heavy imports
+    from bench.run.child import die_with_parent, own_environment  # light: before the heavy imports
 
+    own_environment()
     die_with_parent()  # DNNBENCH_PARENT_PID names the sweep: a server whose sweep died while it started ends
     replies = os.dup(1)
     os.dup2(2, 1)  # what imported modules print must not reach the reply pipe

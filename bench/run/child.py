@@ -204,6 +204,14 @@ def pin_cpus() -> None:
         torch.set_num_threads(len(cpus))
 
 
+def own_environment(keep: bool = False) -> None:
+    """Take out PYTHONSAFEPATH where the launcher set it (bench/launch/warm_client.py SAFE_PATH): it kept a user's
+    `bench/` in the working directory from shadowing ours at start; the run's own Python processes do not inherit
+    it, but for DDP ranks (`keep`), which Lightning starts as `python -m bench.run.child` again."""
+    if not keep and os.environ.pop("DNNBENCH_SET_SAFEPATH", None):
+        os.environ.pop("PYTHONSAFEPATH", None)
+
+
 def main(argv: list[str] | None = None) -> int:
     die_with_parent()  # first: `python -m bench.run.child` imports nothing heavy before it (a killed sweep's child
     # would otherwise live on through seconds of torch imports)
@@ -217,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"dnnbench: job file refused: {exc}", file=sys.stderr)
         return 2
+    own_environment(keep=RunConfig(**job["config"]).world_size > 1)
     if "LOCAL_RANK" not in os.environ and supervise(job_path.parent / "tmp"):  # DDP ranks are in rank 0's tree
         die_with_parent()  # the run's parent is now its supervisor (bench/run/supervisor.py)
     apply_thread_count()

@@ -156,3 +156,20 @@ def test_a_batch_larger_than_the_data_is_not_claimed_by_an_ok_row(tmp_path):
     row = flatten(run_child(fake_config(batch_size=2_000_000_000), tmp_path))  # the fake's data: 64 samples
     assert row["status"] == "unsupported"
     assert "batch size 2,000,000,000 is more than the" in row["message"] and "--batch-sizes" in row["message"]
+
+
+@pytest.mark.integration
+def test_a_users_own_bench_and_datamodules_folders_do_not_shadow_ours(tmp_path):
+    """A Lightning project's folder often has its own `bench/` and `datamodules/`: the sweep, its warm server and its
+    runs (`python -c`, `python -m`: the working directory first on the import path) still import dnnbench's."""
+    for name in ("bench", "datamodules"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text("")
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    script = Path(sys.executable).parent / "dnnbench"  # the installed command; bench from ROOT (PYTHONPATH)
+    result = subprocess.run([sys.executable, str(script), "run", "--models", "mlp", "--profile", "smoke",
+                             "--precisions", "32-true", "--wandb", "disabled", "--no-progress", "--out", "./o"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    rows = read_rows(tmp_path / "o" / "results.csv") if (tmp_path / "o" / "results.csv").exists() else []
+    assert [(r["model"], r["status"]) for r in rows] == [("mlp", "ok")], (result.stderr[-1500:],
+                                                                          [r["message"] for r in rows])
