@@ -247,6 +247,12 @@ def run_command(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("dnnbench: interrupted", file=sys.stderr)
         return 130
+    except ImportError as exc:  # a shared library that cannot be mapped: a memory limit (ulimit -v), a broken install
+        if ".so" not in str(exc):
+            raise
+        print(f"dnnbench: error: cannot load {str(exc).splitlines()[0][:200]} (a memory limit such as `ulimit -v` "
+              "below what torch maps at import, or a broken install)", file=sys.stderr)
+        return 2
     except OSError as exc:  # a full disk, a vanished folder: every finished row is already on disk
         where = f" ({exc.filename})" if exc.filename else ""
         kept = "; every row written so far is kept, `--resume` continues the sweep" if args.command == "run" else ""

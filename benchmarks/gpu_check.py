@@ -47,7 +47,9 @@ How the numbers are made (estimates until a GPU run's steps.csv replaces them; v
   ~15 s, the rest one quick cnn row, smoke rows and single steps.
 Each step starts only if its time model fits what is left of the budget (else it is cut before it starts: NOT CHECKED,
 the time bar NOT MET); a running step is stopped at the budget (a sweep keeps its finished rows), so the bundle is
-always written. On a machine without CUDA the same steps run in a reduced form (cpu, smoke profile, fewer models; no
+always written, an interrupted command's too (Ctrl-C, SIGTERM, SIGHUP: the running step is stopped as its own
+interruption would stop it and reads `interrupted`, the finished steps' bundle is written, exit 130/143/129).
+On a machine without CUDA the same steps run in a reduced form (cpu, smoke profile, fewer models; no
 time model: each step runs while budget is left) so CI keeps the command working. OUT then holds at most 8 files:
 results.csv (every row of every step), overhead.csv, summary.md (the report), check.txt, pytest.txt, steps.csv (each
 step's command, exit code, seconds, time model and last output line), logs.txt (the log tails of rows that were not
@@ -59,11 +61,12 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.gpu_check_bundle import pack
@@ -82,6 +85,7 @@ TIME_MODEL_S: dict[str, float] = {"dnnbench check": 10, "overhead": 70, "repeats
                                   "large transformer": 32, "pytest -m gpu": 60, "sweep": 130}
 OVERHEAD_REPEATS = {"classic": 3, "large": 2}
 PYTEST_LIMIT_S = 90.0
+STOP_GRACE_S = 10.0  # an interrupted or late step's own clean-up (a sweep ends its runs and warm server) before a kill
 # 6 minutes less the start (imports) and the packing (report, verdict); 5 minutes on a CPU.
 BUDGET_S = {"cuda": 345.0, "cpu": 270.0}
 
@@ -123,11 +127,17 @@ def run_step(name: str, command: list[str], log: Path, steps: list[dict], deadli
         return 124
     print(f"gpu-check: {name}: {' '.join(command)}", flush=True)
     with open(log, "a") as out:
+        step = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
         try:
-            code = subprocess.run(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                  timeout=min(deadline.left(), limit_s or float("inf"))).returncode
+            code = step.wait(timeout=min(deadline.left(), limit_s or float("inf")))
         except subprocess.TimeoutExpired:
             code = 124  # stopped at the deadline
+            stop_step(step)
+        except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (main): the step stops as it would alone, then this
+            stop_step(step)
+            steps.append(record | {"exit_code": f"interrupted ({stop.args[0] if stop.args else 'SIGINT'})",
+                                   "seconds": round(time.perf_counter() - started, 1)})
+            raise
     seconds = time.perf_counter() - started
     last = [line for line in log.read_text(errors="replace").splitlines() if line.strip()][-1:]
     steps.append(record | {"exit_code": code, "seconds": round(seconds, 1),
@@ -136,23 +146,36 @@ def run_step(name: str, command: list[str], log: Path, steps: list[dict], deadli
     return code
 
 
+def stop_step(step: subprocess.Popen) -> None:
+    """Stop a step as its own interruption would (SIGTERM: a sweep keeps its finished rows and ends its runs and
+    warm server), killed STOP_GRACE_S later if it has not ended."""
+    step.terminate()
+    try:
+        step.wait(timeout=STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        step.kill()
+        step.wait()
+
+
 def sweep(name: str, work: Path, steps: list[dict], deadline: Deadline, device: str, models: str,
-          args: list[str]) -> Path:
+          args: list[str], csvs: dict[str, Path]) -> Path:
+    """A `dnnbench run` step; its results CSV is in `csvs` before it starts (an interrupted sweep keeps its rows)."""
     out = work / name.replace(" ", "-")
+    csvs[name] = out / "results.csv"
     run_step(name, [sys.executable, "-m", "bench", "run", "--models", models, "--devices", device, "--wandb",
                     "disabled", "--no-progress", "--out", str(out), *args], work / f"{out.name}.log", steps, deadline)
     return out / "results.csv"
 
 
 def overhead_rows(device: str, profile: str, models: list[str], work: Path, deadline: Deadline,
-                  repeats: int | None = None) -> list[dict]:
+                  repeats: int | None = None, rows: list[dict] | None = None) -> list[dict]:
     """Each `model[@size]` through the check's probe (a run's child forked from the warm server): medians of the
     runner's speed window, the bare Trainer and the expert loop, their ratios and the runner's spread; `repeats`
-    by size (OVERHEAD_REPEATS) unless given."""
+    by size (OVERHEAD_REPEATS) unless given. Appended to `rows` as each ends (an interruption keeps them)."""
     from bench.check.command import run_probe
     from bench.run.overhead import runner_config
 
-    rows = []
+    rows = [] if rows is None else rows
     for entry in models:
         model, _, size = entry.partition("@")
         size = size or "classic"
@@ -212,45 +235,67 @@ def chosen_plan(args: argparse.Namespace, device: str) -> dict:
     return plan
 
 
-def run_steps(args: argparse.Namespace, device: str, plan: dict, work: Path, deadline: Deadline
-              ) -> tuple[dict[str, Path], list[dict], list[dict]]:
+def run_steps(args: argparse.Namespace, device: str, plan: dict, work: Path, deadline: Deadline,
+              done: Done | None = None) -> tuple[dict[str, Path], list[dict], list[dict]]:
     """Every step in the time model's order (the long sweep last). Returns (each sweep step's results CSV, the
-    overhead rows, the steps' records)."""
+    overhead rows, the steps' records), kept in `done` as they come (what an interruption leaves)."""
     import shlex
 
-    steps: list[dict] = []
+    done = done or Done()
+    steps, csvs = done.steps, done.csvs
     profile = ["--profile", plan["profile"]]
     run_step("dnnbench check", [sys.executable, "-m", "bench", "check", "--devices", device,
                                 *shlex.split(plan["check"])], work / "check.txt", steps, deadline)
     started, refused = time.perf_counter(), deadline.refuses("overhead")
     chosen = [m for m in plan["overhead"].split(",") if m]
-    overhead = [] if refused else overhead_rows(device, plan["profile"], chosen, work, deadline,
-                                                args.overhead_repeats)
+    overhead = done.overhead
+    try:
+        if not refused:
+            overhead_rows(device, plan["profile"], chosen, work, deadline, args.overhead_repeats, overhead)
+    except KeyboardInterrupt as stop:
+        steps.append({"step": "overhead", "command": f"bench.check.command.run_probe {plan['overhead']}",
+                      "exit_code": f"interrupted ({stop.args[0] if stop.args else 'SIGINT'})",
+                      "seconds": round(time.perf_counter() - started, 1)})
+        raise
     statuses = {row["status"] for row in overhead}
     steps.append({"step": "overhead", "command": f"bench.check.command.run_probe {plan['overhead']}",
                   "estimate_s": deadline.model.get("overhead", ""), "seconds": round(time.perf_counter() - started, 1),
                   "exit_code": refused or ("skipped (none chosen)" if not chosen else "skipped (budget spent)"
                                            if statuses <= {"skipped (budget)"} else int(statuses != {"ok"}))})
-    csvs = {}
     if plan["repeat"]:
-        csvs["repeats"] = sweep("repeats", work, steps, deadline, device, plan["repeat"],
-                                profile + ["--precisions", REPEAT_PRECISION, "--seed", "0", "--repeats", "3"])
+        sweep("repeats", work, steps, deadline, device, plan["repeat"],
+              profile + ["--precisions", REPEAT_PRECISION, "--seed", "0", "--repeats", "3"], csvs)
     for model in [m for m in plan["large"].split(",") if m]:
-        csvs[f"large {model}"] = sweep(f"large {model}", work, steps, deadline, device, model, profile + [
-            "--sizes", "large", "--precisions", "bf16-mixed", *plan["large_caps"].get(model, [])])
+        sweep(f"large {model}", work, steps, deadline, device, model, profile + [
+            "--sizes", "large", "--precisions", "bf16-mixed", *plan["large_caps"].get(model, [])], csvs)
     if device == "cpu":  # the gpu tests need CUDA (they are not skipped without it)
         steps.append({"step": "pytest -m gpu", "command": "", "exit_code": "skipped (no CUDA)", "seconds": 0})
     elif not args.no_pytest:
         run_step("pytest -m gpu", [sys.executable, "-m", "pytest", "-m", "gpu and not slow", "-q", "-p",
                                    "no:cacheprovider"], work / "pytest.txt", steps, deadline, PYTEST_LIMIT_S)
     capped = SWEEP_TIME_LIMIT if device == "cuda" else []
-    csvs["sweep"] = sweep("sweep", work, steps, deadline, device, ",".join(plan["models"]),
-                          profile + ["--precisions", plan["precisions"], *capped])
+    sweep("sweep", work, steps, deadline, device, ",".join(plan["models"]),
+          profile + ["--precisions", plan["precisions"], *capped], csvs)
     return csvs, overhead, steps
 
 
+@dataclass
+class Done:
+    """What the steps have left so far: each sweep step's results CSV, the overhead rows, the steps' records."""
+
+    csvs: dict[str, Path] = field(default_factory=dict)
+    overhead: list[dict] = field(default_factory=list)
+    steps: list[dict] = field(default_factory=list)
+
+
+def interrupt(signum: int, frame) -> None:
+    """SIGTERM (and SIGHUP) as Ctrl-C: the running step is stopped and the finished steps' bundle written."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Exit 0 once the bundle is written, whatever the verdict says (the verdict is the result)."""
+    """Exit 0 once the bundle is written, whatever the verdict says (the verdict is the result); interrupted (Ctrl-C,
+    SIGTERM, SIGHUP), the running step is stopped, the finished steps' bundle written, and the exit is 130/143/129."""
     import torch
 
     args = parse_args(argv)
@@ -258,19 +303,41 @@ def main(argv: list[str] | None = None) -> int:
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     plan = chosen_plan(args, device)
     args.out.mkdir(parents=True, exist_ok=True)
+    done, stopped = Done(), None
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, interrupt)
     work = Path(tempfile.mkdtemp(prefix="gpu-check-"))
     try:
-        deadline = Deadline(args.budget_s or BUDGET_S[device], TIME_MODEL_S if device == "cuda" else {})
-        csvs, overhead, steps = run_steps(args, device, plan, work, deadline)
-        pack(args.out, work, list(csvs.values()), overhead, steps)
-        write_verdict(args.out / "verdict.md", device, device == "cpu", csvs, overhead, steps, plan,
+        try:
+            deadline = Deadline(args.budget_s or BUDGET_S[device], TIME_MODEL_S if device == "cuda" else {})
+            run_steps(args, device, plan, work, deadline, done)
+        except KeyboardInterrupt as stop:
+            stopped = stop.args[0] if stop.args else "SIGINT"
+            end_runs()
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # the bundle is written whatever comes now
+            signal.signal(signum, signal.SIG_IGN)
+        pack(args.out, work, list(done.csvs.values()), done.overhead, done.steps)
+        write_verdict(args.out / "verdict.md", device, device == "cpu", done.csvs, done.overhead, done.steps, plan,
                       time.perf_counter() - started)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     print((args.out / "verdict.md").read_text())
     print(f"gpu-check: bundle in {args.out} ({len(list(args.out.iterdir()))} files), "
-          f"{time.perf_counter() - started:.0f} s")
-    return 0
+          f"{time.perf_counter() - started:.0f} s" + (f"; stopped by {stopped}: the steps after it did not run"
+                                                     if stopped else ""))
+    return 128 + signal.Signals[stopped].value if stopped else 0
+
+
+def end_runs() -> None:
+    """The overhead step's runs are children of this process: killed with their trees, and the warm server."""
+    from bench.launch.child_process import kill_running
+    from bench.launch.warm_client import stop_warm_server
+
+    kill_running()
+    stop_warm_server()
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""A tiny model that takes its own process (or its parent) down, for the launcher's isolation tests."""
+"""A tiny model that takes its own process (or its parent) down, or leaves processes behind, for the launcher's
+isolation tests."""
 
 import ctypes
 import os
@@ -6,14 +7,20 @@ import signal
 import time
 from pathlib import Path
 
+from tests.daemons import start_daemons
 from tests.fake_models import FakeNet
 
 
 class CrashNet(FakeNet):
-    """FakeNet whose first training step kills a process: mode in segfault | exit | sigkill | kill_ray_worker."""
+    """FakeNet whose first training step kills a process: mode in segfault | exit | sigkill | kill_ray_worker; or
+    leaves daemons behind (`daemons:<tag>`, then trains on; `daemons_then_hang:<tag>`, then sleeps past any limit)."""
 
     def training_step(self, batch, batch_idx):
         mode = self.hparams.mode
+        if mode.startswith("daemons") and batch_idx == 0:
+            start_daemons(mode.partition(":")[2])
+            if mode.startswith("daemons_then_hang"):
+                time.sleep(120)
         if mode == "segfault":
             ctypes.string_at(0)  # reads address 0: SIGSEGV
         elif mode == "exit":
@@ -32,3 +39,4 @@ def ray_worker_pid() -> int:
     while pid > 1 and not Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"ray::"):
         pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
     return pid
+

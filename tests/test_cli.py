@@ -59,3 +59,14 @@ def test_cli_entry_point_runs():
     result = subprocess.run([sys.executable, "-m", "bench", "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "dnnbench" in result.stdout or "usage" in result.stdout.lower()
+
+
+def test_a_library_that_cannot_be_mapped_is_one_line_and_exit_2(capsys):
+    from bench.cli import run_command
+
+    def handler(args):
+        raise ImportError("libtorch_cpu.so: failed to map segment from shared object")  # as under ulimit -v 1500000
+
+    assert run_command(argparse.Namespace(handler=handler, command="run")) == 2
+    err = capsys.readouterr().err
+    assert "cannot load libtorch_cpu.so" in err and "ulimit -v" in err and len(err.strip().splitlines()) == 1

@@ -137,6 +137,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     try:
+        if args.probe_repeats < 1:
+            raise ValueError(f"--probe-repeats takes a whole number of at least 1; got {args.probe_repeats}")
         devices = parse_devices(args.devices)
         if args.probe_model:
             import lightning_modules

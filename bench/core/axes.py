@@ -246,7 +246,7 @@ INFER_AXES = [  # what the run's inference.csv measures (bench/run/inference_cur
       reproduce=lambda c: ["--infer-backends", c.infer_backends] if c.infer_backends != "eager" else []),
     A("infer_batch_sizes", str, "", "", column="", identity=False, flag="--infer-batch-sizes",
       help="comma list of batch sizes for the inference backends' latency-throughput curve (default: the run's "
-      "batch size)", flag_options={"default": ""}, parse=choices.infer_batch_sizes,
+      "batch size)", flag_options={"default": None}, parse=choices.infer_batch_sizes,
       reproduce=lambda c: ["--infer-batch-sizes", c.infer_batch_sizes] if c.infer_batch_sizes else []),
 ]
 AXES += INFER_AXES

@@ -122,17 +122,20 @@ def sizes(text: str) -> Choices:
 
 
 def infer_backends(text: str) -> str:
-    """`--infer-backends` as its canonical cell (known names, in the order given, once each)."""
-    names = [name.strip() for name in str(text).split(",") if name.strip()]
+    """`--infer-backends` as its canonical cell (known names, in the order given; each once, none empty)."""
+    names = [name.strip() for name in str(text).split(",")]
     unknown = [name for name in names if name not in INFER_BACKENDS]
-    if unknown or not names:
+    if unknown and any(names):
         raise PlanError(f"--infer-backends takes a comma list of {', '.join(INFER_BACKENDS)}; got {text!r}")
-    return ",".join(dict.fromkeys(names))
+    return ",".join(distinct([name for name in names if name], "--infer-backends"))
 
 
-def infer_batch_sizes(text: str) -> str:
-    """`--infer-batch-sizes` as its canonical cell: positive integers, once each ("" = the run's batch size)."""
-    parts = [part.strip() for part in str(text).split(",") if part.strip()]
-    if not all(part.isascii() and part.isdigit() and int(part) > 0 for part in parts):  # '²' is a digit
+def infer_batch_sizes(text: str | None) -> str:
+    """`--infer-batch-sizes` as its canonical cell: positive integers, each once (None, the flag left out: "", the
+    run's batch size; given, it names at least one)."""
+    if text is None:
+        return ""
+    parts = [part.strip() for part in str(text).split(",")]
+    if any(parts) and not all(part.isascii() and part.isdigit() and int(part) > 0 for part in parts):  # '²' a digit
         raise PlanError(f"--infer-batch-sizes takes a comma list of positive integers; got {text!r}")
-    return ",".join(dict.fromkeys(str(int(part)) for part in parts))
+    return ",".join(distinct([str(int(part)) for part in parts if part], "--infer-batch-sizes"))

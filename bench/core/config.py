@@ -117,6 +117,23 @@ class RunConfig(RunSettings):
         return self.time_limit_s * TRAIN_TIME_SHARE if self.stops_at_target else None
 
     @property
+    def wants_curve(self) -> bool:
+        """Whether the run writes inference.csv rows: anything besides eager at its own batch size (the default),
+        on one device (a DDP run measures none)."""
+        return (self.infer_backends != "eager" or self.infer_batch_sizes not in ("", str(self.batch_size))) \
+            and self.world_size == 1
+
+    def curve_missing(self, measured: set[tuple[str, str]]) -> list[str]:
+        """The (backend, batch size) points this run writes that `measured` (those inference.csv holds for it)
+        lacks, as `backend bsN` (`backend` alone where the batch size is the run's own): for --resume."""
+        if not self.wants_curve:
+            return []
+        if not self.infer_batch_sizes:  # the run's batch size, which an auto search may have changed
+            return [b for b in self.infer_backends.split(",") if not any(m[0] == b for m in measured)]
+        return [f"{b} bs{n}" for b in self.infer_backends.split(",") for n in self.infer_batch_sizes.split(",")
+                if (b, n) not in measured]
+
+    @property
     def strategy(self) -> str:
         return "ddp" if self.world_size > 1 else "auto"
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from bench.core.axes import AXES, INFER_BACKENDS
 from bench.core.columns import Column, Status
 
-INFERENCE_SCHEMA_VERSION = 1
-READABLE_INFERENCE_VERSIONS = (1,)
+INFERENCE_SCHEMA_VERSION = 2  # 2: each point's own noise reading (other_cpu_cores, noise_warning)
+READABLE_INFERENCE_VERSIONS = (1, 2)
 INFERENCE_FILE = "inference.csv"
 KEY = ("backend", "infer_batch_size")  # with the run's config identity: what makes two inference rows the same
 
@@ -59,7 +59,14 @@ INFERENCE_TABLE: tuple[Column, ...] = (
        "go through it (the reason in `message`)", numeric=True, better="row"),
     _c("metric_drift", "quality", "`metric_value` minus the same run's `eager` value (absolute, in the metric's "
        "units)", numeric=True),
-    _c("schema_version", "environment", f"version of inference.csv's columns ({INFERENCE_SCHEMA_VERSION})"),
+    _c("other_cpu_cores", "noise", "CPU cores used on average by everything but the run while this point was timed "
+       "(results.csv's `other_cpu_cores`, read over the point's own timed calls)", numeric=True, unit="cores"),
+    _c("noise_warning", "noise", "why this point's speed may be off: others used its cores (`other_cpu_cores` at "
+       "results.csv's sharing level: 0.5 cores, or 10% of the cores if more) while it was timed; empty when it ran "
+       "alone. The run's results row names its noisy points in its own `noise_warning`; compare calls a change of "
+       "a noisy point's speed or latency `noise`, not a regression"),
+    _c("schema_version", "environment", f"version of inference.csv's columns ({INFERENCE_SCHEMA_VERSION}; "
+       "version 1 had no noise columns: read as empty)"),
 )
 
 INFERENCE_BY_NAME = {column.name: column for column in INFERENCE_TABLE}

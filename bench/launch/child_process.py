@@ -3,7 +3,8 @@
 A child is forked from the warm server (bench/launch/warm_client.py: torch and lightning already imported, CUDA never
 touched), or started as a fresh `python -m bench.run.child` where forking is unavailable and for multi-process (DDP)
 runs, whose ranks Lightning starts as fresh interpreters anyway. Either way it is its own session with a time
-limit, its process group is killed at that limit, and it yields exactly one row.
+limit, its process tree (every process the run started, in any session: bench/run/supervisor.py) and group are
+killed at that limit, and it yields exactly one row.
 
 The child runs in the sweep's own environment: the same working directory and environment variables, and the
 parent's `sys.path` handed over in the job file (in a private folder of its own), so a model given by import path
@@ -32,7 +33,7 @@ from bench.core.columns import Status
 from bench.core.config import RunConfig
 from bench.core.private_files import create_new, open_own_file
 from bench.core.row import Cells, RunRow
-from bench.launch.warm_client import warm_server
+from bench.launch.warm_client import SAFE_PATH, warm_server
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,11 @@ stopping = threading.Event()  # set by kill_running: no new child starts, one th
 
 
 def kill_group(pid: int) -> None:
+    """Kill a run: every process of its tree first (its supervisor, bench/run/supervisor.py, keeps the orphans, a
+    daemon in another session included, as its descendants while it lives), then its process group."""
+    from bench.run.supervisor import kill_tree
+
+    kill_tree(pid)
     try:
         os.killpg(pid, signal.SIGKILL)
     except ProcessLookupError:  # not yet its own group leader, or already gone
@@ -171,7 +177,7 @@ def start_child(config: RunConfig, paths: dict[str, Path], env: dict[str, str], 
         # A new session, so a timeout kills the whole process group (DDP ranks included).
         return subprocess.Popen([sys.executable, "-m", "bench.run.child", str(paths["job"])], stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True,
-                                env=env | {"DNNBENCH_PARENT_PID": str(os.getpid())})
+                                env=env | SAFE_PATH | {"DNNBENCH_PARENT_PID": str(os.getpid())})
 
 
 KILL_GRACE_S = 5.0  # after the kill at the time limit, how long its exit may take to be reported

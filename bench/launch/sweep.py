@@ -1,5 +1,5 @@
 """The sweep (step: configs -> an executor's runs (children here, or Ray tasks) -> rows appended by the one writer,
-with resume).
+with resume: bench/launch/resume.py).
 
 One sweep at a time writes a folder; this process alone writes its CSV, each row as its run ends. SIGINT/SIGTERM
 stop it between rows: running children are killed, finished rows stay, `--resume` continues.
@@ -26,13 +26,13 @@ from bench.core import config as cfg
 from bench.core.columns import Status
 from bench.core.config import RunConfig
 from bench.core.errors import SweepError, SweepInterrupted
-from bench.core.inference_columns import INFERENCE_COLUMNS, INFERENCE_FILE
+from bench.core.inference_columns import INFERENCE_FILE
 from bench.core.private_files import open_own_file, private_folder
 from bench.core.row import RunRow
 from bench.launch.console import Console
+from bench.launch.resume import runs_to_do
 from bench.results.drift import with_quality_drift
-from bench.results.io import ResultsError, append_inference_rows, append_row, read_rows
-from bench.results.records import repair_partial_last_line
+from bench.results.io import ResultsError, append_inference_rows, append_row, last_of_each_run
 
 
 def open_sweep_folder(out: Path) -> Path:
@@ -103,24 +103,6 @@ def hold_sweep_folder(out: Path) -> Iterator[None]:
         yield
 
 
-def runs_to_do(configs: list[RunConfig], csv_path: Path, resume: bool) -> tuple[list[RunConfig], list[dict]]:
-    """The configs not yet in the CSV, and the rows that are (a partial last line is dropped and re-run)."""
-    try:
-        if resume and repair_partial_last_line(csv_path):
-            print(f"dnnbench: {csv_path} ended in a partial row (a crash mid-write): removed, that run is re-run")
-        if resume:  # a run whose results row was not written re-runs; its inference rows are written again
-            repair_partial_last_line(csv_path.parent / INFERENCE_FILE, INFERENCE_COLUMNS)
-        done = read_rows(csv_path)
-    except ResultsError as exc:
-        raise SweepError(str(exc)) from None
-    if done and not resume:
-        raise SweepError(f"{csv_path} already has {len(done)} rows: pass --resume to continue that sweep, "
-                         "or --out a new folder")
-    finished = {cfg.run_key(row) for row in done}
-    todo = [c for c in configs if c.key() not in finished]
-    if resume and len(todo) < len(configs):
-        print(f"dnnbench: resuming, {len(configs) - len(todo)} of {len(configs)} runs already in {csv_path}")
-    return todo, done
 
 
 class StopSignals:
@@ -224,7 +206,7 @@ def run_sweep(configs: list[RunConfig], sweep_dir: Path, resume: bool, progress:
                 console.finished(config, row)
             stop.check(len(done), len(configs), csv_path)
     console.clear()
-    return done
+    return last_of_each_run(done)
 
 
 def write_inference_rows(csv_path: Path, row: RunRow) -> RunRow:

@@ -26,6 +26,10 @@ from typing import Any
 START_TIMEOUT_S = 600.0  # the first reply waits for the imports; a server that takes longer is given up
 REPLY_TIMEOUT_S = 5.0  # later a fork takes milliseconds: a server silent this long is hung (e.g. SIGSTOPped)
 SERVE = "from bench.launch.warm_server import serve; serve()"  # the server process's program
+# `python -c` and `python -m` put the working directory first on the import path, where a user's own `bench/` would
+# be imported instead of ours (Python 3.11+ leaves it out with PYTHONSAFEPATH; the started process takes the setting
+# out of its environment again, bench.run.child.own_environment, so the run's own processes never see it).
+SAFE_PATH = {} if os.environ.get("PYTHONSAFEPATH") else {"PYTHONSAFEPATH": "1", "DNNBENCH_SET_SAFEPATH": "1"}
 
 
 class WarmServer:
@@ -33,7 +37,7 @@ class WarmServer:
 
     def __init__(self):
         self.stderr = tempfile.TemporaryFile("w+")  # nameless: nothing is left behind, even by a killed sweep
-        env = os.environ | {"PYTORCH_NVML_BASED_CUDA_CHECK": "1",  # a CUDA check here must not init CUDA
+        env = os.environ | SAFE_PATH | {"PYTORCH_NVML_BASED_CUDA_CHECK": "1",  # a CUDA check must not init CUDA
                             "DNNBENCH_PARENT_PID": str(os.getpid())}
         self.process = subprocess.Popen([sys.executable, "-c", SERVE],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,

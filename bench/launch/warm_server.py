@@ -50,8 +50,9 @@ def send(fd: int, message: dict[str, Any]) -> None:
 
 def serve() -> None:
     """The server's main loop: preload, then fork a run per request; exits when its stdin closes."""
-    from bench.run.child import die_with_parent  # light: the watch is set before the heavy imports
+    from bench.run.child import die_with_parent, own_environment  # light: before the heavy imports
 
+    own_environment()
     die_with_parent()  # DNNBENCH_PARENT_PID names the sweep: a server whose sweep died while it started ends
     replies = os.dup(1)
     os.dup2(2, 1)  # what imported modules print must not reach the reply pipe
@@ -128,11 +129,7 @@ def run_forked(request: dict[str, Any], own_fds: tuple[int, ...], server_pid: in
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"] | {"DNNBENCH_PARENT_PID": str(server_pid)})
-        if request["env"].get("OMP_NUM_THREADS", "").isdigit():  # read at import, so long past here: apply it
-            import torch
-
-            torch.set_num_threads(int(request["env"]["OMP_NUM_THREADS"]))
-        from bench.run import child
+        from bench.run import child  # it applies OMP_NUM_THREADS (read at import, long past here) in the run
 
         sys.argv = [child.__file__, request["job"]]
         code = child.main([request["job"]])

@@ -27,7 +27,8 @@ others (the runs that reached the target; the report gives their olympic mean). 
 other load (a non-empty noise_warning) are flagged in the `noisy` column and in a warning.
 Where both sides have an inference.csv beside their results, each (config, backend, batch size) of it is judged the
 same way (throughput, latency p50, the test metric through the backend; a backend that was ok and now fails is a
-regression).
+regression); a point timed beside other load (its own noise_warning, inference.csv version 2) has its speed and
+latency changes marked `noise`.
 """
 
 from __future__ import annotations
@@ -177,7 +178,10 @@ def inference_comparison(base_csvs: list, new_csvs: list, threshold: float) -> t
     base, new = (concat([load_inference(inference_beside(path)) for path in paths]) for paths in (base_csvs, new_csvs))
     if base.empty or new.empty:
         return pd.DataFrame(), [], []
-    return compare(base, new, threshold, "point_id", INFERENCE_GATED, INFERENCE_BY_NAME)
+    return compare(base, new, threshold, "point_id", INFERENCE_GATED, INFERENCE_BY_NAME, noisy_speed_is_noise=True)
+
+
+NOISE_BOUND = ("speed", "latency")  # the column groups whose numbers other load moves (quality it does not)
 
 
 def concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -187,10 +191,12 @@ def concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def compare(base: pd.DataFrame, new: pd.DataFrame, threshold: float, key: str = "config_id",
-            gated: list[str] = GATED, by_name: dict[str, Column] = BY_NAME,
-            secondary_names: set[str] | None = None) -> tuple[pd.DataFrame, list, list]:
+            gated: list[str] = GATED, by_name: dict[str, Column] = BY_NAME, secondary_names: set[str] | None = None,
+            noisy_speed_is_noise: bool = False) -> tuple[pd.DataFrame, list, list]:
     """Each config's (`key`'s) metrics judged; results frames by default, inference frames with their own key
-    (`point_id`: the config, backend and batch size) and columns."""
+    (`point_id`: the config, backend and batch size) and columns. `noisy_speed_is_noise` (inference points, each
+    with its own noise reading): a speed or latency change of a point timed beside other load, on either side, is
+    `noise`, not a regression or an improvement."""
     base_groups = dict(list(base.groupby(key, sort=False)))
     new_groups = dict(list(new.groupby(key, sort=False)))
     rows, pending = [], []
@@ -209,6 +215,8 @@ def compare(base: pd.DataFrame, new: pd.DataFrame, threshold: float, key: str = 
             if not before or not after:
                 continue
             change, verdict, needs_test = judge(before, after, direction, threshold, timing, bool(noisy))
+            if noisy and noisy_speed_is_noise and name in by_name and by_name[name].group in NOISE_BOUND:
+                verdict, needs_test = ("noise" if verdict != "same" else verdict), False
             if needs_test:
                 pending.append((len(rows), before, after))
             rows.append({"config": label, "metric": name, "base": human(statistics.median(before)),

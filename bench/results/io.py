@@ -114,6 +114,13 @@ def append_inference_rows(csv_path: Path, rows: list[dict[str, Any]]) -> None:
         append_row(csv_path, row, INFERENCE_COLUMNS)
 
 
+def last_of_each_run(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows with only the last of each run (`config.run_key`): `--resume` re-runs a finished run whose inference
+    points are missing (a row cut by a crash, backends added since), and its new row supersedes the old one."""
+    last = {config.run_key(row): index for index, row in enumerate(rows)}
+    return [row for index, row in enumerate(rows) if last[config.run_key(row)] == index]
+
+
 def finite_number(cell: str) -> bool:
     """Whether a cell is a number the writer can have written: finite (no inf, -inf, 1e309 or NaN), no `1_000`."""
     try:
@@ -173,7 +180,7 @@ def read_rows(csv_path: Path) -> list[dict[str, str]]:
     if header != COLUMNS:
         raise ResultsError(f"{csv_path}: {header_difference(header)}: appending would misalign them; "
                            "--out a new folder")
-    return checked_rows(csv_path, header, records)
+    return last_of_each_run(checked_rows(csv_path, header, records))
 
 
 # ----------------------------------------------------------------------------------------------- reading
@@ -246,6 +253,8 @@ def load_results(path: str | Path) -> pd.DataFrame:
         raise ResultsError(f"{path}: unknown schema_version {', '.join(sorted(unknown))} "
                            f"(this dnnbench reads versions {', '.join(map(str, READABLE_SCHEMA_VERSIONS))})")
     fill_older_config(frame)
+    runs = pd.Series([config.run_key(row) for row in frame.to_dict("records")], index=frame.index, dtype=object)
+    frame = frame[~runs.duplicated(keep="last")].reset_index(drop=True)  # a re-run's row wins (last_of_each_run)
     for column in COLUMNS:  # columns added by later schemas read as empty cells (other_metrics: before 2)
         if column not in frame:
             frame[column] = ""
@@ -282,6 +291,9 @@ def load_inference(path: str | Path) -> pd.DataFrame:
         raise ResultsError(f"{path}: unknown inference schema_version {', '.join(sorted(unknown))} (this dnnbench "
                            f"reads versions {', '.join(map(str, READABLE_INFERENCE_VERSIONS))})")
     frame = frame.drop_duplicates(subset=["run_id", *KEY], keep="last").reset_index(drop=True)
+    for column in INFERENCE_COLUMNS:  # columns added by later versions read as empty cells (noise: before 2)
+        if column not in frame:
+            frame[column] = ""
     for column in INFERENCE_NUMERIC:
         frame[column] = pd.to_numeric(frame[column].replace("", None), errors="coerce")
     rows = frame.to_dict("records")

@@ -117,11 +117,13 @@ def last_record(text: str) -> tuple[Record | None, str]:
 
 
 def repair_partial_last_line(csv_path: Path, columns: list[str] = COLUMNS) -> bool:
-    """Cut a last row that a crash or a full disk left unfinished; True if there was one.
+    """Cut a last row that a crash or a full disk left unfinished; True if there was one (or a header to finish).
 
     Only a row that is provably the partial write of a crash is cut (`last_row_fault`); a last row that is whole,
-    or malformed in a way the writer cannot produce, stays, and the reader refuses the latter. A file that is not
-    a results CSV of this version is left alone too. `columns`: results.csv's, or inference.csv's.
+    or malformed in a way the writer cannot produce, stays, and the reader refuses the latter. A header cut short
+    (the file holds a prefix of it and nothing else) is finished, never emptied: nothing is lost and what was
+    there stays. A file that is not a results CSV of this version is left alone too. `columns`: results.csv's, or
+    inference.csv's.
     """
     if not csv_path.exists():
         return False
@@ -130,22 +132,27 @@ def repair_partial_last_line(csv_path: Path, columns: list[str] = COLUMNS) -> bo
     data = csv_path.read_bytes()
     bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
     text = data[bom:].decode("utf-8", errors="surrogateescape")
+    if "\x00" in text:
+        return False  # UTF-16 or binary, not what the writer writes: the reader says so, nothing is cut
     header = ",".join(columns)
     if "\n" not in text and "\r" not in text:
-        keep = 0 if header.startswith(text) else len(data)  # the header itself was cut
-    else:
-        try:
-            record, raw = last_record(text)
-        except csv.Error:
-            return False  # not a CSV: the reader says why, nothing is cut
-        if record is None or split_records(text)[0][2] != columns:
-            return False
-        fault = last_row_fault(raw, record[2], columns)
-        if fault is None or fault[0] != "cut":
-            return False
-        keep = bom + len(text[:record[0]].encode("utf-8", errors="surrogateescape"))
-    if keep == len(data):
+        if not text or not header.startswith(text):
+            return False  # empty (the writer starts it), or not this file's header: the reader says why
+        with open(csv_path, "ab") as f:  # the header itself was cut: its rest, then the line break
+            f.write((header[len(text):] + "\r\n").encode())
+            f.flush()
+            os.fsync(f.fileno())
+        return True
+    try:
+        record, raw = last_record(text)
+    except csv.Error:
+        return False  # not a CSV: the reader says why, nothing is cut
+    if record is None or split_records(text)[0][2] != columns:
         return False
+    fault = last_row_fault(raw, record[2], columns)
+    if fault is None or fault[0] != "cut":
+        return False
+    keep = bom + len(text[:record[0]].encode("utf-8", errors="surrogateescape"))
     with open(csv_path, "rb+") as f:
         f.truncate(keep)
     return True
@@ -162,6 +169,8 @@ def parse_records(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
         raise ResultsError(f"{path}: not a readable CSV ({exc})") from None
     if not records:
         raise ResultsError(f"{path}: not a readable CSV (empty file)")
+    if "\x00" in text:  # UTF-16 without a byte-order mark reads as UTF-8 with a NUL after each character
+        raise ResultsError(f"{path}: not a readable CSV (NUL characters: UTF-16 or binary; dnnbench writes UTF-8)")
     header = records[0][2]
     if len(records) > 1:
         start, line, cells = records[-1]

@@ -2,7 +2,8 @@
 
 `python -m bench.run.child JOB.json` (or forked by the warm server, bench/launch/warm_client.py): the job names the
 config, the sweep folder, where to write the row and the parent's `sys.path`, so a model given by import path resolves
-here exactly as it did when the sweep was planned. A child dies with the process that started it."""
+here exactly as it did when the sweep was planned. A child dies with the process that started it, and so does every
+process the run starts (the child splits into the run and its supervisor first: bench/run/supervisor.py)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING
 from bench.core.columns import Status
 from bench.core.private_files import read_own_file, replace_file
 from bench.core.row import Cells, RunRow
+from bench.run.supervisor import supervise
 
 if TYPE_CHECKING:  # imported in main: torch and lightning load only after the child watches its parent
     from bench.core.config import RunConfig
@@ -38,6 +40,8 @@ def failure_status(exc: BaseException) -> Status:
 
     if isinstance(exc, Diverged):
         return Status.DIVERGED
+    if type(exc).__name__ == "NotRun":  # bench.run.session's (imported only where a run trains)
+        return Status.UNSUPPORTED
     if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)) or any(
             phrase in str(exc).lower() for phrase in OUT_OF_MEMORY):
         return Status.OOM
@@ -142,12 +146,23 @@ def with_inference(row: RunRow, curve, save: Callable[[RunRow], None] | None = N
     def progress(rows: list[dict], unfinished: list[str]) -> None:
         measured[:] = rows
         if save is not None and unfinished:
-            save(replace(row, inference=tuple(rows)).noted(
+            save(with_points(row, rows).noted(
                 f"inference backends not finished: {', '.join(unfinished)} (the run ended during its curve)"))
 
     notes: list[str] = []
     rows = best_effort(notes, "inference backends", lambda: curve(progress))
-    return replace(row, inference=tuple(measured if rows is None else rows)).noted(*notes)
+    return with_points(row, measured if rows is None else rows).noted(*notes)
+
+
+def with_points(row: RunRow, points: list[dict]) -> RunRow:
+    """The row with its inference points, its `noise_warning` naming those timed beside other load (each point's
+    own reading: the row's covered the training)."""
+    row = replace(row, inference=tuple(points))
+    noisy = [f"{point['backend']} bs{point['infer_batch_size']}" for point in points if point.get("noise_warning")]
+    if not noisy:
+        return row
+    text = f"inference points timed beside other load: {', '.join(noisy)}"
+    return row.add(Cells({"noise_warning": "; ".join(filter(None, [row.get("noise_warning") or "", text]))}))
 
 
 def write_row(row: RunRow, result_path: Path) -> None:
@@ -180,6 +195,16 @@ def poll_parent(expected: int) -> None:
     os.killpg(0, signal.SIGKILL)
 
 
+def apply_thread_count() -> None:
+    """A run forked from the warm server: OMP_NUM_THREADS was read when torch was imported there, long before this
+    run's environment was set, so apply it (after the supervisor's fork: no thread pool may exist across a fork)."""
+    threads = os.environ.get("OMP_NUM_THREADS", "")
+    if threads.isdigit() and int(threads) > 0 and "torch" in sys.modules:
+        import torch
+
+        torch.set_num_threads(int(threads))
+
+
 def pin_cpus() -> None:
     """Stay on the CPU cores the sweep gave this run (`--parallel`), one torch thread per core."""
     cores = os.environ.get("DNNBENCH_CPUS")
@@ -193,6 +218,14 @@ def pin_cpus() -> None:
         torch.set_num_threads(len(cpus))
 
 
+def own_environment(keep: bool = False) -> None:
+    """Take out PYTHONSAFEPATH where the launcher set it (bench/launch/warm_client.py SAFE_PATH): it kept a user's
+    `bench/` in the working directory from shadowing ours at start; the run's own Python processes do not inherit
+    it, but for DDP ranks (`keep`), which Lightning starts as `python -m bench.run.child` again."""
+    if not keep and os.environ.pop("DNNBENCH_SET_SAFEPATH", ""):
+        os.environ.pop("PYTHONSAFEPATH", None)
+
+
 def main(argv: list[str] | None = None) -> int:
     die_with_parent()  # first: `python -m bench.run.child` imports nothing heavy before it (a killed sweep's child
     # would otherwise live on through seconds of torch imports)
@@ -200,11 +233,16 @@ def main(argv: list[str] | None = None) -> int:
     from bench.core.config import RunConfig
 
     faulthandler.enable()  # a segfault leaves its Python stack in the run's log
+    job_path = Path((argv or sys.argv[1:])[0])
     try:  # the job names what this process executes: a link, a FIFO or another user's file is refused
-        job = json.loads(read_own_file(Path((argv or sys.argv[1:])[0])))
+        job = json.loads(read_own_file(job_path))
     except (OSError, ValueError) as exc:
         print(f"dnnbench: job file refused: {exc}", file=sys.stderr)
         return 2
+    own_environment(keep=RunConfig(**job["config"]).world_size > 1)
+    if "LOCAL_RANK" not in os.environ and supervise(job_path.parent / "tmp"):  # DDP ranks are in rank 0's tree
+        die_with_parent()  # the run's parent is now its supervisor (bench/run/supervisor.py)
+    apply_thread_count()
     if int(os.environ.get("LOCAL_RANK", "0")) == 0 and job.get("progress_path"):
         progress.write(Path(job["progress_path"]), pid=os.getpid(), stage="setup")
     pin_cpus()

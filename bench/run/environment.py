@@ -34,8 +34,8 @@ def cpu_model() -> str:
     (~1 s), too slow to pay on every run."""
     import psutil
 
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dnnbench" / \
-        f"cpu-{platform.node()}-{int(psutil.boot_time())}.json"
+    folder = Path(os.environ.get("DNNBENCH_CACHE") or Path.home() / ".cache" / "dnnbench")  # the sweep's cache
+    cache = folder / f"cpu-{platform.node()}-{int(psutil.boot_time())}.json"
     try:
         return json.loads(cache.read_text())["brand_raw"]
     except (OSError, ValueError, KeyError):

@@ -23,6 +23,7 @@ from torch import nn
 from bench.core.columns import Status
 from bench.core.inference_columns import INFERENCE_SCHEMA_VERSION
 from bench.run.measure import backends, inference
+from bench.run.measure.point_noise import PointWatch
 from bench.run.precision import Precision
 
 CURVE_SHARE = 0.75  # the curve starts nothing after this share of the run's time limit (the row must not time out)
@@ -104,7 +105,8 @@ def one_line(exc: BaseException) -> str:
 
 
 def failure(exc: BaseException) -> Status:
-    out_of_memory = isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)) or "out of memory" in str(exc)
+    out_of_memory = isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)) or any(
+        phrase in str(exc).lower() for phrase in ("out of memory", "can't allocate memory"))  # CUDA; CPU allocator
     return Status.OOM if out_of_memory else Status.ERROR
 
 
@@ -127,12 +129,13 @@ def timed_point(curve: Curve, call_target: nn.Module, batch: int) -> dict[str, A
     """One batch size through the backend: latency percentiles and back-to-back throughput (today's timing)."""
     if time.monotonic() > curve.deadline:
         return {"status": Status.TIMEOUT, "message": "not measured: the run's time limit was near"}
+    watch = PointWatch().start()  # the point's own noise reading: the row's covered the training, not this
     try:
         latency = inference.inference_timing(call_target, curve.inputs(batch), curve.device, curve.precision,
                                              curve.budget_s)
     except Exception as exc:
         return {"status": failure(exc), "message": one_line(exc)}
-    return latency.columns() | {"status": Status.OK, "message": latency.note(curve.budget_s)}
+    return latency.columns() | watch.stop() | {"status": Status.OK, "message": latency.note(curve.budget_s)}
 
 
 def backend_points(curve: Curve, backend: str, sizes: list[int]) -> list[dict[str, Any]]:

@@ -205,6 +205,17 @@ def apply_settings(config: RunConfig, built: Built) -> tuple[FitModule, list[str
     return torch.compile(built.model, mode=config.compile_mode) if config.compile else built.model, notes
 
 
+class NotRun(Exception):
+    """The run could not use a setting of its config (the row would claim one it did not run): `unsupported`."""
+
+
+def batch_ran(config: RunConfig, window: speed.SpeedWindow) -> None:
+    """NotRun when no training step got the config's batch (the training data is smaller): the row must not claim it."""
+    if 1 < window.largest_batch < config.batch_size:
+        raise NotRun(f"batch size {config.batch_size:,} is more than the {window.largest_batch:,} samples a training "
+                     f"step got (all the training data there is): give --batch-sizes {window.largest_batch} or less")
+
+
 def train_and_measure(config: RunConfig, sweep_dir: Path) -> Measured | None:
     """Train and test one config, then time its speed window and inference; the row's measured pieces (None on
     ranks other than 0)."""
@@ -239,6 +250,7 @@ def train_and_measure(config: RunConfig, sweep_dir: Path) -> Measured | None:
     device = trainer.strategy.root_device
     best_effort(notes, "GPU memory reset", lambda: memory.reset_gpu_peak(device))
     trainer.fit(fit_model, built.datamodule)
+    batch_ran(config, window)
     if cap_s and not watch.reached and watch.train_seconds is not None and watch.train_seconds >= cap_s:
         notes.append(f"training stopped at its time cap ({cap_s:g} s: {TRAIN_TIME_SHARE:g} of the time "
                      f"limit) after {trainer.current_epoch} epoch(s), before the target")

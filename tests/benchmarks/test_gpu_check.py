@@ -76,3 +76,40 @@ def test_gpu_checks_bar_wants_every_quick_row_at_its_target(tmp_path):
     assert target_bar("targets", frame, 2)[1] == "MET"
     frame["stop_at_target"] = "off"  # smoke rows (the reduced CPU form) are not judged
     assert target_bar("targets", frame, 2)[1] == "NOT CHECKED"
+
+
+@pytest.mark.integration
+def test_an_interrupted_gpu_check_writes_the_finished_steps_bundle_and_leaves_nothing_behind(tmp_path, monkeypatch):
+    """SIGTERM during a step (as Ctrl-C): that step is stopped, the bundle of the steps before it is written, the
+    work folder removed and the exit is 143."""
+    import os
+    import random
+    import signal
+    import tempfile
+    import threading
+
+    from tests.daemons import daemons_left
+
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # where the work folder is made
+    tag = str(random.randrange(10**8, 10**9))
+
+    def two_steps(args, device, plan, work, deadline, done):
+        gpu_check.run_step("first", [sys.executable, "-c", "print('first: done')"], work / "first.log", done.steps,
+                           deadline)
+        threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGTERM)).start()
+        gpu_check.run_step("second", ["sleep", f"600.{tag}"], work / "second.log", done.steps, deadline)
+
+    monkeypatch.setattr(gpu_check, "run_steps", two_steps)
+    out = tmp_path / "bundle"
+    assert gpu_check.main([str(out), "--device", "cpu", "--models", "mlp", "--no-pytest"]) == 128 + signal.SIGTERM
+    steps = list(csv.DictReader(open(out / "steps.csv")))
+    assert [(s["step"], s["exit_code"]) for s in steps] == [("first", "0"), ("second", "interrupted (SIGTERM)")]
+    assert steps[0]["summary"] == "first: done"
+    assert "| second | interrupted (SIGTERM) |" in (out / "verdict.md").read_text()
+    assert not list((tmp_path / "tmp").iterdir())  # no gpu-check-* work folder left
+    left = daemons_left(tag)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left
+    assert signal.getsignal(signal.SIGTERM) is not gpu_check.interrupt  # the caller's handlers are back

@@ -58,3 +58,13 @@ def test_check_runs_the_probe_through_the_launch_path():
                  "model cost / expert loop", "spread of repeats"):
         assert what in out, out
     assert "harness on cpu (tests.probe_models:ProbeNet, 2 repeats)" in out and "probe error" not in out
+
+
+@pytest.mark.parametrize("repeats", [0, -1])
+def test_fewer_than_one_probe_repeat_exits_2_with_one_line(capsys, repeats):
+    from bench.check import command
+
+    args = command.argparse.Namespace(devices="cpu", probe_model=None, probe_repeats=repeats, no_probe=False)
+    assert command.main(args) == 2
+    err = capsys.readouterr().err
+    assert "--probe-repeats takes a whole number of at least 1" in err and len(err.strip().splitlines()) == 1

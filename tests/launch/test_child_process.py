@@ -129,3 +129,47 @@ def test_runs_from_a_foreign_folder_with_a_relative_out_and_a_local_model(tmp_pa
     rows = read_rows(tmp_path / "o" / "results.csv")
     assert [(r["model"], r["status"]) for r in rows] == [("mypkg.models:FakeNet", "ok"), ("mlp", "ok")], \
         [r["message"] for r in rows]
+
+
+@pytest.mark.integration
+def test_no_process_a_run_started_outlives_its_row_ended_or_timed_out(tmp_path):
+    """A model that leaves daemons behind (one double-forked into its own session, whose parent is gone at once; one
+    a plain child): none survives its row, whether the run ends by itself or is killed at its time limit."""
+    import random
+
+    from tests.daemons import daemons_left
+
+    for mode, limit, status in (("daemons", 120, "ok"), ("daemons_then_hang", 3, "timeout")):
+        tag = str(random.randrange(10**8, 10**9))
+        row = flatten(run_child(fake_config(f"{mode}:{tag}", model="tests.crash_models:CrashNet",
+                                            time_limit_s=limit), tmp_path / mode))
+        assert row["status"] == status, row["message"]
+        left = daemons_left(tag)
+        for pid in left:  # not left running on the test machine whatever the outcome
+            os.kill(pid, 9)
+        assert not left, f"{mode}: {len(left)} daemon(s) outlived the run"
+        assert not list((tmp_path / mode / "runs").glob(".job-*"))  # the run's own temporary folder went with it
+
+
+@pytest.mark.integration
+def test_a_batch_larger_than_the_data_is_not_claimed_by_an_ok_row(tmp_path):
+    row = flatten(run_child(fake_config(batch_size=2_000_000_000), tmp_path))  # the fake's data: 64 samples
+    assert row["status"] == "unsupported"
+    assert "batch size 2,000,000,000 is more than the" in row["message"] and "--batch-sizes" in row["message"]
+
+
+@pytest.mark.integration
+def test_a_users_own_bench_and_datamodules_folders_do_not_shadow_ours(tmp_path):
+    """A Lightning project's folder often has its own `bench/` and `datamodules/`: the sweep, its warm server and its
+    runs (`python -c`, `python -m`: the working directory first on the import path) still import dnnbench's."""
+    for name in ("bench", "datamodules"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text("")
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    script = Path(sys.executable).parent / "dnnbench"  # the installed command; bench from ROOT (PYTHONPATH)
+    result = subprocess.run([sys.executable, str(script), "run", "--models", "mlp", "--profile", "smoke",
+                             "--precisions", "32-true", "--wandb", "disabled", "--no-progress", "--out", "./o"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    rows = read_rows(tmp_path / "o" / "results.csv") if (tmp_path / "o" / "results.csv").exists() else []
+    assert [(r["model"], r["status"]) for r in rows] == [("mlp", "ok")], (result.stderr[-1500:],
+                                                                          [r["message"] for r in rows])

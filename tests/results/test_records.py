@@ -7,8 +7,9 @@ import pytest
 from bench.cli import main
 from bench.core.columns import COLUMNS
 from bench.core.config import RunConfig
+from bench.core.errors import ResultsError
 from bench.results.io import append_row, read_rows
-from bench.results.records import repair_partial_last_line
+from bench.results.records import parse_records, repair_partial_last_line
 from tests.helpers import FAKE, one_line_error, sweep_args
 from tests.results_fixtures import write_csv
 
@@ -56,10 +57,11 @@ def test_repair_keeps_the_finished_rows_and_drops_only_the_partial_one(tmp_path,
     assert not repair_partial_last_line(path)  # nothing more to cut
 
 
-def test_a_cut_header_is_repaired_to_an_empty_file(tmp_path):
+def test_a_cut_header_is_finished_not_emptied(tmp_path):
     path = tmp_path / "results.csv"
     path.write_text(",".join(COLUMNS)[:100])
-    assert repair_partial_last_line(path) and path.read_bytes() == b""
+    assert repair_partial_last_line(path) and path.read_bytes() == (",".join(COLUMNS) + "\r\n").encode()
+    assert not repair_partial_last_line(path)  # nothing more to do
 
 
 @pytest.mark.integration
@@ -94,3 +96,12 @@ def test_a_row_cut_by_a_full_disk_is_repaired_and_the_rows_before_it_kept(tmp_pa
     small_files(resource.RLIM_INFINITY)
     assert len(path.read_bytes()) > len(intact)
     assert repair_partial_last_line(path) and path.read_bytes() == intact
+
+
+def test_a_utf16_file_without_a_byte_order_mark_is_called_what_it_is_and_never_cut(tmp_path):
+    path = tmp_path / "results.csv"
+    data = (",".join(COLUMNS) + "\r\n" + ",".join(["x"] * len(COLUMNS)) + "\r\n").encode("utf-16-le")
+    path.write_bytes(data)
+    with pytest.raises(ResultsError, match="NUL characters: UTF-16 or binary"):
+        parse_records(path)
+    assert not repair_partial_last_line(path) and path.read_bytes() == data

@@ -34,3 +34,15 @@ def test_a_row_carries_its_environment_noise_check_and_memory_baseline(tmp_path)
     assert row["cpu_model"] and row["cpu_threads"] >= 1 and row["torch_threads"] >= 1
     assert 0 < row["rss_after_import_mb"] <= row["peak_rss_mb"]
     assert row["load_avg_start"] >= 0 and row["other_cpu_cores"] >= 0 and isinstance(row["noise_warning"], str)
+
+
+def test_the_cpu_name_cache_lives_in_dnnbench_cache(tmp_path, monkeypatch):
+    import platform
+
+    import psutil
+
+    from bench.run.environment import cpu_model
+
+    monkeypatch.setenv("DNNBENCH_CACHE", str(tmp_path))
+    (tmp_path / f"cpu-{platform.node()}-{int(psutil.boot_time())}.json").write_text('{"brand_raw": "Cached CPU"}')
+    assert cpu_model() == "Cached CPU"

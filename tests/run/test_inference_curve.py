@@ -126,3 +126,22 @@ def test_bad_backend_names_and_batch_sizes_stop_the_plan(tmp_path, capsys):
     assert sweep(tmp_path / "a", "--infer-backends", "eager,tensorrt") == 2
     assert "--infer-backends takes a comma list" in capsys.readouterr().err
     assert sweep(tmp_path / "b", "--infer-batch-sizes", "1,0") == 2
+
+
+@pytest.mark.parametrize("flag, value, says", [
+    ("--infer-backends", "eager,eager", "names eager more than once"),
+    ("--infer-backends", "eager,", "takes a comma list"),
+    ("--infer-batch-sizes", "4,4", "names 4 more than once"),
+    ("--infer-batch-sizes", "", "is empty"),
+    ("--infer-batch-sizes", "1,,4", "takes a comma list"),
+])
+def test_repeated_or_empty_backend_and_batch_size_values_exit_2(tmp_path, capsys, flag, value, says):
+    assert sweep(tmp_path / "a", flag, value) == 2
+    err = capsys.readouterr().err
+    assert says in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_host_out_of_memory_in_the_curve_is_oom_not_error():
+    exc = RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory: you tried "
+                       "to allocate 6272000000000 bytes")
+    assert infer_curve.failure(exc) == Status.OOM and infer_curve.failure(RuntimeError("boom")) == Status.ERROR

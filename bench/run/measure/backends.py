@@ -20,6 +20,8 @@ from typing import Any, cast
 import torch
 from torch import nn
 
+from bench.run.supervisor import run_tmp
+
 BACKENDS = ("eager", "compile", "export", "onnxruntime", "int8")  # `--infer-backends` takes these (bench/core/axes.py)
 ONNX_OPSET = 18  # the dynamo exporter's lowest
 EXPORTED_ONLY_IN = ("32-true",)  # autocast does not carry into an exported or quantized graph
@@ -88,7 +90,7 @@ def exported(net: nn.Module, args: tuple, device: torch.device, precision: str) 
     args = tensors(args)
     aoti_toolchain(device)
     program, export_s = timed(lambda: torch.export.export(net.eval(), args, dynamic_shapes=dynamic_shapes(args)))
-    folder = tempfile.TemporaryDirectory(prefix="dnnbench-aoti-")
+    folder = tempfile.TemporaryDirectory(prefix="dnnbench-aoti-", dir=run_tmp())  # removed with the run
     path = str(Path(folder.name) / "model.pt2")
 
     def build():
@@ -171,7 +173,7 @@ def onnxruntime(net: nn.Module, args: tuple, device: torch.device, precision: st
         raise Unsupported("onnxruntime is not installed (pip install 'dnnbench[deploy]')") from None
     args = tensors(args)
     providers = onnx_providers(device)  # before the export: a CPU-only build on a GPU row is found out here
-    folder = tempfile.TemporaryDirectory(prefix="dnnbench-onnx-")
+    folder = tempfile.TemporaryDirectory(prefix="dnnbench-onnx-", dir=run_tmp())  # removed with the run
     path = str(Path(folder.name) / "model.onnx")
     exporter, export_s = timed(lambda: onnx_export(net, args, path))
     options = ort.SessionOptions()

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from bench.core.row import Columns
 from bench.run.measure.gpu_processes import foreign_gpu_count, gpu_indices, gpu_process_pids
+from bench.run.supervisor import SUPERVISOR_ENV
 
 BUSY_CORES = 0.2  # a process that used this many cores on average counts as busy
 SHARED_CORES = 0.5  # others together using this many cores (or 10% of the cores watched, if more) make a run noisy
@@ -109,8 +110,10 @@ def harness_pids() -> list[int]:
 
     chain = [process for process in [psutil.Process().parent()] if process is not None]
     try:
-        if chain and any("warm_server" in part for part in chain[0].cmdline()):
+        if chain and str(chain[0].pid) == os.environ.get(SUPERVISOR_ENV):  # the run's supervisor, then its launcher
             chain += [process for process in [chain[0].parent()] if process is not None]
+        if chain and any("warm_server" in part for part in chain[-1].cmdline()):
+            chain += [process for process in [chain[-1].parent()] if process is not None]
         if chain:
             chain += [child for child in chain[-1].children()
                       if any("wandb" in part for part in child.cmdline()[:2])]
@@ -135,7 +138,7 @@ class OwnClock:
     def read(self) -> float:
         mine = os.times()
         total = mine.user + mine.system + mine.children_user + mine.children_system
-        total += sum(process_cpu_s(pid, True) for pid in descendants(os.getpid()))
+        total += sum(process_cpu_s(pid, True) for pid in run_tree())
         total += sum(process_cpu_s(pid, False) for pid in self.harness)
         self.vanished += max(0.0, self.last - total - self.vanished)
         self.last = total + self.vanished
@@ -164,7 +167,13 @@ def own_pids() -> set[int]:
     """This process, its ancestors (the sweep) and its descendants (DDP ranks, compile workers, W&B service)."""
     import psutil
 
-    return {os.getpid(), *(process.pid for process in psutil.Process().parents()), *descendants(os.getpid())}
+    return {os.getpid(), *(process.pid for process in psutil.Process().parents()), *run_tree()}
+
+
+def run_tree() -> list[int]:
+    """The run's processes but this one: its descendants, and those its supervisor adopted (bench/run/supervisor.py)."""
+    mine, supervisor = descendants(os.getpid()), int(os.environ.get(SUPERVISOR_ENV) or 0)
+    return mine + [pid for pid in (descendants(supervisor) if supervisor else []) if pid not in (os.getpid(), *mine)]
 
 
 def other_process_cores(start: Snapshot, end: Snapshot, ours: set[int], seconds: float) -> dict[str, float]:
@@ -287,3 +296,4 @@ class NoiseWatch:
                      busy_processes=", ".join(f"{name} {c:.2f}" for name, c in list(busy.items())[:SHOWN_PROCESSES]),
                      foreign_gpu_processes=foreign,
                      noise_warning=warning(other, busy, foreign, self.cores, load_per_core, self.shared_s, seconds))
+

@@ -89,6 +89,7 @@ class SpeedWindow(L.Callback):
                  profiled: int = PROFILED_STEPS, stop: bool = True) -> None:
         self.world_size, self.warmup, self.timed, self.profiled, self.stop = world_size, warmup, timed, profiled, stop
         self.steps = 0
+        self.largest_batch = 0  # the most samples one training step got on this device (batch size check)
         self.windows: list[tuple[int, int, float]] = []  # (steps, samples, seconds) of each closed sub-window
         self.waits = 0.0  # host time between timed steps (previous batch end -> this batch start)
         self.fetches: float | None = None  # the loader's share of it, when the Trainer has a FetchTimer
@@ -152,6 +153,7 @@ class SpeedWindow(L.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.steps += 1
+        self.largest_batch = max(self.largest_batch, batch_size_of(batch))
         samples = batch_size_of(batch) * self.world_size
         if self._profiler is not None:
             self._profiled_step(trainer, pl_module, samples)
