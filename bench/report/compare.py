@@ -46,7 +46,8 @@ from bench.core.columns import BY_NAME, GATED, Column, Status
 from bench.core.inference_columns import INFERENCE_BY_NAME, INFERENCE_GATED, KEY
 from bench.core.numbers import human
 from bench.report import convergence
-from bench.results.io import ResultsError, inference_beside, load_inference, load_results, results_files
+from bench.results.files import results_files
+from bench.results.io import ResultsError, inference_beside, load_inference, load_results
 from bench.results.provenance import differences
 
 NAME, HELP = "compare", "compare two results CSVs or sweep folders; exit 1 on regressions"

@@ -43,7 +43,8 @@ from bench.core.inference_columns import INFERENCE_BY_NAME, INFERENCE_GATED
 from bench.report import convergence
 from bench.report.compare import judge, noisy_count, point_label
 from bench.report.history_series import Series
-from bench.results.io import inference_beside, load_inference, load_results, results_files
+from bench.results.files import results_files
+from bench.results.io import inference_beside, load_inference, load_results
 from bench.results.provenance import MUST_MATCH
 
 NAME, HELP = "history", "results over commits: series per config, steps found in them, a static page"

@@ -28,7 +28,7 @@ from bench.report.sections import (
     run_summary,
 )
 from bench.report.tables import prepare
-from bench.results.io import results_files
+from bench.results.files import results_files
 
 NAME, HELP = "report", "render summary.md, plots and index.html from results CSVs or sweep folders"
 

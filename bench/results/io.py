@@ -218,21 +218,6 @@ def fill_reached_target(frame: pd.DataFrame) -> None:
     frame.loc[older, "reached_target"] = frame.loc[older, "time_to_target_s"].ne("").map({True: "yes", False: "no"})
 
 
-def results_files(paths: list[Path]) -> list[Path]:
-    """The CSVs named, and every results.csv in or below each folder named (a sweep, a folder of sweeps): how
-    report, compare and history read the paths they are given."""
-    found: list[Path] = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            inside = sorted(path.rglob("results.csv"))
-            if not inside:
-                raise ResultsError(f"{path}: no results.csv in this folder or below it")
-            found += inside
-        else:
-            found.append(path)  # load_results names a missing file
-    return list(dict.fromkeys(found))
-
-
 def load_results(path: str | Path) -> pd.DataFrame:
     """A results CSV of any readable schema version as a frame: numeric columns parsed, identity columns filled."""
     import pandas as pd
