@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import NoReturn
 
 from bench.check import command as check
+from bench.core.auto_repeats import DEFAULT_MAX_REPEATS, DEFAULT_MAX_SECONDS, DEFAULT_TARGET_PCT
 from bench.core.axes import AXES, PRECISION_NAMES
 from bench.core.columns import CONSOLE, Status
 from bench.core.config import DEFAULT_TIME_LIMIT_S, PROFILES, TRAIN_TIME_SHARE
 from bench.core.errors import PlanError, ResultsError, SweepError, SweepInterrupted
 from bench.core.profiles import DEVICE_CAPS, STOPS_AT_TARGET, epoch_cap
+from bench.core.repeats_columns import REPEATS_FILE
 from bench.report import compare, history
 from bench.report import page as report
 from registries import ConfigError
@@ -43,7 +45,17 @@ class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
 def add_run_arguments(run: argparse.ArgumentParser) -> None:
     for axis in AXES:  # the config axes' flags (bench/core/axes.py), then the sweep's own
         axis.add_flag(run)
-    run.add_argument("--repeats", type=int, default=1, help="runs per config (seeds seed, seed+1, ...)")
+    run.add_argument("--repeats", type=repeats_value, default=1, metavar="N|auto",
+                     help="runs per config (seeds seed, seed+1, ...); auto: further processes of each config until "
+                     "the 95 %% interval of its median train throughput is within ±--precision-target, or a cap")
+    run.add_argument("--precision-target", type=float, default=None, metavar="PCT",
+                     help="--repeats auto: the interval's half-width asked, in %% of the median (default: "
+                     + ", ".join(f"{pct:g} on {device}" for device, pct in DEFAULT_TARGET_PCT.items()) + ")")
+    run.add_argument("--max-repeats", type=int, default=None, metavar="N",
+                     help=f"--repeats auto: at most this many processes per config (default: {DEFAULT_MAX_REPEATS})")
+    run.add_argument("--max-repeat-seconds", type=float, default=None, metavar="S",
+                     help="--repeats auto: no further process once a config's processes together would pass this "
+                     f"many seconds (default: {DEFAULT_MAX_SECONDS:g})")
     run.add_argument("--seed", type=int, default=0, help="seed of the first repeat; repeat i uses seed + i")
     run.add_argument("--out", default=None, help="sweep folder (default: results/runs/<timestamp>/)")
     run.add_argument("--resume", action="store_true", help="skip configs already in OUT/results.csv")
@@ -70,6 +82,16 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
                      help="local: children of this process; ray: one Ray task per run (pip install dnnbench[ray])")
     run.add_argument("--ray-address", default=None, metavar="ADDR",
                      help="Ray cluster to use with --executor ray (default: RAY_ADDRESS, else a local instance)")
+
+
+def repeats_value(text: str) -> int | str:
+    """--repeats: a count, or auto."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"takes a positive integer or auto; got {text!r}") from None
 
 
 class Parser(argparse.ArgumentParser):
@@ -119,12 +141,15 @@ def command_run(args: argparse.Namespace) -> int:
     with hold_sweep_folder(out):
         print(f"dnnbench: {len(planned.configs)} run(s), profile {args.profile}, results -> {out / 'results.csv'}")
         rows = run_sweep(planned.configs, out, resume=args.resume, progress=not args.no_progress,
-                         parallel=planned.parallel, executor=planned.executor, ray_address=planned.ray_address)
+                         parallel=planned.parallel, executor=planned.executor, ray_address=planned.ray_address,
+                         auto=planned.auto)
         print_table(rows)
         finish_sweep(out, planned.configs[0].wandb if planned.configs else "disabled", args.wandb_project,
                      args.wandb_entity)
     print(f"dnnbench: results in {out / 'results.csv'}")
-    if advice := repeats_advice(rows, args.repeats):
+    if planned.auto is not None:
+        print(f"dnnbench: --repeats auto: each config's interval and why it stopped in {out / REPEATS_FILE}")
+    elif advice := repeats_advice(rows, args.repeats):
         print(advice)
     if (out / "inference.csv").exists():
         print(f"dnnbench: inference backends in {out / 'inference.csv'}")

@@ -21,13 +21,16 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bench.core import config as cfg
+from bench.core.auto_repeats import AutoRepeats
 from bench.core.columns import Status, number
 from bench.core.config import RunConfig
 from bench.core.errors import SweepError, SweepInterrupted
 from bench.core.inference_columns import INFERENCE_COLUMNS, INFERENCE_FILE
 from bench.core.private_files import open_own_file, private_folder
+from bench.core.repeats_columns import REPEATS_FILE
 from bench.core.row import Cells, RunRow
 from bench.launch.console import Console
+from bench.launch.repeats import RepeatSchedule
 from bench.results.io import ResultsError, append_inference_rows, append_row, read_rows
 from bench.results.records import repair_partial_last_line
 
@@ -177,6 +180,13 @@ class RunQueue:
     def next_ready(self) -> RunConfig | None:
         return next((c for c in self.pending if self.unfinished[self.baseline.get(id(c), ())] == 0), None)
 
+    def add(self, config: RunConfig) -> None:
+        """A run decided while the sweep runs (`--repeats auto`'s next process of a config)."""
+        self.pending.append(config)
+        self.unfinished[config.key()] += 1
+        if config.precision != "32-true":
+            self.baseline[id(config)] = cfg.run_key(config.columns() | {"precision": "32-true"})
+
     def start(self, config: RunConfig) -> None:
         self.pending.remove(config)
         self.running.append(config)
@@ -213,14 +223,23 @@ def executor_for(configs: list[RunConfig], parallel: int | None, executor: str, 
 
 
 def run_sweep(configs: list[RunConfig], sweep_dir: Path, resume: bool, progress: bool = True,
-              parallel: int | None = 1, executor: str = "local", ray_address: str | None = None) -> list[dict]:
+              parallel: int | None = 1, executor: str = "local", ray_address: str | None = None,
+              auto: AutoRepeats | None = None) -> list[dict]:
     """Run every config not yet done; returns all rows of the sweep (as CSV cells).
 
-    Whatever the executor, rows come back here and this process alone appends them to the CSV.
+    Whatever the executor, rows come back here and this process alone appends them to the CSV. With `auto`
+    (`--repeats auto`), each finished row may queue its config's next process (bench/launch/repeats.py).
     """
     csv_path = sweep_dir / "results.csv"
     todo, done = runs_to_do(configs, csv_path, resume)
+    schedule = RepeatSchedule(auto, sweep_dir / REPEATS_FILE) if auto else None
+    decided: list[str] = []
+    if schedule is not None:
+        more, decided = schedule.resumed(configs, todo, done)
+        todo += more
     console = Console(len(todo), show=progress)
+    for line in decided:
+        console.finished(line)
     queue = RunQueue(todo)
     with StopSignals() as stop, executor_for(todo, parallel, executor, ray_address) as engine:
         for event in engine.run(queue, sweep_dir):
@@ -231,6 +250,12 @@ def run_sweep(configs: list[RunConfig], sweep_dir: Path, resume: bool, progress:
                 row = write_inference_rows(sweep_dir / INFERENCE_FILE, with_quality_drift(row, done))
                 done.append(append_row(csv_path, row))  # after its inference rows: see write_inference_rows
                 console.finished(f"  {config.label():48s} {row.status:11s} {console_summary(row)}")
+                following, line = schedule.after(config, done) if schedule is not None else (None, "")
+                if following is not None:
+                    queue.add(following)
+                    console.total += 1
+                if line:
+                    console.finished(line)
             stop.check(len(done), len(configs), csv_path)
     console.clear()
     return done
