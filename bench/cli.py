@@ -133,7 +133,8 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter, DefaultsFormatter):
 
 def command_run(args: argparse.Namespace) -> int:
     """Exit 0 when every run measured something (ok, oom, diverged, ...), 1 when a run ended in error or timeout."""
-    from bench.launch.sweep import hold_sweep_folder, open_sweep_folder, repeats_advice, run_sweep
+    from bench.launch.repeats import repeats_advice
+    from bench.launch.sweep import hold_sweep_folder, open_sweep_folder, run_sweep
     from bench.plan.planner import plan
 
     planned = plan(args)

@@ -169,10 +169,11 @@ class RunQueue:
     quality drift can be filled in whatever order parallel runs finish."""
 
     def __init__(self, todo: list[RunConfig]):
-        self.pending, self.running = list(todo), []  # type: list[RunConfig], list[RunConfig]
-        self.unfinished = Counter(config.key() for config in todo)
-        self.baseline = {id(c): cfg.run_key(c.columns() | {"precision": "32-true"}) for c in todo
-                         if c.precision != "32-true"}
+        self.pending, self.running = [], []  # type: list[RunConfig], list[RunConfig]
+        self.unfinished: Counter = Counter()
+        self.baseline: dict[int, tuple[str, ...]] = {}
+        for config in todo:
+            self.add(config)
 
     def __bool__(self) -> bool:
         return bool(self.pending or self.running)
@@ -181,7 +182,7 @@ class RunQueue:
         return next((c for c in self.pending if self.unfinished[self.baseline.get(id(c), ())] == 0), None)
 
     def add(self, config: RunConfig) -> None:
-        """A run decided while the sweep runs (`--repeats auto`'s next process of a config)."""
+        """A run to do (also one decided while the sweep runs: `--repeats auto`'s next process of a config)."""
         self.pending.append(config)
         self.unfinished[config.key()] += 1
         if config.precision != "32-true":
@@ -232,15 +233,11 @@ def run_sweep(configs: list[RunConfig], sweep_dir: Path, resume: bool, progress:
     """
     csv_path = sweep_dir / "results.csv"
     todo, done = runs_to_do(configs, csv_path, resume)
-    schedule = RepeatSchedule(auto, sweep_dir / REPEATS_FILE) if auto else None
-    decided: list[str] = []
-    if schedule is not None:
-        more, decided = schedule.resumed(configs, todo, done)
-        todo += more
+    schedule = RepeatSchedule(auto, sweep_dir / REPEATS_FILE)  # without --repeats auto it adds nothing
+    todo += schedule.resumed(configs, todo, done)
     console = Console(len(todo), show=progress)
-    for line in decided:
-        console.finished(line)
     queue = RunQueue(todo)
+    schedule.announce(console)  # decisions the resumed rows made
     with StopSignals() as stop, executor_for(todo, parallel, executor, ray_address) as engine:
         for event in engine.run(queue, sweep_dir):
             if event is None:
@@ -250,12 +247,7 @@ def run_sweep(configs: list[RunConfig], sweep_dir: Path, resume: bool, progress:
                 row = write_inference_rows(sweep_dir / INFERENCE_FILE, with_quality_drift(row, done))
                 done.append(append_row(csv_path, row))  # after its inference rows: see write_inference_rows
                 console.finished(f"  {config.label():48s} {row.status:11s} {console_summary(row)}")
-                following, line = schedule.after(config, done) if schedule is not None else (None, "")
-                if following is not None:
-                    queue.add(following)
-                    console.total += 1
-                if line:
-                    console.finished(line)
+                schedule.after(config, done, queue, console)
             stop.check(len(done), len(configs), csv_path)
     console.clear()
     return done
@@ -290,19 +282,6 @@ def console_summary(row: RunRow) -> str:
     if row.get("noise_warning"):
         text += f"\n    warning: {row.get('noise_warning')}"
     return text
-
-
-def repeats_advice(rows: list[dict[str, Any]], repeats: int) -> str:
-    """One line for a sweep of single runs whose speed windows already disagreed: what one process cannot show."""
-    from bench.core.stats import UNSTEADY_SPREAD
-
-    unsteady = [r for r in rows if r.get("status") == Status.OK
-                and float(r.get("train_samples_per_s_spread") or 0) >= UNSTEADY_SPREAD and r.get("profile") != "smoke"]
-    if repeats > 1 or not unsteady:
-        return ""
-    return (f"dnnbench: note: one process per config, and the speed windows of {len(unsteady)} of {len(rows)} run(s) "
-            f"differed by {UNSTEADY_SPREAD:.0%} or more: separate processes of one config can differ as much (10-20 % "
-            "on a 2-core VM); --repeats 3 gives that range and lets compare judge it")
 
 
 def target_text(row: RunRow) -> str:

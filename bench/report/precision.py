@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 
 from bench.core import stats
-from bench.core.repeats_columns import METRIC, OUTCOME_MEANINGS, REPEATS_COLUMNS, Outcome
+from bench.core.repeats_columns import METRIC, OUTCOME_MEANINGS, REPEATS_COLUMNS, REPEATS_FILE, Outcome
 from bench.report.numbers import human
 from bench.report.tables import OK
-from bench.results.io import load_repeats, repeats_beside
+from bench.results.io import load_repeats
 
 TITLE = "Precision over processes"
 NOTE = ("each config with 2 or more processes (--repeats N, or --repeats auto): the 95 % interval of the median train "
@@ -25,7 +25,7 @@ NOTE = ("each config with 2 or more processes (--repeats N, or --repeats auto): 
 
 def decisions(csv_paths: list[Path]) -> pd.DataFrame:
     """`--repeats auto`'s decisions beside the results files, the last per config."""
-    frames = [load_repeats(repeats_beside(path)) for path in csv_paths]
+    frames = [load_repeats(Path(path).parent / REPEATS_FILE) for path in csv_paths]  # beside each results.csv
     frames = [frame for frame in frames if not frame.empty]
     if not frames:
         return pd.DataFrame(columns=[*REPEATS_COLUMNS, "config_id"])

@@ -243,7 +243,7 @@ def test_a_quick_run_with_two_batches_an_epoch_ends_with_a_full_window(tmp_path)
 
 def test_unsteady_single_runs_recommend_repeats():
     """A sweep of single runs whose windows disagree says one process is not enough; repeats or steady runs: no."""
-    from bench.launch.sweep import repeats_advice
+    from bench.launch.repeats import repeats_advice
 
     rows = [{"status": "ok", "profile": "quick", "train_samples_per_s_spread": s} for s in (0.23, 0.04)]
     assert "1 of 2 run(s)" in repeats_advice(rows, 1) and "--repeats 3" in repeats_advice(rows, 1)
