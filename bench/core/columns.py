@@ -129,8 +129,8 @@ TABLE: tuple[Column, ...] = (
        better="min", unit="ms"),
     _c("latency_p99_ms", "latency", "inference latency 99th percentile; empty below 1,000 timed calls",
        numeric=True, unit="ms"),
-    _c("latency_samples", "latency", "single calls the percentiles were taken over: at least 10, then until 1,000 or "
-       "3 s of calls (quick 1 s, smoke 0.5 s); `message` says which percentiles stayed empty and why", True),
+    _c("latency_samples", "latency", "single calls the percentiles were taken over: >= 10, then until 1,000 over "
+       ">= 0.2 s, or 3 s of calls (quick, smoke 0.5 s); `message` says which percentiles stayed empty and why", True),
     # memory
     _c("peak_gpu_mem_allocated_mb", "memory", "`torch.cuda.max_memory_allocated` after the run (peak stats reset "
        "before fit)", numeric=True, better="min", unit="MiB"),
