@@ -140,7 +140,9 @@ def command_run(args: argparse.Namespace) -> int:
     planned = plan(args)
     out = open_sweep_folder(planned.out)
     with hold_sweep_folder(out):
-        print(f"dnnbench: {len(planned.configs)} run(s), profile {args.profile}, results -> {out / 'results.csv'}")
+        more = " (--repeats auto: each config's first, more as needed)" if planned.auto else ""
+        print(f"dnnbench: {len(planned.configs)} run(s){more}, profile {args.profile}, results -> "
+              f"{out / 'results.csv'}")
         rows = run_sweep(planned.configs, out, resume=args.resume, progress=not args.no_progress,
                          parallel=planned.parallel, executor=planned.executor, ray_address=planned.ray_address,
                          auto=planned.auto)
