@@ -1,11 +1,13 @@
 """Benchmark: how far apart one process's speed windows are, the runner's against a plain PyTorch loop's.
 
     python -m benchmarks.window_spread [--models mlp,cnn,resnet] [--profile quick] [--device cpu] [--rounds 2]
+                                       [--wandb disabled|offline]
 
 Per model, in one process on one module and datamodule (its profile's data and batch), alternating over the rounds:
   runner   the speed window as a row's comes about: the quality fit's Trainer (validation every epoch, its epoch
            ends) with the quality run's callbacks (divergence watch, the speed window, the progress file, the
-           energy meter), stopped once the window has its timed steps; its sub-windows' samples/s;
+           energy meter; with --wandb offline also the run's W&B logger and step history), stopped once the
+           window has its timed steps; its sub-windows' samples/s;
   plain    a plain PyTorch loop (bench/run/overhead.py's expert loop: forward, loss, backward, the optimizers the
            module configured under that Trainer) over the same number of WINDOW_STEPS-step windows.
 Printed per model and side: the windows' lengths in steps, their spread (max - min) / median (the row's
@@ -24,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from bench.run import session
+from bench.run import session, wandb_run
 from bench.run.measure import energy, quality, speed
 from bench.run.overhead import NeedsTrainer, expert_windows, runner_config
 from bench.run.progress import ProgressFile
@@ -49,19 +51,24 @@ class GcCount:
 
 
 def runner_windows(config, built, module, out_dir: Path) -> tuple[list[tuple[int, float]], list[int], list]:
-    """((steps, samples/s) of each sub-window, gc collections inside them, the optimizers the fit configured)."""
+    """((steps, samples/s) of each sub-window, gc collections inside them, the optimizers the fit configured); with
+    `config.wandb` offline, the run's W&B logger and step history too, as a make-bench row has them."""
     watch = quality.QualityWatch(built.spec.metric, built.spec.metric_direction, None)  # no target: never stops
     window = speed.SpeedWindow(config.world_size, profiled=0, stop=True)  # stops the fit once timed
     meter = energy.RunEnergy(config.device, config.num_devices, config.num_nodes)
     meter.over_window(window)
     collections = GcCount(window)
+    logger = wandb_run.start(config, out_dir)  # None unless config.wandb is offline
     gc.callbacks.append(collections)
     try:
         callbacks = [watch, window, ProgressFile(out_dir / "progress.json"), meter.to_target(watch)]
-        trainer = session.make_trainer(config, built, callbacks, None, out_dir)
+        callbacks += [wandb_run.history()] if logger is not None else []
+        trainer = session.make_trainer(config, built, callbacks, logger, out_dir)
         trainer.fit(module, built.datamodule)
     finally:
         gc.callbacks.remove(collections)
+    if logger is not None:
+        logger.experiment.finish()
     module.trainer = None  # detached, so the plain loop can step it (its self.log is then a no-op)
     return [(steps, n / s) for steps, n, s in window.windows if s > 0], collections.counts, trainer.optimizers
 
@@ -71,7 +78,7 @@ def spread(rates: list[float]) -> float:
 
 
 def measure(name: str, args, out_dir: Path) -> list[str]:
-    config = runner_config(name, args.profile, args.device, {})
+    config = runner_config(name, args.profile, args.device, {}).but(wandb=args.wandb)
     built = session.build(config)
     module, _ = session.apply_settings(config, built)
     device = torch.device(config.device)
@@ -117,6 +124,8 @@ def main() -> None:
     parser.add_argument("--profile", default="quick")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--wandb", default="disabled", choices=("disabled", "offline"),
+                        help="offline: the runner's fit logs to W&B offline, as make bench's rows do")
     args = parser.parse_args()
     print("spread = (max - min) / median of the sub-windows' samples/s; runner(10): its full 10-step windows only; "
           "ratio = runner / plain (bar <= 1.2)")
