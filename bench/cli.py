@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import NoReturn
 
 from bench.check import command as check
+from bench.core.auto_repeats import DEFAULT_MAX_REPEATS, DEFAULT_MAX_SECONDS, DEFAULT_TARGET_PCT
 from bench.core.axes import AXES, PRECISION_NAMES
 from bench.core.columns import Status
 from bench.core.config import DEFAULT_TIME_LIMIT_S, PROFILES, TRAIN_TIME_SHARE
 from bench.core.errors import PlanError, ResultsError, SweepError, SweepInterrupted
 from bench.core.profiles import DEVICE_CAPS, STOPS_AT_TARGET, epoch_cap
+from bench.core.repeats_columns import REPEATS_FILE
 from bench.launch.console import Console, common_label, fit, shown_path
 from bench.report import compare, history
 from bench.report import page as report
@@ -44,7 +46,17 @@ class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
 def add_run_arguments(run: argparse.ArgumentParser) -> None:
     for axis in AXES:  # the config axes' flags (bench/core/axes.py), then the sweep's own
         axis.add_flag(run)
-    run.add_argument("--repeats", type=int, default=1, help="runs per config (seeds seed, seed+1, ...)")
+    run.add_argument("--repeats", type=repeats_value, default=1, metavar="N|auto",
+                     help="runs per config (seeds seed, seed+1, ...); auto: further processes of each config until "
+                     "the 95 %% interval of its median train throughput is within ±--precision-target, or a cap")
+    run.add_argument("--precision-target", type=float, default=None, metavar="PCT",
+                     help="--repeats auto: the interval's half-width asked, in %% of the median (default: "
+                     + ", ".join(f"{pct:g} on {device}" for device, pct in DEFAULT_TARGET_PCT.items()) + ")")
+    run.add_argument("--max-repeats", type=int, default=None, metavar="N",
+                     help=f"--repeats auto: at most this many processes per config (default: {DEFAULT_MAX_REPEATS})")
+    run.add_argument("--max-repeat-seconds", type=float, default=None, metavar="S",
+                     help="--repeats auto: no further process once a config's processes together would pass this "
+                     f"many seconds (default: {DEFAULT_MAX_SECONDS:g})")
     run.add_argument("--seed", type=int, default=0, help="seed of the first repeat; repeat i uses seed + i")
     run.add_argument("--out", default=None, help="sweep folder (default: results/runs/<timestamp>/)")
     run.add_argument("--resume", action="store_true", help="skip configs already in OUT/results.csv")
@@ -71,6 +83,16 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
                      help="local: children of this process; ray: one Ray task per run (pip install dnnbench[ray])")
     run.add_argument("--ray-address", default=None, metavar="ADDR",
                      help="Ray cluster to use with --executor ray (default: RAY_ADDRESS, else a local instance)")
+
+
+def repeats_value(text: str) -> int | str:
+    """--repeats: a count, or auto."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"takes a positive integer or auto; got {text!r}") from None
 
 
 class Parser(argparse.ArgumentParser):
@@ -112,7 +134,8 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter, DefaultsFormatter):
 
 def command_run(args: argparse.Namespace) -> int:
     """Exit 0 when every run measured something (ok, oom, diverged, ...), 1 when a run ended in error or timeout."""
-    from bench.launch.sweep import hold_sweep_folder, open_sweep_folder, repeats_advice, run_sweep
+    from bench.launch.repeats import repeats_advice
+    from bench.launch.sweep import hold_sweep_folder, open_sweep_folder, run_sweep
     from bench.plan.planner import plan
 
     planned = plan(args)
@@ -123,15 +146,20 @@ def command_run(args: argparse.Namespace) -> int:
     out = open_sweep_folder(planned.out)
     with hold_sweep_folder(out):
         common = common_label(planned.configs)
-        print(fit(f"dnnbench: {len(planned.configs)} run(s){f' of {common}' if common else ''}, results -> "
+        more = " (--repeats auto: each config's first, more as needed)" if planned.auto else ""
+        print(fit(f"dnnbench: {len(planned.configs)} run(s){f' of {common}' if common else ''}{more}, results -> "
                   f"{shown_path(out / 'results.csv')}"))
         rows = run_sweep(planned.configs, out, resume=args.resume, progress=not args.no_progress,
-                         parallel=planned.parallel, executor=planned.executor, ray_address=planned.ray_address)
+                         parallel=planned.parallel, executor=planned.executor, ray_address=planned.ray_address,
+                         auto=planned.auto)
         print_table(rows)
         finish_sweep(out, planned.configs[0].wandb if planned.configs else "disabled", args.wandb_project,
                      args.wandb_entity, plan=(vars(args), planned.configs))
     print(f"dnnbench: results in {shown_path(out / 'results.csv')}")
-    if advice := repeats_advice(rows, args.repeats):
+    if planned.auto is not None:
+        print(fit("dnnbench: --repeats auto: each config's interval and why it stopped in "
+                  f"{shown_path(out / REPEATS_FILE)}"))
+    elif advice := repeats_advice(rows, args.repeats):
         print(advice)
     if (out / "inference.csv").exists():
         print(f"dnnbench: inference backends in {shown_path(out / 'inference.csv')}")

@@ -43,7 +43,8 @@ def test_list_shows_every_model_with_its_epochs_and_sizes_the_datamodules_and_de
 
 
 @pytest.mark.parametrize("argv, fragment", [
-    (["run", "--repeats", "abc"], "invalid int value: 'abc'"),
+    (["run", "--repeats", "abc"], "--repeats: takes a positive integer or auto; got 'abc'"),
+    (["run", "--repeats", "auto", "--precision-target", "five"], "invalid float value: 'five'"),
     (["compare", "base.csv"], "required: new"),
 ])
 def test_argument_syntax_errors_are_one_line_too(capsys, argv, fragment):

@@ -235,7 +235,8 @@ AXES: list[Axis] = [  # CSV order of the config columns
       before="{}", label=args_label("data.", "data_args"), reproduce=repeated("--data-arg", "data_args")),
     A("seed", int, "the seed this run used (`--seed` + repeat index)", 0, identity=False, outside="the repeat axis",
       reproduce=lambda c: ["--seed", str(c.seed)]),
-    A("repeat", int, "repeat index, 0..`--repeats`-1", 0, identity=False, outside="the repeat axis",
+    A("repeat", int, "repeat index, 0..`--repeats`-1 (`--repeats auto`: 0..its processes - 1)", 0, identity=False,
+      outside="the repeat axis",
       sweep=8),  # its values (and the seeds) come from --repeats and --seed: bench/plan/planner.py
 ]
 INFER_AXES = [  # what the run's inference.csv measures (bench/run/inference_curve.py): never a results.csv column

@@ -90,15 +90,15 @@ TABLE: tuple[Column, ...] = (
     _c("target_metric_value", "quality", "`val/<metric>` the target was judged on: the first value that reached it, "
        "else the best within the cap (`metric_value` is the test split's, measured after training)", True),
     _c("train_samples_per_s", "speed", "training samples per second (all devices) of the Trainer loop: median "
-       "over the speed window's sub-windows, each step timed from the end of the previous batch (data fetch and "
-       "Lightning's loop included)", numeric=True, better="max", unit="samples/s", console=True),
+       "over the speed window's 10-step sub-windows (an epoch's end or a validation pauses a sub-window's clock), "
+       "each step timed from the end of the previous batch (data fetch and Lightning's loop included)", numeric=True,
+       better="max", unit="samples/s", console=True),
     _c("train_samples_per_s_spread", "speed", "how steady the run's speed was: (max - min) / median of its 10-step "
-       "sub-window throughputs (0.1 = 10 % apart); configs closer than this need --repeats to be told apart",
-       numeric=True, unit="ratio"),
+       "sub-window throughputs (0.1 = 10 % apart); configs closer than this need --repeats", True, None, "ratio"),
     _c("timed_steps", "speed", "training steps inside the speed window: 100 after 10 warm-up steps (on a CPU it may "
        "stop at 10 s once it has 20), the quality run's own and, where it stopped sooner, the rest from a short fit "
        "after it (smoke: the quality run's few steps after the first); the host waits for the device only at the "
-       "ends of 10-step sub-windows", numeric=True),
+       "ends of 10-step sub-windows and where their clock pauses", numeric=True),
     _c("device_samples_per_s", "speed", "the model's own cost on the device: samples / device-busy time over 10 "
        "profiled steps after the window (torch.profiler: the union of kernel and copy intervals on a GPU, of aten "
        "op intervals on a CPU), independent of host-side loop overhead", numeric=True, better="max",
@@ -129,8 +129,8 @@ TABLE: tuple[Column, ...] = (
        better="min", unit="ms"),
     _c("latency_p99_ms", "latency", "inference latency 99th percentile; empty below 1,000 timed calls",
        numeric=True, unit="ms"),
-    _c("latency_samples", "latency", "single calls the percentiles were taken over: at least 10, then until 1,000 or "
-       "3 s of calls (quick 1 s, smoke 0.5 s); `message` says which percentiles stayed empty and why", True),
+    _c("latency_samples", "latency", "single calls the percentiles were taken over: >= 10, then until 1,000 over "
+       ">= 0.2 s, or 3 s of calls (quick, smoke 0.5 s); `message` says which percentiles stayed empty and why", True),
     # memory
     _c("peak_gpu_mem_allocated_mb", "memory", "`torch.cuda.max_memory_allocated` after the run (peak stats reset "
        "before fit)", numeric=True, better="min", unit="MiB"),

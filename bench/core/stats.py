@@ -102,3 +102,80 @@ def closer_than_spread(a: float, b: float, spread_a: float, spread_b: float) -> 
     relative spread), the spread being at least UNSTEADY_SPREAD: one run each cannot say which is faster."""
     spread = max(spread_a, spread_b)
     return spread >= UNSTEADY_SPREAD and min(a, b) > 0 and abs(a - b) / min(a, b) < spread
+
+
+# ----------------------------------------------------------------------------------------------- over processes
+CONFIDENCE = 0.95  # of the interval around a config's median throughput over its processes (`--repeats auto`)
+
+
+@dataclass(frozen=True)
+class MedianInterval:
+    """A distribution-free confidence interval of the median from order statistics (Conover, Practical
+    Nonparametric Statistics, 3rd ed., §3.2): for n values sorted, [x_(j), x_(n+1-j)] covers the true median with
+    probability 1 - 2 P(B <= j - 1), B ~ Binomial(n, 1/2), whatever the distribution. `j` is the largest that keeps
+    that coverage at or above the confidence asked; below 6 values no pair reaches 95 %, and the interval is the
+    whole range with the coverage it has (n = 3: 75 %)."""
+
+    median: float
+    low: float
+    high: float
+    coverage: float  # the probability that [low, high] holds the median: at least the confidence asked from n >= 6
+    n: int
+
+    @property
+    def half_width(self) -> float:
+        """The interval's farther end from the median, relative to it: ±this is the precision reached."""
+        return max(self.median - self.low, self.high - self.median) / self.median if self.median else math.inf
+
+    def reaches(self, confidence: float = CONFIDENCE) -> bool:
+        return self.coverage >= confidence - 1e-12
+
+
+def median_interval(values: list[float], confidence: float = CONFIDENCE) -> MedianInterval:
+    """The order-statistic interval of the median of `values` (at least one)."""
+    ordered, n = sorted(values), len(values)
+    if not n:
+        raise ValueError("no values")
+
+    def coverage(j: int) -> float:  # of [x_(j), x_(n+1-j)], 1-based
+        return 1 - 2 * sum(math.comb(n, i) for i in range(j)) / 2**n
+
+    j = 1
+    while j + 1 <= (n + 1) // 2 and coverage(j + 1) >= confidence:
+        j += 1
+    return MedianInterval(statistics.median(ordered), ordered[j - 1], ordered[n - j], coverage(j), n)
+
+
+def precise_enough(values: list[float], target: float, confidence: float = CONFIDENCE) -> bool:
+    """The `--repeats auto` stopping rule: the median's interval reaches the confidence and lies within ±target (a
+    fraction: 0.05 for 5 %) of the median."""
+    if len(values) < 2:
+        return False
+    interval = median_interval(values, confidence)
+    return interval.reaches(confidence) and interval.half_width <= target
+
+
+def required_processes(values: list[float], error: float = 0.01, z: float = 1.96) -> int | None:
+    """pyperf's `required_nprocesses`: ⌈4 z² CV² / error²⌉, the values a mean within ±1 % at 95 % needs (Box, Hunter
+    and Hunter's sample-size rule; CV = stdev / mean of the processes' values)."""
+    if len(values) < 2 or not statistics.fmean(values):
+        return None
+    cv = statistics.stdev(values) / statistics.fmean(values)
+    return math.ceil(4 * z**2 * cv**2 / error**2)
+
+
+def instability(values: list[float]) -> list[str]:
+    """pyperf's signs that a result may be unstable (pyperf `check`), over one config's processes' values."""
+    if len(values) < 2:
+        return []
+    mean, stdev = statistics.fmean(values), statistics.stdev(values)
+    signs = []
+    if mean and stdev / mean >= 0.10:
+        signs.append(f"std {stdev / mean:.0%} of the mean")
+    for name, value in (("min", min(values)), ("max", max(values))):
+        if mean and abs(value - mean) / mean >= 0.50:
+            signs.append(f"{name} {abs(value - mean) / mean:.0%} {'below' if value < mean else 'above'} the mean")
+    needed = required_processes(values)
+    if needed is not None and needed > len(values):
+        signs.append(f"{len(values)} processes < {needed} needed for ±1 % at 95 %")
+    return signs

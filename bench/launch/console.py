@@ -133,6 +133,11 @@ class Console:
             print("\r\x1b[K", end="", file=self.stream, flush=True)
             self.drawn = False
 
+    def note(self, line: str) -> None:
+        """A line of the sweep's own (stdout, at most WIDTH), under the status line rather than through it."""
+        self.clear()
+        print(textwrap.fill(line, WIDTH, subsequent_indent=INDENT, break_on_hyphens=False), flush=True)
+
     def finished(self, config: Any, row: Row) -> None:
         """A finished run's result line (stdout), under the status line rather than through it."""
         self.finished_count += 1

@@ -8,12 +8,10 @@ stop it between rows: running children are killed, finished rows stay, `--resume
 from __future__ import annotations
 
 import fcntl
-import itertools
 import os
 import signal
 import socket
 import tempfile
-import textwrap
 import threading
 import time
 from collections import Counter
@@ -23,13 +21,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bench.core import config as cfg
-from bench.core.columns import Status
+from bench.core.auto_repeats import AutoRepeats
 from bench.core.config import RunConfig
 from bench.core.errors import SweepError, SweepInterrupted
 from bench.core.inference_columns import INFERENCE_FILE
 from bench.core.private_files import open_own_file, private_folder
+from bench.core.repeats_columns import REPEATS_FILE
 from bench.core.row import RunRow
 from bench.launch.console import Console
+from bench.launch.repeats import RepeatSchedule
 from bench.launch.resume import runs_to_do
 from bench.results.drift import with_quality_drift
 from bench.results.io import ResultsError, append_inference_rows, append_row, last_of_each_run
@@ -139,16 +139,24 @@ class RunQueue:
     quality drift can be filled in whatever order parallel runs finish."""
 
     def __init__(self, todo: list[RunConfig]):
-        self.pending, self.running = list(todo), []  # type: list[RunConfig], list[RunConfig]
-        self.unfinished = Counter(config.key() for config in todo)
-        self.baseline = {id(c): cfg.run_key(c.columns() | {"precision": "32-true"}) for c in todo
-                         if c.precision != "32-true"}
+        self.pending, self.running = [], []  # type: list[RunConfig], list[RunConfig]
+        self.unfinished: Counter = Counter()
+        self.baseline: dict[int, tuple[str, ...]] = {}
+        for config in todo:
+            self.add(config)
 
     def __bool__(self) -> bool:
         return bool(self.pending or self.running)
 
     def next_ready(self) -> RunConfig | None:
         return next((c for c in self.pending if self.unfinished[self.baseline.get(id(c), ())] == 0), None)
+
+    def add(self, config: RunConfig) -> None:
+        """A run to do (also one decided while the sweep runs: `--repeats auto`'s next process of a config)."""
+        self.pending.append(config)
+        self.unfinished[config.key()] += 1
+        if config.precision != "32-true":
+            self.baseline[id(config)] = cfg.run_key(config.columns() | {"precision": "32-true"})
 
     def start(self, config: RunConfig) -> None:
         self.pending.remove(config)
@@ -186,15 +194,20 @@ def executor_for(configs: list[RunConfig], parallel: int | None, executor: str, 
 
 
 def run_sweep(configs: list[RunConfig], sweep_dir: Path, resume: bool, progress: bool = True,
-              parallel: int | None = 1, executor: str = "local", ray_address: str | None = None) -> list[dict]:
+              parallel: int | None = 1, executor: str = "local", ray_address: str | None = None,
+              auto: AutoRepeats | None = None) -> list[dict]:
     """Run every config not yet done; returns all rows of the sweep (as CSV cells).
 
-    Whatever the executor, rows come back here and this process alone appends them to the CSV.
+    Whatever the executor, rows come back here and this process alone appends them to the CSV. With `auto`
+    (`--repeats auto`), each finished row may queue its config's next process (bench/launch/repeats.py).
     """
     csv_path = sweep_dir / "results.csv"
     todo, done = runs_to_do(configs, csv_path, resume)
+    schedule = RepeatSchedule(auto, sweep_dir / REPEATS_FILE)  # without --repeats auto it adds nothing
+    todo += schedule.resumed(configs, todo, done)
     console = Console(len(todo), show=progress, configs=todo)
     queue = RunQueue(todo)
+    schedule.announce(console)  # decisions the resumed rows made
     with StopSignals() as stop, executor_for(todo, parallel, executor, ray_address) as engine:
         for event in engine.run(queue, sweep_dir):
             if event is None:
@@ -204,6 +217,7 @@ def run_sweep(configs: list[RunConfig], sweep_dir: Path, resume: bool, progress:
                 row = write_inference_rows(sweep_dir / INFERENCE_FILE, with_quality_drift(row, done))
                 done.append(append_row(csv_path, row))  # after its inference rows: see write_inference_rows
                 console.finished(config, row)
+                schedule.after(config, done, queue, console)
             stop.check(len(done), len(configs), csv_path)
     console.clear()
     return last_of_each_run(done)
@@ -218,41 +232,3 @@ def write_inference_rows(csv_path: Path, row: RunRow) -> RunRow:
     except (ResultsError, OSError) as exc:  # the results row must still be written
         return row.noted(f"inference.csv not written: {exc}")
     return row
-
-
-def repeats_advice(rows: list[dict[str, Any]], repeats: int) -> str:
-    """For a sweep of single runs, a note when it cannot draw a conclusion it was run for: two configs one setting
-    apart whose train throughputs are closer than their speed windows' spread (bench/core/stats.py UNSTEADY_SPREAD).
-    Empty otherwise: an unsteady run alone changes no comparison."""
-    from bench.core.stats import closer_than_spread
-
-    def speed(row: dict[str, Any]) -> tuple[float, float] | None:
-        try:
-            return float(row["train_samples_per_s"]), float(row.get("train_samples_per_s_spread") or 0)
-        except (KeyError, TypeError, ValueError):
-            return None
-
-    ok = [r for r in rows if r.get("status") == Status.OK and r.get("profile") != "smoke" and speed(r)]
-    if repeats > 1:
-        return ""
-    close = []
-    for axis in cfg.IDENTITY:  # rows alike in every other axis, in buckets: linear in the rows, not quadratic
-        buckets: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for row in ok:
-            rest = tuple(str(row.get(other, "")) for other in cfg.IDENTITY if other != axis)
-            buckets.setdefault(rest, []).append(row)
-        pairs = [(a, b) for bucket in buckets.values() for a, b in itertools.combinations(bucket, 2)
-                 if str(a.get(axis, "")) != str(b.get(axis, ""))]
-        for a, b in pairs:
-            (speed_a, spread_a), (speed_b, spread_b) = speed(a), speed(b)  # type: ignore[misc]
-            if not closer_than_spread(speed_a, speed_b, spread_a, spread_b):
-                continue
-            pair = f"{a[axis]} from {b[axis]}" if axis == "model" else f"{a['model']} {a[axis]} from {b[axis]}"
-            close.append(f"{pair} (train speeds {abs(speed_a - speed_b) / min(speed_a, speed_b) * 100:.0f} % "
-                         f"apart, their speed windows {max(spread_a, spread_b) * 100:.0f} %)")
-    if not close:
-        return ""
-    many = f"{len(close)} pairs one setting apart, e.g. " if len(close) > 1 else ""
-    return textwrap.fill(f"dnnbench: note: one run per config cannot tell {many}{close[0]}: --repeats 3 measures "
-                         "the range and lets compare judge it", 120,
-                         subsequent_indent="  ", break_on_hyphens=False)

@@ -18,6 +18,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from bench.core.auto_repeats import DEFAULT_MAX_REPEATS, DEFAULT_MAX_SECONDS, AutoRepeats
 from bench.core.errors import PlanError
 
 
@@ -80,14 +81,41 @@ def type_name(hint: Any) -> str:
 
 def check_numbers(args: argparse.Namespace) -> None:
     """Counts at least 1, seconds and TFLOP/s positive and finite (a nan time limit would never fire)."""
-    if args.repeats < 1 or args.num_nodes < 1:
+    auto = auto_repeats(args)
+    repeats = 1 if auto else args.repeats
+    if repeats < 1 or args.num_nodes < 1:
         raise PlanError("--repeats and --num-nodes must be at least 1")
-    if not 0 <= args.seed <= args.seed + args.repeats - 1 < 2**32:  # repeat r runs with seed + r
+    most = auto.max_repeats if auto else repeats
+    if not 0 <= args.seed <= args.seed + most - 1 < 2**32:  # repeat r runs with seed + r
         raise PlanError(f"--seed must be in 0..{2**32 - 1} (what Lightning's seed_everything takes), the last "
-                        f"repeat's too (seed + repeats - 1); got {args.seed} with {args.repeats} repeats")
+                        f"repeat's too (seed + repeats - 1); got {args.seed} with {most} repeats")
     for flag, value in (("--time-limit", args.time_limit), ("--peak-tflops", args.peak_tflops)):
         if value is not None and not (math.isfinite(value) and value > 0):
             raise PlanError(f"{flag} must be a positive finite number; got {value:g}")
+
+
+def auto_repeats(args: argparse.Namespace) -> AutoRepeats | None:
+    """--repeats auto's settings (--precision-target, --max-repeats, --max-repeat-seconds), checked; None without it
+    (and then none of the three may be given)."""
+    given = {flag: value for flag, value in (("--precision-target", getattr(args, "precision_target", None)),
+                                             ("--max-repeats", getattr(args, "max_repeats", None)),
+                                             ("--max-repeat-seconds", getattr(args, "max_repeat_seconds", None)))
+             if value is not None}
+    if args.repeats != "auto":
+        if given:
+            raise PlanError(f"{', '.join(given)} go(es) with --repeats auto; --repeats {args.repeats} runs exactly "
+                            "that many processes per config")
+        return None
+    target, most, seconds = (given.get(flag) for flag in ("--precision-target", "--max-repeats",
+                                                           "--max-repeat-seconds"))
+    if target is not None and not (math.isfinite(target) and 0 < target < 100):
+        raise PlanError(f"--precision-target takes a percentage above 0 and below 100 (5: ±5 %); got {target:g}")
+    if most is not None and most < 2:
+        raise PlanError(f"--max-repeats must be at least 2 (one process has no interval); got {most}")
+    if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
+        raise PlanError(f"--max-repeat-seconds must be a positive finite number; got {seconds:g}")
+    return AutoRepeats(target, DEFAULT_MAX_REPEATS if most is None else int(most),
+                       DEFAULT_MAX_SECONDS if seconds is None else float(seconds))
 
 
 def output_folder(text: str) -> Path:

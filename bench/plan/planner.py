@@ -24,6 +24,7 @@ import lightning as L
 
 import datamodules
 import lightning_modules
+from bench.core.auto_repeats import AutoRepeats
 from bench.core.axes import AUTO, AXES
 from bench.core.choices import Choices, comma_list
 from bench.core.config import DEFAULT_TIME_LIMIT_S, RunConfig, matrix
@@ -31,7 +32,7 @@ from bench.core.errors import PlanError
 from bench.core.profiles import PROFILES
 from bench.integrations import wandb_log
 from bench.plan import runnable
-from bench.plan.flags import check_arguments, check_numbers, execution, key_values, output_folder
+from bench.plan.flags import auto_repeats, check_arguments, check_numbers, execution, key_values, output_folder
 from datamodules import ConfigError
 
 # Datamodule arguments the runner sets itself, and the flag that sets them.
@@ -46,6 +47,7 @@ class Plan:
     executor: str = "local"  # local | ray
     ray_address: str | None = None
     skipped: list[runnable.Skipped] = field(default_factory=list)  # configs this machine cannot run, and why
+    auto: AutoRepeats | None = None  # --repeats auto: each config's further processes are decided as it runs
 
 
 def model_classes(models: str) -> dict[str, Any]:
@@ -137,10 +139,12 @@ def plan(args: argparse.Namespace) -> Plan:
             any(c["num_devices"] > 1 for c in choices["device"]) or args.num_nodes > 1):
         raise PlanError("--batch-sizes auto searches on one device (Lightning's batch size finder does not run "
                         "under DDP); give the multi-device runs a number")
-    runs = math.prod(len(values) for values in choices.values()) * args.repeats  # at most: eager has one mode
+    auto = auto_repeats(args)
+    repeats = 1 if auto else args.repeats  # auto: the first process of each config; the sweep decides the rest
+    runs = math.prod(len(values) for values in choices.values()) * repeats  # at most: eager has one mode
     if runs > MAX_RUNS:  # the plan itself would exhaust memory long before the sweep ran
         raise PlanError(f"{runs} runs in one sweep (more than {MAX_RUNS}): fewer --repeats or shorter lists")
-    choices["repeat"] = [{"seed": args.seed + repeat, "repeat": repeat} for repeat in range(args.repeats)]
+    choices["repeat"] = [{"seed": args.seed + repeat, "repeat": repeat} for repeat in range(repeats)]
     out = output_folder(args.out or f"results/runs/{time.strftime('%Y%m%d-%H%M%S')}")
     presets = {(n, s): c.bench.size(s) for n, c in classes.items() for s in chosen_sizes}
     configs = matrix(
@@ -154,7 +158,7 @@ def plan(args: argparse.Namespace) -> Plan:
     )
     settings = execution(args)
     configs, skipped = runnable.split(configs, data_problems, check_devices=settings["executor"] == "local")
-    return Plan(configs, out, skipped=skipped, **settings)
+    return Plan(configs, out, skipped=skipped, auto=auto, **settings)
 
 
 def sweep_choices(args: argparse.Namespace, classes: dict[str, Any]) -> dict[str, Choices]:

@@ -6,7 +6,8 @@ A folder stands for every results.csv in or below it (one sweep, or a folder of 
 on validation) beside the test quality, time to target, train and inference samples/s, speed-up over 32-true and
 memory, the best config of each model marked; and a quality-vs-time chart. Then a table of contents, the charts,
 the detail tables folded (every measured column, speed-ups, runs that shared their device, failures; inference
-backends where an inference.csv sits beside a results file), the images the runs saved, and where and with what
+backends where an inference.csv sits beside a results file; the precision over processes where a config ran 2
+or more: bench/report/precision.py), the images the runs saved, and where and with what
 the rows were measured.
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from bench.core.errors import ResultsError
 from bench.report import inference as report_inference
-from bench.report import plots
+from bench.report import plots, precision
 from bench.report.render import Page, artifact_images, write_html, write_markdown
 from bench.report.sections import (
     detail_sections,
@@ -45,7 +46,8 @@ def write_report(paths: list[Path], out_dir: Path) -> Path:
                 summary=run_summary(frame), overview=overview_section(frame),
                 notes=[*profile_notes(frame), *filter(None, [noise_note(frame)])],
                 charts=plots.write_plots(frame, out_dir) + ([curves] if curves else []),
-                details=detail_sections(frame) + report_inference.sections(inference),
+                details=[*detail_sections(frame), *precision.sections(frame, csv_paths),
+                         *report_inference.sections(inference)],
                 images=artifact_images(frame, out_dir), provenance=provenance_section(frame, csv_paths))
     write_markdown(out_dir / "summary.md", page)
     write_html(out_dir / "index.html", page)

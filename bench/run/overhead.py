@@ -102,6 +102,13 @@ def expert_rate(model: L.LightningModule, dm, steps: int, device: torch.device, 
                 ) -> tuple[float, float | None]:
     """(samples/s by the host's clock, samples/s of the device's busy time over PROFILED_STEPS more steps, read by
     the profiler as the runner's device cost is: the same kind of clock on each side of each ratio)."""
+    rates, step, batches = expert_windows(model, dm, steps, device, optimizers)
+    return statistics.median(rates), device_rate(step, batches, device)
+
+
+def expert_windows(model: L.LightningModule, dm, steps: int, device: torch.device, optimizers: list | None = None):
+    """The expert loop's samples/s in each WINDOW_STEPS-step window over `steps` steps after WARMUP_STEPS (the
+    host waits for the device only at window ends), with its step and batches to go on with."""
     model.to(device)  # after a Lightning fit, its teardown left the module on the CPU
     if hasattr(dm, "policy"):
         dm.policy = model.act  # the DQN's experience stream acts with the model being trained
@@ -119,7 +126,7 @@ def expert_rate(model: L.LightningModule, dm, steps: int, device: torch.device, 
             samples += batch_size_of(batch)
         synchronize(device)
         rates.append(samples / (time.perf_counter() - start))
-    return statistics.median(rates), device_rate(step, batches, device)
+    return rates, step, batches
 
 
 def device_rate(step, batches, device: torch.device) -> float | None:

@@ -255,7 +255,7 @@ def test_resume_reruns_a_config_whose_model_argument_changed(tmp_path):
 def test_the_repeats_advice_comes_only_when_single_runs_cannot_tell_two_variants_apart():
     """Unsteady windows alone say nothing (nearly every run on a 2-core VM has them); two configs one setting apart
     whose speeds are closer than their windows' spread do: which is faster could come out either way."""
-    from bench.launch.sweep import repeats_advice
+    from bench.launch.repeats import repeats_advice
     from tests.results_fixtures import make_row
 
     steady_apart = [make_row(train_samples_per_s=1000.0, train_samples_per_s_spread=0.3),

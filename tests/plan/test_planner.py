@@ -63,6 +63,17 @@ BAD_INPUT = [
     (["--out", "LOOP"], "cannot be used"),
     (["--seed", str(2**32 - 1), "--repeats", "2"], "the last repeat's too"),
     (["--repeats", "1000000000"], "runs in one sweep"),
+    # --repeats auto and its settings (issue 31)
+    (["--repeats", "auto", "--precision-target", "0"], "--precision-target takes a percentage above 0"),
+    (["--repeats", "auto", "--precision-target", "-5"], "--precision-target takes a percentage above 0"),
+    (["--repeats", "auto", "--precision-target", "nan"], "--precision-target takes a percentage above 0"),
+    (["--repeats", "auto", "--precision-target", "100"], "--precision-target takes a percentage above 0"),
+    (["--repeats", "auto", "--max-repeats", "1"], "--max-repeats must be at least 2"),
+    (["--repeats", "auto", "--max-repeat-seconds", "0"], "--max-repeat-seconds must be a positive finite"),
+    (["--repeats", "auto", "--max-repeat-seconds", "inf"], "--max-repeat-seconds must be a positive finite"),
+    (["--precision-target", "5"], "--precision-target go(es) with --repeats auto"),
+    (["--repeats", "3", "--max-repeats", "5"], "--max-repeats go(es) with --repeats auto"),
+    (["--seed", str(2**32 - 5), "--repeats", "auto"], "the last repeat's too"),
 ]
 
 
@@ -77,3 +88,20 @@ def test_bad_input_exits_2_in_one_line_before_anything_runs(tmp_path, capsys, ar
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("dnnbench: error:") and fragment in lines[0], lines
     assert not out.exists()
+
+
+def test_repeats_auto_plans_each_configs_first_process_and_carries_the_rule(tmp_path):
+    import argparse
+
+    from bench.cli import build_parser
+    from bench.core.auto_repeats import AutoRepeats
+    from bench.plan.planner import plan
+
+    args = build_parser().parse_args(["run", "--models", "mlp,cnn", "--profile", "smoke", "--wandb", "disabled",
+                                      "--out", str(tmp_path), "--repeats", "auto", "--max-repeats", "4"])
+    assert isinstance(args, argparse.Namespace)
+    planned = plan(args)
+    assert [(c.model, c.repeat, c.seed) for c in planned.configs] == [("mlp", 0, 0), ("cnn", 0, 0)]
+    assert planned.auto == AutoRepeats(None, 4, 1800.0)
+    assert planned.auto.target(planned.configs[0]) == 5  # a CPU's default
+

@@ -17,6 +17,7 @@ def metered(monkeypatch, seconds: float) -> str:
     monkeypatch.setattr(energy.time, "perf_counter", lambda: next(clock))
     run = RunEnergy("cuda")
     window = types.SimpleNamespace(timing_done=False, windows=[], listeners=[])
+    window.timed_samples = lambda: sum(n for _, n, _ in window.windows)  # as SpeedWindow's, nothing open
     meter = run.over_window(window)
     meter.opened()
     window.timing_done, window.windows = True, [(10, 1000, seconds)]

@@ -76,7 +76,7 @@ class WindowEnergy:
         if opened is not None and end_j is not None:
             self.joules += end_j - opened[0]
             self.seconds += time.perf_counter() - opened[1]
-            samples = sum(n for _, n, _ in self.window.windows)
+            samples = self.window.timed_samples()  # (a paused sub-window's steps included)
             if samples:
                 self.run.values["train_joules_per_sample"] = self.joules / samples
                 self.run.values["power_mean_w"] = self.joules / self.seconds if self.seconds else None

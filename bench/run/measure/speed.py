@@ -76,8 +76,11 @@ class SpeedWindow(L.Callback):
     A step runs from the end of the previous batch to the end of this one, so the window contains the loader's
     fetch and Lightning's loop (previous batch end -> this batch start, read on the host without synchronising)
     as well as the model's forward/backward/step. With a FetchTimer as the Trainer's profiler, that gap is split
-    into the data wait (the loader's `next()`) and the rest of the host's loop. Sub-windows close early at an
-    epoch's end or before validation (neither is a training step), and the clock restarts when training resumes.
+    into the data wait (the loader's `next()`) and the rest of the host's loop. Every sub-window is WINDOW_STEPS
+    training steps long: an epoch's end or a validation (neither a training step) pauses its clock, which goes on
+    when training resumes (the next epoch's start, or the validation's end mid-epoch), so a sub-window may span an
+    epoch's end without timing it. (Sub-windows cut short there, 1-9 steps, spread far wider than 10-step ones:
+    issue 31.) Only a fit that ends mid-window leaves a shorter one, which the rate uses only where no full one exists.
 
     In quick/standard/full the window rides along the quality fit (profiled=0, stop=False: it only times), and
     `carry_on` takes it into a short fit of its own afterwards for the profiled steps and whatever timed steps the
@@ -100,6 +103,8 @@ class SpeedWindow(L.Callback):
         self.profiled_seconds = 0.0  # wall time of the profiled steps
         self.on_cpu = False
         self._open: list[int] | None = None  # [steps, samples] of the sub-window being timed
+        self._paused = False  # the open sub-window's clock stopped (an epoch end, a validation)
+        self._timed_s = 0.0  # the open sub-window's seconds before its last pause
         self._window_start = self._last_end = self._batch_start = self._profile_start = 0.0
         self._profiler = None
         self.profile_note: str | None = None
@@ -116,27 +121,57 @@ class SpeedWindow(L.Callback):
     def timed_steps(self) -> int:
         return sum(steps for steps, _, _ in self.windows)
 
+    def timed_samples(self) -> int:
+        """Samples of the steps the clock has run over so far: the closed sub-windows' and the open one's."""
+        return sum(n for _, n, _ in self.windows) + (self._open[1] if self._open else 0)
+
     def _restart(self, device: torch.device) -> None:
         synchronize(device)
         for listener in self.listeners:
             listener.opened()
         self._window_start = self._last_end = time.perf_counter()
-        self._open = [0, 0]
+        self._open, self._paused, self._timed_s = [0, 0], False, 0.0
 
     def _close(self, device: torch.device, trainer=None) -> None:
-        """End the open sub-window: the only place the host waits for the device while timing. With the trainer
-        (a sub-window closed by its length or by an epoch's end), check whether the window is now long enough:
-        with fewer than WINDOW_STEPS batches an epoch, only epoch ends close sub-windows."""
+        """End the open sub-window: with _pause and _resume, the only places the host waits for the device while
+        timing. With the trainer (a sub-window closed by its length), check whether the window is now long enough."""
         if self._open is None:
             return
-        if self._open[0]:
+        if not self._paused:
             synchronize(device)
-            self.windows.append((self._open[0], self._open[1], time.perf_counter() - self._window_start))
-        self._open = None
+            self._timed_s += time.perf_counter() - self._window_start
+        if self._open[0]:
+            self.windows.append((self._open[0], self._open[1], self._timed_s))
+        was_paused, self._open, self._paused, self._timed_s = self._paused, None, False, 0.0
         if trainer is not None and not self.timing_done:
             self._check_done(trainer, device)
+        if not was_paused:  # a paused sub-window told its listeners already
+            for listener in self.listeners:
+                listener.closed()
+
+    def _pause(self, device: torch.device) -> None:
+        """Stop the open sub-window's clock (an epoch's end, a validation): its steps so far stay in it."""
+        if self._open is None or self._paused:
+            return
+        synchronize(device)
+        self._timed_s += time.perf_counter() - self._window_start
+        self._paused = True
         for listener in self.listeners:
             listener.closed()
+
+    def _resume(self, trainer, device: torch.device) -> None:
+        """Training goes on: the paused sub-window's clock runs again (one is opened where none is)."""
+        if self.steps < self.warmup or self.timing_done:
+            return
+        if self._open is None:
+            self._restart(device)
+        elif self._paused:
+            synchronize(device)
+            for listener in self.listeners:
+                listener.opened()
+            self._window_start = self._last_end = time.perf_counter()
+            self._paused = False
+        self._fetch_mark = self._fetched(trainer) or 0.0
 
     @staticmethod
     def _fetched(trainer) -> float | None:
@@ -194,18 +229,17 @@ class SpeedWindow(L.Callback):
             trainer.should_stop = True
 
     def on_validation_start(self, trainer, pl_module) -> None:
-        self._close(pl_module.device)
+        self._pause(pl_module.device)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        self._close(pl_module.device, trainer)
+        self._pause(pl_module.device)
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
-        if self.steps >= self.warmup and not self.timing_done:
-            self._restart(pl_module.device)
-            self._fetch_mark = self._fetched(trainer) or 0.0
+        self._resume(trainer, pl_module.device)
 
     def on_validation_end(self, trainer, pl_module) -> None:
-        self.on_train_epoch_start(trainer, pl_module)
+        if not getattr(trainer.fit_loop.epoch_loop.batch_progress, "is_last_batch", False):  # mid-epoch validation
+            self._resume(trainer, pl_module.device)  # (at an epoch's end the next epoch's start resumes)
 
     def on_train_end(self, trainer, pl_module) -> None:
         self._close(pl_module.device)
@@ -216,7 +250,8 @@ class SpeedWindow(L.Callback):
                                  f"{self.profiled} profiled steps")
 
     def result(self) -> TrainThroughput:
-        rate, spread = stats.median_and_spread([n / s for _, n, s in self.windows if s > 0])
+        full = [w for w in self.windows if w[0] == WINDOW_STEPS] or self.windows  # a fit's short last one: see above
+        rate, spread = stats.median_and_spread([n / s for _, n, s in full if s > 0])
         seconds = sum(w[2] for w in self.windows)
         device_rate = busy = None
         if self.device_seconds and rate and self.on_cpu:

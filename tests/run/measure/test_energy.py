@@ -46,6 +46,7 @@ def test_nvml_counter_gives_joules_per_sample_over_the_window(nvml):
     run = RunEnergy("cuda")
     assert run.counter is not None and run.counter.source == "nvml"
     window = types.SimpleNamespace(timing_done=False, windows=[], listeners=[])
+    window.timed_samples = lambda: sum(n for _, n, _ in window.windows)  # as SpeedWindow's, nothing open
     listener = run.over_window(window)
     assert window.listeners == [listener]
     listener.opened()  # the window's clock starts
@@ -224,6 +225,7 @@ def test_a_window_cut_short_by_the_fit_still_gives_energy():
     run = RunEnergy("cpu")
     run.counter, run.notes = Counter(), []
     window = types.SimpleNamespace(timing_done=False, windows=[], listeners=[])
+    window.timed_samples = lambda: sum(n for _, n, _ in window.windows)  # as SpeedWindow's, nothing open
     listener = run.over_window(window)
     listener.opened()
     window.windows = [(3, 30, 0.1)]  # the smoke profile's few steps, closed when the fit ended

@@ -27,12 +27,48 @@ def test_speed_window_times_a_fixed_number_of_steps_then_profiles_and_stops():
     window = speed.SpeedWindow(warmup=3, timed=20, profiled=4)
     trainer = fit_fake([window], max_steps=500)
     result = window.result()
-    # 16 batches an epoch: steps 4-13 (10), 14-16 (closed at the epoch's end), 17-26 (10): at least 20, then done
-    assert result.timed_steps == 23 and len(window.windows) == 3
+    # 16 batches an epoch: steps 4-13 (10), 14-16 and 17-23 (one sub-window over the epoch's end): 20, then done
+    assert result.timed_steps == 20 and [steps for steps, _, _ in window.windows] == [10, 10]
     assert trainer.global_step < 500  # it stopped the fit itself
     assert window.profiled_steps == 4 and result.device_samples_per_s > 0
     assert result.train_samples_per_s > 0 and 0 <= result.data_wait_fraction <= 1
     assert result.device_busy_fraction == pytest.approx(result.train_samples_per_s / result.device_samples_per_s)
+
+
+class SlowValidation(FakeNet):
+    """Validation takes VALIDATION_S: no sub-window may hold it."""
+
+    VALIDATION_S = 0.2
+
+    def validation_step(self, batch, batch_idx):
+        time.sleep(self.VALIDATION_S)
+        return super().validation_step(batch, batch_idx)
+
+
+def test_sub_windows_are_equally_long_and_pause_over_epoch_ends_and_validation():
+    """Sub-windows cut short at epoch ends (1-9 steps) spread far wider than 10-step ones (issue 31): every one is
+    WINDOW_STEPS steps, its clock stopped over the epoch's end and its validation."""
+    window = speed.SpeedWindow(warmup=3, timed=40, profiled=0)
+    dm = datamodules.get("synthetic")(batch_size=4, shape=(1, 8, 8), num_classes=3, num_samples=28)  # 7 a epoch
+    trainer = quiet_trainer(max_epochs=-1, max_steps=200, limit_val_batches=1, callbacks=[window],
+                            profiler=speed.FetchTimer())
+    started = time.perf_counter()
+    trainer.fit(SlowValidation(), dm)
+    elapsed = time.perf_counter() - started
+    assert [steps for steps, _, _ in window.windows] == [speed.WINDOW_STEPS] * 4 and trainer.current_epoch >= 5
+    timed = sum(seconds for _, _, seconds in window.windows)
+    assert timed < elapsed - 5 * SlowValidation.VALIDATION_S  # 6 validations ran inside the window, none timed
+
+
+def test_a_fit_that_ends_mid_window_leaves_a_short_one_that_the_rate_leaves_out_beside_full_ones():
+    window = speed.SpeedWindow(warmup=2, timed=100, profiled=0)
+    fit_fake([window], max_steps=2 + 25)
+    assert [steps for steps, _, _ in window.windows] == [10, 10, 5]
+    full = [n / s for steps, n, s in window.windows if steps == speed.WINDOW_STEPS]
+    assert window.result().train_samples_per_s == pytest.approx(sum(full) / 2)
+    alone = speed.SpeedWindow(warmup=2, timed=100, profiled=0)
+    fit_fake([alone], max_steps=2 + 5)  # no full sub-window: the short one is the rate
+    assert [steps for steps, _, _ in alone.windows] == [5] and alone.result().train_samples_per_s > 0
 
 
 def test_a_cpu_window_may_stop_early_once_it_has_20_steps(monkeypatch):
