@@ -15,8 +15,9 @@ from bench.core.columns import Status
 from bench.core.config import RunConfig
 from bench.core.errors import SweepError
 from bench.core.repeats_columns import REPEATS_COLUMNS
-from bench.results.io import append_row, load_repeats
+from bench.results.io import append_row
 from bench.results.records import parse_records
+from bench.results.repeats import load_repeats
 
 
 class RepeatSchedule:

@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 
 from bench.core import stats
+from bench.core.numbers import human
 from bench.core.repeats_columns import METRIC, OUTCOME_MEANINGS, REPEATS_COLUMNS, REPEATS_FILE, Outcome
-from bench.report.numbers import human
 from bench.report.tables import OK
-from bench.results.io import load_repeats
+from bench.results.repeats import load_repeats
 
 TITLE = "Precision over processes"
 NOTE = ("each config with 2 or more processes (--repeats N, or --repeats auto): the 95 % interval of the median train "

@@ -14,7 +14,8 @@ from bench.core.row import Cells, RunRow
 from bench.launch import sweep
 from bench.report import precision
 from bench.report.tables import prepare
-from bench.results.io import load_repeats, read_rows
+from bench.results.io import read_rows
+from bench.results.repeats import load_repeats
 from tests.helpers import ROOT
 
 STEADY = RunConfig(model="cnn", datamodule="mnist5k", profile="quick")
