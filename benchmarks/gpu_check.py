@@ -332,12 +332,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def end_runs() -> None:
-    """The overhead step's runs are children of this process: killed with their trees, and the warm server."""
-    from bench.launch.child_process import kill_running
+    """The overhead step's runs are children of this process: killed with their trees, and the warm server. The
+    launcher then starts runs again: this process may go on (a caller of main, a test) and its later runs must not
+    be killed as they start."""
+    from bench.launch.child_process import kill_running, stopping
     from bench.launch.warm_client import stop_warm_server
 
     kill_running()
     stop_warm_server()
+    stopping.clear()
 
 
 if __name__ == "__main__":
