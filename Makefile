@@ -16,8 +16,9 @@ BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
 
-# Each step says what it does; pip shows each package it collects and downloads (the first install fetches ~3 GB:
-# torch and its CUDA libraries; later ones come from pip's cache).
+# Each step says what it does and how long it may take; pip itself is quiet (its own lines run past 120 columns:
+# every line make bench prints fits a terminal). The first install fetches ~3 GB (torch and its CUDA libraries);
+# later ones come from pip's cache.
 define make_venv
 	@test -x $(BIN)/python || { echo "dnnbench: creating $(VENV) with $(PYTHON) ($$($(PYTHON) --version))"; \
 		$(PYTHON) -m venv $(VENV); }
@@ -27,15 +28,17 @@ endef
 
 $(RUN_STAMP): pyproject.toml constraints.txt
 	$(make_venv)
-	@echo "dnnbench: installing dnnbench and what running needs (torch, lightning, wandb, ...: constraints.txt)"
-	$(BIN)/python -m pip install --progress-bar on -c constraints.txt -e .
+	@echo "dnnbench: installing dnnbench and what running needs (torch, lightning, wandb, ...: constraints.txt);"
+	@echo "          the first time ~3 GB are downloaded: a few minutes"
+	@$(BIN)/python -m pip install -q -c constraints.txt -e .
 	@touch $(RUN_STAMP)
 	@echo "dnnbench: installed into $(VENV) ($$(du -sh $(VENV) | cut -f1))"
 
 $(STAMP): pyproject.toml constraints.txt
 	$(make_venv)
-	@echo "dnnbench: installing dnnbench with the dev extra (pytest, ruff, mypy, ray, onnx, ...: constraints.txt)"
-	$(BIN)/python -m pip install --progress-bar on -c constraints.txt -e '.[dev]'
+	@echo "dnnbench: installing dnnbench with the dev extra (pytest, ruff, mypy, ray, onnx, ...: constraints.txt);"
+	@echo "          the first time ~3 GB are downloaded: a few minutes"
+	@$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
 	@touch $(STAMP) $(RUN_STAMP)
 	@echo "dnnbench: installed into $(VENV) ($$(du -sh $(VENV) | cut -f1))"
 
