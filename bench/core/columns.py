@@ -236,8 +236,8 @@ TABLE: tuple[Column, ...] = (
        "(NVML); empty when NVML is not available", numeric=True),
     _c("noise_warning", "environment", "why this run's speed may be off: it started on a loaded machine "
        "(`load_per_core_start` >= 1.5), others used its CPU cores (`other_cpu_cores` >= 0.5, or 10% of the cores "
-       "it may use if more, on average or for 10% of the run and 3 s), or other processes used its GPU; empty when "
-       "it ran alone. The console prints it, the report marks the row, compare flags the config"),
+       "it may use if more, on average or for 10% of the run and 3 s), other processes used its GPU, or it did not "
+       "run for 2 s or more (stopped, starved); empty when alone. Console, report and compare show it"),
     _c("schema_version", "environment", f"version of this column set ({SCHEMA_VERSION})"),
     _c("reproduce", "environment", "the `dnnbench run ...` command that re-runs this row (same seed; repeat 0)"),
 )

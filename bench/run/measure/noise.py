@@ -8,10 +8,9 @@ and warm servers, kernel threads, a hypervisor's steal): the CPU time the run's 
 minus what the run's own process tree used (this process's threads, its live descendants, and every descendant
 that exited meanwhile) and what its harness used (the sweep and the warm server that launched it and the sweep's
 W&B service, their own threads only: a sibling run of `--parallel` is other load). A light thread samples both
-every second during the run for the busiest second; the load average at the start, per core, says whether the
-machine was loaded before it started.
-(Snapshots of the processes alive at the start and the end, which this replaced, missed every process that
-was not alive at both: another sweep's runs, test runners, CI jobs.)
+every second (the busiest second; a wake-up seconds late: the run itself was stopped or starved); the load average
+at the start, per core, says whether the machine was loaded. Snapshots of the processes alive at the start and the
+end, which this replaced, missed every process not alive at both (another sweep's runs, test runners, CI jobs).
 """
 
 from __future__ import annotations
@@ -37,6 +36,8 @@ PEAK_MIN_S = 0.5  # the shortest sampled interval that counts for the peak
 # (ResNet-18 224 beside a 93 s cnn/lstm/mlp sweep: 0.39 cores over its 255 s, 1.06 while the sweep ran) yet slowed
 # every step it overlapped; a one-second blip (a shell command) stays below both.
 SHARED_SHARE, SHARED_MIN_S = 0.1, 3.0
+PAUSED_MIN_S = 2.0  # the sampling thread (which gets the GIL within 5 ms) woke this much late: the run's process did
+# not run meanwhile: stopped (SIGSTOP, a suspended job, a debugger) or starved of CPU
 SHOWN_PROCESSES = 3
 
 Snapshot = dict[int, tuple[float, str, float]]  # pid -> (create time, name, CPU seconds so far)
@@ -91,8 +92,7 @@ def descendants(pid: int) -> list[int]:
 
 
 def process_cpu_s(pid: int, with_children: bool) -> float:
-    """CPU seconds a process used so far (all its threads), with those of the children it reaped if asked; 0 for
-    a process that is gone."""
+    """CPU seconds a process used so far (all its threads; with the children it reaped, if asked); 0 once gone."""
     import psutil
 
     try:
@@ -104,8 +104,7 @@ def process_cpu_s(pid: int, with_children: bool) -> float:
 
 def harness_pids() -> list[int]:
     """The processes that launched this run and serve it: its parent; when that is the warm server, the sweep that
-    started the server; and the sweep's W&B service, which the run's logging keeps busy (bench.launch.child_process
-    shares it)."""
+    started it; the sweep's W&B service, which the run's logging keeps busy (bench.launch.child_process shares it)."""
     import psutil
 
     chain = [process for process in [psutil.Process().parent()] if process is not None]
@@ -123,12 +122,9 @@ def harness_pids() -> list[int]:
 
 
 class OwnClock:
-    """CPU seconds used so far by the run's own process tree and its harness (see the module docstring).
-
-    A descendant reaped here moves from the live sum into this process's children times; one that vanished
-    without being reaped here (reparented to init) would drop out, so the clock never goes back: a drop between
-    two readings is kept as used.
-    """
+    """CPU seconds used so far by the run's own process tree and its harness (see the module docstring). A descendant
+    reaped here moves from the live sum into this process's children times; one that vanished without being reaped
+    here (reparented to init) would drop out, so the clock never goes back: a drop between two readings is kept."""
 
     def __init__(self) -> None:
         self.harness = harness_pids()
@@ -199,9 +195,10 @@ def shared_level(cpu_count: int) -> float:
 
 
 def warning(other_cores: float, busy: dict[str, float], foreign_gpu: int | None, cpu_count: int,
-            load_per_core: float | None = None, shared_s: float = 0.0, run_s: float = 0.0) -> str:
+            load_per_core: float | None = None, shared_s: float = 0.0, run_s: float = 0.0,
+            paused_s: float = 0.0) -> str:
     """The noise warning of a run, empty when it ran alone; `cpu_count`: the cores watched; `shared_s`: the sampled
-    seconds in which others used at least the sharing level, of the `run_s` watched."""
+    seconds in which others used at least the sharing level, of the `run_s` watched; `paused_s`: not run at all."""
     parts = []
     if load_per_core is not None and load_per_core >= LOADED_PER_CORE:
         parts.append(f"the machine was loaded when it started (load average {load_per_core:.1f} per core)")
@@ -214,6 +211,8 @@ def warning(other_cores: float, busy: dict[str, float], foreign_gpu: int | None,
                      f"{shared_s:.0f} s of its {run_s:.0f} s" + shown)
     if foreign_gpu:
         parts.append(f"{foreign_gpu} other process(es) on its GPU")
+    if paused_s >= PAUSED_MIN_S:
+        parts.append(f"the run did not run for {paused_s:.0f} s of its {run_s:.0f} s (stopped, or starved of CPU)")
     return "shared device: " + "; ".join(parts) if parts else ""
 
 
@@ -227,7 +226,7 @@ class NoiseWatch:
         self.sample_s = sample_s
         self.cpu_start: Snapshot | None = None
         self.peak = 0.0  # the busiest sampled interval's other cores
-        self.shared_s = 0.0  # the sampled seconds in which others used at least the sharing level
+        self.shared_s, self.paused_s = 0.0, 0.0  # seconds others used the sharing level or more; the run did not run
         self._stopped = threading.Event()
         self._lock = threading.Lock()  # the sampling thread and stop() both advance
 
@@ -251,11 +250,12 @@ class NoiseWatch:
         """(monotonic time, busy CPU seconds of the watched cores, our CPU seconds), read together."""
         return time.monotonic(), busy_cpu_seconds(self.cpus), self.own.read()
 
-    def advance(self) -> tuple[float, float, float]:
-        """Take a sample and fold the interval since the previous one into the peak."""
+    def advance(self, periodic: bool = False) -> tuple[float, float, float]:
+        """Take a sample, fold the interval since the last into the peak (`periodic`: the thread's, due SAMPLE_S on)."""
         with self._lock:
             now = self.sample()
             seconds = now[0] - self.previous[0]
+            self.paused_s += seconds - self.sample_s if periodic and seconds - self.sample_s >= PAUSED_MIN_S else 0.0
             if seconds >= PEAK_MIN_S:  # a shorter (tail) interval says little about a peak
                 others = other_cores(now[1] - self.previous[1], now[2] - self.previous[2], seconds)
                 self.peak = max(self.peak, others)
@@ -266,7 +266,7 @@ class NoiseWatch:
     def sample_until_stopped(self) -> None:
         while not self._stopped.wait(self.sample_s):
             try:
-                self.advance()
+                self.advance(periodic=True)
             except Exception:
                 return  # the end-to-end figure still comes from stop()
 
@@ -295,5 +295,6 @@ class NoiseWatch:
                      other_cpu_cores=other, other_cpu_cores_peak=max(self.peak, other),
                      busy_processes=", ".join(f"{name} {c:.2f}" for name, c in list(busy.items())[:SHOWN_PROCESSES]),
                      foreign_gpu_processes=foreign,
-                     noise_warning=warning(other, busy, foreign, self.cores, load_per_core, self.shared_s, seconds))
+                     noise_warning=warning(other, busy, foreign, self.cores, load_per_core, self.shared_s, seconds,
+                                                  self.paused_s))
 

@@ -148,3 +148,43 @@ def test_a_run_beside_a_stream_of_short_lived_processes_is_flagged(tmp_path):
         burners.wait()
     result = json.loads(run.stdout)
     assert result["other_cpu_cores"] >= 0.5 and "other processes used" in result["noise_warning"], result
+
+
+def test_a_sampling_thread_that_woke_seconds_late_means_the_run_did_not_run(monkeypatch):
+    """Due every second, woken 5 s late: the run's process was stopped or starved for those 5 s; the final sample
+    (at stop, any time after the last) and a wake-up 1 s late (under PAUSED_MIN_S) count nothing."""
+    watch = noise.NoiseWatch(sample_s=1.0)
+    watch.cores, watch.previous = 2, (0.0, 0.0, 0.0)
+    samples = iter([(1.0, 0.0, 0.0), (7.0, 0.0, 0.0), (9.0, 0.0, 0.0), (20.0, 0.0, 0.0)])
+    monkeypatch.setattr(watch, "sample", lambda: next(samples))
+    for periodic in (True, True, True, False):
+        watch.advance(periodic)
+    assert watch.paused_s == 5.0
+    text = noise.warning(0.0, {}, None, cpu_count=2, run_s=20.0, paused_s=watch.paused_s)
+    assert "did not run for 5 s of its 20 s" in text
+    assert noise.warning(0.0, {}, None, cpu_count=2, run_s=20.0, paused_s=1.0) == ""
+
+
+STOPPED_RUN = """
+import json, time
+from bench.run.measure.noise import NoiseWatch
+watch = NoiseWatch("cpu", sample_s=0.5).start()
+print("watching", flush=True)
+time.sleep(2.0)  # the run's length, with the stop inside it
+print(json.dumps(watch.stop().columns()))
+"""
+
+
+@pytest.mark.integration
+def test_a_run_stopped_for_seconds_is_flagged():
+    """SIGSTOP for 3 s in the middle of a run (the issue's 5 s SIGSTOP was not flagged)."""
+    import signal
+
+    run = subprocess.Popen([sys.executable, "-c", STOPPED_RUN], stdout=subprocess.PIPE, text=True,
+                           env=os.environ | {"PYTHONPATH": str(ROOT)})
+    assert run.stdout is not None and run.stdout.readline() == "watching\n"
+    run.send_signal(signal.SIGSTOP)
+    time.sleep(3.0)
+    run.send_signal(signal.SIGCONT)
+    out, _ = run.communicate(timeout=60)
+    assert "did not run for" in json.loads(out)["noise_warning"], out
