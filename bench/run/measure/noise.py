@@ -227,8 +227,7 @@ class NoiseWatch:
         self.cpu_start: Snapshot | None = None
         self.peak = 0.0  # the busiest sampled interval's other cores
         self.shared_s, self.paused_s = 0.0, 0.0  # seconds others used the sharing level or more; the run did not run
-        self._stopped = threading.Event()
-        self._lock = threading.Lock()  # the sampling thread and stop() both advance
+        self._stopped, self._lock, self.sampling = threading.Event(), threading.Lock(), False  # lock: thread, stop()
 
     def start(self) -> NoiseWatch:
         try:
@@ -240,7 +239,7 @@ class NoiseWatch:
             self.first = self.previous = self.sample()
             self.gpu_start = foreign_gpu_count(gpu_process_pids(self.indices), own_pids(), False) \
                 if self.using_gpu else None
-            self.cpu_start = cpu_snapshot()
+            self.cpu_start, self.sampling = cpu_snapshot(), True  # the thread samples every sample_s until stopped
             threading.Thread(target=self.sample_until_stopped, name="dnnbench-noise", daemon=True).start()
         except Exception:
             self.cpu_start = None
@@ -250,12 +249,13 @@ class NoiseWatch:
         """(monotonic time, busy CPU seconds of the watched cores, our CPU seconds), read together."""
         return time.monotonic(), busy_cpu_seconds(self.cpus), self.own.read()
 
-    def advance(self, periodic: bool = False) -> tuple[float, float, float]:
-        """Take a sample, fold the interval since the last into the peak (`periodic`: the thread's, due SAMPLE_S on)."""
+    def advance(self) -> tuple[float, float, float]:
+        """Take a sample and fold the interval since the previous one into the peak and the paused seconds."""
         with self._lock:
             now = self.sample()
             seconds = now[0] - self.previous[0]
-            self.paused_s += seconds - self.sample_s if periodic and seconds - self.sample_s >= PAUSED_MIN_S else 0.0
+            late = seconds - self.sample_s if self.sampling else 0.0  # past when the thread was due to sample
+            self.paused_s += late if late >= PAUSED_MIN_S else 0.0
             if seconds >= PEAK_MIN_S:  # a shorter (tail) interval says little about a peak
                 others = other_cores(now[1] - self.previous[1], now[2] - self.previous[2], seconds)
                 self.peak = max(self.peak, others)
@@ -264,11 +264,11 @@ class NoiseWatch:
             return now
 
     def sample_until_stopped(self) -> None:
-        while not self._stopped.wait(self.sample_s):
+        while self.sampling and not self._stopped.wait(self.sample_s):
             try:
-                self.advance(periodic=True)
+                self.advance()
             except Exception:
-                return  # the end-to-end figure still comes from stop()
+                self.sampling = False  # the end-to-end figure still comes from stop()
 
     def stop(self) -> Noise:
         self._stopped.set()

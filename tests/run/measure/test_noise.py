@@ -151,17 +151,20 @@ def test_a_run_beside_a_stream_of_short_lived_processes_is_flagged(tmp_path):
 
 
 def test_a_sampling_thread_that_woke_seconds_late_means_the_run_did_not_run(monkeypatch):
-    """Due every second, woken 5 s late: the run's process was stopped or starved for those 5 s; the final sample
-    (at stop, any time after the last) and a wake-up 1 s late (under PAUSED_MIN_S) count nothing."""
+    """Due every second, a sample 6 s after the previous one: the run's process was stopped or starved for 5 s; 1 s
+    late (under PAUSED_MIN_S) counts nothing, and nothing counts once the thread no longer samples."""
     watch = noise.NoiseWatch(sample_s=1.0)
-    watch.cores, watch.previous = 2, (0.0, 0.0, 0.0)
-    samples = iter([(1.0, 0.0, 0.0), (7.0, 0.0, 0.0), (9.0, 0.0, 0.0), (20.0, 0.0, 0.0)])
+    watch.cores, watch.previous, watch.sampling = 2, (0.0, 0.0, 0.0), True
+    samples = iter([(1.0, 0.0, 0.0), (7.0, 0.0, 0.0), (9.0, 0.0, 0.0), (9.5, 0.0, 0.0), (30.0, 0.0, 0.0)])
     monkeypatch.setattr(watch, "sample", lambda: next(samples))
-    for periodic in (True, True, True, False):
-        watch.advance(periodic)
+    for _ in range(4):
+        watch.advance()
     assert watch.paused_s == 5.0
-    text = noise.warning(0.0, {}, None, cpu_count=2, run_s=20.0, paused_s=watch.paused_s)
-    assert "did not run for 5 s of its 20 s" in text
+    watch.sampling = False  # the thread ended on an error: a long last interval says nothing
+    watch.advance()
+    assert watch.paused_s == 5.0
+    text = noise.warning(0.0, {}, None, cpu_count=2, run_s=30.0, paused_s=watch.paused_s)
+    assert "did not run for 5 s of its 30 s" in text
     assert noise.warning(0.0, {}, None, cpu_count=2, run_s=20.0, paused_s=1.0) == ""
 
 
