@@ -7,10 +7,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from bench.core.columns import BY_NAME
+from bench.core.columns import BY_NAME, SI_PREFIXES
 
 FIGURES = 3
-SI_PREFIXES = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"))
 # Name endings that spell the unit the header shows anyway (`time_to_target_s (s)` reads `time to target (s)`).
 UNIT_ENDINGS = (("_samples_per_s", "samples/s"), ("_tflops", "TFLOP/s"),
                 ("_ms", "ms"), ("_mb", "MiB"), ("_mhz", "MHz"), ("_j", "J"), ("_w", "W"), ("_s", "s"))
