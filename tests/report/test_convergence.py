@@ -1,5 +1,5 @@
 """MLPerf's convergence gate in compare and history: real mlp runs (tests/data/convergence/, made once by the
-commands in its README: a reference of 2N = 10 seeds, as MLPerf asks for N = 5 new seeds) for the bar, made-up rows
+commands in its README: 5 reference seeds, 5 of a tenth of the learning rate, 5 other seeds) for the bar, made-up rows
 for the rule's edges (invalid sets, too few reference seeds)."""
 
 from pathlib import Path
