@@ -20,7 +20,8 @@ from typing import Any
 
 from bench.core import config as cfg
 from bench.core import stats
-from bench.core.columns import Status, number
+from bench.core.columns import Status
+from bench.core.numbers import human
 from bench.core.config import RunConfig
 from bench.core.repeats_columns import METRIC, REPEATS_SCHEMA_VERSION, Outcome
 
@@ -94,8 +95,8 @@ def decision_line(label: str, cells: dict[str, Any]) -> str:
     head = f"  {label}: {cells['processes']} process(es)"
     if cells.get("median_samples_per_s") in (None, ""):
         return f"{head}, no throughput: repeats stopped ({cells['outcome']})"
-    interval = (f"median {number(cells['median_samples_per_s'])} samples/s, interval [{number(cells['ci_low'])}, "
-                f"{number(cells['ci_high'])}] (±{cells['precision_pct']:.1f} %, {cells['ci_coverage']:.0%} coverage)")
+    interval = (f"median {human(cells['median_samples_per_s'])} samples/s, interval [{human(cells['ci_low'])}, "
+                f"{human(cells['ci_high'])}] (±{cells['precision_pct']:.1f} %, {cells['ci_coverage']:.0%} coverage)")
     reason = {Outcome.MET.value: f"within ±{cells['target_pct']:g} %",
               Outcome.MAX_REPEATS.value: f"stopped at --max-repeats before ±{cells['target_pct']:g} % at 95 %",
               Outcome.MAX_SECONDS.value: f"stopped at --max-repeat-seconds before ±{cells['target_pct']:g} % at 95 %",

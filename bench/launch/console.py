@@ -79,7 +79,7 @@ class Console:
     """The sweep's console: one result line per finished run on stdout; on stderr, what is running and how far."""
 
     def __init__(self, total: int, show: bool = True, stream: TextIO | None = None,
-                 configs: list[Any] | None = None):
+                 configs: list[Any] | None = None, more_processes: bool = False):
         self.total, self.finished_count, self.show = total, 0, show
         self.stream = stream or sys.stderr
         self.tty = self.show and self.stream.isatty()
@@ -87,7 +87,8 @@ class Console:
         self.last_plain, self.last_plain_at, self.drawn = "", time.monotonic(), False
         self.started = self.last_finish = time.monotonic()
         self.same = constant_axes(c.columns() for c in configs) if configs else ()
-        self.seeds = len({c.seed for c in configs or []}) > 1  # repeats: a label alone names them all alike
+        # repeats (or --repeats auto's further processes, `more_processes`): a label alone names them all alike
+        self.seeds = more_processes or len({c.seed for c in configs or []}) > 1
         self.label_width = min(LABEL_AT_MOST, max((len(self.name(c)) for c in configs or []), default=0))
 
     def name(self, config: Any) -> str:

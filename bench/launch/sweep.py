@@ -205,7 +205,7 @@ def run_sweep(configs: list[RunConfig], sweep_dir: Path, resume: bool, progress:
     todo, done = runs_to_do(configs, csv_path, resume)
     schedule = RepeatSchedule(auto, sweep_dir / REPEATS_FILE)  # without --repeats auto it adds nothing
     todo += schedule.resumed(configs, todo, done)
-    console = Console(len(todo), show=progress, configs=todo)
+    console = Console(len(todo), show=progress, configs=todo, more_processes=auto is not None)
     queue = RunQueue(todo)
     schedule.announce(console)  # decisions the resumed rows made
     with StopSignals() as stop, executor_for(todo, parallel, executor, ray_address) as engine:

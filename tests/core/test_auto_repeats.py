@@ -101,4 +101,6 @@ def test_the_default_target_is_the_devices_and_the_decision_row_says_what_was_re
     assert cells["ci_coverage"] == 0.75 and cells["precision_pct"] == pytest.approx(10.0)
     assert cells["model"] == "cnn" and "seed" not in cells and cells["seconds"] == 30.0
     line = decision_line(CPU.label(), cells)
-    assert "[900, 1100] (±10.0 %, 75% coverage)" in line and "--max-repeats before ±5 %" in line
+    assert "[900, 1,100] (±10.0 %, 75% coverage)" in line and "--max-repeats before ±5 %" in line
+    cells |= {"median_samples_per_s": 3737.2, "ci_low": 3628.0, "ci_high": 12345.0}
+    assert "median 3,740 samples/s, interval [3,630, 12,300]" in decision_line(CPU.label(), cells)

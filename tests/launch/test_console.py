@@ -92,6 +92,10 @@ def test_the_first_line_says_once_what_every_run_shares():
     repeats = [RunConfig(model="mlp", datamodule="mnist5k", seed=seed, repeat=seed) for seed in range(3)]
     assert [Console(total=3, show=False, configs=repeats).name(c) for c in repeats] == [
         "mlp seed 0", "mlp seed 1", "mlp seed 2"]
+    # --repeats auto plans one process a config and adds the next ones as it goes: each names its seed from the first
+    first = repeats[:1]
+    auto = Console(total=1, show=False, configs=first, more_processes=True)
+    assert [auto.name(c) for c in repeats] == ["mlp seed 0", "mlp seed 1", "mlp seed 2"]
 
 
 @pytest.mark.integration
