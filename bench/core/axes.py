@@ -148,12 +148,12 @@ def repeated(flag: str, name: str) -> Callable[[Any], list[str]]:
 A = Axis
 AXES: list[Axis] = [  # CSV order of the config columns
     A("model", str, "registered model name or `package.module:Class`", required=True, console=True,
-      flag="--models", sweep=1, label="{}", help="comma list of registered names or package.module:Class",
+      flag="--models", sweep=2, label="{}", help="comma list of registered names or package.module:Class",
       flag_options={"default": "all"}),
-    A("datamodule", str, "registered datamodule name or import path", required=True, flag="--data", sweep=3,
+    A("datamodule", str, "registered datamodule name or import path", required=True, flag="--data", sweep=4,
       help="comma list of datamodules (default: each model's own)", flag_options={"default": "default"},
       parse=choices.data, label="{}"),
-    A("device", str, "`cpu` or `cuda`", "cpu", console=True, flag="--devices", sweep=4,
+    A("device", str, "`cpu` or `cuda`", "cpu", console=True, flag="--devices", sweep=5,
       help="comma list: cpu, cuda, cpu:N, cuda:N (DDP), or auto (cpu, plus cuda where present)",
       flag_options={"default": "cpu"}, parse=choices.devices,
       label=lambda row: str(row.get("device", "")) + (f":{device_count(row)}" if device_count(row) > 1 else ""),
@@ -168,12 +168,12 @@ AXES: list[Axis] = [  # CSV order of the config columns
       "32-true", console=True, flag="--precisions", sweep=9, help=f"comma list of {', '.join(PRECISION_NAMES)}",
       flag_options={"default": "32-true"}, parse=choices.precisions, label="{}"),
     A("compile", bool, "`on` = the LightningModule went through `torch.compile`, `off` = eager", False,
-      console=True, flag="--compile", sweep=5, help="comma list of off,on (torch.compile)",
+      console=True, flag="--compile", sweep=6, help="comma list of off,on (torch.compile)",
       flag_options={"default": "off"}, parse=choices.compile_flags,
       label=lambda row: "compiled" if on_off(row.get("compile", "")) == "on" else ""),
     A("compile_mode", str, "`torch.compile` mode when compiled (`default`, `reduce-overhead` = CUDA graphs, "
       "`max-autotune`); empty when eager", "default", quiet=("", "default"),
-      label="{}", cell=lambda config: config.compile_mode if config.compile else "", flag="--compile-mode", sweep=6,
+      label="{}", cell=lambda config: config.compile_mode if config.compile else "", flag="--compile-mode", sweep=7,
       help=f"comma list of torch.compile modes for compiled runs: {', '.join(COMPILE_MODES)} (reduce-overhead = "
       "CUDA graphs)", flag_options={"default": "default"}, parse=choices.compile_modes,
       before=lambda row: "default" if row.get("compile") == "on" else "",
@@ -198,7 +198,7 @@ AXES: list[Axis] = [  # CSV order of the config columns
       help="torch.backends.cudnn.allow_tf32: let cuDNN convolutions in fp32 use TF32 tensor cores (torch's default)",
       flag_options={"default": "on", "choices": ON_OFF}, before="on", quiet=("on",), label="cudnn.tf32={}"),
     A("batch_size", int, "per-device batch size (train and inference timing); with `batch_size_mode` `auto`, the "
-      "batch the search found", 128, console=True, flag="--batch-sizes", sweep=7,
+      "batch the search found", 128, console=True, flag="--batch-sizes", sweep=8,
       help="comma list of numbers and/or auto (the largest that fits; default: each model's own)",
       flag_options={"default": "default"}, parse=choices.batch_sizes,
       label=lambda row: "bs=auto" if row.get("batch_size_mode") == AUTO else f"bs{row.get('batch_size', '')}",
@@ -210,7 +210,7 @@ AXES: list[Axis] = [  # CSV order of the config columns
       identity=False, outside="enters through `batch_size`, which reads `auto` for a searched batch"),
     A("size", str, "`classic` (the textbook network on MNIST-scale data) or `large` (the model's preset that is "
       "chosen to be compute-bound on an H100/H200-class GPU; `dnnbench list` shows each)", "classic",
-      before="classic", quiet=("", "classic"), console=True, flag="--sizes", sweep=2,
+      before="classic", quiet=("", "classic"), console=True, flag="--sizes", sweep=3,
       help="comma list of classic, large (dnnbench list shows each)", flag_options={"default": "classic"},
       parse=choices.sizes, label="{}"),
     A("profile", str, "`smoke`, `quick`, `standard`, `full`: epochs come from the model's "
@@ -237,7 +237,9 @@ AXES: list[Axis] = [  # CSV order of the config columns
       reproduce=lambda c: ["--seed", str(c.seed)]),
     A("repeat", int, "repeat index, 0..`--repeats`-1 (`--repeats auto`: 0..its processes - 1)", 0, identity=False,
       outside="the repeat axis",
-      sweep=8),  # its values (and the seeds) come from --repeats and --seed: bench/plan/planner.py
+      # outermost: every config's first process, then every config's second, ... so the machine's drift over the
+      # sweep spreads over all configs, and each round forks from its own warm server (bench/launch/warm_client.py)
+      sweep=1),  # its values (and the seeds) come from --repeats and --seed: bench/plan/planner.py
 ]
 INFER_AXES = [  # what the run's inference.csv measures (bench/run/inference_curve.py): never a results.csv column
     A("infer_backends", str, "", "eager", column="", identity=False, flag="--infer-backends",

@@ -166,7 +166,7 @@ def start_child(config: RunConfig, paths: dict[str, Path], env: dict[str, str], 
     os.close(create_new(paths["log"], 0o644))  # a link planted at the log's name is removed, not written through
     if not fresh and config.world_size == 1:
         for _ in range(2):  # a server found dead on the way is started again once
-            server = warm_server()
+            server = warm_server(config.repeat)
             if server is None:
                 break
             if (child := server.spawn(paths["job"], paths["log"], env)) is not None:

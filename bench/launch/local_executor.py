@@ -118,7 +118,7 @@ class LocalExecutor:
     def start_what_fits(self, queue) -> None:
         while (config := queue.next_ready()) is not None and (claimed := self.slots.claim(config)) is not None:
             queue.start(config)
-            warm_server()  # (re)started here, in the main thread, before a run needs it
+            warm_server(config.repeat)  # (re)started here, in the main thread, before a run needs it
             pin = Slots.pin(config, claimed)
             future = self.pool.submit(launch.run_child, config, self.sweep_dir, pin)
             self.futures[future] = (config, claimed, pin)

@@ -14,9 +14,15 @@ splits into as many level shifts as it has) fits a piecewise-constant mean to th
 series' median, with a penalty that admits any step of the threshold's size. asv's publish does the same job with
 its own weighted L1 fit, but that is asv's internal module (asv.step_detect, no stable API) inside a whole benchmark
 tool; ruptures is the library for exactly this, with its methods documented. A proposed step stands only beyond the
-noise, by compare's rule for the two segments' rows on either side (bench/report/compare.py: beyond --threshold,
-then Mann-Whitney U from 4 rows a side, else ranges that do not overlap). Each step names its last good and first
-bad commit, the `git log A..B` range to bisect, and how many of the rows either side ran beside other load.
+noise: it must exceed the series' own process-to-process spread (over the commits measured by two or more processes,
+the largest (max - min) / median of their values: a level shift smaller than what processes of one build disagreed
+by is not one to bisect; the median of those spreads let through a +5.4 % inference step between identical builds
+whose first commit's processes spread 14 %), and pass compare's rule on the two segments' rows (bench/report/compare.py: beyond
+--threshold, then Mann-Whitney U from 4 rows a side, else ranges that do not overlap). The rows are independent
+processes: a config's repeats never fork from one warm server (bench/launch/warm_client.py), whose forks agree with
+each other more than separate processes do (0.3 % against 17 % in inference throughput, the tiny model of
+tests/report/test_history.py). Each step names its last good and first bad commit, the `git log A..B` range to
+bisect, and how many of the rows either side ran beside other load.
 
 With --reference DIR (>= 5 seeds of a benchmark), each commit's seeds also face MLPerf's convergence gate
 (bench/report/convergence.py). --fail-on-regression: exit 1 when a step is a regression or a gate fails. With
@@ -147,7 +153,7 @@ def change_points(centres: list[float], threshold: float) -> list[int]:
 
 
 def steps_of(series: Series, column: str, threshold: float) -> list[dict]:
-    """The steps of one column of one series that stand beyond the noise (compare's rule on the segments' rows)."""
+    """The steps of one column of one series that stand beyond the noise (the module docstring's rule)."""
     import statistics
 
     from bench.core import stats
@@ -159,11 +165,12 @@ def steps_of(series: Series, column: str, threshold: float) -> list[dict]:
         return []
     breaks = change_points([statistics.median(values[i]) for i in with_values], threshold)
     bounds = [0, *breaks, len(with_values)]
+    spread = process_spread([values[i] for i in with_values])
     found = []
     for start, cut, end in zip(bounds, bounds[1:], bounds[2:]):
         before = [x for i in with_values[start:cut] for x in values[i]]
         after = [x for i in with_values[cut:end] for x in values[i]]
-        change, verdict, needs_test = judge(before, after, direction, threshold)
+        change, verdict, needs_test = judge(before, after, direction, max(threshold, spread))
         if needs_test and stats.not_different([before], [after])[0]:
             verdict = "noise"
         if verdict in ("REGRESSION", "improved"):
@@ -175,6 +182,16 @@ def steps_of(series: Series, column: str, threshold: float) -> list[dict]:
                           "bisect": f"git log {good.removesuffix('-dirty')}..{bad.removesuffix('-dirty')}",
                           "noisy rows": f"{noisy_count(around)} of {len(around)}"})
     return found
+
+
+def process_spread(commits: list[list[float]]) -> float:
+    """The series' process-to-process spread in percent: over its commits measured by two or more processes, the
+    largest (max - min) / median of their values (0 when none was)."""
+    import statistics
+
+    spreads = [(max(v) - min(v)) / abs(statistics.median(v)) * 100 for v in commits
+               if len(v) > 1 and statistics.median(v) != 0]
+    return max(spreads, default=0.0)
 
 
 def convergence_rows(series: Series, reference: pd.DataFrame) -> list[dict]:

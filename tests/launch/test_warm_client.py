@@ -22,8 +22,8 @@ pytestmark = pytest.mark.integration
 CRASH = "tests.crash_models:CrashNet"
 
 
-def server_pid() -> int:
-    return warm_server._server.process.pid
+def server_pid(lineage: int = 0) -> int:
+    return warm_server._servers[lineage].process.pid
 
 
 @pytest.mark.parametrize("mode, fragment", [
@@ -52,17 +52,33 @@ def test_a_dead_server_is_started_again(tmp_path):
     assert server_pid() != dead
 
 
+def test_each_repeat_round_forks_from_its_own_server_and_idle_earlier_ones_stop(tmp_path):
+    """Forks of one server share its state and agree more than separate processes: a config's repeats never share
+    one. A round's runs share their round's server; at most two idle servers are kept."""
+    warm_server.stop_warm_server()
+    assert flatten(run_child(fake_config(), tmp_path))["status"] == "ok"
+    first = server_pid(0)
+    rows = [flatten(run_child(fake_config(seed=seed, repeat=repeat), tmp_path)) for seed, repeat in ((1, 1), (2, 0))]
+    assert [row["status"] for row in rows] == ["ok"] * 2, rows
+    second = server_pid(1)
+    assert first != second and server_pid(0) == first and set(warm_server._servers) == {0, 1}
+    assert flatten(run_child(fake_config(seed=3, repeat=2), tmp_path))["status"] == "ok"
+    assert set(warm_server._servers) == {1, 2}  # round 0's server, idle and the oldest, was stopped
+    assert server_pid(1) == second
+    warm_server.stop_warm_server()
+
+
 def test_runs_start_in_a_fresh_interpreter_where_forking_is_unavailable(tmp_path, monkeypatch):
     monkeypatch.setattr(warm_server, "_unavailable", True)
-    monkeypatch.setattr(warm_server, "_server", None)
+    monkeypatch.setattr(warm_server, "_servers", {})
     row = flatten(run_child(fake_config(), tmp_path))
     assert row["status"] == "ok", row["message"]
-    assert warm_server._server is None
+    assert warm_server._servers == {}
 
 
 def test_a_server_that_cannot_start_is_reported_once_and_runs_start_fresh(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(warm_server, "SERVE", "import sys; sys.exit('broken imports')")
-    monkeypatch.setattr(warm_server, "_server", None)
+    monkeypatch.setattr(warm_server, "_servers", {})
     monkeypatch.setattr(warm_server, "_unavailable", False)
     rows = [flatten(run_child(fake_config(seed=seed), tmp_path)) for seed in (0, 1)]
     assert [row["status"] for row in rows] == ["ok", "ok"]

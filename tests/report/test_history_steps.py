@@ -14,15 +14,17 @@ from tests.results_fixtures import make_row, write_csv
 COMMITS = ("aaaa001", "bbbb002", "cccc003")
 
 
-def sweeps(tmp_path: Path, levels: list[float], hostname: str = "vm", commits: tuple[str, ...] = COMMITS) -> list[Path]:
-    """One folder per commit, each with three repeats of one config around that commit's throughput level; the
-    commits' rows ran on days 1, 2, 3."""
+def sweeps(tmp_path: Path, levels: list[float], hostname: str = "vm", commits: tuple[str, ...] = COMMITS,
+           first_factors: tuple[float, ...] = (0.98, 1.0, 1.02)) -> list[Path]:
+    """One folder per commit, each with three repeats of one config around that commit's throughput level (the
+    first commit's repeats at `first_factors` of it); the commits' rows ran on days 1, 2, 3."""
     folders = []
     for day, (commit, level) in enumerate(zip(commits, levels), start=1):
         folder = tmp_path / f"{hostname}-{commit}"
         folder.mkdir()
         rows = [make_row(repeat=r, train_samples_per_s=level * factor, git_commit=commit, hostname=hostname,
-                         started_at=f"2026-01-0{day}T0{r}:00:00") for r, factor in enumerate((0.98, 1.0, 1.02))]
+                         started_at=f"2026-01-0{day}T0{r}:00:00")
+                for r, factor in enumerate(first_factors if day == 1 else (0.98, 1.0, 1.02))]
         write_csv(folder / "results.csv", rows)
         folders.append(folder)
     return folders
@@ -87,6 +89,19 @@ def test_scatter_within_the_repeats_is_no_step(tmp_path, capsys):
     code, out = history(capsys, *sweeps(tmp_path, [1000.0, 1010.0, 995.0]), "--out", tmp_path / "page")
     assert code == 0
     assert "0 step(s) beyond the noise" in out
+
+
+def test_a_shift_smaller_than_the_processes_of_one_commit_disagreed_by_is_no_step(tmp_path, capsys):
+    """As between two sweeps of one build (tests/report/test_history.py): the first commit's processes spread 14 %,
+    the next commits' sit 5.4 % higher, beyond the threshold and every first-commit row: within what one build's
+    processes disagreed by. The same commit before a 30 % drop: a step."""
+    wide = (0.87, 1.0, 1.01)
+    (tmp_path / "small").mkdir(), (tmp_path / "large").mkdir()
+    code, out = history(capsys, *sweeps(tmp_path / "small", [1000.0, 1054.0, 1054.0], first_factors=wide))
+    assert code == 0 and "0 step(s) beyond the noise" in out, out
+    code, out = history(capsys, *sweeps(tmp_path / "large", [1000.0, 700.0, 700.0], first_factors=wide))
+    steps = [line for line in out.splitlines() if "train_samples_per_s" in line]
+    assert code == 1 and len(steps) == 1 and "REGRESSION" in steps[0] and "git log aaaa001..bbbb002" in steps[0]
 
 
 def test_another_host_is_another_series(tmp_path, capsys):
