@@ -21,8 +21,8 @@ from typing import Any
 from bench.core import config as cfg
 from bench.core import stats
 from bench.core.columns import Status
-from bench.core.numbers import human
 from bench.core.config import RunConfig
+from bench.core.numbers import human
 from bench.core.repeats_columns import METRIC, REPEATS_SCHEMA_VERSION, Outcome
 
 DEFAULT_TARGET_PCT = {"cuda": 2.0, "cpu": 5.0}  # --precision-target's default by device: GPUs time steadier

@@ -15,14 +15,14 @@ series' median, with a penalty that admits any step of the threshold's size. asv
 its own weighted L1 fit, but that is asv's internal module (asv.step_detect, no stable API) inside a whole benchmark
 tool; ruptures is the library for exactly this, with its methods documented. A proposed step stands only beyond the
 noise: it must exceed the series' own process-to-process spread (over the commits measured by two or more processes,
-the largest (max - min) / median of their values: a level shift smaller than what processes of one build disagreed
-by is not one to bisect; the median of those spreads let through a +5.4 % inference step between identical builds
-whose first commit's processes spread 14 %), and pass compare's rule on the two segments' rows (bench/report/compare.py: beyond
---threshold, then Mann-Whitney U from 4 rows a side, else ranges that do not overlap). The rows are independent
+the largest (max - min) / median of their values: a level shift smaller than what processes of one build disagreed by
+is not one to bisect; the median of those spreads let through a +5.4 % inference step between identical builds whose
+first commit's processes spread 14 %), and pass compare's rule on the two segments' rows (bench/report/compare.py:
+beyond --threshold, then Mann-Whitney U from 4 rows a side, else ranges that do not overlap). The rows are independent
 processes: a config's repeats never fork from one warm server (bench/launch/warm_client.py), whose forks agree with
 each other more than separate processes do (0.3 % against 17 % in inference throughput, the tiny model of
-tests/report/test_history.py). Each step names its last good and first bad commit, the `git log A..B` range to
-bisect, and how many of the rows either side ran beside other load.
+tests/report/test_history.py). Each step names its last good and first bad commit, the `git log A..B` range to bisect,
+and how many of the rows either side ran beside other load.
 
 With --reference DIR (>= 5 seeds of a benchmark), each commit's seeds also face MLPerf's convergence gate
 (bench/report/convergence.py). --fail-on-regression: exit 1 when a step is a regression or a gate fails. With
