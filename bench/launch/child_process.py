@@ -1,10 +1,10 @@
 """Launching (step: one config -> one child process with a time limit -> its row, or a fallback row).
 
 A child is forked from the warm server (bench/launch/warm_client.py: torch and lightning already imported, CUDA never
-touched), or started as a fresh `python -m bench.run.child` where forking is unavailable and for multi-process (DDP)
-runs, whose ranks Lightning starts as fresh interpreters anyway. Either way it is its own session with a time
-limit, its process tree (every process the run started, in any session: bench/run/supervisor.py) and group are
-killed at that limit, and it yields exactly one row.
+touched), or started as a fresh interpreter (bench/launch/start.py) where forking is unavailable and for
+multi-process (DDP) runs, whose ranks Lightning starts as fresh interpreters anyway. Either way it is its own session
+with a time limit, its process tree (every process the run started, in any session: bench/run/supervisor.py) and
+group are killed at that limit, and it yields exactly one row.
 
 The child runs in the sweep's own environment: the same working directory and environment variables, and the
 parent's `sys.path` handed over in the job file (in a private folder of its own), so a model given by import path
@@ -33,7 +33,7 @@ from bench.core.columns import Status
 from bench.core.config import RunConfig
 from bench.core.private_files import create_new, open_own_file
 from bench.core.row import Cells, RunRow
-from bench.launch.warm_client import SAFE_PATH, warm_server
+from bench.launch.warm_client import START_SCRIPT, warm_server
 
 
 @dataclass(frozen=True)
@@ -175,9 +175,9 @@ def start_child(config: RunConfig, paths: dict[str, Path], env: dict[str, str], 
         raise OSError("the sweep is being stopped")
     with os.fdopen(open_own_file(paths["log"], os.O_WRONLY | os.O_APPEND), "a") as log:
         # A new session, so a timeout kills the whole process group (DDP ranks included).
-        return subprocess.Popen([sys.executable, "-m", "bench.run.child", str(paths["job"])], stdout=log,
+        return subprocess.Popen([sys.executable, START_SCRIPT, "run", str(paths["job"])], stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True,
-                                env=env | SAFE_PATH | {"DNNBENCH_PARENT_PID": str(os.getpid())})
+                                env=env | {"DNNBENCH_PARENT_PID": str(os.getpid())})
 
 
 KILL_GRACE_S = 5.0  # after the kill at the time limit, how long its exit may take to be reported
