@@ -52,14 +52,17 @@ def runs_to_do(configs: list[RunConfig], csv_path: Path, resume: bool) -> tuple[
     todo, again, longer, kept = [], [], [], []
     for config in configs:
         row = finished.get(config.key())
+        if row is None:
+            todo.append(config)
+            continue
         points = measured.get(config.key(), {})
-        missing = config.curve_missing(set(points)) if row is not None and row.get("status") == Status.OK else []
-        cut = limit_cut(row, points) if row is not None and not missing else ""
+        missing = config.curve_missing(set(points)) if row.get("status") == Status.OK else []
+        cut = limit_cut(row, points) if not missing else ""
         limit = ran_under(row) if cut else None
         if cut and (limit is None or config.time_limit_s <= limit):
             kept.append(f"{config.label()} ({cut}{f' at {limit:g} s' if limit is not None else ''})")
             continue
-        if row is None or missing or cut:
+        if missing or cut:
             todo.append(config)
         if missing:
             again.append(f"{config.label()} ({', '.join(missing)})")

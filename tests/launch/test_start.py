@@ -57,8 +57,9 @@ def test_the_start_script_imports_bench_from_its_own_install_and_leaves_its_fold
     for package in ("bench", "bench/launch", "bench/run"):
         (install / package / "__init__.py").write_text("")
     shutil.copy(START_SCRIPT, install / "bench" / "launch" / "start.py")
-    (install / "bench" / "run" / "child.py").write_text(
-        "import sys\n\ndef main(args):\n    import bench\n    print(bench.__file__)\n    print(sys.path)\n    return 0\n")
+    (install / "bench" / "run" / "child.py").write_text(  # the run's stand-in: which bench, and the import path
+        "import sys\n\ndef main(args):\n    import bench\n    print(bench.__file__)\n    print(sys.path)\n"
+        "    return 0\n")
     result = subprocess.run([interpreter(python), str(install / "bench" / "launch" / "start.py"), "run", "job"],
                             cwd=folder_with_its_own_bench(tmp_path / "user"), env=without_safe_path(),
                             capture_output=True, text=True, timeout=120)
