@@ -21,11 +21,11 @@ datamodules/) never import bench; bench reaches them only through their registri
 
 Importing `bench` also makes dnnbench's own packages resolve from dnnbench's install, first. Runs work in the user's
 folder with it on the import path (so a model given by import path resolves), and Lightning projects often have
-folders named `datamodules/` or `lightning_modules/` there. Interpreters that put the working directory first
-(`python -c` for the warm server, `python -m bench.run.child`) would import those instead of ours; this finder,
-installed before any of our modules imports another, keeps the names ours in every process that imports `bench`
-(children and forks included). A user's own module under one of these names cannot be imported by import path
-(planning refuses it in one line, exit 2): rename the folder.
+folders named `datamodules/` or `lightning_modules/` there, which would be imported instead of ours once the
+working directory is on the import path; this finder, installed before any of our modules imports another, keeps
+the names ours in every process that imports `bench` (children and forks included); in the processes a sweep starts,
+`bench` itself comes from here first (bench/launch/start.py). A user's own module under one of these names cannot be
+imported by import path (planning refuses it in one line, exit 2): rename the folder.
 """
 
 import importlib.abc

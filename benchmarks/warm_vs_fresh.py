@@ -6,7 +6,7 @@
 For each model, --processes times each, alternating (the order rotates every round, so no path always goes
 first or follows the same neighbour):
   warm    a normal run as `dnnbench run` starts it (bench.launch.child_process.run_child): forked from the warm server;
-  fresh   the same run in a fresh interpreter (`python -m bench.run.child`, what DNNBENCH_WARM=0 does);
+  fresh   the same run in a fresh interpreter (bench/launch/start.py, what DNNBENCH_WARM=0 does);
   expert  benchmarks.overhead's plain PyTorch loop on the same network, batch and data, in its own process,
           over as many steps as the runs timed.
 Printed per path: the median samples/s over its processes and the spread ((max - min) / median); then the ratios

@@ -31,7 +31,8 @@ INFERENCE_TABLE: tuple[Column, ...] = (
        numeric=True),
     _c("status", "backend", f"`{Status.OK}`; `{Status.UNSUPPORTED}` (the backend cannot take this model or "
        f"precision: reason in `message`); `{Status.ERROR}` (it failed: its last line in `message`); "
-       f"`{Status.OOM}`; `{Status.TIMEOUT}` (not measured: the run's time limit was near)"),
+       f"`{Status.OOM}`; `{Status.TIMEOUT}` (not measured: the run's time limit was near, or the run was "
+       "killed there)"),
     _c("message", "backend", "reason for a non-ok status, and notes (why the metric is empty), separated by `; `"),
     _c("backend_detail", "backend", "what ran: the ONNX Runtime version and execution provider used (CPU, CUDA, "
        "TensorRT), the quantization method and the layers it took, the compile mode"),

@@ -1,10 +1,10 @@
 """Launching (step: one config -> one child process with a time limit -> its row, or a fallback row).
 
 A child is forked from the warm server (bench/launch/warm_client.py: torch and lightning already imported, CUDA never
-touched), or started as a fresh `python -m bench.run.child` where forking is unavailable and for multi-process (DDP)
-runs, whose ranks Lightning starts as fresh interpreters anyway. Either way it is its own session with a time
-limit, its process tree (every process the run started, in any session: bench/run/supervisor.py) and group are
-killed at that limit, and it yields exactly one row.
+touched), or started as a fresh interpreter (bench/launch/start.py) where forking is unavailable and for
+multi-process (DDP) runs, whose ranks Lightning starts as fresh interpreters anyway. Either way it is its own session
+with a time limit, its process tree (every process the run started, in any session: bench/run/supervisor.py) and
+group are killed at that limit, and it yields exactly one row.
 
 The child runs in the sweep's own environment: the same working directory and environment variables, and the
 parent's `sys.path` handed over in the job file (in a private folder of its own), so a model given by import path
@@ -24,16 +24,17 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from bench.core import progress
 from bench.core.columns import Status
 from bench.core.config import RunConfig
+from bench.core.inference_columns import INFERENCE_SCHEMA_VERSION
 from bench.core.private_files import create_new, open_own_file
 from bench.core.row import Cells, RunRow
-from bench.launch.warm_client import SAFE_PATH, warm_server
+from bench.launch.warm_client import START_SCRIPT, warm_server
 
 
 @dataclass(frozen=True)
@@ -175,9 +176,9 @@ def start_child(config: RunConfig, paths: dict[str, Path], env: dict[str, str], 
         raise OSError("the sweep is being stopped")
     with os.fdopen(open_own_file(paths["log"], os.O_WRONLY | os.O_APPEND), "a") as log:
         # A new session, so a timeout kills the whole process group (DDP ranks included).
-        return subprocess.Popen([sys.executable, "-m", "bench.run.child", str(paths["job"])], stdout=log,
+        return subprocess.Popen([sys.executable, START_SCRIPT, "run", str(paths["job"])], stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True,
-                                env=env | SAFE_PATH | {"DNNBENCH_PARENT_PID": str(os.getpid())})
+                                env=env | {"DNNBENCH_PARENT_PID": str(os.getpid())})
 
 
 KILL_GRACE_S = 5.0  # after the kill at the time limit, how long its exit may take to be reported
@@ -227,7 +228,8 @@ def run_child(config: RunConfig, sweep_dir: Path, pin: Pin | None = None, fresh:
     if paths["result"].exists():  # written once its row was measured; a run that ended after that says how
         row = RunRow.from_json(json.loads(paths["result"].read_text()))
         if timed_out:
-            row = row.noted(f"killed at its {config.time_limit_s:g} s time limit after its row was measured")
+            row = unmeasured_points(row.noted(f"killed at its {config.time_limit_s:g} s time limit after its row "
+                                              "was measured"))
         elif code != 0:
             row = row.noted(f"{exit_reason(code)} after its row was measured")
     elif timed_out:
@@ -238,6 +240,23 @@ def run_child(config: RunConfig, sweep_dir: Path, pin: Pin | None = None, fresh:
         row = fallback_row(config, Status.ERROR, exit_reason(code) + (f": {last}" if last else ""),
                            time.perf_counter() - started)
     return row.add(Cells({"devices_used": used}))
+
+
+def unmeasured_points(row: RunRow) -> RunRow:
+    """A run killed at its time limit during its inference curve: the points it did not measure, as `timeout` points
+    (as a curve that stops at the limit itself writes them), so that inference.csv says the limit cut the curve and
+    `--resume` does not take them for points an interruption lost (bench/launch/resume.py)."""
+    config = row.config
+    if not config.wants_curve:
+        return row
+    sizes = config.infer_batch_sizes.split(",") if config.infer_batch_sizes else [str(row.get("batch_size"))]
+    measured = {(point["backend"], str(int(point["infer_batch_size"]))) for point in row.inference}
+    head = config.columns() | {"run_id": config.run_id, "schema_version": INFERENCE_SCHEMA_VERSION} | {
+        column: row.inference[0].get(column) for column in ("metric_name", "metric_direction") if row.inference}
+    cut = [head | {"backend": backend, "infer_batch_size": int(size), "status": Status.TIMEOUT,
+                   "message": f"not measured: the run was killed at its {config.time_limit_s:g} s time limit"}
+           for backend in config.infer_backends.split(",") for size in sizes if (backend, size) not in measured]
+    return replace(row, inference=row.inference + tuple(cut))
 
 
 def share_wandb_service(configs: list[RunConfig]) -> None:

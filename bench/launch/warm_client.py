@@ -25,11 +25,9 @@ from typing import Any
 
 START_TIMEOUT_S = 600.0  # the first reply waits for the imports; a server that takes longer is given up
 REPLY_TIMEOUT_S = 5.0  # later a fork takes milliseconds: a server silent this long is hung (e.g. SIGSTOPped)
-SERVE = "from bench.launch.warm_server import serve; serve()"  # the server process's program
-# `python -c` and `python -m` put the working directory first on the import path, where a user's own `bench/` would
-# be imported instead of ours (Python 3.11+ leaves it out with PYTHONSAFEPATH; the started process takes the setting
-# out of its environment again, bench.run.child.own_environment, so the run's own processes never see it).
-SAFE_PATH = {} if os.environ.get("PYTHONSAFEPATH") else {"PYTHONSAFEPATH": "1", "DNNBENCH_SET_SAFEPATH": "1"}
+# The entry of the processes a sweep starts: never the working directory's `bench/` (bench/launch/start.py says how)
+START_SCRIPT = str(Path(__file__).resolve().with_name("start.py"))
+SERVE = [START_SCRIPT, "warm-server"]  # the server process's arguments to Python
 
 
 class WarmServer:
@@ -37,9 +35,9 @@ class WarmServer:
 
     def __init__(self):
         self.stderr = tempfile.TemporaryFile("w+")  # nameless: nothing is left behind, even by a killed sweep
-        env = os.environ | SAFE_PATH | {"PYTORCH_NVML_BASED_CUDA_CHECK": "1",  # a CUDA check must not init CUDA
+        env = os.environ | {"PYTORCH_NVML_BASED_CUDA_CHECK": "1",  # a CUDA check must not init CUDA
                             "DNNBENCH_PARENT_PID": str(os.getpid())}
-        self.process = subprocess.Popen([sys.executable, "-c", SERVE],
+        self.process = subprocess.Popen([sys.executable, *SERVE],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
                                         start_new_session=True, env=env)
         requests, replies = self.process.stdin, self.process.stdout

@@ -50,9 +50,8 @@ def send(fd: int, message: dict[str, Any]) -> None:
 
 def serve() -> None:
     """The server's main loop: preload, then fork a run per request; exits when its stdin closes."""
-    from bench.run.child import die_with_parent, own_environment  # light: before the heavy imports
+    from bench.run.child import die_with_parent  # light: before the heavy imports
 
-    own_environment()
     die_with_parent()  # DNNBENCH_PARENT_PID names the sweep: a server whose sweep died while it started ends
     replies = os.dup(1)
     os.dup2(2, 1)  # what imported modules print must not reach the reply pipe
@@ -131,7 +130,7 @@ def run_forked(request: dict[str, Any], own_fds: tuple[int, ...], server_pid: in
         os.environ.update(request["env"] | {"DNNBENCH_PARENT_PID": str(server_pid)})
         from bench.run import child  # it applies OMP_NUM_THREADS (read at import, long past here) in the run
 
-        sys.argv = [child.__file__, request["job"]]
+        sys.argv = [sys.argv[0], "run", request["job"]]  # as a fresh run's (bench/launch/start.py)
         code = child.main([request["job"]])
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)

@@ -1,9 +1,10 @@
 """The child entry (step: one config in its own process -> exactly one row, whatever happens).
 
-`python -m bench.run.child JOB.json` (or forked by the warm server, bench/launch/warm_client.py): the job names the
-config, the sweep folder, where to write the row and the parent's `sys.path`, so a model given by import path resolves
-here exactly as it did when the sweep was planned. A child dies with the process that started it, and so does every
-process the run starts (the child splits into the run and its supervisor first: bench/run/supervisor.py)."""
+`python .../bench/launch/start.py run JOB.json` (or forked by the warm server, bench/launch/warm_client.py): the job
+names the config, the sweep folder, where to write the row and the parent's `sys.path`, so a model given by import
+path resolves here exactly as it did when the sweep was planned. A child dies with the process that started it, and
+so does every process the run starts (the child splits into the run and its supervisor first:
+bench/run/supervisor.py)."""
 
 from __future__ import annotations
 
@@ -218,17 +219,9 @@ def pin_cpus() -> None:
         torch.set_num_threads(len(cpus))
 
 
-def own_environment(keep: bool = False) -> None:
-    """Take out PYTHONSAFEPATH where the launcher set it (bench/launch/warm_client.py SAFE_PATH): it kept a user's
-    `bench/` in the working directory from shadowing ours at start; the run's own Python processes do not inherit
-    it, but for DDP ranks (`keep`), which Lightning starts as `python -m bench.run.child` again."""
-    if not keep and os.environ.pop("DNNBENCH_SET_SAFEPATH", ""):
-        os.environ.pop("PYTHONSAFEPATH", None)
-
-
 def main(argv: list[str] | None = None) -> int:
-    die_with_parent()  # first: `python -m bench.run.child` imports nothing heavy before it (a killed sweep's child
-    # would otherwise live on through seconds of torch imports)
+    die_with_parent()  # first: a fresh run has imported nothing heavy before it (a killed sweep's child would
+    # otherwise live on through seconds of torch imports)
     from bench.core import progress
     from bench.core.config import RunConfig
 
@@ -239,7 +232,6 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"dnnbench: job file refused: {exc}", file=sys.stderr)
         return 2
-    own_environment(keep=RunConfig(**job["config"]).world_size > 1)
     if "LOCAL_RANK" not in os.environ and supervise(job_path.parent / "tmp"):  # DDP ranks are in rank 0's tree
         die_with_parent()  # the run's parent is now its supervisor (bench/run/supervisor.py)
     apply_thread_count()

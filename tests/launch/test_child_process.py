@@ -158,18 +158,39 @@ def test_a_batch_larger_than_the_data_is_not_claimed_by_an_ok_row(tmp_path):
     assert "batch size 2,000,000,000 is more than the" in row["message"] and "--batch-sizes" in row["message"]
 
 
+# As on Python 3.10, where PYTHONSAFEPATH does nothing: no process that the sweep starts gets it.
+AS_ON_PYTHON_310 = """import subprocess
+
+_start = subprocess.Popen.__init__
+
+
+def start_without_safe_path(self, *args, env=None, **kwargs):
+    _start(self, *args, env=None if env is None else {k: v for k, v in env.items() if k != "PYTHONSAFEPATH"}, **kwargs)
+
+
+subprocess.Popen.__init__ = start_without_safe_path
+"""
+
+
 @pytest.mark.integration
 def test_a_users_own_bench_and_datamodules_folders_do_not_shadow_ours(tmp_path):
     """A Lightning project's folder often has its own `bench/` and `datamodules/`: the sweep, its warm server and its
-    runs (`python -c`, `python -m`: the working directory first on the import path) still import dnnbench's."""
+    runs (forked, and fresh with DNNBENCH_WARM=0) still import dnnbench's on every Python we allow (here without
+    PYTHONSAFEPATH, which 3.10 lacks), while the user's own model module in that folder still imports."""
+    project, site = tmp_path / "project", tmp_path / "as_on_310"
     for name in ("bench", "datamodules"):
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "__init__.py").write_text("")
-    env = os.environ | {"PYTHONPATH": str(ROOT)}
+        (project / name).mkdir(parents=True)
+        (project / name / "__init__.py").write_text("")
+    (project / "usermodel.py").write_text("from tests.fake_models import FakeNet as Net  # noqa: F401\n")
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(AS_ON_PYTHON_310)
     script = Path(sys.executable).parent / "dnnbench"  # the installed command; bench from ROOT (PYTHONPATH)
-    result = subprocess.run([sys.executable, str(script), "run", "--models", "mlp", "--profile", "smoke",
-                             "--precisions", "32-true", "--wandb", "disabled", "--no-progress", "--out", "./o"],
-                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-    rows = read_rows(tmp_path / "o" / "results.csv") if (tmp_path / "o" / "results.csv").exists() else []
-    assert [(r["model"], r["status"]) for r in rows] == [("mlp", "ok")], (result.stderr[-1500:],
-                                                                          [r["message"] for r in rows])
+    for warm in ("1", "0"):  # forked from the warm server; fresh interpreters
+        env = os.environ | {"PYTHONPATH": os.pathsep.join([str(site), str(ROOT)]), "DNNBENCH_WARM": warm}
+        result = subprocess.run([sys.executable, str(script), "run", "--models", "mlp,usermodel:Net", "--profile",
+                                 "smoke", "--precisions", "32-true", "--wandb", "disabled", "--no-progress", "--out",
+                                 f"./o{warm}"], cwd=project, env=env, capture_output=True, text=True, timeout=600)
+        csv = project / f"o{warm}" / "results.csv"
+        rows = read_rows(csv) if csv.exists() else []
+        assert [(r["model"], r["status"]) for r in rows] == [("mlp", "ok"), ("usermodel:Net", "ok")], (
+            warm, result.stderr[-1500:], [r["message"] for r in rows])

@@ -1,23 +1,27 @@
 """--resume and inference.csv: a damaged file is repaired, never emptied, and a finished run whose points are not all
 in it (a row cut by a crash or a full disk, backends or batch sizes added to the command since) is run again; its
-new results row supersedes the old one for every reader."""
+new results row supersedes the old one for every reader. A run that its own time limit cut (a `timeout` row, a curve
+cut there) runs again only under a larger limit."""
+
+import pytest
 
 from bench.core.columns import Status
 from bench.core.config import RunConfig
 from bench.core.inference_columns import INFERENCE_COLUMNS, INFERENCE_SCHEMA_VERSION
 from bench.core.row import RunRow
-from bench.launch.sweep import runs_to_do
+from bench.launch.child_process import run_child
+from bench.launch.sweep import runs_to_do, write_inference_rows
 from bench.results.io import append_inference_rows, append_row, load_results, read_rows
 from bench.results.records import repair_partial_last_line
 
 
-def config(backends="eager,int8", sizes="1,4", repeat=0) -> RunConfig:
+def config(backends="eager,int8", sizes="1,4", repeat=0, time_limit_s=300.0) -> RunConfig:
     return RunConfig(model="mlp", datamodule="mnist5k", profile="smoke", repeat=repeat, infer_backends=backends,
-                     infer_batch_sizes=sizes)
+                     infer_batch_sizes=sizes, time_limit_s=time_limit_s)
 
 
-def points(run: RunConfig, backends=("eager", "int8"), sizes=(1, 4)) -> list[dict]:
-    return [run.columns() | {"run_id": run.run_id, "backend": b, "infer_batch_size": n, "status": "ok",
+def points(run: RunConfig, backends=("eager", "int8"), sizes=(1, 4), status=lambda backend: "ok") -> list[dict]:
+    return [run.columns() | {"run_id": run.run_id, "backend": b, "infer_batch_size": n, "status": status(b),
                              "infer_samples_per_s": 100.0 * n, "schema_version": INFERENCE_SCHEMA_VERSION}
             for b in backends for n in sizes]
 
@@ -90,3 +94,59 @@ def test_resume_refuses_an_inference_csv_written_with_other_columns(tmp_path):
     (tmp_path / "inference.csv").write_text(text.split("\n")[0] + "\n")
     with pytest.raises(SweepError, match="--out a new folder"):
         runs_to_do([run], csv_path, resume=True)
+
+
+# ------------------------------------------------------------------ runs that their own time limit cut
+@pytest.mark.parametrize("now, rerun", [(300.0, False), (120.0, False), (600.0, True)])
+def test_a_timeout_row_runs_again_only_under_a_larger_time_limit(tmp_path, capsys, now, rerun):
+    append_row(tmp_path / "results.csv", RunRow(config(), Status.TIMEOUT, "killed after the 300 s time limit"))
+    later = config(time_limit_s=now)
+    assert runs_to_do([later], tmp_path / "results.csv", resume=True)[0] == ([later] if rerun else [])
+    out = capsys.readouterr().out
+    if rerun:
+        assert "re-running 1 run(s) that their time limit cut, under the longer one given now" in out
+        assert "(timeout at 300 s, now 600 s)" in out
+    else:
+        assert "not re-running 1 run(s) that their own time limit cut (a larger --time-limit runs them again)" in out
+        assert "(timeout at 300 s)" in out
+
+
+@pytest.mark.parametrize("now, rerun", [(300.0, False), (600.0, True)])
+def test_a_curve_its_time_limit_cut_runs_again_only_under_a_larger_one(tmp_path, capsys, now, rerun):
+    run = config()
+    csv_path = finished_sweep(tmp_path, [run], status=lambda backend: "timeout" if backend == "int8" else "ok")
+    later = config(time_limit_s=now)
+    assert runs_to_do([later], csv_path, resume=True)[0] == ([later] if rerun else [])
+    assert "(int8 bs1, int8 bs4 at 300 s" in capsys.readouterr().out
+
+
+def test_a_cut_run_whose_flags_widened_since_runs_again_for_the_new_points(tmp_path):
+    csv_path = finished_sweep(tmp_path, [config()], status=lambda backend: "timeout" if backend == "int8" else "ok")
+    wider = config("eager,int8,export")
+    assert runs_to_do([wider], csv_path, resume=True)[0] == [wider]
+
+
+def test_a_cut_run_that_ran_again_under_a_larger_limit_and_finished_is_whole(tmp_path):
+    run = config()
+    finished_sweep(tmp_path, [run], status=lambda backend: "timeout" if backend == "int8" else "ok")
+    longer = config(time_limit_s=600.0)
+    csv_path = finished_sweep(tmp_path, [longer])  # its points (the last of each) and row supersede the cut ones
+    assert runs_to_do([longer], csv_path, resume=True)[0] == []
+
+
+@pytest.mark.integration
+def test_a_run_killed_at_its_time_limit_during_its_curve_is_not_rerun_under_the_same_limit(tmp_path, capsys):
+    """`--infer-backends eager,int8 --time-limit 15`, killed during int8: the row keeps eager's points, and its
+    unmeasured ones are `timeout` points, so every --resume under the same limit does not run it (and cut it) again."""
+    def hanging(time_limit_s):
+        return RunConfig(model="tests.fake_models:FakeNet", datamodule="synthetic", batch_size=16, profile="smoke",
+                         time_limit_s=time_limit_s, model_args={"mode": "hang_in_int8"}, infer_backends="eager,int8",
+                         data_args={"shape": (1, 8, 8), "num_classes": 3, "num_samples": 64})
+
+    row = run_child(hanging(15), tmp_path)
+    csv_path = tmp_path / "results.csv"
+    append_row(csv_path, write_inference_rows(tmp_path / "inference.csv", row))  # as the sweep writes a row
+    assert row.status == "ok" and "inference backends not finished: int8" in row.message, row.message
+    assert runs_to_do([hanging(15)], csv_path, resume=True)[0] == []
+    assert "not re-running 1 run(s) that their own time limit cut" in capsys.readouterr().out
+    assert runs_to_do([hanging(60)], csv_path, resume=True)[0] == [hanging(60)]

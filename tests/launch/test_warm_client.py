@@ -77,7 +77,7 @@ def test_runs_start_in_a_fresh_interpreter_where_forking_is_unavailable(tmp_path
 
 
 def test_a_server_that_cannot_start_is_reported_once_and_runs_start_fresh(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(warm_server, "SERVE", "import sys; sys.exit('broken imports')")
+    monkeypatch.setattr(warm_server, "SERVE", ["-c", "import sys; sys.exit('broken imports')"])
     monkeypatch.setattr(warm_server, "_servers", {})
     monkeypatch.setattr(warm_server, "_unavailable", False)
     rows = [flatten(run_child(fake_config(seed=seed), tmp_path)) for seed in (0, 1)]

@@ -22,6 +22,17 @@ def test_other_processes_cpu_time_counts_outside_the_run_only():
     assert cores == {"burner (2)": 1.5, "new (4)": 0.5, "started (5)": 0.25}
 
 
+@pytest.mark.integration
+def test_a_run_forked_from_the_warm_server_counts_the_sweep_behind_it_as_harness():
+    """The run's parent is the warm server (started as `start.py warm-server`); the sweep that started the server is
+    the harness too, not other load. Before the server's command line changed, `warm_server` was what was matched."""
+    child = "from bench.run.measure.noise import harness_pids; print(harness_pids())"
+    server = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {child!r}], check=True)"
+    done = subprocess.run([sys.executable, "-c", server, noise.WARM_SERVER_ARG], capture_output=True, text=True,
+                          check=True, cwd=ROOT, env=os.environ | {"PYTHONPATH": str(ROOT)})
+    assert os.getpid() in json.loads(done.stdout)
+
+
 def test_warning_only_when_others_used_the_device():
     assert noise.warning(0.1, {}, 0, cpu_count=2) == ""
     text = noise.warning(1.5, {"burner (2)": 1.5}, None, cpu_count=2)
