@@ -102,9 +102,6 @@ def process_cpu_s(pid: int, with_children: bool) -> float:
     return times.user + times.system + (times.children_user + times.children_system if with_children else 0.0)
 
 
-WARM_SERVER_ARG = "warm-server"  # the warm server's command line: python .../bench/launch/start.py warm-server
-
-
 def harness_pids() -> list[int]:
     """The processes that launched this run and serve it: its parent; when that is the warm server, the sweep that
     started it; the sweep's W&B service, which the run's logging keeps busy (bench.launch.child_process shares it)."""
@@ -114,7 +111,7 @@ def harness_pids() -> list[int]:
     try:
         if chain and str(chain[0].pid) == os.environ.get(SUPERVISOR_ENV):  # the run's supervisor, then its launcher
             chain += [process for process in [chain[0].parent()] if process is not None]
-        if chain and WARM_SERVER_ARG in chain[-1].cmdline():
+        if chain and "warm-server" in chain[-1].cmdline():  # its command: python .../bench/launch/start.py warm-server
             chain += [process for process in [chain[-1].parent()] if process is not None]
         if chain:
             chain += [child for child in chain[-1].children()

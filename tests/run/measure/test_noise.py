@@ -28,7 +28,7 @@ def test_a_run_forked_from_the_warm_server_counts_the_sweep_behind_it_as_harness
     the harness too, not other load. Before the server's command line changed, `warm_server` was what was matched."""
     child = "from bench.run.measure.noise import harness_pids; print(harness_pids())"
     server = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {child!r}], check=True)"
-    done = subprocess.run([sys.executable, "-c", server, noise.WARM_SERVER_ARG], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-c", server, "warm-server"], capture_output=True, text=True,
                           check=True, cwd=ROOT, env=os.environ | {"PYTHONPATH": str(ROOT)})
     assert os.getpid() in json.loads(done.stdout)
 
