@@ -36,6 +36,7 @@ import argparse
 import functools
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -59,6 +60,7 @@ NAME, HELP = "history", "results over commits: series per config, steps found in
 # where run-to-run noise is tens of percent of it): compare shows it, history does not chase its steps.
 SERIES_COLUMNS = [column for column in GATED if column != "data_wait_fraction"]
 UNKNOWN_COMMIT = "unknown"
+COMMIT_HASH = re.compile(r"[0-9a-fA-F]{4,64}")  # what bench/run/environment.py records (`git rev-parse --short`)
 
 
 # ----------------------------------------------------------------------------------------------- reading
@@ -98,7 +100,9 @@ def commit_times(frame: pd.DataFrame, repo: Path | None) -> dict[str, float]:
 
 @functools.cache  # every series of a commit asks again
 def git_commit_time(repo: Path, commit: str) -> float | None:
-    if commit == UNKNOWN_COMMIT:
+    """The commit's time in `repo`; None for a cell that is not a commit hash: a results file may come from anyone,
+    and a cell such as `--output=FILE` would be an option to git (it overwrote FILE with the time)."""
+    if not COMMIT_HASH.fullmatch(commit):
         return None
     try:
         done = subprocess.run(["git", "-C", str(repo), "log", "-1", "--format=%ct", commit, "--"],

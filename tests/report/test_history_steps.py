@@ -85,6 +85,17 @@ def test_commits_are_ordered_by_git_where_it_knows_them(tmp_path, capsys):
     assert code == 1 and "REGRESSION" in out and f"git log {first}..{middle}" in out
 
 
+def test_a_commit_cell_is_never_an_option_to_git(tmp_path, capsys, monkeypatch):
+    """A results file may come from anyone: a `git_commit` of `--output=FILE` made `git log` overwrite FILE."""
+    three_commits(tmp_path / "repo")
+    victim = Path("victim")  # relative (the folder is named after the cell): git -C would write repo/victim
+    monkeypatch.chdir(tmp_path)
+    victim.write_text("precious")
+    folders = sweeps(tmp_path, [1000.0, 1000.0, 1000.0], commits=(f"--output={victim}", "bbbb002", "cccc003"))
+    code, _ = history(capsys, *folders, "--repo", tmp_path / "repo", "--out", tmp_path / "page")
+    assert code == 0 and victim.read_text() == "precious" and not (tmp_path / "repo" / "victim").exists()
+
+
 def test_scatter_within_the_repeats_is_no_step(tmp_path, capsys):
     code, out = history(capsys, *sweeps(tmp_path, [1000.0, 1010.0, 995.0]), "--out", tmp_path / "page")
     assert code == 0
