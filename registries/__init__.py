@@ -25,6 +25,9 @@ def load_import_path(path: str, what: str) -> Any:
             f"{what} import path {path!r}: module {module_name!r} cannot be imported ({exc}). "
             "Check the spelling and that the package is on PYTHONPATH or installed."
         ) from None
+    except (Exception, SystemExit) as exc:  # the module's own code failed (a syntax error, an exit): one line
+        raise ConfigError(f"{what} import path {path!r}: importing module {module_name!r} failed at "
+                          f"{failed_at(exc)}: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}") from None
     try:
         obj = module
         for part in attr.split("."):
@@ -34,6 +37,16 @@ def load_import_path(path: str, what: str) -> Any:
             f"{what} import path {path!r}: module {module_name!r} has no attribute {attr!r}."
         ) from None
     return obj
+
+
+def failed_at(exc: BaseException) -> str:
+    """`file:line` where an import failed: the offending line of a syntax error, else the innermost frame."""
+    import traceback
+
+    if isinstance(exc, SyntaxError):
+        return f"{exc.filename}:{exc.lineno}"
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
 
 
 class Registry:

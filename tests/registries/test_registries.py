@@ -51,6 +51,23 @@ def test_bad_import_paths_are_clear_errors(path, fragment):
         datamodules.get(path)
 
 
+@pytest.mark.parametrize("source, fragment", [
+    ("def f(:\n    pass\n", "failed at {file}:1: SyntaxError"),
+    ("x = 1\nundefined_name\n", "failed at {file}:2: NameError: name 'undefined_name' is not defined"),
+    ("import sys\nsys.exit(3)\n", "failed at {file}:2: SystemExit: 3"),
+    ("raise RuntimeError('two\\nlines')\n", "failed at {file}:1: RuntimeError: two lines"),
+])
+def test_a_module_whose_own_code_fails_on_import_is_one_clear_error(tmp_path, monkeypatch, source, fragment):
+    """A user's model file with a syntax error or an exit at import: where and why, never a traceback or a silent
+    exit of dnnbench itself."""
+    module = f"broken_{abs(hash(source))}"
+    (tmp_path / f"{module}.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ConfigError) as raised:
+        load_import_path(f"{module}:Net", "model")
+    assert fragment.format(file=tmp_path / f"{module}.py") in str(raised.value) and "\n" not in str(raised.value)
+
+
 def test_registering_two_classes_under_one_name_is_refused():
     registry = Registry("thing", package="datamodules")
 
