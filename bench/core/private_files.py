@@ -17,6 +17,7 @@ from pathlib import Path
 
 from bench.core.errors import SweepError
 
+READABLE = 0o644  # a report's pages and charts: for others to read, as a file written under the usual umask is
 CREATE_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -60,13 +61,14 @@ def create_new(path: Path, mode: int = 0o600) -> int:
     return os.open(path, CREATE_NEW, mode)
 
 
-def replace_file(path: Path, text: str) -> None:
+def replace_file(path: Path, text: str | bytes, mode: int = 0o600) -> None:
     """`path` now holds `text`, atomically: written to a fresh private file beside it (a random name, O_EXCL) and
-    renamed over it (a link at `path` is replaced, not followed)."""
+    renamed over it (a link at `path` is replaced, not followed; an interrupted write leaves the old file whole)."""
     fd, partial = tempfile.mkstemp(dir=Path(path).parent, prefix=f".{Path(path).name}.")
     try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode() if isinstance(text, str) else text)
         os.replace(partial, path)
     except BaseException:
         Path(partial).unlink(missing_ok=True)

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from bench.core.columns import heading
+from bench.core.private_files import READABLE, private_folder, replace_file
+from bench.report.plots import save_png
 from bench.report.render import STYLE, figure, html_table
 
 if TYPE_CHECKING:
@@ -64,8 +66,7 @@ def series_chart(series: Series, steps: list[dict], path: Path) -> Path | None:
         ax.set_ylabel(heading(column), fontsize=8)
         ax.set_xticks(range(len(commits)), commits, rotation=30, fontsize=8)
     fig.suptitle(series.label, fontsize=9)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_png(fig, path, dpi=90)
     return path
 
 
@@ -92,7 +93,7 @@ def points_frame(every: list[Series]) -> pd.DataFrame:
 
 def write_page(out: Path, every: list[Series], steps: list[dict], gates: list[dict], threshold: float) -> Path:
     """index.html with the steps, the convergence gates, the series and their charts; returns its path."""
-    out.mkdir(parents=True, exist_ok=True)
+    private_folder(out, "history folder")  # the files in it are replaced, never written through a link
     charts = [series_chart(series, steps, out / file_name(n, series.label)) for n, series in enumerate(every)]
     sections = [("Steps beyond the noise", f"{STEPS_NOTE} Threshold {threshold:g} %.",
                  pd.DataFrame(steps) if steps else None)]
@@ -108,6 +109,6 @@ def write_page(out: Path, every: list[Series], steps: list[dict], gates: list[di
         body.append(html_table(table, number_) if table is not None else "")
     body += ["<h2>Series over commits</h2>", f"<p class=note>{html.escape(CHART_NOTE)}</p>"]
     body += [figure(chart.name, chart.stem) for chart in charts if chart]
-    (out / "index.html").write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-                                    f"</title><style>{STYLE}</style></head><body>{''.join(body)}</body></html>\n")
+    replace_file(out / "index.html", f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
+                 f"</title><style>{STYLE}</style></head><body>{''.join(body)}</body></html>\n", READABLE)
     return out / "index.html"

@@ -10,7 +10,7 @@ import pandas as pd
 
 from bench.core.columns import Status
 from bench.core.numbers import human
-from bench.report.plots import Chart
+from bench.report.plots import Chart, save_png
 from bench.results.io import inference_beside, load_inference
 
 CHART = "inference_curves.png"
@@ -96,7 +96,6 @@ def curve_chart(frame: pd.DataFrame, out_dir: Path) -> Chart | None:
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
     fig.suptitle("Inference: latency vs throughput per backend (numbers: batch sizes; up and left is better)")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_png(fig, path, dpi=100)
     return Chart(path, "Per backend, latency against throughput as the batch grows (numbers: batch sizes): up and "
                  "left is better: more samples per second for less latency.")

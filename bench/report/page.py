@@ -17,6 +17,7 @@ import argparse
 from pathlib import Path
 
 from bench.core.errors import ResultsError
+from bench.core.private_files import private_folder
 from bench.report import inference as report_inference
 from bench.report import plots, precision
 from bench.report.render import Page, artifact_images, write_html, write_markdown
@@ -39,7 +40,7 @@ def write_report(paths: list[Path], out_dir: Path) -> Path:
     out_dir = Path(out_dir)
     csv_paths = results_files(paths)
     frame = prepare(csv_paths)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    private_folder(out_dir, "report folder")  # the files in it are replaced, never written through a link
     inference = report_inference.inference_frame(csv_paths)  # the inference.csv beside each results file
     curves = report_inference.curve_chart(inference, out_dir)
     page = Page(title="dnnbench report: " + ", ".join(dict.fromkeys(Path(s).name for s in frame["source"])),

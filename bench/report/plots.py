@@ -15,6 +15,7 @@ import pandas as pd
 
 from bench.core.columns import Status
 from bench.core.numbers import human
+from bench.core.private_files import READABLE, replace_file
 from bench.report.tables import against_baseline, memory_column
 
 MARKERS = "osD^vP*X<>ph"  # one per config, in sweep order
@@ -34,6 +35,19 @@ class Chart(NamedTuple):
 class Style(NamedTuple):
     colours: dict  # model -> colour
     markers: dict  # config label -> marker
+
+
+def save_png(fig, path: Path, dpi: int) -> None:
+    """The figure as a PNG at `path` (renamed into place: a link planted there is replaced, not written through),
+    then closed."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    plt.close(fig)
+    replace_file(path, buffer.getvalue(), READABLE)
 
 
 def style_of(frame: pd.DataFrame) -> Style:
@@ -89,8 +103,7 @@ def dot_chart(data: pd.DataFrame, style: Style, title: str, xlabel: str, path: P
     ax.grid(axis="x", alpha=0.3, which="both")
     handles = [Line2D([], [], marker=style.markers[c], linestyle="", color="black", label=c) for c in data.columns]
     ax.legend(handles=handles, title="config", fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_png(fig, path, dpi=100)
     return path
 
 
@@ -141,8 +154,7 @@ def quality_chart(ok: pd.DataFrame, style: Style, path: Path) -> Path | None:
     first = ax.legend(handles=model_handles, title="model", fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.add_artist(first)
     ax.legend(handles=config_handles, title="config", fontsize=8, loc="lower left", bbox_to_anchor=(1.01, 0.0))
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_png(fig, path, dpi=100)
     return path
 
 

@@ -4,13 +4,13 @@ contents, charts, folded detail tables, provenance; the runs' saved images copie
 from __future__ import annotations
 
 import html
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from bench.core.numbers import human
+from bench.core.private_files import READABLE, replace_file
 from bench.report.overview import BEST_MARK, MISSED, REACHED
 from bench.report.plots import Chart
 from bench.report.sections import Section
@@ -31,7 +31,7 @@ def artifact_images(frame: pd.DataFrame, out_dir: Path) -> list[Chart]:
         for image in found:
             target = out_dir / prefix / image.parent.name / image.name
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(image, target)
+            replace_file(target, image.read_bytes(), READABLE)
             images.append(target)
     missed = missed_targets(frame)
     captions = []
@@ -146,7 +146,7 @@ def write_markdown(path: Path, page: Page) -> None:
         lines.append("")
     provenance_title, note, table = page.provenance
     lines += [f"## {provenance_title}", "", note, "", markdown_table(as_flat(table), index=False), ""]
-    path.write_text("\n".join(lines))
+    replace_file(path, "\n".join(lines), READABLE)
 
 
 STYLE = ("body{font-family:sans-serif;margin:.6em 1.2em;max-width:1360px}h1{font-size:1.4em;margin:.2em 0}"
@@ -200,5 +200,5 @@ def write_html(path: Path, page: Page) -> None:
     title, note, table = page.provenance
     body += [f"<h2 id=provenance>{html.escape(title)}</h2><p class=note>{html.escape(note)}</p>",
              html_table(table, len(page.details) + 1)]
-    path.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(page.title)}</title>"
-                    f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>\n")
+    replace_file(path, f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(page.title)}</title>"
+                 f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>\n", READABLE)

@@ -142,6 +142,36 @@ def test_report_to_an_unusable_folder_is_one_line(tmp_path, capsys):
         one_line_error(capsys.readouterr().err, str(out))
 
 
+def test_links_planted_in_the_output_are_replaced_never_written_through(tmp_path, capsys):
+    """A report or history page, chart or copied image whose name holds a link: the link is replaced (the file it
+    pointed at keeps its bytes) and the new file is readable by others, as an ordinary page is; a folder others can
+    write is refused in one line (they could plant such links, or swap the page after it is written)."""
+    for name, model in (("sweep-a", "cnn"), ("sweep-b", "gan")):
+        art = tmp_path / "runs" / name / "artifacts" / f"{model}-run"
+        art.mkdir(parents=True)
+        write_csv(tmp_path / "runs" / name / "results.csv", [make_row(model=model, git_commit="abc1234")])
+        (art / "samples.png").write_bytes(b"\x89PNG")
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    for command, out, planted in (("report", "report", ["index.html", "summary.md", "throughput.png",
+                                                        "artifacts/0-sweep-a/cnn-run/samples.png"]),
+                                  ("history", "history", ["index.html"])):
+        for name in planted:
+            (tmp_path / out / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / out / name).symlink_to(victim)
+        assert main([command, str(tmp_path / "runs"), "--out", str(tmp_path / out)]) == 0, capsys.readouterr()
+        assert victim.read_text() == "precious"
+        assert not any((tmp_path / out / name).is_symlink() for name in planted)
+        assert (tmp_path / out / "index.html").stat().st_mode & 0o777 == 0o644
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)
+    for command in ("report", "history"):
+        assert main([command, str(tmp_path / "runs"), "--out", str(shared)]) == 2
+        one_line_error(capsys.readouterr().err, "writable by other users")
+    assert list(shared.iterdir()) == []
+
+
 def test_report_shows_two_batch_sizes_as_two_configs(tmp_path):
     rows = [make_row(batch_size=32, train_samples_per_s=900.0), make_row(batch_size=256, train_samples_per_s=300.0)]
     write_report([write_csv(tmp_path / "results.csv", rows)], tmp_path)
