@@ -19,7 +19,11 @@ BENCH_ARGS ?=
 # Each step says what it does and how long it may take; pip itself is quiet (its own lines run past 120 columns:
 # every line make bench prints fits a terminal). The first install fetches ~3 GB (torch and its CUDA libraries);
 # later ones come from pip's cache.
+# constraints.txt's pins (pandas 3, numpy 2.3+) need Python 3.11: say so in one line rather than pip's resolver error
 define make_venv
+	@test -x $(BIN)/python || $(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "dnnbench: \
+		make installs the pins of constraints.txt, which need Python >= 3.11; $(PYTHON) is " + sys.version.split()[0] \
+		+ ": PYTHON=python3.11 make ..., or pip install -e . (3.10: without the pins)")'
 	@test -x $(BIN)/python || { echo "dnnbench: creating $(VENV) with $(PYTHON) ($$($(PYTHON) --version))"; \
 		$(PYTHON) -m venv $(VENV); }
 	@echo "dnnbench: upgrading pip in $(VENV)"
