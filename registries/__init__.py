@@ -40,13 +40,20 @@ def load_import_path(path: str, what: str) -> Any:
 
 
 def failed_at(exc: BaseException) -> str:
-    """`file:line` where an import failed: the offending line of a syntax error, else the innermost frame."""
+    """`file:line` where an import failed: the offending line of a syntax error, else the innermost frame of the
+    user's own code (not the standard library's or an installed package's: W&B, once started, wraps sys.exit)."""
+    import sysconfig
     import traceback
 
     if isinstance(exc, SyntaxError):
         return f"{exc.filename}:{exc.lineno}"
     frames = traceback.extract_tb(exc.__traceback__)
-    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+    installed = tuple(sysconfig.get_paths()[key] for key in ("stdlib", "purelib", "platlib"))
+    own = [f for f in frames if not f.filename.startswith(("<", *installed))]
+    if not (own or frames):
+        return "?"
+    frame = (own or frames)[-1]
+    return f"{frame.filename}:{frame.lineno}"
 
 
 class Registry:
