@@ -18,6 +18,7 @@ import traceback
 from typing import Any, NoReturn
 
 from bench.core.private_files import open_own_file
+from bench.run.supervisor import exited_children
 
 # Imported before the first fork. None of them initialises CUDA or starts a thread at import (checked by the
 # tests). The wandb submodules are what its first `wandb.init` in a process imports (most of its start-up).
@@ -86,14 +87,8 @@ def serve() -> None:
 
 
 def reap(replies: int) -> None:
-    while True:
-        try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-        send(replies, {"exit": pid, "code": os.waitstatus_to_exitcode(status)})
+    for pid, code in exited_children():
+        send(replies, {"exit": pid, "code": code})
 
 
 def fork_run(request: dict[str, Any], replies: int, own_fds: tuple[int, ...]) -> None:

@@ -26,6 +26,7 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
@@ -157,10 +158,18 @@ def kill_tree(root: int, rounds: int = 100) -> int:
 
 def reap() -> None:
     """Collect this process's exited children (zombies), without waiting for live ones."""
+    for _ in exited_children():
+        pass
+
+
+def exited_children() -> Iterator[tuple[int, int]]:
+    """(pid, exit code as `subprocess` reads it) of each child of this process that has exited, reaping it; live
+    children are not waited for."""
     while True:
         try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
+            pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
             return
+        yield pid, os.waitstatus_to_exitcode(status)
