@@ -191,10 +191,9 @@ def steps_of(series: Series, column: str, threshold: float) -> list[dict]:
 def process_spread(commits: list[list[float]]) -> float:
     """The series' process-to-process spread in percent: over its commits measured by two or more processes, the
     largest (max - min) / median of their values (0 when none was)."""
-    import statistics
+    from bench.core.stats import median_and_spread
 
-    spreads = [(max(v) - min(v)) / abs(statistics.median(v)) * 100 for v in commits
-               if len(v) > 1 and statistics.median(v) != 0]
+    spreads = [abs(spread) * 100 for values in commits if (spread := median_and_spread(values)[1]) is not None]
     return max(spreads, default=0.0)
 
 

@@ -34,6 +34,7 @@ import datamodules
 import lightning_modules
 from bench.core.choices import Precision
 from bench.core.config import RunConfig
+from bench.core.stats import median_and_spread
 from bench.run.measure.device_time import device_time_s, start_profiler
 from bench.run.measure.speed import PROFILED_STEPS, WARMUP_STEPS, WINDOW_STEPS
 from bench.run.measure.steps import batch_size_of, synchronize
@@ -207,8 +208,7 @@ class Overhead:
 
     def spread(self) -> float | None:
         """(max - min) / median of the runner's repeats."""
-        rates = [rate for rate in self.runner if rate]
-        return (max(rates) - min(rates)) / statistics.median(rates) if len(rates) > 1 else None
+        return median_and_spread([rate for rate in self.runner if rate])[1]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
