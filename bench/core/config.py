@@ -117,11 +117,15 @@ class RunConfig(RunSettings):
         return self.time_limit_s * TRAIN_TIME_SHARE if self.stops_at_target else None
 
     @property
+    def asks_for_curve(self) -> bool:
+        """Whether its flags ask for the inference curve: anything besides eager at its own batch size (the
+        default, timed without one)."""
+        return self.infer_backends != "eager" or self.infer_batch_sizes not in ("", str(self.batch_size))
+
+    @property
     def wants_curve(self) -> bool:
-        """Whether the run writes inference.csv rows: anything besides eager at its own batch size (the default),
-        on one device (a DDP run measures none)."""
-        return (self.infer_backends != "eager" or self.infer_batch_sizes not in ("", str(self.batch_size))) \
-            and self.world_size == 1
+        """Whether the run writes inference.csv rows: the curve asked for, on one device (a DDP run measures none)."""
+        return self.asks_for_curve and self.world_size == 1
 
     def curve_missing(self, measured: set[tuple[str, str]]) -> list[str]:
         """The (backend, batch size) points this run writes that `measured` (those inference.csv holds for it)

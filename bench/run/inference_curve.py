@@ -56,11 +56,6 @@ def tester(make_trainer: Callable[[], Any], datamodule: Any, metric: str) -> Tes
     return test
 
 
-def wanted(config: Any) -> bool:
-    """Whether the run measures the curve: anything besides eager at the run's batch size (today's default)."""
-    return config.infer_backends != "eager" or config.infer_batch_sizes not in ("", str(config.batch_size))
-
-
 def batch_sizes(config: Any) -> list[int]:
     return [int(b) for b in config.infer_batch_sizes.split(",")] if config.infer_batch_sizes else [config.batch_size]
 
@@ -185,7 +180,7 @@ def tested_weights(config: Any, model: nn.Module) -> tuple[dict[str, torch.Tenso
     """A copy of the weights the test measured, when the run measures the curve (the speed window trains on after
     the test): their quality through each backend is then comparable with the results row's. With the note why
     the curve is not measured where it was asked for and cannot be."""
-    if not wanted(config):
+    if not config.asks_for_curve:
         return None, ""
     if config.world_size > 1:
         return None, "inference backends not measured: one device only (this run is DDP)"
