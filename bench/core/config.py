@@ -16,6 +16,7 @@ from typing import Any
 
 from bench.core.axes import AXES, LABEL_LAST, args_cell, identity_axes, stop_label, stops_at_target
 from bench.core.choices import AUTO, COMPILE_MODES, MATMUL_PRECISIONS, Choices, Precision, parse_device
+from bench.core.inference_columns import INFERENCE_SCHEMA_VERSION
 from bench.core.profiles import PROFILES
 
 __all__ = ["AUTO", "COMPILE_MODES", "IDENTITY", "MATMUL_PRECISIONS", "PROFILES", "RunConfig", "args_cell",
@@ -121,6 +122,11 @@ class RunConfig(RunSettings):
         """Whether its flags ask for the inference curve: anything besides eager at its own batch size (the
         default, timed without one)."""
         return self.infer_backends != "eager" or self.infer_batch_sizes not in ("", str(self.batch_size))
+
+    def point_head(self, metric_name: str, metric_direction: str) -> dict[str, Any]:
+        """The cells every inference.csv row of this run carries: its config columns, run id, schema and metric."""
+        return self.columns() | {"run_id": self.run_id, "schema_version": INFERENCE_SCHEMA_VERSION,
+                                 "metric_name": metric_name, "metric_direction": metric_direction}
 
     @property
     def wants_curve(self) -> bool:

@@ -31,7 +31,6 @@ from typing import Any
 from bench.core import progress
 from bench.core.columns import Status
 from bench.core.config import RunConfig
-from bench.core.inference_columns import INFERENCE_SCHEMA_VERSION
 from bench.core.private_files import create_new, open_own_file
 from bench.core.row import Cells, RunRow
 from bench.launch.warm_client import START_SCRIPT, warm_server
@@ -251,8 +250,8 @@ def unmeasured_points(row: RunRow) -> RunRow:
         return row
     sizes = config.infer_batch_sizes.split(",") if config.infer_batch_sizes else [str(row.get("batch_size"))]
     measured = {(point["backend"], str(int(point["infer_batch_size"]))) for point in row.inference}
-    head = config.columns() | {"run_id": config.run_id, "schema_version": INFERENCE_SCHEMA_VERSION} | {
-        column: row.inference[0].get(column) for column in ("metric_name", "metric_direction") if row.inference}
+    first = row.inference[0] if row.inference else {}
+    head = config.point_head(first.get("metric_name", ""), first.get("metric_direction", ""))
     cut = [head | {"backend": backend, "infer_batch_size": int(size), "status": Status.TIMEOUT,
                    "message": f"not measured: the run was killed at its {config.time_limit_s:g} s time limit"}
            for backend in config.infer_backends.split(",") for size in sizes if (backend, size) not in measured]

@@ -21,7 +21,6 @@ import torch
 from torch import nn
 
 from bench.core.columns import Status
-from bench.core.inference_columns import INFERENCE_SCHEMA_VERSION
 from bench.run.measure import backends, inference
 from bench.run.measure.point_noise import PointWatch
 from bench.run.precision import Precision
@@ -206,8 +205,7 @@ def inference_rows(curve: Curve, progress: Progress | None = None) -> list[dict[
     backend_names = curve.config.infer_backends.split(",")
     if "eager" in backend_names:  # eager first: the others' speed-up and drift are against it
         backend_names = ["eager"] + [name for name in backend_names if name != "eager"]
-    head = config.columns() | {"run_id": config.run_id, "schema_version": INFERENCE_SCHEMA_VERSION,
-                               "metric_name": curve.metric[0], "metric_direction": curve.metric[1]}
+    head = config.point_head(*curve.metric)
     rows: list[dict[str, Any]] = []
     for done, backend in enumerate(backend_names, start=1):
         for batch, point in zip(sizes, backend_points(curve, backend, sizes)):
