@@ -100,17 +100,19 @@ def test_the_first_line_says_once_what_every_run_shares():
 
 @pytest.mark.integration
 def test_two_single_run_smoke_sweeps_compare_clean_and_every_console_line_fits_120_columns(tmp_path):
-    """The issue's bar: two one-config sweeps, then `compare` of their folders exits 0; no console line is wider
-    than 120 characters (the run lines, the table, the notes, compare's own warnings aside from its table)."""
+    """The issue's bar: two one-config sweeps of cnn, then `compare` of their folders exits 0; no console line is
+    wider than 120 characters (the run lines, the table, the notes, compare's own warnings aside from its table).
+    cnn, as the bar says: smoke mlp's few-millisecond speed window moved 42,600-65,000 samples/s between identical
+    sweeps, past the 20 % a single run may move (4 runs of this test: 2 failed); smoke cnn's 8,400-9,500."""
     lines = []
     for name in ("base", "new"):
-        result = subprocess.run([sys.executable, "-m", "bench", "run", "--profile", "smoke", "--models", "mlp",
+        result = subprocess.run([sys.executable, "-m", "bench", "run", "--profile", "smoke", "--models", "cnn",
                                  "--devices", "cpu", "--wandb", "disabled", "--no-progress",
                                  "--out", str(tmp_path / name)], cwd=ROOT, capture_output=True, text=True,
                                 timeout=600)
         assert result.returncode == 0, result.stderr[-3000:]
         lines += (result.stdout + result.stderr).splitlines()
-    assert any(line.startswith("  mlp  ok  ") for line in lines), lines
+    assert any(line.startswith("  cnn  ok  ") for line in lines), lines
     assert not [line for line in lines if len(line) > 120]
     compared = subprocess.run([sys.executable, "-m", "bench", "compare", str(tmp_path / "base"),
                                str(tmp_path / "new")], cwd=ROOT, capture_output=True, text=True, timeout=300)
